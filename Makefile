@@ -1,0 +1,33 @@
+# Two commands from a fresh clone (see README):
+#   make demo   - set up, then run one reconstruction on the embedded default
+#   make test   - set up with test dependencies, lint, run the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint ui
+
+$(STAMP): pyproject.toml container/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch is pinned to the CPU build that lies on disk here; see DEVELOPERS notes in README.
+	$(BIN)/python -m pip install -q -e "./container[engine]" -e ".[dev]"
+	$(BIN)/python -c "import torch, sys; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
+
+demo: setup
+	$(BIN)/python -m gs_dagster.demo $(MEDIA)
+
+ui: setup
+	$(BIN)/gs-dagster ui

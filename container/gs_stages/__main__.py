@@ -1,0 +1,3 @@
+from gs_stages.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,178 @@
+"""`python -m gs_stages`: run one stage, or several stages of one job in one process.
+
+    python -m gs_stages frames --spec job.json --input media=video.mp4 --output out/frames
+    python -m gs_stages chain --spec job.json --media video.mp4 --root out --stages frames,masks,sparse_model
+
+Each stage writes `metrics.json` into its output directory. Under Dagster Pipes the metrics are also
+reported as the materialization of the asset of the same name (see `gs_stages.report`).
+Exit codes: 0 ok, 2 a problem with the input or options (message says what to fix), 1 a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from gs_stages.jobspec import JobSpec, JobSpecError, load_job, parse_job
+from gs_stages.stage import STAGE_ORDER, STAGES, StageContext, StageError, chain_dir
+
+log = logging.getLogger("gs_stages")
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    return key.strip(), value
+
+
+def _json_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _load_spec(path: str, overrides: list[tuple[str, str]]) -> JobSpec:
+    # The file name need not match the uuid here: launchers stage the spec under any name.
+    spec = parse_job(Path(path).read_bytes()) if path.endswith(".json") else load_job(path)
+    if overrides:
+        spec = spec.with_overrides({k: _json_value(v) for k, v in overrides})
+    return spec
+
+
+def run_stage(
+    stage: str,
+    spec: JobSpec,
+    inputs: dict[str, Path],
+    output: Path,
+    settings: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run one stage in this process and return its metrics (also written to `<output>/metrics.json`)."""
+    from gs_stages.report import reporter
+
+    definition = STAGES[stage]
+    missing = [name for name in definition.inputs if name not in inputs]
+    if missing:
+        raise StageError(f"stage {stage!r} needs input(s) {', '.join(missing)}")
+    output.mkdir(parents=True, exist_ok=True)
+    context = StageContext(stage=stage, spec=spec, inputs=inputs, output=output, settings=settings or {})
+    log.info("stage %s: start (job %s)", stage, spec.uuid)
+    started = time.perf_counter()
+    metrics = dict(definition.load()(context) or {})
+    metrics.setdefault("stage_seconds", round(time.perf_counter() - started, 3))
+    (output / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=str))
+    log.info("stage %s: done in %.1f s", stage, metrics["stage_seconds"])
+    reporter().stage_done(stage, output, metrics)
+    return metrics
+
+
+def run_chain(
+    stages: list[str],
+    spec: JobSpec,
+    root: Path,
+    media: Path | None,
+    settings: dict[str, Any] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Run several stages of one job in order, in one process (one container start on SageMaker)."""
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise StageError(f"unknown stage(s) {', '.join(unknown)}; stages are {', '.join(STAGE_ORDER)}")
+    results: dict[str, dict[str, Any]] = {}
+    for stage in sorted(stages, key=STAGE_ORDER.index):
+        definition = STAGES[stage]
+        inputs: dict[str, Path] = {}
+        for name in definition.inputs + definition.optional_inputs:
+            if name == "media":
+                if media is None:
+                    raise StageError("the frames stage needs --media")
+                inputs[name] = media
+            else:
+                inputs[name] = chain_dir(root, name, spec.uuid)
+        results[stage] = run_stage(stage, spec, inputs, chain_dir(root, stage, spec.uuid), settings)
+    return results
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gs_stages", description=__doc__.split("\n")[0])
+    parser.add_argument("--log-level", default=None, help="debug, info, warning, error (default: the job's)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--spec", required=True, help="job JSON file")
+        p.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            type=_key_value,
+            metavar="PATH=VALUE",
+            help="override a job option, e.g. training.maxSteps=500 (JSON path as in the job file)",
+        )
+        p.add_argument(
+            "--setting",
+            dest="settings",
+            action="append",
+            default=[],
+            type=_key_value,
+            metavar="NAME=VALUE",
+            help="engine setting outside the job JSON, e.g. max_image_side=800",
+        )
+
+    for name, definition in STAGES.items():
+        p = sub.add_parser(name, help=f"run the {name} stage")
+        common(p)
+        p.add_argument(
+            "--input",
+            dest="inputs",
+            action="append",
+            default=[],
+            type=_key_value,
+            metavar="NAME=PATH",
+            help=f"input locations: {', '.join(definition.inputs + definition.optional_inputs)}",
+        )
+        p.add_argument("--output", required=True, help="output directory")
+
+    chain = sub.add_parser("chain", help="run several stages of one job in one process")
+    common(chain)
+    chain.add_argument("--root", required=True, help="root of the <root>/<stage>/<uuid>/ layout")
+    chain.add_argument("--media", default=None, help="the job's media file (for the frames stage)")
+    chain.add_argument("--stages", default=",".join(STAGE_ORDER), help="comma-separated stage names")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        spec = _load_spec(args.spec, args.overrides)
+    except (JobSpecError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=(args.log_level or spec.log_verbosity).upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    settings = {k: _json_value(v) for k, v in args.settings}
+    try:
+        if args.command == "chain":
+            stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+            run_chain(stages, spec, Path(args.root), Path(args.media) if args.media else None, settings)
+        else:
+            inputs = {k: Path(v) for k, v in args.inputs}
+            run_stage(args.command, spec, inputs, Path(args.output), settings)
+    except StageError as exc:
+        from gs_stages.report import reporter
+
+        reporter().stage_failed(args.command, str(exc))
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        from gs_stages.report import close_reporter
+
+        close_reporter()
+    return 0

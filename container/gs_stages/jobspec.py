@@ -1,0 +1,411 @@
+"""The job JSON as one typed model, shared by the stage code and the Dagster code location.
+
+The contract is `shared/spec/job-json.md`: documents written for the AWS reference system must be
+accepted unchanged, so values arrive loosely typed ("true", "300", "['down', 'up']"). Unknown keys
+are refused, and every problem is reported at once with its JSON path, so a user fixes a job in
+one round trip instead of one error per upload.
+
+This module imports only pydantic: the orchestrator loads it without torch or pycolmap.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+DEFAULT_INSTANCE_TYPES: tuple[str, ...] = (
+    "ml.g5.4xlarge",
+    "ml.g5.8xlarge",
+    "ml.g5.12xlarge",
+    "ml.g6e.4xlarge",
+    "ml.g6e.8xlarge",
+)
+TRAINING_MODELS: tuple[str, ...] = (
+    "splatfacto",
+    "splatfacto-big",
+    "splatfacto-w-light",
+    "splatfacto-mcmc",
+    "nerfacto",
+    "3dgut",
+    "3dgrt",
+)
+VIDEO_EXTENSIONS = (".mp4", ".mov")
+ARCHIVE_EXTENSIONS = (".zip",)
+CUBE_FACES = ("back", "down", "front", "left", "right", "up")
+_UUID_RE = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9])*$")
+
+
+def _loose_bool(value: Any) -> Any:
+    """JSON booleans, or the strings "true"/"false" in any letter case (and nothing looser)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f'expected true or false (a JSON boolean or the string "true"/"false"), got {value!r}')
+
+
+def _loose_int(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"expected an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                number = None
+            if number is not None and number.is_integer():
+                return int(number)
+    raise ValueError(f"expected an integer (a number or a numeric string), got {value!r}")
+
+
+def _loose_float(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"expected a number (or a numeric string), got {value!r}")
+
+
+def _face_list(value: Any) -> Any:
+    """A list of cube faces, or a string holding a Python/JSON list literal ("['down', 'up']")."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return []
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                raise ValueError(
+                    f"expected a list of cube faces such as \"['down', 'up']\", got {text!r}"
+                ) from None
+    if isinstance(value, tuple):
+        value = list(value)
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list of cube faces, got {value!r}")
+    # The reference UI writes "['']" for "none": an empty name means no face.
+    return [v.strip().lower() if isinstance(v, str) else v for v in value if v != ""]
+
+
+LooseBool = Annotated[bool, BeforeValidator(_loose_bool)]
+LooseInt = Annotated[int, BeforeValidator(_loose_int)]
+LooseFloat = Annotated[float, BeforeValidator(_loose_float)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class S3Location(_Section):
+    bucket_name: str = Field(alias="bucketName", min_length=3, max_length=63)
+    input_prefix: str = Field("media-input", alias="inputPrefix")
+    input_key: str = Field(alias="inputKey", min_length=1)
+    output_prefix: str = Field("workflow-output", alias="outputPrefix")
+
+    @field_validator("input_key")
+    @classmethod
+    def _media_extension(cls, key: str) -> str:
+        if "/" in key or "\\" in key:
+            raise ValueError(f"inputKey is a file name under inputPrefix, not a path: {key!r}")
+        if not key.lower().endswith(VIDEO_EXTENSIONS + ARCHIVE_EXTENSIONS):
+            raise ValueError(
+                f"media must be a video (.mp4, .mov) or a .zip of images, got {key!r}"
+            )
+        return key
+
+    @field_validator("input_prefix", "output_prefix")
+    @classmethod
+    def _prefix(cls, prefix: str) -> str:
+        return prefix.strip("/")
+
+    @property
+    def media_key(self) -> str:
+        return f"{self.input_prefix}/{self.input_key}" if self.input_prefix else self.input_key
+
+
+class VideoProcessing(_Section):
+    max_num_images: LooseInt = Field(300, alias="maxNumImages", ge=1, le=2000)
+
+
+class ImageProcessing(_Section):
+    filter_blurry_images: LooseBool = Field(True, alias="filterBlurryImages")
+
+
+class TransformJsonPrior(_Section):
+    enable: LooseBool = False
+    source_coordinate_name: Literal["arkit", "arcore", "opengl", "opencv", "ros"] = Field(
+        "arkit", alias="sourceCoordinateName"
+    )
+    pose_is_world_to_cam: LooseBool = Field(True, alias="poseIsWorldToCam")
+
+    @field_validator("source_coordinate_name", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+class PosePriors(_Section):
+    use_colmap_model_files: LooseBool = Field(False, alias="usePosePriorColmapModelFiles")
+    transform_json: TransformJsonPrior = Field(
+        default_factory=TransformJsonPrior, alias="usePosePriorTransformJson"
+    )
+
+
+class Sfm(_Section):
+    enable: LooseBool = True
+    software_name: Literal["colmap", "glomap"] = Field("glomap", alias="softwareName")
+    enhanced_features: LooseBool = Field(False, alias="enableEnhancedFeatureExtraction")
+    matching_method: Literal["sequential", "spatial", "vocab", "exhaustive"] = Field(
+        "sequential", alias="matchingMethod"
+    )
+    pose_priors: PosePriors = Field(default_factory=PosePriors, alias="posePriors")
+
+
+class Training(_Section):
+    enable: LooseBool = True
+    max_steps: LooseInt = Field(15000, alias="maxSteps", ge=1, le=100000)
+    model: Literal[
+        "splatfacto",
+        "splatfacto-big",
+        "splatfacto-w-light",
+        "splatfacto-mcmc",
+        "nerfacto",
+        "3dgut",
+        "3dgrt",
+    ] = "splatfacto"
+    enable_multi_gpu: LooseBool = Field(False, alias="enableMultiGpu")
+    rotate_splat: LooseBool = Field(True, alias="rotateSplat")
+
+
+class SphericalCamera(_Section):
+    enable: LooseBool = False
+    cube_faces_to_remove: Annotated[
+        list[Literal["back", "down", "front", "left", "right", "up"]], BeforeValidator(_face_list)
+    ] = Field(default_factory=list, alias="cubeFacesToRemove")
+    optimize_sequential_frame_order: LooseBool = Field(True, alias="optimizeSequentialFrameOrder")
+
+
+class Segmentation(_Section):
+    remove_background: LooseBool = Field(False, alias="removeBackground")
+    background_removal_model: Literal["u2net", "u2net-human", "sam2"] = Field(
+        "u2net", alias="backgroundRemovalModel"
+    )
+    mask_threshold: LooseFloat = Field(0.6, alias="maskThreshold", ge=0.0, le=1.0)
+    remove_human_subject: LooseBool = Field(False, alias="removeHumanSubject")
+
+    @field_validator("background_removal_model", mode="before")
+    @classmethod
+    def _spelling(cls, value: Any) -> Any:
+        # The reference accepts both spellings; normalise so code compares one string.
+        return "u2net-human" if value == "u2net_human" else value
+
+
+class JobSpec(_Section):
+    """One reconstruction job. Field names are Python-style; aliases are the JSON keys."""
+
+    uuid: str = Field(min_length=1, max_length=36)
+    instance_type: str = Field("ml.g5.4xlarge", alias="instanceType")
+    log_verbosity: Literal["debug", "info", "warning", "error"] = Field("info", alias="logVerbosity")
+    s3: S3Location
+    video_processing: VideoProcessing = Field(default_factory=VideoProcessing, alias="videoProcessing")
+    image_processing: ImageProcessing = Field(default_factory=ImageProcessing, alias="imageProcessing")
+    sfm: Sfm = Field(default_factory=Sfm)
+    training: Training = Field(default_factory=Training)
+    spherical_camera: SphericalCamera = Field(default_factory=SphericalCamera, alias="sphericalCamera")
+    segmentation: Segmentation = Field(default_factory=Segmentation)
+
+    @field_validator("uuid")
+    @classmethod
+    def _job_name_safe(cls, uuid: str) -> str:
+        if not _UUID_RE.match(uuid):
+            raise ValueError(
+                "uuid must be letters, digits and single hyphens (it becomes part of a SageMaker job name), "
+                f"got {uuid!r}"
+            )
+        return uuid
+
+    @field_validator("log_verbosity", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    # -- derived facts the stages ask for -------------------------------------------------------
+    @property
+    def media_kind(self) -> Literal["video", "archive"]:
+        return "video" if self.s3.input_key.lower().endswith(VIDEO_EXTENSIONS) else "archive"
+
+    @property
+    def uses_pose_priors(self) -> bool:
+        priors = self.sfm.pose_priors
+        return priors.use_colmap_model_files or priors.transform_json.enable
+
+    def to_json(self) -> dict[str, Any]:
+        """The canonical, JSON-typed document (booleans as booleans, numbers as numbers)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> JobSpec:
+        """A copy with dotted-path options replaced, e.g. {"training.maxSteps": 500}; validated again."""
+        document = self.to_json()
+        for path, value in overrides.items():
+            node = document
+            *parents, leaf = path.split(".")
+            for key in parents:
+                if not isinstance(node.get(key), dict):
+                    raise JobSpecError([(path, "no such option")])
+                node = node[key]
+            if leaf not in node:
+                raise JobSpecError([(path, "no such option")])
+            node[leaf] = value
+        return parse_job(document)
+
+
+class JobSpecError(ValueError):
+    """Every problem of one job document, each with its JSON path."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        lines = "\n".join(f"  - {path}: {message}" for path, message in problems)
+        super().__init__(f"invalid job JSON ({len(problems)} problem{'s' * (len(problems) != 1)}):\n{lines}")
+
+
+def _json_path(loc: Iterable[int | str]) -> str:
+    path = "$"
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path[2:] if path.startswith("$.") else path
+
+
+def _alias_path(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """Pydantic reports aliases for input errors already; keep only the JSON keys."""
+    return tuple(part for part in loc if not (isinstance(part, str) and part.startswith("function-")))
+
+
+def _context_problems(
+    data: Mapping[str, Any],
+    *,
+    file_name: str | None,
+    deployment_bucket: str | None,
+    instance_types: Iterable[str],
+) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    uuid = data.get("uuid")
+    if file_name is not None and isinstance(uuid, str):
+        stem = Path(file_name).name
+        stem = stem[: -len(".json")] if stem.lower().endswith(".json") else stem
+        if stem != uuid:
+            problems.append(("uuid", f"must equal the file's base name {stem!r}, got {uuid!r}"))
+    allowed = tuple(instance_types)
+    instance = data.get("instanceType", "ml.g5.4xlarge")
+    if isinstance(instance, str) and instance not in allowed:
+        problems.append(("instanceType", f"{instance!r} is not allowed; choose one of {', '.join(allowed)}"))
+    elif not isinstance(instance, str):
+        problems.append(("instanceType", f"expected a string, got {instance!r}"))
+    s3 = data.get("s3")
+    bucket = s3.get("bucketName") if isinstance(s3, Mapping) else None
+    if deployment_bucket is not None and isinstance(bucket, str) and bucket != deployment_bucket:
+        problems.append(("s3.bucketName", f"{bucket!r} is not this deployment's bucket ({deployment_bucket!r})"))
+    return problems
+
+
+def _cross_field_problems(spec: JobSpec) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    priors = spec.sfm.pose_priors
+    if priors.use_colmap_model_files and priors.transform_json.enable:
+        problems.append(
+            (
+                "sfm.posePriors",
+                "usePosePriorColmapModelFiles and usePosePriorTransformJson.enable exclude each other; pick one",
+            )
+        )
+    if spec.uses_pose_priors and spec.media_kind != "archive":
+        problems.append(("s3.inputKey", "pose priors come in a .zip (transforms.json or sparse/ with images/)"))
+    if not spec.sfm.enable and not spec.uses_pose_priors:
+        problems.append(
+            (
+                "sfm.enable",
+                "false needs pose priors (usePosePriorTransformJson or usePosePriorColmapModelFiles): "
+                "without SfM there are no camera poses",
+            )
+        )
+    seg = spec.segmentation
+    if seg.remove_background and seg.background_removal_model == "sam2" and spec.media_kind != "video":
+        problems.append(("segmentation.backgroundRemovalModel", "sam2 works on video input only"))
+    return problems
+
+
+def parse_job(
+    data: Mapping[str, Any] | str | bytes,
+    *,
+    file_name: str | None = None,
+    deployment_bucket: str | None = None,
+    instance_types: Iterable[str] = DEFAULT_INSTANCE_TYPES,
+) -> JobSpec:
+    """Validate a job document and return the model, or raise JobSpecError listing every problem.
+
+    `file_name` (the object's key or path) checks that uuid matches it; `deployment_bucket` refuses
+    other buckets; `instance_types` is the operator's allow-list.
+    """
+    if isinstance(data, str | bytes):
+        try:
+            data = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise JobSpecError([("$", f"not valid JSON: {exc}")]) from None
+    if not isinstance(data, Mapping):
+        raise JobSpecError([("$", f"a job is a JSON object, got {type(data).__name__}")])
+    problems = _context_problems(
+        data, file_name=file_name, deployment_bucket=deployment_bucket, instance_types=instance_types
+    )
+    spec: JobSpec | None = None
+    try:
+        spec = JobSpec.model_validate(dict(data))
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = _alias_path(tuple(error["loc"]))
+            # A Literal mismatch lists each allowed value; tagged unions add the tag to loc.
+            message = error["msg"]
+            if error["type"] == "extra_forbidden":
+                message = f"unknown key {loc[-1]!r} (check its spelling against the job JSON spec)"
+            elif error["type"] == "missing":
+                message = "required"
+            elif message.startswith("Value error, "):
+                message = message[len("Value error, ") :]
+            problems.append((_json_path(loc), message))
+    if spec is not None:
+        problems.extend(_cross_field_problems(spec))
+    if problems:
+        raise JobSpecError(problems)
+    assert spec is not None
+    return spec
+
+
+def load_job(path: str | Path, **kwargs: Any) -> JobSpec:
+    """Read and validate a job file; its name is checked against the uuid."""
+    path = Path(path)
+    return parse_job(path.read_bytes(), file_name=path.name, **kwargs)

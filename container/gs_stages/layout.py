@@ -1,0 +1,76 @@
+"""The on-disk layout of stage outputs: one place that names every file a later stage reads.
+
+frames/<uuid>/
+    images/000000.jpg ...        stable sequential names
+    manifest.json                FramesManifest: source of each frame, sharpness, sizes
+    priors/transforms.json       when the zip carried pose priors (as given, untouched)
+    priors/sparse/               when the zip carried a COLMAP model (as given, untouched)
+masks/<uuid>/
+    masks/000000.png ...         8-bit, 255 = keep; absent when segmentation is off
+    masks.json                   {"enabled": bool, ...}
+sparse_model/<uuid>/
+    sparse/0/{cameras,images,points3D}.bin (+ .txt for humans); image names = frames/images names
+splat/<uuid>/
+    splat.ply                    trained Gaussians, training coordinates (3DGS layout)
+    checkpoints/                 resumable training state
+    preview.png                  held-out renders next to ground truth
+spz/<uuid>/
+    <name>.ply, <name>.spz       delivered files (rotated when rotateSplat)
+Every stage also writes metrics.json.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+IMAGES_DIR = "images"
+MANIFEST = "manifest.json"
+PRIORS_DIR = "priors"
+TRANSFORMS_JSON = "transforms.json"
+MASKS_DIR = "masks"
+MASKS_JSON = "masks.json"
+SPARSE_DIR = "sparse/0"
+SPLAT_PLY = "splat.ply"
+CHECKPOINTS_DIR = "checkpoints"
+PREVIEW_PNG = "preview.png"
+METRICS_JSON = "metrics.json"
+
+
+@dataclass
+class FrameRecord:
+    """One output image and where it came from."""
+
+    name: str  # file name under images/, e.g. "000012.jpg"
+    source: str  # video: "frame:<index>"; archive: the member path inside the zip, e.g. "images/0001.jpg"
+    width: int  # size as written
+    height: int
+    source_width: int  # size before downscaling (intrinsics from priors are scaled by width/source_width)
+    source_height: int
+    sharpness: float  # variance of the Laplacian on the grey image
+    timestamp_s: float | None = None  # video frames only
+
+
+@dataclass
+class FramesManifest:
+    media_kind: str  # "video" or "archive"
+    media_name: str
+    frames: list[FrameRecord] = field(default_factory=list)
+    priors: str | None = None  # None, "transforms_json" or "colmap_model"
+    dropped: list[dict[str, Any]] = field(default_factory=list)  # frames left out, with the reason
+
+    def write(self, directory: Path) -> Path:
+        path = Path(directory) / MANIFEST
+        path.write_text(json.dumps(asdict(self), indent=2))
+        return path
+
+    @classmethod
+    def read(cls, directory: Path) -> FramesManifest:
+        raw = json.loads((Path(directory) / MANIFEST).read_text())
+        frames = [FrameRecord(**f) for f in raw.pop("frames")]
+        return cls(frames=frames, **raw)
+
+    def by_source(self) -> dict[str, FrameRecord]:
+        return {f.source: f for f in self.frames}
