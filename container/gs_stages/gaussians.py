@@ -40,7 +40,7 @@ class Gaussians:
 
 
 def sh_degree(coefficients: int) -> int:
-    degree = int(round(coefficients**0.5)) - 1
+    degree = round(coefficients**0.5) - 1
     if (degree + 1) ** 2 != coefficients or not 0 <= degree <= 3:
         raise ValueError(f"{coefficients} SH coefficients per channel is not a degree 0..3 layout")
     return degree

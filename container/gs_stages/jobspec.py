@@ -103,9 +103,7 @@ def _face_list(value: Any) -> Any:
             try:
                 value = ast.literal_eval(text)
             except (ValueError, SyntaxError):
-                raise ValueError(
-                    f"expected a list of cube faces such as \"['down', 'up']\", got {text!r}"
-                ) from None
+                raise ValueError(f"expected a list of cube faces such as \"['down', 'up']\", got {text!r}") from None
     if isinstance(value, tuple):
         value = list(value)
     if not isinstance(value, list):
@@ -135,9 +133,7 @@ class S3Location(_Section):
         if "/" in key or "\\" in key:
             raise ValueError(f"inputKey is a file name under inputPrefix, not a path: {key!r}")
         if not key.lower().endswith(VIDEO_EXTENSIONS + ARCHIVE_EXTENSIONS):
-            raise ValueError(
-                f"media must be a video (.mp4, .mov) or a .zip of images, got {key!r}"
-            )
+            raise ValueError(f"media must be a video (.mp4, .mov) or a .zip of images, got {key!r}")
         return key
 
     @field_validator("input_prefix", "output_prefix")
@@ -173,9 +169,7 @@ class TransformJsonPrior(_Section):
 
 class PosePriors(_Section):
     use_colmap_model_files: LooseBool = Field(False, alias="usePosePriorColmapModelFiles")
-    transform_json: TransformJsonPrior = Field(
-        default_factory=TransformJsonPrior, alias="usePosePriorTransformJson"
-    )
+    transform_json: TransformJsonPrior = Field(default_factory=TransformJsonPrior, alias="usePosePriorTransformJson")
 
 
 class Sfm(_Section):
@@ -214,9 +208,7 @@ class SphericalCamera(_Section):
 
 class Segmentation(_Section):
     remove_background: LooseBool = Field(False, alias="removeBackground")
-    background_removal_model: Literal["u2net", "u2net-human", "sam2"] = Field(
-        "u2net", alias="backgroundRemovalModel"
-    )
+    background_removal_model: Literal["u2net", "u2net-human", "sam2"] = Field("u2net", alias="backgroundRemovalModel")
     mask_threshold: LooseFloat = Field(0.6, alias="maskThreshold", ge=0.0, le=1.0)
     remove_human_subject: LooseBool = Field(False, alias="removeHumanSubject")
 

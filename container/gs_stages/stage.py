@@ -48,12 +48,8 @@ class StageDef:
 STAGES: dict[str, StageDef] = {
     "frames": StageDef("frames", ("media",), "gs_stages.frames.stage:run"),
     "masks": StageDef("masks", ("frames",), "gs_stages.masks:run"),
-    "sparse_model": StageDef(
-        "sparse_model", ("frames",), "gs_stages.sfm.stage:run", optional_inputs=("masks",)
-    ),
-    "splat": StageDef(
-        "splat", ("frames", "sparse_model"), "gs_stages.splat.stage:run", optional_inputs=("masks",)
-    ),
+    "sparse_model": StageDef("sparse_model", ("frames",), "gs_stages.sfm.stage:run", optional_inputs=("masks",)),
+    "splat": StageDef("splat", ("frames", "sparse_model"), "gs_stages.splat.stage:run", optional_inputs=("masks",)),
     "spz": StageDef("spz", ("splat",), "gs_stages.export.stage:run"),
 }
 

@@ -178,10 +178,11 @@ def test_exclusive_pose_priors_and_sfm_off_without_priors_are_refused() -> None:
 
 def test_overrides_are_validated_and_unknown_options_refused() -> None:
     spec = parse_job(REFERENCE_EXAMPLE)
-    assert spec.with_overrides({"training.maxSteps": "500", "training.model": "splatfacto-mcmc"}).training.max_steps == 500
+    retrain = spec.with_overrides({"training.maxSteps": "500", "training.model": "splatfacto-mcmc"})
+    assert retrain.training.max_steps == 500 and retrain.training.model == "splatfacto-mcmc"
     with pytest.raises(JobSpecError, match="no such option"):
         spec.with_overrides({"training.steps": 5})
-    with pytest.raises(JobSpecError, match="training.maxSteps"):
+    with pytest.raises(JobSpecError, match=r"training\.maxSteps"):
         spec.with_overrides({"training.maxSteps": 0})
 
 
