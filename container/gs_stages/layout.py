@@ -60,6 +60,9 @@ class FramesManifest:
     frames: list[FrameRecord] = field(default_factory=list)
     priors: str | None = None  # None, "transforms_json" or "colmap_model"
     dropped: list[dict[str, Any]] = field(default_factory=list)  # frames left out, with the reason
+    # Member path inside the zip of the prior in use (transforms.json, or the COLMAP model folder):
+    # transforms.json `file_path` entries are relative to its folder, so the loader needs it.
+    priors_source: str | None = None
 
     def write(self, directory: Path) -> Path:
         path = Path(directory) / MANIFEST

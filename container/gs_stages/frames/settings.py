@@ -1,0 +1,59 @@
+"""Engine settings of the frames stage that are not part of the job JSON (`--setting NAME=VALUE`).
+
+They are limits an operator tunes per deployment (how large an upload may be, how large an image
+the GPU can train on), so they live outside the user's job document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from gs_stages.stage import StageError
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class FramesSettings:
+    #: Longest side of an output image; larger frames are downscaled (4K by default).
+    max_image_side: int = 3840
+    #: Zip refusal limits: number of members, total uncompressed bytes, per-member compression ratio.
+    max_archive_files: int = 20_000
+    max_archive_bytes: int = 20 * GIB
+    max_compression_ratio: int = 200
+    #: Relative blur filter for image sets: a frame is blurry when its sharpness is below
+    #: `blur_fraction` x the median of the `blur_window` frames centred on it.
+    blur_window: int = 7
+    blur_fraction: float = 0.5
+    jpeg_quality: int = 95
+
+    @classmethod
+    def from_mapping(cls, settings: dict[str, Any]) -> FramesSettings:
+        """Read the known keys, refusing values that are not positive numbers (a typo must not pass)."""
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            if spec.name not in settings:
+                continue
+            raw = settings[spec.name]
+            kind = float if spec.type == "float" else int
+            try:
+                if isinstance(raw, bool):
+                    raise ValueError
+                value = kind(raw)
+                if kind is int and isinstance(raw, float) and not raw.is_integer():
+                    raise ValueError
+            except (TypeError, ValueError):
+                raise StageError(
+                    f"setting {spec.name}={raw!r} is not a {'number' if kind is float else 'whole number'}",
+                    hint=f"pass e.g. --setting {spec.name}={getattr(cls, spec.name)}",
+                ) from None
+            if value <= 0:
+                raise StageError(f"setting {spec.name} must be positive, got {raw!r}")
+            values[spec.name] = value
+        result = cls(**values)
+        if result.blur_fraction >= 1:
+            raise StageError(f"setting blur_fraction must be below 1, got {result.blur_fraction}")
+        if not 1 <= result.jpeg_quality <= 100:
+            raise StageError(f"setting jpeg_quality must be 1..100, got {result.jpeg_quality}")
+        return result

@@ -1,0 +1,56 @@
+"""The frames stage entry point: check the media, dispatch on its kind, write the manifest and metrics."""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+from pathlib import Path
+from typing import Any
+
+from gs_stages.frames.from_archive import ingest_archive
+from gs_stages.frames.from_video import ingest_video
+from gs_stages.frames.output import STAGING_DIR, StepTimer, prepare_output
+from gs_stages.frames.settings import FramesSettings
+from gs_stages.jobspec import ARCHIVE_EXTENSIONS, VIDEO_EXTENSIONS
+from gs_stages.stage import StageContext, StageError
+
+
+def _media(ctx: StageContext) -> Path:
+    media = ctx.input("media")
+    if not media.is_file():
+        raise StageError(f"the media file {media} does not exist or is not a file", hint="check the --input path")
+    if not media.name.lower().endswith(VIDEO_EXTENSIONS + ARCHIVE_EXTENSIONS):
+        raise StageError(
+            f"unsupported media {media.name!r}: expected a video (.mp4, .mov) or a .zip of images",
+            hint="convert the video to .mp4, or zip the photos",
+        )
+    return media
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    settings = FramesSettings.from_mapping(ctx.settings)
+    media = _media(ctx)
+    timer = StepTimer()
+    images = prepare_output(ctx.output)
+    try:
+        if media.name.lower().endswith(VIDEO_EXTENSIONS):
+            manifest, details = ingest_video(ctx, media, images, settings, timer)
+        else:
+            manifest, details = ingest_archive(ctx, media, images, settings, timer)
+    finally:
+        shutil.rmtree(ctx.output / STAGING_DIR, ignore_errors=True)
+    if not manifest.frames:
+        raise StageError(f"no frames came out of {media.name}", hint="check that the media is not empty")
+    manifest.write(ctx.output)
+    sharpness = [f.sharpness for f in manifest.frames]
+    ctx.log.info("frames: %d images from %s (%d dropped)", len(manifest.frames), media.name, len(manifest.dropped))
+    return {
+        "media_kind": manifest.media_kind,
+        "frame_count": len(manifest.frames),
+        "dropped_count": len(manifest.dropped),
+        "mean_sharpness": round(statistics.fmean(sharpness), 3),
+        "min_sharpness": round(min(sharpness), 3),
+        "max_image_side": settings.max_image_side,
+        **details,
+        **timer.metrics(),
+    }

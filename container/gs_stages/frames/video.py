@@ -1,0 +1,137 @@
+"""Pick up to N frames spread over a whole video, the sharpest of each time window.
+
+The video is cut into N windows of (almost) equal frame count and decoded once, front to back:
+seeking per frame is slow and inexact with long-GOP codecs. Only the best frame of the current
+window is held in memory, so a long 4K video needs no more than two frames of RAM.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from gs_stages.frames.sharpness import laplacian_variance
+from gs_stages.stage import StageError
+
+Progress = Callable[[Iterable[int], int], Iterable[int]]
+
+
+@dataclass
+class VideoFrame:
+    index: int  # position in decode order, 0-based
+    timestamp_s: float
+    sharpness: float
+    image: np.ndarray  # BGR, as decoded (orientation metadata already applied by OpenCV)
+
+
+@dataclass
+class VideoStats:
+    """What the decode saw, for the metrics: how many frames and how sharp they were overall."""
+
+    reported_frames: int = 0
+    decoded_frames: int = 0
+    fps: float = 0.0
+    sharpness: list[float] = field(default_factory=list)
+
+
+def _open(path: Path) -> cv2.VideoCapture:
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise StageError(
+            f"cannot open the video {path.name}: the file is corrupt, truncated or not a video",
+            hint="check that the file plays in a video player, or re-export it as H.264 .mp4",
+        )
+    return capture
+
+
+def _frame_count(path: Path, capture: cv2.VideoCapture) -> int:
+    """The container's frame count, or a counting pass when the container does not say."""
+    reported = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    if reported > 0:
+        return reported
+    counter = _open(path)
+    counted = 0
+    while counter.grab():
+        counted += 1
+    counter.release()
+    return counted
+
+
+def window_of(index: int, total: int, count: int) -> int:
+    """The window a frame falls in; frames past the reported end belong to the last window."""
+    return min(index * count // total, count - 1)
+
+
+def window_middle(window: int, total: int, count: int) -> int:
+    """The middle frame of a window (the pick when sharpness selection is off)."""
+    start = -(-window * total // count)
+    end = -(-(window + 1) * total // count)
+    return (start + end - 1) // 2
+
+
+def select_frames(
+    path: Path,
+    count: int,
+    *,
+    sharpest: bool,
+    stats: VideoStats,
+    progress: Progress,
+) -> Iterator[VideoFrame]:
+    """Yield one frame per window, in time order, as soon as its window has been decoded.
+
+    `sharpest=False` takes the middle frame of each window (a uniform sample), and skips the colour
+    conversion of the frames in between; sharpness is then measured on the picked frames only.
+    """
+    capture = _open(path)
+    try:
+        total = _frame_count(path, capture)
+        if total <= 0:
+            raise StageError(
+                f"the video {path.name} has no decodable frames",
+                hint="check that the file plays in a video player, or re-export it as H.264 .mp4",
+            )
+        stats.reported_frames = total
+        stats.fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        count = min(count, total)
+        best: VideoFrame | None = None
+        index = 0
+        # Counting on past `total`: containers can under-report; extra frames join the last window.
+        for index in progress(itertools.count(), total):
+            window = window_of(index, total, count)
+            if best is not None and window_of(best.index, total, count) != window:
+                yield best
+                best = None
+            if not (sharpest or index == window_middle(window, total, count)):
+                if not capture.grab():
+                    break
+                continue
+            ok, image = capture.read()
+            if not ok:
+                break
+            score = laplacian_variance(image)
+            stats.sharpness.append(score)
+            if best is None or score > best.sharpness:
+                best = VideoFrame(index, _timestamp(capture, index, stats.fps), score, image)
+        stats.decoded_frames = index
+        if best is not None:
+            yield best
+        if stats.decoded_frames == 0:
+            raise StageError(
+                f"no frame of the video {path.name} could be decoded",
+                hint="the file may be truncated or use a codec this build lacks; re-export it as H.264 .mp4",
+            )
+    finally:
+        capture.release()
+
+
+def _timestamp(capture: cv2.VideoCapture, index: int, fps: float) -> float:
+    """The decoder's presentation time (right for variable frame rates), else index / fps."""
+    msec = capture.get(cv2.CAP_PROP_POS_MSEC)
+    if msec and msec > 0:
+        return round(msec / 1000.0, 4)
+    return round(index / fps, 4) if fps > 0 else 0.0
