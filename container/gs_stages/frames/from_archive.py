@@ -131,7 +131,7 @@ def ingest_archive(
         "archive_members": len(archive.files),
         "images_found": len(members),
         "blur_filter": filter_blur,
-        "priors_found": priors.kinds,
+        "priors_found": ",".join(priors.kinds) or "none",
         "priors_files": len(written),
     }
     return manifest, metrics

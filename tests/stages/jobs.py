@@ -1,0 +1,28 @@
+"""Test helpers: a minimal valid job, and running one stage the way the CLI does."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from gs_stages.cli import run_stage
+from gs_stages.jobspec import JobSpec, parse_job
+
+MINIMAL_JOB: dict[str, Any] = {
+    "uuid": "stage-test",
+    "s3": {"bucketName": "test-bucket", "inputKey": "media.zip"},
+}
+
+
+def make_spec(input_key: str = "media.zip", **overrides: Any) -> JobSpec:
+    """A validated job; `overrides` are dotted JSON paths, e.g. **{"videoProcessing.maxNumImages": 12}."""
+    document = copy.deepcopy(MINIMAL_JOB)
+    document["s3"]["inputKey"] = input_key
+    spec = parse_job(document)
+    return spec.with_overrides(overrides) if overrides else spec
+
+
+def run_frames(spec: JobSpec, media: Path, output: Path, **settings: Any) -> dict[str, Any]:
+    """Run the frames stage in-process through the CLI's runner (which also writes metrics.json)."""
+    return run_stage("frames", spec, {"media": media}, output, settings)
