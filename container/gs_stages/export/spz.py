@@ -1,0 +1,166 @@
+"""Niantic's `.spz` (version 3): a gzip stream of a 16-byte header and six attribute blocks.
+
+Why our own codec: the `spz` name on PyPI is an unrelated Rust re-implementation (0.0.1, a cp313-only
+wheel, built with maturin), and Niantic publishes its nanobind bindings only as source. A ~150-line numpy
+codec has no build step and is proved byte-identical to Niantic's C++ packer by the tests
+(`tests/stages/test_export_spz.py`, against a prebuilt `ply_to_spz`, and against the WASM build of
+Niantic's library inside `@playcanvas/splat-transform`).
+
+Layout (little endian): magic 0x5053474e ("NGSP"), version 3, numPoints (u32), shDegree, fractionalBits,
+flags (0x1 = antialiased), reserved (u8 each); then positions (N·9), alphas (N), colours (N·3),
+scales (N·3), rotations (N·4, smallest three), SH (N·(K-1)·3). Quantisers: `spz_fields`.
+
+Compression is deflate level Z_DEFAULT_COMPRESSION, memLevel 9, gzip wrapper written by zlib itself,
+exactly Niantic's `deflateInit2` call: zlib writes mtime 0 and no name, so the whole file, gzip header
+included, is reproducible and matches Niantic's bytes when both link the same zlib version.
+
+Coordinates: the bytes are in the same axes as our `.ply` (Niantic's CoordinateSystem UNSPECIFIED: no
+axis flips), which is what Niantic's own `ply_to_spz` tool and splat-transform write and what
+splat-transform, Spark and Niantic's loader with UNSPECIFIED read back, so viewers show the `.ply` and
+`.spz` in one orientation. SPZ's documented convention is RUB (y up, z back); with `rotateSplat` on
+(the default) our axes are exactly that, because the viewer rotation turns OpenCV's RDF into RUB.
+"""
+
+from __future__ import annotations
+
+import itertools
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gs_stages.export import spz_fields as f
+from gs_stages.gaussians import Gaussians
+
+SPZ_MAGIC = 0x5053474E
+SPZ_VERSION = 3
+#: Niantic's packer always uses 12 (~0.25 mm per unit of metres); fewer only when the scene needs it.
+DEFAULT_FRACTIONAL_BITS = 12
+FLAG_ANTIALIASED = 0x1
+_HEADER = struct.Struct("<IIIBBBB")
+_FIXED_MAX = (1 << 23) - 1
+
+
+@dataclass(frozen=True)
+class SpzHeader:
+    version: int
+    num_points: int
+    sh_degree: int
+    fractional_bits: int
+    antialiased: bool
+
+
+def fractional_bits_for(means: np.ndarray) -> int:
+    """12 (Niantic's choice, so our bytes match its packer) unless a coordinate would overflow 24 bits.
+
+    Niantic's packer silently wraps such coordinates to the wrong place; the header's fractionalBits
+    field lets a reader decode any precision, so far-away Gaussians trade precision instead.
+    """
+    extent = float(np.abs(np.asarray(means, dtype=np.float32)).max(initial=0.0))
+    for bits in range(DEFAULT_FRACTIONAL_BITS, -1, -1):
+        if f.round_half_away(np.float32(extent) * np.float32(1 << bits)) <= _FIXED_MAX:
+            return bits
+    raise ValueError(f"a coordinate of {extent:.3g} is beyond SPZ's 24-bit fixed-point range (±8.4e6)")
+
+
+def _check_finite(g: Gaussians) -> None:
+    for name in ("means", "scales", "quats", "opacities", "sh"):
+        bad = ~np.isfinite(np.asarray(getattr(g, name))).reshape(len(g), -1).all(axis=1)
+        if bad.any():
+            raise ValueError(f"{int(bad.sum())} Gaussian(s) have non-finite {name}; SPZ cannot encode them")
+    if (np.linalg.norm(np.asarray(g.quats, dtype=np.float64), axis=1) == 0).any():
+        raise ValueError("a Gaussian has a zero quaternion; SPZ cannot encode its orientation")
+
+
+def pack_payload(g: Gaussians, *, antialiased: bool = False, fractional_bits: int | None = None) -> bytes:
+    """The uncompressed SPZ v3 payload (header and attribute blocks) of `g`."""
+    _check_finite(g)
+    bits = fractional_bits_for(g.means) if fractional_bits is None else fractional_bits
+    flags = FLAG_ANTIALIASED if antialiased else 0
+    header = _HEADER.pack(SPZ_MAGIC, SPZ_VERSION, len(g), g.degree, bits, flags, 0)
+    blocks = [
+        f.pack_positions(g.means, bits),
+        f.pack_alphas(g.opacities),
+        f.pack_colors(g.sh[:, 0, :]),
+        f.pack_scales(g.scales),
+        f.pack_rotations(g.quats),
+        f.pack_sh(g.sh[:, 1:, :]),
+    ]
+    return header + b"".join(block.tobytes() for block in blocks)
+
+
+def gzip_niantic(payload: bytes) -> bytes:
+    """gzip exactly as Niantic's `compressGzipped` (deflateInit2(level -1, window 16+15, memLevel 9))."""
+    compressor = zlib.compressobj(-1, zlib.DEFLATED, 16 + zlib.MAX_WBITS, 9, zlib.Z_DEFAULT_STRATEGY)
+    return compressor.compress(payload) + compressor.flush()
+
+
+def encode_spz(g: Gaussians, *, antialiased: bool = False, fractional_bits: int | None = None) -> bytes:
+    """The `.spz` file bytes of `g`."""
+    return gzip_niantic(pack_payload(g, antialiased=antialiased, fractional_bits=fractional_bits))
+
+
+def gunzip(data: bytes) -> bytes:
+    if data[:4] == b"NGSP":
+        raise ValueError("SPZ version 4 (zstd streams) is not supported; this reader reads versions 2 and 3")
+    if data[:2] != b"\x1f\x8b":
+        raise ValueError("not an .spz file (no gzip header)")
+    return zlib.decompress(data, 16 + zlib.MAX_WBITS)
+
+
+def parse_header(payload: bytes) -> SpzHeader:
+    if len(payload) < _HEADER.size:
+        raise ValueError(f"SPZ payload of {len(payload)} bytes is shorter than its header")
+    magic, version, count, degree, bits, flags, _ = _HEADER.unpack_from(payload)
+    if magic != SPZ_MAGIC:
+        raise ValueError(f"bad SPZ magic 0x{magic:08x}")
+    if version not in (2, 3) or degree > 3:
+        raise ValueError(f"unsupported SPZ version {version} / SH degree {degree} (read: v2, v3; 0..3)")
+    return SpzHeader(version, count, degree, bits, bool(flags & FLAG_ANTIALIASED))
+
+
+def spz_header(data: bytes) -> SpzHeader:
+    """The header of `.spz` file bytes."""
+    return parse_header(gunzip(data))
+
+
+def unpack_payload(payload: bytes) -> Gaussians:
+    """Gaussians from an uncompressed SPZ v2/v3 payload, dequantised as Niantic's loader does."""
+    h = parse_header(payload)
+    n, k = h.num_points, (h.sh_degree + 1) ** 2
+    rotation_bytes = 4 if h.version >= 3 else 3
+    sizes = [n * 9, n, n * 3, n * 3, n * rotation_bytes, n * (k - 1) * 3]
+    if len(payload) < _HEADER.size + sum(sizes):
+        raise ValueError(f"SPZ payload truncated: {len(payload)} bytes for {n} degree-{h.sh_degree} points")
+    buffer = np.frombuffer(payload, dtype=np.uint8)
+    offsets = np.cumsum([_HEADER.size, *sizes])
+    pos, alpha, color, scale, rot, sh_raw = (buffer[a:b] for a, b in itertools.pairwise(offsets))
+    sh = np.empty((n, k, 3), dtype=np.float32)
+    sh[:, 0, :] = f.unpack_colors(color)
+    sh[:, 1:, :] = f.unpack_sh(sh_raw, n, k - 1)
+    quats = f.unpack_rotations(rot.copy()) if h.version >= 3 else f.unpack_rotations_v2(rot)
+    return Gaussians(
+        means=f.unpack_positions(pos, h.fractional_bits),
+        scales=f.unpack_scales(scale),
+        quats=quats,
+        opacities=f.unpack_alphas(alpha),
+        sh=sh,
+    )
+
+
+def decode_spz(data: bytes) -> Gaussians:
+    """Gaussians from `.spz` file bytes (versions 2 and 3)."""
+    return unpack_payload(gunzip(data))
+
+
+def write_spz(path: str | Path, g: Gaussians, *, antialiased: bool = False) -> Path:
+    """Write `g` as an SPZ v3 file and return the path."""
+    path = Path(path)
+    path.write_bytes(encode_spz(g, antialiased=antialiased))
+    return path
+
+
+def read_spz(path: str | Path) -> Gaussians:
+    return decode_spz(Path(path).read_bytes())

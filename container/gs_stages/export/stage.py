@@ -1,0 +1,66 @@
+"""The `spz` stage: the trained `splat.ply` → the delivered `<name>.ply` and `<name>.spz`.
+
+Both files are written from one in-memory splat, after the optional rotation, so they cannot differ
+in orientation (the reference system's defect). The rotation matrix goes into the metrics, so anyone
+holding the files can map them back to the training (camera) coordinates with its transpose.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gs_stages.export.ply import read_ply, write_ply
+from gs_stages.export.rotate import VIEWER_ROTATION_DESC, rotate_gaussians, viewer_rotation
+from gs_stages.export.spz import SPZ_VERSION, fractional_bits_for, write_spz
+from gs_stages.layout import SPLAT_PLY
+from gs_stages.stage import StageContext, StageError
+
+
+def output_name(ctx: StageContext) -> str:
+    """The delivered files' base name: the `output_name` setting, else the job uuid."""
+    name = str(ctx.settings.get("output_name") or ctx.spec.uuid)
+    if not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise StageError(f"output_name {name!r} is not a plain file name", hint="use letters, digits, -, _")
+    return name
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    source = ctx.input("splat") / SPLAT_PLY
+    if not source.is_file():
+        raise StageError(f"no trained splat at {source}", hint="run the splat stage for this job first")
+    try:
+        g = read_ply(source)
+    except ValueError as exc:
+        raise StageError(str(exc), hint="the splat stage's output is damaged; re-run it") from exc
+
+    rotate = ctx.spec.training.rotate_splat
+    rotation = viewer_rotation() if rotate else np.eye(3)
+    if rotate:
+        ctx.log.info("rotating %d Gaussians: %s", len(g), VIEWER_ROTATION_DESC)
+        g = rotate_gaussians(g, rotation)
+
+    name = output_name(ctx)
+    ctx.output.mkdir(parents=True, exist_ok=True)
+    antialiased = bool(ctx.settings.get("antialiased", False))
+    try:
+        spz_path = write_spz(ctx.output / f"{name}.spz", g, antialiased=antialiased)
+    except ValueError as exc:
+        raise StageError(f"cannot write the .spz: {exc}", hint="check the trained splat for NaNs") from exc
+    ply_path = write_ply(ctx.output / f"{name}.ply", g)
+    return {
+        "gaussians": len(g),
+        "sh_degree": g.degree,
+        "ply_file": ply_path.name,
+        "ply_bytes": ply_path.stat().st_size,
+        "spz_file": spz_path.name,
+        "spz_bytes": spz_path.stat().st_size,
+        "spz_version": SPZ_VERSION,
+        "spz_fractional_bits": fractional_bits_for(g.means),
+        "spz_antialiased": antialiased,
+        "spz_axes": "same as the .ply (no SPZ coordinate conversion)",
+        "rotation_applied": rotate,
+        "rotation_matrix": rotation.tolist(),
+        "rotation": VIEWER_ROTATION_DESC if rotate else "none (training coordinates)",
+    }
