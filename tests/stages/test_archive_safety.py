@@ -81,6 +81,11 @@ def test_too_many_uncompressed_bytes_are_refused(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+def test_member_stored_twice_is_refused(tmp_path: Path) -> None:
+    assert_refused(tmp_path, ["images/good.jpg"], r"member 'images/good\.jpg' is stored twice")
+
+
 def test_compression_ratio_bomb_is_refused(tmp_path: Path) -> None:
     work = tmp_path / "job"
     work.mkdir()

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from gs_stages.layout import FramesManifest
 from gs_stages.stage import StageError
@@ -19,6 +19,7 @@ from .jobs import make_spec, run_frames
 
 FOX = Path("/work/shared/data/fox")
 STATUE = Path("/work/shared/data/statue_of_liberty_colmap")
+KERMIT = Path("/work/shared/data/kermit")
 EXIF_ORIENTATION = 0x0112
 
 
@@ -99,13 +100,24 @@ def test_blur_filter_drops_blurry_frames_but_never_two_in_a_row(tmp_path: Path) 
 
     manifest = FramesManifest.read(tmp_path / "out")
     assert [d["source"] for d in manifest.dropped] == ["pan/4.jpg", "pan/7.jpg"]
-    assert all(d["reason"] == "blurry" and d["sharpness"] < 0.5 * d["local_median"] for d in manifest.dropped)
+    assert all(d["reason"] == "blurry" and d["sharpness"] < 0.2 * d["local_median"] for d in manifest.dropped)
     kept = [f.source for f in manifest.frames]
     assert kept == [f"pan/{i}.jpg" for i in (1, 2, 3, 5, 6, 8, 9, 10, 11)]
     assert "pan/8.jpg" in kept  # the blurred neighbour of a dropped frame stays
     assert [f.name for f in manifest.frames] == [f"{i:06d}.jpg" for i in range(9)]
     assert len(list((tmp_path / "out/images").iterdir())) == 9
     assert metrics["dropped_count"] == 2 and metrics["blur_filter"] is True
+
+
+def test_blur_filter_keeps_every_photo_of_a_sharp_real_sequence(tmp_path: Path) -> None:
+    # kermit010 is darker and a different view (36% of its neighbours' sharpness) but not blurred.
+    photos = sorted(KERMIT.glob("kermit*.jpg"))
+    media = write_zip(tmp_path / "kermit.zip", {f"kermit/{p.name}": p.read_bytes() for p in photos})
+
+    metrics = run_frames(make_spec("kermit.zip"), media, tmp_path / "out")
+
+    assert metrics["blur_filter"] is True and metrics["dropped_count"] == 0
+    assert [f.source for f in FramesManifest.read(tmp_path / "out").frames] == [f"kermit/{p.name}" for p in photos]
 
 
 def test_blur_filter_off_keeps_every_frame(tmp_path: Path) -> None:
@@ -123,8 +135,9 @@ def test_transforms_json_priors_are_carried_and_blur_filter_is_skipped(tmp_path:
     names = ["0001.jpg", "0002.jpg", "0003.jpg", "0004.jpg"]
     members = {f"fox/images/{n}": (FOX / "images" / n).read_bytes() for n in names}
     members["fox/transforms.json"] = (FOX / "transforms.json").read_bytes()
-    # A blurred copy would be dropped by the filter, which pose priors switch off.
-    members["fox/images/0006.jpg"] = encode(Image.open(FOX / "images/0006.jpg").resize((108, 192)), "JPEG")
+    # A blurred photo, which the blur filter drops (checked below) unless pose priors switch it off.
+    blurred = Image.open(FOX / "images/0006.jpg").filter(ImageFilter.GaussianBlur(6))
+    members["fox/images/0006.jpg"] = encode(blurred, "JPEG")
     media = write_zip(tmp_path / "fox.zip", members)
     spec = make_spec("fox.zip", **{"sfm.posePriors.usePosePriorTransformJson.enable": True})
 
@@ -140,6 +153,10 @@ def test_transforms_json_priors_are_carried_and_blur_filter_is_skipped(tmp_path:
     # The loader maps file_path (relative to transforms.json's folder) onto member paths: they line up.
     listed = {f["file_path"] for f in json.loads((FOX / "transforms.json").read_text())["frames"]}
     assert {"fox/" + p for p in listed} >= {f.source for f in manifest.frames}
+
+    without_priors = run_frames(make_spec("fox.zip"), media, tmp_path / "plain", max_image_side=480)
+    assert without_priors["blur_filter"] is True
+    assert [d["source"] for d in FramesManifest.read(tmp_path / "plain").dropped] == ["fox/images/0006.jpg"]
 
 
 def test_colmap_model_priors_are_copied_untouched_and_masks_are_not_frames(tmp_path: Path) -> None:
@@ -172,6 +189,19 @@ def test_requested_priors_missing_from_the_zip_is_a_clear_error(tmp_path: Path) 
 
     with pytest.raises(StageError, match=r"the zip has no transforms\.json"):
         run_frames(spec, media, tmp_path / "out")
+
+
+def test_unreadable_photo_is_recorded_and_skipped(tmp_path: Path) -> None:
+    good = pan_sequence(2, {})
+    members = {"a.jpg": good[0], "b.jpg": b"\xff\xd8 truncated JPEG", "c.png": good[1]}
+    media = write_zip(tmp_path / "some.zip", members)
+
+    metrics = run_frames(make_spec("some.zip"), media, tmp_path / "out")
+
+    manifest = FramesManifest.read(tmp_path / "out")
+    assert [(f.name, f.source) for f in manifest.frames] == [("000000.jpg", "a.jpg"), ("000001.jpg", "c.png")]
+    assert [(d["source"], d["reason"]) for d in manifest.dropped] == [("b.jpg", "unreadable")]
+    assert metrics["dropped_count"] == 1
 
 
 def test_zip_without_images_is_a_clear_error(tmp_path: Path) -> None:

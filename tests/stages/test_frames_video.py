@@ -116,3 +116,8 @@ def test_unsupported_extension_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(StageError, match=r"unsupported media 'clip\.avi'.*\.mp4, \.mov.*\.zip"):
         run_frames(make_spec("clip.mp4"), media, tmp_path / "out")
+
+
+def test_bad_setting_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StageError, match=r"setting max_image_side='big' is not a whole number"):
+        run_frames(make_spec("apple.mp4"), APPLE, tmp_path / "out", max_image_side="big")

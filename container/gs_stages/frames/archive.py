@@ -8,7 +8,6 @@ such an upload is either an attack or broken, and a half-ingested job helps nobo
 
 from __future__ import annotations
 
-import posixpath
 import re
 import stat
 import zipfile
@@ -94,6 +93,16 @@ def check_totals(files: list[zipfile.ZipInfo], settings: FramesSettings) -> None
         )
 
 
+def check_unique(files: list[zipfile.ZipInfo]) -> None:
+    """Refuse a name stored twice: which copy is meant is unknowable, and priors map frames by name."""
+    seen: set[str] = set()
+    for info in files:
+        path = member_path(info)
+        if path in seen:
+            raise _refuse(info, "is stored twice; each path may appear only once")
+        seen.add(path)
+
+
 @dataclass
 class SafeArchive:
     """A checked zip: its regular, non-junk files and a reader that enforces the byte limit."""
@@ -145,17 +154,9 @@ def open_archive(path: Path, settings: FramesSettings) -> SafeArchive:
             check_member(info, settings)
         files = [i for i in infos if not i.is_dir()]
         check_totals(files, settings)
+        check_unique(files)
     except BaseException:
         archive.close()
         raise
     kept = sorted((i for i in files if not is_junk(member_path(i))), key=lambda i: natural_key(member_path(i)))
     return SafeArchive(archive, kept, settings.max_archive_bytes)
-
-
-def in_folder(path: str, folder: str) -> bool:
-    """Whether a member path lies below `folder` ("" is the archive root)."""
-    return not folder or path.startswith(folder.rstrip("/") + "/")
-
-
-def parent(path: str) -> str:
-    return posixpath.dirname(path)

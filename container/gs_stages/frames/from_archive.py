@@ -22,6 +22,8 @@ from gs_stages.layout import FrameRecord, FramesManifest
 from gs_stages.stage import StageContext, StageError
 
 MASKS_FOLDER = "masks"
+#: A photo is read into memory whole; no real photo file is this large, a hostile member can be.
+MAX_IMAGE_BYTES = 1024**3
 
 
 def frame_members(archive: SafeArchive, priors: FoundPriors) -> list[zipfile.ZipInfo]:
@@ -43,6 +45,10 @@ def _decode_all(
     unreadable: list[dict[str, Any]] = []
     for number, info in enumerate(ctx.progress(members, total=len(members), desc="frames: decode")):
         source = member_path(info)
+        if info.file_size > MAX_IMAGE_BYTES:
+            ctx.log.warning("skipping %s: %d bytes is too large for one photo", source, info.file_size)
+            unreadable.append({"source": source, "reason": "too_large", "detail": f"{info.file_size:,} bytes"})
+            continue
         try:
             decoded = decode_image(archive.read(info), settings.max_image_side)
         except DECODE_ERRORS as exc:
