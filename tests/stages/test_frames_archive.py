@@ -183,6 +183,43 @@ def test_colmap_model_priors_are_copied_untouched_and_masks_are_not_frames(tmp_p
     assert metrics["priors_files"] == 3 and metrics["frame_count"] == 4
 
 
+def test_text_colmap_model_directly_in_sparse_is_carried(tmp_path: Path) -> None:
+    members = {f"scene/images/{i}.jpg": data for i, data in enumerate(pan_sequence(3, {}))}
+    for model_file in ("cameras.txt", "images.txt", "points3D.txt"):
+        members[f"scene/sparse/{model_file}"] = (STATUE / "sparse/0" / model_file).read_bytes()
+    media = write_zip(tmp_path / "scene.zip", members)
+    spec = make_spec("scene.zip", **{"sfm.posePriors.usePosePriorColmapModelFiles": True})
+
+    run_frames(spec, media, tmp_path / "out")
+
+    manifest = FramesManifest.read(tmp_path / "out")
+    assert manifest.priors == "colmap_model" and manifest.priors_source == "scene/sparse"
+    for name in ("cameras.txt", "images.txt", "points3D.txt"):
+        assert (tmp_path / "out/priors/sparse" / name).read_bytes() == (STATUE / "sparse/0" / name).read_bytes()
+    assert len(manifest.frames) == 3
+
+
+def test_depth_maps_named_by_transforms_json_are_not_frames(tmp_path: Path) -> None:
+    # NeRFCapture keeps depth maps next to the photos and names them in each frame's depth_path.
+    photos = pan_sequence(2, {})
+    frames = [{"file_path": f"images/{i}", "depth_path": f"images/{i}.depth.png"} for i in range(2)]
+    members = {
+        "transforms.json": json.dumps({"frames": frames}).encode(),
+        "images/0.png": photos[0],
+        "images/0.depth.png": encode(Image.new("I;16", (240, 240)), "PNG"),
+        "images/1.png": photos[1],
+        "images/1.depth.png": encode(Image.new("I;16", (240, 240)), "PNG"),
+    }
+    media = write_zip(tmp_path / "capture.zip", members)
+    spec = make_spec("capture.zip", **{"sfm.posePriors.usePosePriorTransformJson.enable": True})
+
+    run_frames(spec, media, tmp_path / "out")
+
+    manifest = FramesManifest.read(tmp_path / "out")
+    assert [f.source for f in manifest.frames] == ["images/0.png", "images/1.png"]
+    assert manifest.priors_source == "transforms.json"
+
+
 def test_requested_priors_missing_from_the_zip_is_a_clear_error(tmp_path: Path) -> None:
     media = write_zip(tmp_path / "plain.zip", {"images/a.jpg": pan_sequence(1, {})[0]})
     spec = make_spec("plain.zip", **{"sfm.posePriors.usePosePriorTransformJson.enable": True})
