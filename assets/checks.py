@@ -1,0 +1,99 @@
+"""Quality checks of a reconstruction, and their thresholds.
+
+| check | asset | passes when |
+|---|---|---|
+| registered_ratio | sparse_model | registered images / input frames >= min_registered_ratio |
+| heldout_psnr | splat | PSNR on held-out frames >= min_psnr_db |
+| spz_reads_back | spz | the .spz decodes with the splat's Gaussian count |
+
+All three are blocking: a failed check stops the run before the result flows downstream. Because one
+launch runs several stages, the check is judged inside the stage process right after its stage
+(`gs_stages.report`), which stops the chain; Dagster records the result on the asset. A check selected
+on its own (e.g. after changing a threshold) is judged here from the stored output.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from assets.sparse_model import REGISTERED_RATIO, registered_ratio_check
+from assets.splat import HELDOUT_PSNR, heldout_psnr_check
+from assets.spz import SPZ_READS_BACK, spz_reads_back_check
+from gs_stages.report import evaluate_check
+from resources.storage import Store
+
+CHECK_SPECS = [registered_ratio_check, heldout_psnr_check, spz_reads_back_check]
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    stage: str
+    name: str
+    blocking: bool
+    params: dict[str, Any]
+
+    @property
+    def key(self) -> dg.AssetCheckKey:
+        return dg.AssetCheckKey(dg.AssetKey(self.stage), self.name)
+
+    def to_extra(self) -> dict[str, Any]:
+        return {"stage": self.stage, "name": self.name, "blocking": self.blocking, "params": self.params}
+
+
+class QualityChecksResource(dg.ConfigurableResource):
+    """Thresholds of the quality checks (GS_MIN_REGISTERED_RATIO, GS_MIN_PSNR_DB)."""
+
+    min_registered_ratio: float = Field(default=0.5, description="share of frames SfM must register")
+    min_psnr_db: float = Field(default=18.0, description="minimum PSNR on held-out frames, in dB")
+    blocking: bool = Field(default=True, description="a failed check stops the run (ERROR) or only warns")
+
+    def requests(self, selected: Iterable[dg.AssetCheckKey] | None = None) -> list[CheckRequest]:
+        every = [
+            CheckRequest("sparse_model", REGISTERED_RATIO, self.blocking, {"min_ratio": self.min_registered_ratio}),
+            CheckRequest("splat", HELDOUT_PSNR, self.blocking, {"min_psnr": self.min_psnr_db}),
+            CheckRequest("spz", SPZ_READS_BACK, self.blocking, {}),
+        ]
+        if selected is None:
+            return every
+        wanted = set(selected)
+        return [r for r in every if r.key in wanted]
+
+
+def evaluate_stored(request: CheckRequest, storage: Store, uuid: str) -> dg.AssetCheckResult:
+    """Judge a stage's stored output (metrics.json, and the .spz for the read-back)."""
+    prefix = f"{request.stage}/{uuid}"
+    with tempfile.TemporaryDirectory(prefix="gs-check-") as tmp:
+        if storage.is_local:
+            output = storage.local_path(prefix)
+        else:
+            output = Path(tmp)
+            for obj in storage.iter_objects(prefix + "/", children_only=True):
+                name = obj.key.rsplit("/", 1)[-1]
+                if name == "metrics.json" or name.endswith(".spz"):
+                    storage.download_file(obj.key, output / name)
+        metrics_path = output / "metrics.json"
+        if not metrics_path.is_file():
+            return dg.AssetCheckResult(
+                asset_key=request.stage,
+                check_name=request.name,
+                passed=False,
+                severity=dg.AssetCheckSeverity.ERROR if request.blocking else dg.AssetCheckSeverity.WARN,
+                metadata={"description": f"no stored output at {storage.uri_of(prefix)}"},
+            )
+        metrics = json.loads(metrics_path.read_text())
+        outcome = evaluate_check(request.stage, request.name, output, metrics, request.params)
+    return dg.AssetCheckResult(
+        asset_key=request.stage,
+        check_name=request.name,
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.ERROR if request.blocking else dg.AssetCheckSeverity.WARN,
+        metadata={"description": outcome.description, **outcome.metadata},
+    )

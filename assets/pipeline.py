@@ -1,0 +1,158 @@
+"""The five stage assets as ONE subsettable multi-asset: whatever stages of a job a run selects are
+launched together (`gs_stages chain --stages <selected>`), so a remote launcher starts one container
+per run, not one per stage. Each stage's spec lives in its own module (`assets/frames.py`, ...).
+
+Configuration comes from the job's spec stored in the job table when the job was submitted, so a
+re-materialization reproduces the same result; a run may override options (run config
+`overrides`, e.g. {"training.maxSteps": 3000}) and engine settings (`settings`). Assets return
+nothing: outputs stay in storage at `<root>/<asset>/<uuid>/` and only their locations and metrics
+reach Dagster.
+"""
+
+import hashlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from assets import frames, masks, sparse_model, splat, spz
+from assets.checks import CHECK_SPECS, QualityChecksResource, evaluate_stored
+from gs_dagster.partitions import job_partitions
+from gs_stages.jobspec import JobSpec, JobSpecError, parse_job
+from gs_stages.report import CHECKS_EXTRA
+from gs_stages.stage import STAGE_ORDER
+from resources.job_table import JobTableResource
+from resources.launcher import StageFailure, StageLauncher, StageLocations
+from resources.storage import StorageResource
+
+STAGE_SPECS = [frames.spec, masks.spec, sparse_model.spec, splat.spec, spz.spec]
+STAGE_KEYS = [s.key for s in STAGE_SPECS]
+
+
+class StageRunConfig(dg.Config):
+    """Per-run changes; the job's stored spec stays the default for every later run."""
+
+    overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Job options for this run, by JSON path: {'training.maxSteps': 3000, 'training.model': ...}",
+    )
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Engine settings for this run (gs_stages --setting), e.g. {'max_image_side': 800}",
+    )
+
+
+def load_spec(job_table: JobTableResource, uuid: str, overrides: dict[str, Any]) -> tuple[JobSpec, str]:
+    """The job's stored spec with this run's overrides, and the digest of what the stages will see."""
+    record = job_table.table().get(uuid)
+    if record is None:
+        raise dg.Failure(f"no job {uuid!r} in the job table: submit it (gs-dagster submit) before materializing")
+    if not record.spec:
+        raise dg.Failure(f"job {uuid!r} has no valid spec (status {record.status}): {record.error}")
+    try:
+        spec = parse_job(record.spec)
+        if overrides:
+            spec = spec.with_overrides(overrides)
+    except JobSpecError as exc:
+        raise dg.Failure(f"run config overrides make job {uuid!r} invalid:\n{exc}") from None
+    digest = hashlib.sha256(json.dumps(spec.to_json(), sort_keys=True).encode()).hexdigest()
+    return spec, digest
+
+
+def _location(uri: str) -> dg.MetadataValue:
+    return dg.MetadataValue.url(uri) if "://" in uri else dg.MetadataValue.path(uri)
+
+
+@dg.multi_asset(
+    name="reconstruction",
+    specs=STAGE_SPECS,
+    check_specs=CHECK_SPECS,
+    can_subset=True,
+    partitions_def=job_partitions,
+    backfill_policy=dg.BackfillPolicy.multi_run(1),
+    description="frames -> masks -> sparse_model -> splat -> spz of one job; selected stages run in one launch.",
+)
+def reconstruction(
+    context: dg.AssetExecutionContext,
+    config: StageRunConfig,
+    storage: StorageResource,
+    bucket: StorageResource,
+    job_table: JobTableResource,
+    launcher: StageLauncher,
+    quality: QualityChecksResource,
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    uuid = context.partition_key
+    spec, digest = load_spec(job_table, uuid, config.overrides)
+    stages = [s for s in STAGE_ORDER if dg.AssetKey(s) in context.selected_asset_keys]
+    checks = quality.requests(context.selected_asset_check_keys)
+    store = storage.store()
+    common = {
+        "uuid": uuid,
+        "spec_sha256": digest,
+        "overrides": dg.MetadataValue.json(config.overrides),
+        "launched_stages": ",".join(stages),
+    }
+    if config.settings:
+        common["settings"] = dg.MetadataValue.json(config.settings)
+
+    def finish(result: dg.MaterializeResult, extra: dict[str, Any] | None = None) -> dg.MaterializeResult:
+        stage = result.asset_key.to_user_string()
+        metadata = {**(result.metadata or {}), **common, "location": _location(store.uri_of(f"{stage}/{uuid}"))}
+        return dg.MaterializeResult(
+            asset_key=result.asset_key, metadata={**metadata, **(extra or {})}, data_version=result.data_version
+        )
+
+    failure: StageFailure | None = None
+    held: list[dg.MaterializeResult | dg.AssetCheckResult] = []  # the spz results wait for the delivery
+    reported: set[str] = set()
+    checked: set[dg.AssetCheckKey] = set()
+    if stages:
+        context.log.info(f"job {uuid}: launching {', '.join(stages)} with {type(launcher).__name__}")
+        locations = StageLocations(
+            root=storage.root,
+            media=bucket.uri_of(spec.s3.media_key),
+            endpoint_url=storage.endpoint_url,
+            region=storage.region,
+        )
+        extras = {CHECKS_EXTRA: [c.to_extra() for c in checks if c.stage in stages]}
+        try:
+            for result in launcher.launch(context, stages, spec, locations, settings=config.settings, extras=extras):
+                stage = result.asset_key.to_user_string() if result.asset_key else ""
+                if isinstance(result, dg.AssetCheckResult):
+                    checked.add(dg.AssetCheckKey(result.asset_key, result.check_name))
+                if stage == "spz":
+                    held.append(result)
+                    continue
+                if isinstance(result, dg.MaterializeResult):
+                    reported.add(stage)
+                    result = finish(result)
+                yield result
+        except StageFailure as exc:
+            failure = exc
+
+    # Delivery: the spz files go to <bucket>/<outputPrefix>/<uuid>/ only when their checks passed.
+    spz_materialized = [r for r in held if isinstance(r, dg.MaterializeResult)]
+    spz_checks = [r for r in held if isinstance(r, dg.AssetCheckResult)]
+    if spz_materialized:
+        reported.add("spz")
+        extra: dict[str, Any] = {}
+        if failure is None and all(c.passed for c in spz_checks):
+            delivered = spz.deliver(store, bucket.store(), spec)
+            for suffix, uri in delivered.items():
+                extra[f"delivered{suffix.replace('.', '_')}"] = _location(uri)
+            context.log.info(f"job {uuid}: delivered {', '.join(delivered.values()) or 'nothing'}")
+        yield finish(spz_materialized[0], extra)
+    yield from spz_checks
+    if failure is not None:
+        raise failure
+
+    # Stages that finished without reporting (a launcher without Pipes reporting) still materialize.
+    for stage in stages:
+        if stage not in reported:
+            yield finish(dg.MaterializeResult(asset_key=stage))
+    # Checks selected without their asset, or not judged by the stage process: judge the stored output.
+    for request in checks:
+        if request.key not in checked:
+            yield evaluate_stored(request, store, uuid)

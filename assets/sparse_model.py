@@ -1,0 +1,31 @@
+"""`sparse_model`: camera poses and a sparse point cloud (SfM, or the pose priors shipped in the zip)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.frames import GROUP
+from gs_dagster.partitions import job_partitions
+
+spec = dg.AssetSpec(
+    "sparse_model",
+    deps=["frames", "masks"],
+    description=(
+        "COLMAP model `sparse/0/` of the frames: structure from motion (sfm.softwareName), or the job's "
+        "pose priors. Checked: the share of frames that got a camera pose."
+    ),
+    group_name=GROUP,
+    kinds={"python", "colmap"},
+    partitions_def=job_partitions,
+    metadata={"stage": "sparse_model"},
+)
+
+REGISTERED_RATIO = "registered_ratio"
+
+registered_ratio_check = dg.AssetCheckSpec(
+    REGISTERED_RATIO,
+    asset="sparse_model",
+    description="Registered images / input frames is at least the minimum (quality.min_registered_ratio).",
+    blocking=True,
+    partitions_def=job_partitions,
+)

@@ -1,0 +1,31 @@
+"""`splat`: the trained Gaussian splat (`splat.ply`), its held-out PSNR and a preview image."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.frames import GROUP
+from gs_dagster.partitions import job_partitions
+
+spec = dg.AssetSpec(
+    "splat",
+    deps=["frames", "masks", "sparse_model"],
+    description=(
+        "Gaussian splat trained on the frames from the sparse model (training.model, training.maxSteps). "
+        "Materializations show the held-out PSNR, the Gaussian count and a preview of held-out views."
+    ),
+    group_name=GROUP,
+    kinds={"python", "pytorch"},
+    partitions_def=job_partitions,
+    metadata={"stage": "splat"},
+)
+
+HELDOUT_PSNR = "heldout_psnr"
+
+heldout_psnr_check = dg.AssetCheckSpec(
+    HELDOUT_PSNR,
+    asset="splat",
+    description="PSNR on held-out frames is at least the minimum (quality.min_psnr_db).",
+    blocking=True,
+    partitions_def=job_partitions,
+)

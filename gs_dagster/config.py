@@ -1,0 +1,164 @@
+"""Configuration from environment variables (documented in docs/OPERATING.md).
+
+Two modes, chosen by `GS_BUCKET`:
+
+- embedded (default): the "bucket" is a local folder, stage outputs go to a local folder, the job
+  table is SQLite, notices go to the log and an outbox folder. Nothing needs a cloud account.
+- AWS: `GS_BUCKET=s3://name`; storage defaults to `s3://name/gs-storage`, the job table to DynamoDB,
+  notices to SNS when `GS_NOTIFIER` names a topic ARN. `GS_AWS_ENDPOINT_URL` (or boto3's own
+  `AWS_ENDPOINT_URL`) points all three at an S3-compatible endpoint such as moto or LocalStack.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES
+
+
+def project_dir() -> Path:
+    """The checkout (where pyproject.toml is), else the current directory."""
+    here = Path(__file__).resolve().parents[1]
+    return here if (here / "pyproject.toml").is_file() else Path.cwd()
+
+
+def default_dagster_home() -> Path:
+    return Path(os.environ.get("DAGSTER_HOME") or project_dir() / ".dagster_home")
+
+
+def ensure_dagster_home(home: Path | None = None) -> Path:
+    """A persistent DAGSTER_HOME (runs, materializations and sensor cursors survive restarts), with the
+    project's dagster.yaml copied in the first time."""
+    home = Path(home or default_dagster_home()).expanduser().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / "dagster.yaml"
+    source = project_dir() / "dagster.yaml"
+    if not target.exists() and source.is_file():
+        target.write_text(source.read_text())
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    return int(_float(env, name, default))
+
+
+@dataclass(frozen=True)
+class GsConfig:
+    bucket: str  # s3://name or a local directory
+    bucket_name: str | None  # what jobs must say in s3.bucketName (None: the S3 name / directory name)
+    storage_root: str  # s3://bucket/prefix or a local directory
+    job_table: str  # sqlite:///path or dynamodb://table
+    notifier: str  # "log" or an SNS topic ARN
+    outbox_dir: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    intake_prefix: str = "workflow-input"
+    instance_types: tuple[str, ...] = DEFAULT_INSTANCE_TYPES
+    media_wait_s: float = 300.0
+    sensor_interval_s: int = 30
+    max_keys_per_tick: int = 5000
+    max_new_jobs_per_tick: int = 50
+    tick_budget_s: float = 20.0
+    min_registered_ratio: float = 0.5
+    min_psnr_db: float = 18.0
+    stage_settings: dict[str, Any] = field(default_factory=dict)
+    dagster_url: str = "http://127.0.0.1:3000"
+
+    @property
+    def aws_mode(self) -> bool:
+        return self.bucket.startswith("s3://")
+
+    def with_(self, **changes: Any) -> GsConfig:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> GsConfig:
+        env = os.environ if env is None else env
+        data = Path(env.get("GS_DATA_DIR") or project_dir() / ".gs-data").expanduser()
+        bucket = env.get("GS_BUCKET") or str(data / "bucket")
+        aws = bucket.startswith("s3://")
+        if aws:
+            bucket_name = env.get("GS_BUCKET_NAME") or None
+            default_storage = f"{bucket.rstrip('/')}/gs-storage"
+            default_table = "dynamodb://gs-dagster-jobs"
+        else:
+            bucket = str(Path(bucket).expanduser().resolve())
+            bucket_name = env.get("GS_BUCKET_NAME") or "gs-local"
+            default_storage = str(data / "storage")
+            default_table = f"sqlite:///{data / 'jobs.sqlite3'}"
+        extra_types = tuple(t.strip() for t in env.get("GS_INSTANCE_TYPES", "").split(",") if t.strip())
+        settings_text = env.get("GS_STAGE_SETTINGS", "").strip()
+        try:
+            settings = json.loads(settings_text) if settings_text else {}
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"GS_STAGE_SETTINGS must be a JSON object: {exc}") from None
+        if not isinstance(settings, dict):
+            raise ValueError('GS_STAGE_SETTINGS must be a JSON object, e.g. {"max_image_side": 800}')
+        return cls(
+            bucket=bucket,
+            bucket_name=bucket_name,
+            storage_root=env.get("GS_STORAGE_ROOT") or default_storage,
+            job_table=env.get("GS_JOB_TABLE") or default_table,
+            notifier=env.get("GS_NOTIFIER") or "log",
+            outbox_dir=env.get("GS_OUTBOX") or str(data / "outbox"),
+            endpoint_url=env.get("GS_AWS_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL") or None,
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            intake_prefix=(env.get("GS_INTAKE_PREFIX") or "workflow-input").strip("/"),
+            instance_types=tuple(dict.fromkeys(DEFAULT_INSTANCE_TYPES + extra_types)),
+            media_wait_s=_float(env, "GS_MEDIA_WAIT_S", 300.0),
+            sensor_interval_s=_int(env, "GS_SENSOR_INTERVAL_S", 30),
+            max_keys_per_tick=_int(env, "GS_INTAKE_MAX_KEYS_PER_TICK", 5000),
+            max_new_jobs_per_tick=_int(env, "GS_INTAKE_MAX_NEW_JOBS_PER_TICK", 50),
+            tick_budget_s=_float(env, "GS_INTAKE_TICK_BUDGET_S", 20.0),
+            min_registered_ratio=_float(env, "GS_MIN_REGISTERED_RATIO", 0.5),
+            min_psnr_db=_float(env, "GS_MIN_PSNR_DB", 18.0),
+            stage_settings=settings,
+            dagster_url=(env.get("GS_DAGSTER_URL") or "http://127.0.0.1:3000").rstrip("/"),
+        )
+
+    def resources(self) -> dict[str, Any]:
+        """The resource instances of the code location."""
+        from assets.checks import QualityChecksResource
+        from gs_dagster.sensors.intake import IntakeResource
+        from resources.job_table import JobTableResource
+        from resources.launcher import LocalPipesLauncher
+        from resources.notifier import NotifierResource
+        from resources.storage import StorageResource
+
+        return {
+            "storage": StorageResource(root=self.storage_root, endpoint_url=self.endpoint_url, region=self.region),
+            "bucket": StorageResource(
+                root=self.bucket, endpoint_url=self.endpoint_url, region=self.region, name=self.bucket_name
+            ),
+            "job_table": JobTableResource(url=self.job_table, endpoint_url=self.endpoint_url, region=self.region),
+            "notifier": NotifierResource(
+                target=self.notifier, outbox_dir=self.outbox_dir, endpoint_url=self.endpoint_url, region=self.region
+            ),
+            "launcher": LocalPipesLauncher(settings=self.stage_settings),
+            "quality": QualityChecksResource(
+                min_registered_ratio=self.min_registered_ratio, min_psnr_db=self.min_psnr_db
+            ),
+            "intake": IntakeResource(
+                prefix=self.intake_prefix,
+                instance_types=list(self.instance_types),
+                media_wait_s=self.media_wait_s,
+                max_keys_per_tick=self.max_keys_per_tick,
+                max_new_jobs_per_tick=self.max_new_jobs_per_tick,
+                tick_budget_s=self.tick_budget_s,
+                dagster_url=self.dagster_url,
+            ),
+        }

@@ -1,0 +1,38 @@
+"""The code location: `frames -> masks -> sparse_model -> splat -> spz`, one dynamic partition per job.
+
+Loaded by `workspace.yaml` (`dagster dev -w workspace.yaml`, `dagster definitions validate`). Resources
+come from environment variables (gs_dagster.config, docs/OPERATING.md); `build_definitions(config)`
+builds the same location for another configuration (tests, the demo).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.pipeline import STAGE_KEYS, reconstruction
+from gs_dagster.config import GsConfig
+from gs_dagster.partitions import job_partitions
+from gs_dagster.sensors.intake import build_intake_sensor
+from gs_dagster.sensors.run_status import RUN_STATUS_SENSORS
+
+RECONSTRUCT_JOB = "reconstruct"
+
+reconstruct_job = dg.define_asset_job(
+    RECONSTRUCT_JOB,
+    selection=dg.AssetSelection.assets(*STAGE_KEYS),
+    partitions_def=job_partitions,
+    description="Reconstruct one job (one partition): every stage and check, one launch.",
+)
+
+
+def build_definitions(config: GsConfig | None = None) -> dg.Definitions:
+    config = config or GsConfig.from_env()
+    return dg.Definitions(
+        assets=[reconstruction],
+        jobs=[reconstruct_job],
+        sensors=[build_intake_sensor(reconstruct_job, config.sensor_interval_s), *RUN_STATUS_SENSORS],
+        resources=config.resources(),
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,108 @@
+"""The words of every notice: where the results are and how good they are, or what went wrong and
+what to do about it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from resources.job_table import RunOutcome
+from resources.notifier import Notice
+
+#: Headline metric -> how it reads in a message.
+_QUALITY_LINES: tuple[tuple[str, str], ...] = (
+    ("frame_count", "frames: {:,.0f}"),
+    ("registered_images", "registered images: {:,.0f}"),
+    ("registered_ratio", "registered share: {:.0%}"),
+    ("psnr", "held-out PSNR: {:.2f} dB"),
+    ("num_gaussians", "Gaussians: {:,.0f}"),
+    ("spz_bytes", ".spz size: {}"),
+    ("ply_bytes", ".ply size: {}"),
+)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"  # pragma: no cover
+
+
+def human_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+def quality_lines(metrics: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for name, template in _QUALITY_LINES:
+        value = metrics.get(name)
+        if value is not None:
+            lines.append("  " + template.format(human_bytes(value) if name.endswith("_bytes") else value))
+    return lines
+
+
+def run_notice(uuid: str, outcome: RunOutcome, *, dagster_url: str) -> Notice:
+    status = outcome.status
+    stages = ", ".join(outcome.stages) or "no stage"
+    head = f"Job {uuid} {status} after {human_seconds(outcome.elapsed_s)} (stages run: {stages})."
+    lines = [head, ""]
+    results = {k: v for k, v in outcome.outputs.items() if k in (".spz", ".ply")}
+    if results:
+        lines.append("Results:")
+        lines += [f"  {uri}" for _, uri in sorted(results.items(), reverse=True)]
+        lines.append("")
+    elif status == "COMPLETE":
+        lines.append("This run delivered no new .ply/.spz (it did not include the spz stage).")
+        lines.append("")
+    quality = quality_lines(outcome.metrics)
+    if quality:
+        lines.append("Quality:")
+        lines += quality
+        lines.append("")
+    if outcome.error:
+        lines.append("What went wrong:")
+        lines += ["  " + line for line in outcome.error.strip().splitlines()]
+        lines.append("")
+    lines.append(f"Dagster run: {dagster_url}/runs/{outcome.run_id}")
+    lines.append(f"Job status: gs-dagster status {uuid}")
+    subject = f"gs-dagster: job {uuid} {status}"
+    if status == "COMPLETE" and "psnr" in outcome.metrics:
+        subject += f" (PSNR {outcome.metrics['psnr']:.1f} dB)"
+    details = {"status": status, "run_id": outcome.run_id, "outputs": dict(outcome.outputs)}
+    details.update(metrics=dict(outcome.metrics), error=outcome.error, elapsed_s=outcome.elapsed_s)
+    return Notice(uuid=uuid, event=status, subject=subject, text="\n".join(lines), details=details)
+
+
+def intake_failed_notice(uuid: str, source_uri: str, error: str) -> Notice:
+    text = (
+        f"Job {uuid} was not started: the job file {source_uri} was refused.\n\n"
+        f"{error.strip()}\n\n"
+        "Fix the file and upload it again under the same name; a job that never ran may be resubmitted."
+    )
+    return Notice(
+        uuid=uuid,
+        event="FAILED",
+        subject=f"gs-dagster: job {uuid} FAILED (refused at intake)",
+        text=text,
+        details={"status": "FAILED", "stage": "intake", "source": source_uri, "error": error},
+    )
+
+
+def duplicate_notice(uuid: str, source_uri: str, status: str, run_id: str, count: int) -> Notice:
+    text = (
+        f"Job {uuid} was uploaded again ({source_uri}); a uuid runs only once, so nothing was started.\n"
+        f"The job is {status}{f' (run {run_id})' if run_id else ''}; it has been resubmitted {count} time(s).\n"
+        "To run it again, submit it under a new uuid, or re-materialize it from the Dagster UI."
+    )
+    return Notice(
+        uuid=uuid,
+        event="DUPLICATE",
+        subject=f"gs-dagster: job {uuid} resubmitted, not run again",
+        text=text,
+        details={"status": status, "source": source_uri, "resubmissions": count},
+    )

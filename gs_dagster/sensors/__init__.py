@@ -1,0 +1,1 @@
+"""Sensors: job intake from the bucket, and run-status sensors that keep the job table and notify."""

@@ -1,0 +1,257 @@
+"""Stage launchers: run some stages of one job, somewhere, and stream back what they report (Pipes).
+
+The interface is one call::
+
+    launcher.launch(context, stages, spec, locations, settings=..., extras=...) -> Iterator[result]
+
+`stages` are the selected stage names (run in pipeline order, in ONE launch: `gs_stages chain`),
+`spec` the job (overrides applied), `locations` where inputs are and outputs go (`<root>/<stage>/<uuid>/`
+and the media). It yields the `MaterializeResult`/`AssetCheckResult` objects the stage process reports
+through Dagster Pipes, as they arrive, each stage's output already in storage when its result is yielded.
+A failed stage raises `StageFailure` (a `dagster.Failure`) carrying the stage's own message, after the
+results of the stages that did finish.
+
+This module ships the local launcher (a subprocess, Dagster's `PipesSubprocessClient`); a SageMaker
+launcher implements the same `launch` (one training job per launch, the container runs the same chain).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from subprocess import PIPE, Popen
+from typing import Any
+
+import dagster as dg
+from dagster._core.errors import DagsterExecutionInterruptedError
+from dagster._core.pipes.context import PipesExecutionResult
+from pydantic import Field
+
+from gs_stages.jobspec import JobSpec
+from gs_stages.report import FAILED_EVENT
+from gs_stages.stage import STAGE_ORDER, STAGES
+from resources.storage import Store, open_store
+
+
+@dataclass(frozen=True)
+class StageLocations:
+    """Where one job's data is: the storage root of the `<root>/<stage>/<uuid>/` layout and its media."""
+
+    root: str  # local directory or s3://bucket/prefix
+    media: str | None = None  # local path or s3:// URI of the uploaded media (needed by the frames stage)
+    endpoint_url: str | None = None  # S3-compatible endpoint for both
+    region: str | None = None
+
+    def store(self) -> Store:
+        return open_store(self.root, endpoint_url=self.endpoint_url, region=self.region)
+
+
+class StageFailure(dg.Failure):
+    """A stage failed; `stage` names it and the description is the stage's own message."""
+
+    def __init__(self, stage: str, message: str, metadata: Mapping[str, Any] | None = None):
+        self.stage = stage
+        self.message = message
+        super().__init__(description=f"stage {stage} failed: {message}", metadata={"stage": stage, **(metadata or {})})
+
+
+def ordered_stages(stages: Sequence[str]) -> list[str]:
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown}; stages are {list(STAGE_ORDER)}")
+    return sorted(dict.fromkeys(stages), key=STAGE_ORDER.index)
+
+
+def external_inputs(stages: Sequence[str]) -> list[str]:
+    """Stage outputs the selected stages read but do not produce themselves (read from storage)."""
+    selected = set(stages)
+    needed: list[str] = []
+    for stage in ordered_stages(stages):
+        definition = STAGES[stage]
+        for name in definition.inputs + definition.optional_inputs:
+            if name != "media" and name not in selected and name not in needed:
+                needed.append(name)
+    return needed
+
+
+class StageLauncher(dg.ConfigurableResource):
+    """Runs stages of one job in one launch. Subclasses: `LocalPipesLauncher` here; SageMaker later."""
+
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Engine settings for every stage (gs_stages --setting), e.g. {'max_image_side': 800}",
+    )
+
+    def launch(
+        self,
+        context: dg.AssetExecutionContext,
+        stages: Sequence[str],
+        spec: JobSpec,
+        locations: StageLocations,
+        *,
+        settings: Mapping[str, Any] | None = None,
+        extras: Mapping[str, Any] | None = None,
+    ) -> Iterator[PipesExecutionResult]:
+        raise NotImplementedError(f"{type(self).__name__} does not launch stages")
+
+    def chain_command(
+        self, python: str, spec_path: Path, root: Path, stages: Sequence[str], media: Path | None, settings: Mapping
+    ) -> list[str]:
+        """The stage CLI call every launcher runs, locally or in the container."""
+        command = [python, "-m", "gs_stages", "chain", "--spec", str(spec_path), "--root", str(root)]
+        command += ["--stages", ",".join(ordered_stages(stages))]
+        if media is not None:
+            command += ["--media", str(media)]
+        for key, value in {**self.settings, **settings}.items():
+            command += ["--setting", f"{key}={json.dumps(value)}"]
+        return command
+
+
+class StreamingPipesSubprocessClient(dg.PipesSubprocessClient):
+    """`PipesSubprocessClient` that yields each result as the process reports it, and on failure
+    raises with the message the stage reported (instead of only the exit code), after yielding the
+    results of the stages that finished."""
+
+    def stream(
+        self,
+        *,
+        context: dg.AssetExecutionContext,
+        command: Sequence[str],
+        extras: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        on_result: Any = None,
+        poll_s: float = 0.5,
+    ) -> Iterator[PipesExecutionResult]:
+        yielded = 0
+
+        def fresh(session: Any) -> list[PipesExecutionResult]:
+            nonlocal yielded
+            reported = list(session.get_reported_results())
+            new, yielded = reported[yielded:], len(reported)
+            return new
+
+        with dg.open_pipes_session(
+            context=context,
+            context_injector=self.context_injector,
+            message_reader=self.message_reader,
+            extras=dict(extras or {}),
+        ) as session:
+            process = Popen(
+                list(command),
+                cwd=self.cwd,
+                env={**os.environ, **self.env, **(env or {}), **session.get_bootstrap_env_vars()},
+                stdout=None if self.forward_stdio else PIPE,
+                stderr=None if self.forward_stdio else PIPE,
+            )
+            try:
+                while process.poll() is None:
+                    for result in fresh(session):
+                        if on_result is not None:
+                            on_result(result)
+                        yield result
+                    time.sleep(poll_s)
+            except (DagsterExecutionInterruptedError, KeyboardInterrupt, GeneratorExit):
+                if self.forward_termination and process.poll() is None:
+                    context.log.info("[pipes] execution interrupted, sending SIGINT to the stage process")
+                    process.send_signal(signal.SIGINT)
+                    try:
+                        process.wait(timeout=self.termination_timeout_seconds)
+                    except Exception:
+                        process.kill()
+                raise
+        # The session is closed: every message the process wrote has been read.
+        for result in fresh(session):
+            if on_result is not None:
+                on_result(result)
+            yield result
+        if process.returncode != 0:
+            failures = [
+                m for m in session.get_custom_messages() if isinstance(m, dict) and m.get("event") == FAILED_EVENT
+            ]
+            if failures:
+                raise StageFailure(failures[-1].get("stage", "?"), failures[-1].get("message", ""))
+            raise StageFailure(
+                "?", f"the stage process exited with code {process.returncode} (see the step's stdout/stderr)"
+            )
+
+
+class LocalPipesLauncher(StageLauncher):
+    """Runs `python -m gs_stages chain` in a local subprocess under Dagster Pipes.
+
+    With a local storage root the chain reads and writes `<root>/<stage>/<uuid>/` in place. With an
+    S3 root it downloads the inputs the selected stages need to a temp root, and uploads each stage's
+    output as soon as the stage reports (so a later failure keeps the finished stages).
+    """
+
+    python: str = Field(default="", description="Python that has gs_stages[engine] (default: this one)")
+    forward_stdio: bool = Field(default=True, description="stage stdout/stderr into the step's logs")
+    poll_s: float = 0.5
+
+    def launch(
+        self,
+        context: dg.AssetExecutionContext,
+        stages: Sequence[str],
+        spec: JobSpec,
+        locations: StageLocations,
+        *,
+        settings: Mapping[str, Any] | None = None,
+        extras: Mapping[str, Any] | None = None,
+    ) -> Iterator[PipesExecutionResult]:
+        stages = ordered_stages(stages)
+        store = locations.store()
+        uuid = spec.uuid
+        with tempfile.TemporaryDirectory(prefix=f"gs-{uuid[:24]}-") as tmp:
+            tmp_path = Path(tmp)
+            spec_path = tmp_path / f"{uuid}.json"
+            spec_path.write_text(json.dumps(spec.to_json(), indent=2))
+
+            # Outputs of the selected stages are replaced, never mixed with an earlier run's files.
+            for stage in stages:
+                store.delete_prefix(f"{stage}/{uuid}")
+            if store.is_local:
+                root = store.local_path("")
+            else:
+                root = tmp_path / "root"
+                for name in external_inputs(stages):
+                    count = store.download_dir(f"{name}/{uuid}", root / name / uuid)
+                    context.log.info(f"downloaded {count} file(s) of {name}/{uuid} from {store.uri}")
+
+            media = self._media(locations, tmp_path) if "frames" in stages else None
+            command = self.chain_command(self.python or sys.executable, spec_path, root, stages, media, settings or {})
+            context.log.info("launching: " + " ".join(command))
+
+            def ship(result: PipesExecutionResult) -> None:
+                if store.is_local or not isinstance(result, dg.MaterializeResult) or result.asset_key is None:
+                    return
+                stage = result.asset_key.to_user_string()
+                count = store.upload_dir(root / stage / uuid, f"{stage}/{uuid}")
+                context.log.info(f"uploaded {count} file(s) of {stage}/{uuid} to {store.uri}")
+
+            client = StreamingPipesSubprocessClient(forward_stdio=self.forward_stdio)
+            yield from client.stream(
+                context=context, command=command, extras=extras, on_result=ship, poll_s=self.poll_s
+            )
+
+    @staticmethod
+    def _media(locations: StageLocations, tmp: Path) -> Path:
+        if not locations.media:
+            raise StageFailure("frames", "the job has no media location")
+        if locations.media.startswith("s3://"):
+            parent, _, name = locations.media.rpartition("/")
+            store = open_store(parent, endpoint_url=locations.endpoint_url, region=locations.region)
+            if store.head(name) is None:
+                raise StageFailure("frames", f"media not found: {locations.media}")
+            path = tmp / "media" / name
+            store.download_file(name, path)
+            return path
+        path = Path(locations.media)
+        if not path.is_file():
+            raise StageFailure("frames", f"media not found: {path}")
+        return path

@@ -1,0 +1,102 @@
+"""Tell people what happened to a job: SNS in AWS mode; the log plus a local outbox file otherwise.
+
+`target` is `log` (embedded default: every notice is logged and written as one JSON file under the
+outbox directory) or an SNS topic ARN (`arn:aws:sns:...`; the notice is published with the subject,
+the text, and message attributes `uuid` and `event` that subscriptions can filter on).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+log = logging.getLogger("gs_dagster.notifier")
+
+#: What a notice is about: a run's outcome, or something the intake refused.
+EVENTS = ("COMPLETE", "FAILED", "CANCELED", "INVALID", "DUPLICATE")
+
+
+@dataclass(frozen=True)
+class Notice:
+    uuid: str
+    event: str
+    subject: str
+    text: str
+    details: dict[str, Any] = field(default_factory=dict)  # machine-readable: outputs, metrics, error
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "sent_at": datetime.now(UTC).isoformat(timespec="milliseconds")}
+
+
+@functools.lru_cache(maxsize=8)
+def _sns(endpoint_url: str | None, region: str | None) -> Any:
+    import boto3
+
+    return boto3.client(
+        "sns",
+        endpoint_url=endpoint_url or None,
+        region_name=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+    )
+
+
+class NotifierResource(dg.ConfigurableResource):
+    """`log` (log + outbox files) or an SNS topic ARN."""
+
+    target: str = Field(default="log", description="'log', or an SNS topic ARN (arn:aws:sns:region:account:name)")
+    outbox_dir: str | None = Field(default=None, description="where `log` writes one JSON file per notice")
+    endpoint_url: str | None = Field(default=None, description="SNS endpoint (moto, LocalStack)")
+    region: str | None = None
+
+    @property
+    def uses_sns(self) -> bool:
+        return self.target.startswith("arn:")
+
+    def notify(self, notice: Notice, logger: Any = None) -> str:
+        """Send one notice; returns where it went (the SNS message id or the outbox file)."""
+        logger = logger or log
+        logger.info("notice %s %s: %s\n%s", notice.event, notice.uuid, notice.subject, notice.text)
+        if self.uses_sns:
+            region = self.region or self.target.split(":")[3] or None
+            response = _sns(self.endpoint_url, region).publish(
+                TopicArn=self.target,
+                Subject=_subject(notice.subject),
+                Message=notice.text,
+                MessageAttributes={
+                    "uuid": {"DataType": "String", "StringValue": notice.uuid},
+                    "event": {"DataType": "String", "StringValue": notice.event},
+                },
+            )
+            return response["MessageId"]
+        if not self.outbox_dir:
+            return "log"
+        outbox = Path(self.outbox_dir).expanduser()
+        outbox.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        safe = re.sub(r"[^A-Za-z0-9_-]", "_", notice.uuid)[:64] or "job"
+        path = outbox / f"{stamp}-{safe}-{notice.event.lower()}.json"
+        part = path.with_name("." + path.name + ".part")
+        part.write_text(json.dumps(notice.to_json(), indent=2))
+        part.replace(path)
+        return str(path)
+
+    def outbox(self) -> list[dict[str, Any]]:
+        """The notices in the local outbox, oldest first (empty for SNS)."""
+        if self.uses_sns or not self.outbox_dir or not Path(self.outbox_dir).is_dir():
+            return []
+        return [json.loads(p.read_text()) for p in sorted(Path(self.outbox_dir).glob("*.json"))]
+
+
+def _subject(text: str) -> str:
+    # SNS subjects: ASCII, no line breaks, at most 100 characters.
+    clean = re.sub(r"[^\x20-\x7e]", "?", text.replace("\n", " "))
+    return clean[:100]
