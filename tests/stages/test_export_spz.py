@@ -81,6 +81,11 @@ def test_round_trip_within_quantisation(tmp_path, degree):
     assert_within_quantisation(back, g)
 
 
+def test_empty_splat_round_trips():
+    back = decode_spz(encode_spz(random_gaussians(0, degree=2)))
+    assert len(back) == 0 and back.degree == 2
+
+
 def test_smallest_three_bit_layout():
     """q = (w, x, y, z) = (0.5, -0.5, 0.5, 0.5): x (index 0 in x, y, z, w) is the first largest and
     negative, so the stored y, z, w get their signs flipped; each magnitude is 0.5 / √½ on 9 bits."""

@@ -15,10 +15,11 @@ exactly Niantic's `deflateInit2` call: zlib writes mtime 0 and no name, so the w
 included, is reproducible and matches Niantic's bytes when both link the same zlib version.
 
 Coordinates: the bytes are in the same axes as our `.ply` (Niantic's CoordinateSystem UNSPECIFIED: no
-axis flips), which is what Niantic's own `ply_to_spz` tool and splat-transform write and what
-splat-transform, Spark and Niantic's loader with UNSPECIFIED read back, so viewers show the `.ply` and
-`.spz` in one orientation. SPZ's documented convention is RUB (y up, z back); with `rotateSplat` on
-(the default) our axes are exactly that, because the viewer rotation turns OpenCV's RDF into RUB.
+axis flips). That is what Niantic's own `ply_to_spz` tool writes (its `PackOptions.from` defaults to
+UNSPECIFIED) and what splat-transform (SuperSplat, PlayCanvas) writes and reads, so tools that treat
+both formats alike show the `.ply` and `.spz` in one orientation. SPZ's documented convention is RUB
+(y up, z back); with `rotateSplat` on (the default) our axes are that too, because the viewer rotation
+turns OpenCV's RDF (y down, z forward) into RUB, so readers that honour SPZ's RUB also show it upright.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def fractional_bits_for(means: np.ndarray) -> int:
 
 def _check_finite(g: Gaussians) -> None:
     for name in ("means", "scales", "quats", "opacities", "sh"):
-        bad = ~np.isfinite(np.asarray(getattr(g, name))).reshape(len(g), -1).all(axis=1)
+        finite = np.isfinite(np.asarray(getattr(g, name)))
+        bad = ~finite.all(axis=tuple(range(1, finite.ndim)))
         if bad.any():
             raise ValueError(f"{int(bad.sum())} Gaussian(s) have non-finite {name}; SPZ cannot encode them")
     if (np.linalg.norm(np.asarray(g.quats, dtype=np.float64), axis=1) == 0).any():

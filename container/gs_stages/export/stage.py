@@ -34,6 +34,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
         g = read_ply(source)
     except ValueError as exc:
         raise StageError(str(exc), hint="the splat stage's output is damaged; re-run it") from exc
+    if len(g) == 0:
+        raise StageError(f"{source} holds no Gaussians", hint="check the splat stage's training metrics")
 
     rotate = ctx.spec.training.rotate_splat
     rotation = viewer_rotation() if rotate else np.eye(3)
