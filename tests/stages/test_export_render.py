@@ -24,9 +24,12 @@ WIDTH, HEIGHT = 96, 64
 K = np.array([[80.0, 0.0, WIDTH / 2], [0.0, 80.0, HEIGHT / 2], [0.0, 0.0, 1.0]])
 
 
+def t(array: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(array), dtype=torch.float64)
+
+
 def render(g: Gaussians, world_to_camera: np.ndarray) -> np.ndarray:
     """One float64 render (H, W, 3) of `g` as trained values (log scales, logits, SH degree 3)."""
-    t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64)  # noqa: E731
     images, _, _ = render_torch.rasterization(
         means=t(g.means),
         quats=t(g.quats),
