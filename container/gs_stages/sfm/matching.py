@@ -1,0 +1,130 @@
+"""Feature matching by the job's method: which image pairs are compared, then geometric verification.
+
+sequential: neighbours in frame order (videos); loop detection too when a vocabulary tree is set.
+exhaustive: every pair (small sets, unordered photos). spatial: nearest cameras by position prior
+(transforms.json centres or EXIF GPS). vocab: visually similar images found with a vocabulary tree.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pycolmap
+
+from gs_stages.sfm.database import position_priors
+from gs_stages.sfm.settings import SfmSettings
+from gs_stages.stage import StageError
+
+MATCHING_METHODS = ("sequential", "exhaustive", "spatial", "vocab")
+_VOCAB_HINT = (
+    "set the engine setting vocab_tree_path to a COLMAP 4 vocabulary tree (a local file or s3://bucket/key, "
+    "built with `colmap vocab_tree_builder`), or choose sfm.matchingMethod sequential or exhaustive"
+)
+
+
+def resolve_vocab_tree(location: str | None, workdir: Path, log: logging.Logger) -> Path:
+    """A local vocabulary tree file: the path itself, or a download of an s3:// URI into `workdir`."""
+    if not location:
+        raise StageError("vocab matching needs a vocabulary tree, and none is configured", hint=_VOCAB_HINT)
+    if location.startswith("s3://"):
+        return _download_s3(location, workdir, log)
+    path = Path(location).expanduser()
+    if not path.is_file():
+        raise StageError(f"the vocabulary tree {location} does not exist", hint=_VOCAB_HINT)
+    return path
+
+
+def _download_s3(uri: str, workdir: Path, log: logging.Logger) -> Path:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    if not bucket or not key:
+        raise StageError(f"{uri} is not an s3://bucket/key URI", hint=_VOCAB_HINT)
+    target = Path(tempfile.mkdtemp(dir=workdir, prefix="vocab-")) / Path(key).name
+    log.info("matching: downloading the vocabulary tree %s", uri)
+    try:
+        boto3.client("s3").download_file(bucket, key, str(target))
+    except (BotoCoreError, ClientError) as exc:
+        raise StageError(f"cannot download the vocabulary tree {uri}: {exc}", hint=_VOCAB_HINT) from None
+    return target
+
+
+def _matching_options(settings: SfmSettings) -> pycolmap.FeatureMatchingOptions:
+    options = pycolmap.FeatureMatchingOptions()
+    options.num_threads = settings.num_threads
+    return options
+
+
+def _spatial_options(database: Path) -> pycolmap.SpatialPairingOptions:
+    priors = position_priors(database)
+    if not priors:
+        raise StageError(
+            "spatial matching needs position priors, and no image has one "
+            "(no GPS in the photos' EXIF and no transforms.json poses)",
+            hint="use sfm.matchingMethod sequential (video) or exhaustive (photos), "
+            "or upload photos with GPS / a transforms.json",
+        )
+    options = pycolmap.SpatialPairingOptions()
+    if all(p.coordinate_system == pycolmap.PosePriorCoordinateSystem.CARTESIAN for p in priors):
+        # Poses from a capture app: arbitrary units, full 3D. The neighbour count decides, not metres.
+        options.ignore_z = False
+        options.max_distance = 1e12
+    return options
+
+
+def match_features(
+    database: Path,
+    method: str,
+    settings: SfmSettings,
+    log: logging.Logger,
+    vocab_tree: Path | None = None,
+) -> None:
+    """Match and verify; `vocab_tree` is required for vocab and enables loop detection for sequential."""
+    matching = _matching_options(settings)
+    device = pycolmap.Device.auto
+    log.info("matching: %s", method)
+    if method == "exhaustive":
+        pycolmap.match_exhaustive(database, matching_options=matching, device=device)
+    elif method == "sequential":
+        pairing = pycolmap.SequentialPairingOptions()
+        pairing.num_threads = settings.num_threads
+        if vocab_tree is not None:
+            pairing.loop_detection = True
+            pairing.vocab_tree_path = str(vocab_tree)
+        _run_with_vocab(pycolmap.match_sequential, database, matching, pairing, device, vocab_tree)
+    elif method == "spatial":
+        pairing = _spatial_options(database)
+        pairing.num_threads = settings.num_threads
+        pycolmap.match_spatial(database, matching_options=matching, pairing_options=pairing, device=device)
+    elif method == "vocab":
+        if vocab_tree is None:
+            raise StageError(
+                "vocab matching needs a vocabulary tree, and none is configured", hint=_VOCAB_HINT
+            )
+        pairing = pycolmap.VocabTreePairingOptions()
+        pairing.num_threads = settings.num_threads
+        pairing.vocab_tree_path = str(vocab_tree)
+        _run_with_vocab(pycolmap.match_vocabtree, database, matching, pairing, device, vocab_tree)
+    else:
+        raise StageError(f"unknown matching method {method!r}; expected one of {', '.join(MATCHING_METHODS)}")
+
+
+def _run_with_vocab(
+    function: Callable[..., None],
+    database: Path,
+    matching: pycolmap.FeatureMatchingOptions,
+    pairing: pycolmap.SequentialPairingOptions | pycolmap.VocabTreePairingOptions,
+    device: pycolmap.Device,
+    vocab_tree: Path | None,
+) -> None:
+    """COLMAP refuses an unreadable tree (e.g. an old flann one) with a ValueError: say which file and why."""
+    try:
+        function(database, matching_options=matching, pairing_options=pairing, device=device)
+    except ValueError as exc:
+        if vocab_tree is None:
+            raise
+        raise StageError(f"cannot use the vocabulary tree {vocab_tree}: {exc}", hint=_VOCAB_HINT) from None

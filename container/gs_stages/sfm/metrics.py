@@ -1,0 +1,62 @@
+"""How good a sparse model is, in the figures people check first, and the rule for "too few registered"."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pycolmap
+
+from gs_stages.stage import StageError
+
+#: A model needs at least this many posed images to be worth training on.
+MIN_REGISTERED_IMAGES = 3
+
+
+class StepTimer:
+    """Wall time of each sub-step, in seconds, for metrics.json and the benchmark."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - started, 3)
+
+
+def model_metrics(model: pycolmap.Reconstruction) -> dict[str, Any]:
+    """Registered images, points, mean reprojection error (px) and mean track length of one model."""
+    error = model.compute_mean_reprojection_error() if model.num_points3D() else math.nan
+    return {
+        "registered_images": model.num_reg_images(),
+        "points3d": model.num_points3D(),
+        "observations": model.compute_num_observations(),
+        "mean_reprojection_error_px": round(error, 4) if math.isfinite(error) else None,
+        "mean_track_length": round(model.compute_mean_track_length(), 3) if model.num_points3D() else 0.0,
+        "cameras": model.num_cameras(),
+    }
+
+
+def require_registered(registered: int, total: int, min_ratio: float, what: str = "SfM") -> None:
+    """Fail with advice when fewer than 3 images, or fewer than `min_ratio` of the input, got a pose.
+
+    Half of the input is the default bar: below it the splat is trained on a fraction of the
+    capture and the result is worse than re-shooting or re-matching would give.
+    """
+    needed = max(MIN_REGISTERED_IMAGES, math.ceil(min_ratio * total))
+    if registered >= needed:
+        return
+    raise StageError(
+        f"{what} registered only {registered} of {total} images (at least {needed} are needed: "
+        f"{MIN_REGISTERED_IMAGES} or {min_ratio:.0%} of the input, whichever is more)",
+        hint="capture with more overlap between neighbouring views (about 60-80%), avoid blurry frames and "
+        "moving objects, or try another matching method: sfm.matchingMethod exhaustive for photos, "
+        "sequential for video; sfm.softwareName colmap (incremental) often registers more than glomap",
+    )
