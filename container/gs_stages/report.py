@@ -304,14 +304,19 @@ class PipesReporter(Reporter):
 _reporter: Reporter | None = None
 
 
+def _under_pipes() -> bool:
+    """Whether a Dagster process launched us with a Pipes context (the bootstrap environment variable)."""
+    try:
+        from dagster_pipes import PipesEnvVarParamsLoader
+    except ImportError:  # the orchestrator-less install: only logs
+        return False
+    return PipesEnvVarParamsLoader().is_dagster_pipes_process()
+
+
 def reporter() -> Reporter:
     global _reporter
     if _reporter is None:
-        try:
-            from dagster_pipes import is_dagster_pipes_process
-        except ImportError:
-            is_dagster_pipes_process = None  # type: ignore[assignment]
-        _reporter = PipesReporter() if is_dagster_pipes_process and is_dagster_pipes_process() else Reporter()
+        _reporter = PipesReporter() if _under_pipes() else Reporter()
     return _reporter
 
 
