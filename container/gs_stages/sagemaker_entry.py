@@ -1,0 +1,462 @@
+"""The SageMaker training-container entrypoint: `/opt/ml` in, stage outputs to S3, Pipes messages to S3.
+
+SageMaker starts the image as `<entrypoint> train`. What the launcher (`resources/sagemaker.py`) put in
+the CreateTrainingJob request arrives here as:
+
+    /opt/ml/input/config/hyperparameters.json   stages, output root, job name, job spec (all strings)
+    /opt/ml/input/data/<channel>/                one channel per upstream stage dir, plus `media`
+    /opt/ml/checkpoints/                         synced with the job's CheckpointConfig S3 location
+    DAGSTER_PIPES_CONTEXT / DAGSTER_PIPES_MESSAGES  Pipes bootstrap (S3 context + S3 message chunks)
+
+The stages run in this process (`gs_stages.cli.run_chain`, one stage at a time) on a local
+`<work>/<stage>/<uuid>/` layout whose upstream dirs are the input channels. Each finished stage is
+published to `<output root>/<stage>/<uuid>/` (metrics.json last, then a completion marker naming this
+training job) before it is reported to Dagster, so a container that SageMaker restarts (managed spot
+interruption, retry) skips what is already complete and re-reports it only when its report never
+reached S3: message chunks continue the numbering of the previous container, none is overwritten.
+
+stdout/stderr go to S3 with the Pipes messages (and still to CloudWatch for humans); Dagster never
+polls CloudWatch. A failure's message goes to /opt/ml/output/failure, which SageMaker shows as the
+job's FailureReason. `GS_OPT_ML` relocates /opt/ml (tests run this in a temporary directory).
+Exit codes: 0 done, 2 a problem with the input or options, 1 a bug, 143 terminated (SIGTERM).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import sys
+import threading
+import zlib
+from base64 import b64decode
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from dagster_pipes import PipesBlobStoreMessageWriter, PipesBlobStoreMessageWriterChannel
+
+log = logging.getLogger("gs_stages.sagemaker")
+
+# -- the contract with the launcher (resources/sagemaker.py imports these) ---------------------------
+OPT_ML_ENV = "GS_OPT_ML"
+WORK_DIR_ENV = "GS_WORK_DIR"
+PIPES_INTERVAL_ENV = "GS_PIPES_INTERVAL"
+HP_STAGES = "stages"  # comma-separated stage names, in any order
+HP_OUTPUT_ROOT = "output_root"  # s3://bucket/prefix of the `<root>/<stage>/<uuid>/` layout
+HP_JOB_NAME = "job_name"  # this training job's name: completion markers name it
+HP_SPEC = "spec"  # the job JSON
+HP_SPEC_Z = "spec_z"  # the job JSON, zlib + base64, when it is longer than a hyperparameter may be
+HP_SETTINGS = "settings"  # JSON object of engine settings (optional)
+MEDIA_CHANNEL = "media"
+CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"  # CheckpointConfig.LocalPath; relocated with GS_OPT_ML
+MARKER = "_sagemaker_complete.json"  # written last into each published stage dir
+#: training.model values trained by another framework, in its own venv; the image sets these variables
+#: to that venv's python. The splat stage finds the interpreter in its settings (`external_trainer`).
+EXTERNAL_TRAINERS: dict[str, str] = {
+    "splatfacto-w-light": "GS_NERFSTUDIO_PYTHON",
+    "nerfacto": "GS_NERFSTUDIO_PYTHON",
+    "3dgut": "GS_3DGRUT_PYTHON",
+    "3dgrt": "GS_3DGRUT_PYTHON",
+}
+FAILURE_MAX_CHARS = 1000  # SageMaker keeps the first 1024 characters of /opt/ml/output/failure
+EXIT_TERMINATED = 143
+
+
+def opt_ml() -> Path:
+    return Path(os.environ.get(OPT_ML_ENV, "/opt/ml"))
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://") or not uri[5:].split("/", 1)[0]:
+        raise ValueError(f"not an s3://bucket/prefix URI: {uri!r}")
+    bucket, _, prefix = uri[5:].partition("/")
+    return bucket, prefix.strip("/")
+
+
+def decode_spec(hyperparameters: dict[str, str]) -> bytes:
+    if HP_SPEC in hyperparameters:
+        return hyperparameters[HP_SPEC].encode()
+    if HP_SPEC_Z in hyperparameters:
+        return zlib.decompress(b64decode(hyperparameters[HP_SPEC_Z]))
+    raise KeyError(f"hyperparameters carry no job spec ({HP_SPEC} or {HP_SPEC_Z})")
+
+
+# -- Pipes messages that survive a container restart -------------------------------------------------
+_CHUNK = re.compile(r"/(\d+)\.json$")
+
+
+class _ResumableS3Channel(PipesBlobStoreMessageWriterChannel):
+    """Uploads buffered messages as `<prefix>/<n>.json`, n continuing after the chunks already there.
+
+    The Dagster-side reader reads chunk 1, 2, 3... in order; a restarted container that started again
+    at 1 would overwrite chunks the reader has consumed and lose its own messages. `flush()` uploads
+    right away (after a stage report, on SIGTERM) without closing the Pipes session.
+    """
+
+    def __init__(self, client: Any, bucket: str, prefix: str, *, interval: float, first_index: int):
+        super().__init__(interval=interval)
+        self._client, self._bucket, self._prefix = client, bucket, prefix
+        self._next = first_index
+        self._lock = threading.Lock()
+
+    def upload_messages_chunk(self, payload: Any, index: int) -> None:
+        # The base class numbers from 1; this channel numbers itself (see flush).
+        with self._lock:
+            self._put(payload.read())
+
+    def _put(self, body: str) -> None:
+        key = f"{self._prefix}/{self._next}.json"
+        self._client.put_object(Bucket=self._bucket, Key=key, Body=body.encode("utf-8"))
+        self._next += 1
+
+    def flush(self) -> None:
+        with self._lock:
+            messages = self.flush_messages()
+            if messages:
+                self._put("\n".join(json.dumps(m) for m in messages))
+
+    @contextmanager
+    def buffered_upload_loop(self) -> Iterator[None]:
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(self._interval):
+                try:
+                    self.flush()
+                except Exception as exc:  # keep the loop alive through a transient S3 error
+                    print(f"pipes: message upload failed, will retry: {exc}", file=sys.__stderr__)
+
+        thread = threading.Thread(target=loop, name="pipes-s3-upload", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=60)
+            self.flush()
+
+
+class ResumableS3MessageWriter(PipesBlobStoreMessageWriter):
+    """PipesS3MessageWriter's protocol, resumable: reads what earlier containers of this job wrote."""
+
+    def __init__(self, client: Any, *, interval: float = 5.0):
+        super().__init__(interval=interval)
+        self._client = client
+        self.channel: _ResumableS3Channel | None = None
+        self.history: list[dict[str, Any]] = []  # messages already in S3 for this job, in order
+
+    def make_channel(self, params: dict[str, Any]) -> _ResumableS3Channel:
+        bucket, prefix = params["bucket"], params["key_prefix"].rstrip("/")
+        indices = self._existing_chunks(bucket, prefix)
+        self.history = self._read_chunks(bucket, prefix, indices)
+        if indices:
+            log.info(
+                "pipes: %d message chunk(s) from an earlier container; continuing at %d", len(indices), max(indices) + 1
+            )
+        self.channel = _ResumableS3Channel(
+            self._client, bucket, prefix, interval=self.interval, first_index=max(indices, default=0) + 1
+        )
+        return self.channel
+
+    def _existing_chunks(self, bucket: str, prefix: str) -> list[int]:
+        indices: list[int] = []
+        for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+            for obj in page.get("Contents", []):
+                match = _CHUNK.search(obj["Key"])
+                if match and obj["Key"] == f"{prefix}/{match.group(1)}.json":
+                    indices.append(int(match.group(1)))
+        return sorted(indices)
+
+    def _read_chunks(self, bucket: str, prefix: str, indices: list[int]) -> list[dict[str, Any]]:
+        def read(index: int) -> str:
+            return self._client.get_object(Bucket=bucket, Key=f"{prefix}/{index}.json")["Body"].read().decode()
+
+        messages: list[dict[str, Any]] = []
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            for chunk in pool.map(read, indices):
+                for line in chunk.splitlines():
+                    try:
+                        messages.append(json.loads(line))
+                    except json.JSONDecodeError:
+                        continue
+        return messages
+
+    def flush(self) -> None:
+        if self.channel is not None:
+            self.channel.flush()
+
+
+# -- stage outputs in S3 ------------------------------------------------------------------------------
+class Publisher:
+    """Copies stage directories between the local work layout and `<output root>/<stage>/<uuid>/`."""
+
+    def __init__(self, client: Any, output_root: str, uuid: str, job_name: str):
+        self.client = client
+        self.bucket, self.root = split_s3_uri(output_root)
+        self.uuid, self.job_name = uuid, job_name
+
+    def prefix(self, stage: str) -> str:
+        return "/".join(p for p in (self.root, stage, self.uuid) if p)
+
+    def _keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix + "/"):
+            keys.extend(obj["Key"] for obj in page.get("Contents", []))
+        return keys
+
+    def completed_metrics(self, stage: str) -> dict[str, Any] | None:
+        """The stage's metrics when this training job already published it completely, else None."""
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=f"{self.prefix(stage)}/{MARKER}")["Body"].read()
+        except self.client.exceptions.NoSuchKey:
+            return None
+        marker = json.loads(body)
+        return marker["metrics"] if marker.get("training_job") == self.job_name else None
+
+    def publish(self, stage: str, directory: Path, metrics: dict[str, Any]) -> int:
+        """Upload a finished stage dir (following links: checkpoints), metrics.json last, then the marker."""
+        prefix = self.prefix(stage)
+        files = sorted(
+            (Path(top) / name for top, _dirs, names in os.walk(directory, followlinks=True) for name in names),
+            key=lambda p: (p.name == "metrics.json", p.as_posix()),
+        )
+        uploaded = set()
+        for path in files:
+            key = f"{prefix}/{path.relative_to(directory).as_posix()}"
+            self.client.upload_file(str(path), self.bucket, key)
+            uploaded.add(key)
+        stale = [k for k in self._keys(prefix) if k not in uploaded and not k.endswith("/" + MARKER)]
+        for start in range(0, len(stale), 1000):
+            batch = [{"Key": k} for k in stale[start : start + 1000]]
+            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+        marker = {"training_job": self.job_name, "files": len(uploaded), "metrics": metrics}
+        self.client.put_object(
+            Bucket=self.bucket, Key=f"{prefix}/{MARKER}", Body=json.dumps(marker, default=str).encode()
+        )
+        log.info("stage %s: %d file(s) published to s3://%s/%s/", stage, len(uploaded), self.bucket, prefix)
+        return len(uploaded)
+
+    def download(self, stage: str, directory: Path) -> int:
+        prefix = self.prefix(stage)
+        count = 0
+        for key in self._keys(prefix):
+            if key.endswith("/" + MARKER):
+                continue
+            target = directory / key[len(prefix) + 1 :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.client.download_file(self.bucket, key, str(target))
+            count += 1
+        return count
+
+
+# -- reporting: publish, then tell Dagster once -----------------------------------------------------
+class PublishingReporter:
+    """A gs_stages reporter that publishes each finished stage to S3 before reporting it, once.
+
+    `inner` is gs_stages.report's Reporter (no Pipes) or PipesReporter; `history` the Pipes messages
+    that earlier containers of this job already delivered to S3. A stage whose materialization is in
+    the history is not reported again (its checks were reported with it).
+    """
+
+    def __init__(
+        self,
+        inner: Any,
+        publisher: Publisher,
+        history: list[dict[str, Any]],
+        flush: Callable[[], None] = lambda: None,
+    ):
+        self.inner, self.publisher, self.flush = inner, publisher, flush
+        self.delivered = {
+            (m.get("params") or {}).get("asset_key")
+            for m in history
+            if m.get("method") == "report_asset_materialization"
+        }
+
+    def already_delivered(self, stage: str) -> bool:
+        # PipesReporter reports a stage under its own name when the step selects assets (always, for
+        # the reconstruction multi-asset); without asset keys there is nothing to match on.
+        selected = getattr(self.inner, "selected", None)
+        return bool(selected) and stage in self.delivered
+
+    def stage_done(self, stage: str, output: Path, metrics: dict[str, Any]) -> None:
+        self.publisher.publish(stage, output, metrics)
+        self.report(stage, output, metrics)
+
+    def report(self, stage: str, output: Path, metrics: dict[str, Any]) -> None:
+        if self.already_delivered(stage):
+            log.info("stage %s: already reported to Dagster by an earlier container", stage)
+            return
+        self.inner.stage_done(stage, output, metrics)
+        self.flush()
+
+    def stage_failed(self, stage: str, message: str) -> None:
+        self.inner.stage_failed(stage, message)
+        self.flush()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+# -- the container run ---------------------------------------------------------------------------------
+class Terminated(BaseException):
+    """SIGTERM: SageMaker stops the job, or reclaims the spot instance (the job may restart)."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def write_failure(message: str) -> None:
+    path = opt_ml() / "output" / "failure"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(message[:FAILURE_MAX_CHARS])
+
+
+def _find_media(channel: Path, input_key: str) -> Path:
+    named = channel / input_key
+    if named.is_file():
+        return named
+    files = [p for p in channel.rglob("*") if p.is_file()]
+    if len(files) != 1:
+        raise FileNotFoundError(f"expected the media file {input_key!r} in {channel}, found {len(files)} file(s)")
+    return files[0]
+
+
+def external_trainer(model: str) -> str | None:
+    """The python of the venv that trains `model` (nerfstudio, 3DGRUT), when this image has one."""
+    variable = EXTERNAL_TRAINERS.get(model)
+    python = os.environ.get(variable, "") if variable else ""
+    return python if python and os.access(python, os.X_OK) else None
+
+
+def _link(link: Path, target: Path) -> None:
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() or link.exists():
+        if link.is_dir() and not link.is_symlink():
+            shutil.rmtree(link)
+        else:
+            link.unlink()
+    link.symlink_to(target.resolve(), target_is_directory=True)
+
+
+def run() -> int:
+    import boto3
+    from dagster_pipes import PipesEnvVarParamsLoader, PipesS3ContextLoader, open_dagster_pipes
+
+    import gs_stages.report as report
+    from gs_stages.cli import run_chain
+    from gs_stages.jobspec import parse_job
+    from gs_stages.stage import STAGE_ORDER, STAGES, StageError, chain_dir
+
+    base = opt_ml()
+    hyperparameters = json.loads((base / "input" / "config" / "hyperparameters.json").read_text())
+    spec = parse_job(decode_spec(hyperparameters))
+    logging.basicConfig(
+        level=spec.log_verbosity.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
+    stages = sorted((s.strip() for s in hyperparameters[HP_STAGES].split(",") if s.strip()), key=STAGE_ORDER.index)
+    job_name = hyperparameters[HP_JOB_NAME]
+    settings: dict[str, Any] = json.loads(hyperparameters.get(HP_SETTINGS) or "{}")
+    work = Path(os.environ.get(WORK_DIR_ENV) or base / "gs-work")
+    channels = base / "input" / "data"
+    s3 = boto3.client("s3")
+    publisher = Publisher(s3, hyperparameters[HP_OUTPUT_ROOT], spec.uuid, job_name)
+
+    writer: ResumableS3MessageWriter | None = None
+    if PipesEnvVarParamsLoader().is_dagster_pipes_process():
+        interval = float(os.environ.get(PIPES_INTERVAL_ENV, "5"))
+        writer = ResumableS3MessageWriter(s3, interval=interval)
+        open_dagster_pipes(context_loader=PipesS3ContextLoader(s3), message_writer=writer)
+        inner: Any = report.PipesReporter()  # takes the context opened above
+    else:
+        inner = report.Reporter()
+    reporter = PublishingReporter(
+        inner, publisher, writer.history if writer else [], writer.flush if writer else (lambda: None)
+    )
+    report._reporter = reporter  # run_stage reports through gs_stages.report.reporter()
+
+    current = stages[0] if stages else "chain"
+    try:
+        # Upstream stage dirs are the input channels, linked into the chain layout.
+        for channel in sorted(p for p in channels.glob("*") if p.is_dir()):
+            if channel.name in STAGES:
+                _link(chain_dir(work, channel.name, spec.uuid), channel)
+        media = _find_media(channels / MEDIA_CHANNEL, spec.s3.input_key) if "frames" in stages else None
+        trainer = external_trainer(spec.training.model)
+        if trainer:
+            settings["external_trainer"] = {"model": spec.training.model, "python": trainer}
+
+        remaining = list(stages)
+        while remaining:  # a restarted container skips the completed prefix of the chain
+            metrics = publisher.completed_metrics(remaining[0])
+            if metrics is None:
+                break
+            stage = remaining.pop(0)
+            output = chain_dir(work, stage, spec.uuid)
+            count = publisher.download(stage, output)
+            log.info("stage %s: complete from an earlier container (%d file(s)); not run again", stage, count)
+            reporter.report(stage, output, metrics)
+
+        checkpoints = Path(str(base) + CHECKPOINT_LOCAL_PATH[len("/opt/ml") :])
+        if "splat" in remaining and checkpoints.is_dir():
+            # The trainer writes and resumes <output>/checkpoints; SageMaker syncs /opt/ml/checkpoints.
+            _link(chain_dir(work, "splat", spec.uuid) / "checkpoints", checkpoints)
+
+        for current in remaining:
+            run_chain([current], spec, work, media, settings)
+    except Terminated:
+        log.warning("SIGTERM: flushing messages; the Pipes session stays open for a restarted container")
+        if writer:
+            writer.flush()
+        return EXIT_TERMINATED
+    except (StageError, FileNotFoundError) as exc:
+        write_failure(f"{current}: {exc}")
+        reporter.stage_failed(current, str(exc))
+        _close_with(exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        write_failure(f"{current}: {type(exc).__name__}: {exc}")
+        log.exception("stage %s crashed", current)
+        _close_with(exc)
+        return 1
+    finally:
+        report._reporter = None
+    reporter.close()
+    return 0
+
+
+def _close_with(exc: BaseException) -> None:
+    """Close the Pipes session reporting `exc` (Dagster shows it as the external process's error)."""
+    from dagster_pipes import PipesContext
+
+    if PipesContext.is_initialized():
+        context = PipesContext.get()
+        if hasattr(context, "is_closed") and not context.is_closed:
+            context.__exit__(type(exc), exc, exc.__traceback__)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] not in ("train",):
+        print(f"usage: {Path(sys.argv[0]).name} [train]  (SageMaker passes 'train')", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return run()
+    except Terminated:
+        return EXIT_TERMINATED
+    except Exception as exc:  # before the chain started: bad hyperparameters, no spec, S3 unreachable
+        write_failure(f"container setup: {type(exc).__name__}: {exc}")
+        logging.getLogger("gs_stages").exception("container setup failed")
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,55 @@
+"""The container entrypoint with one injected fault (GS_TEST_FAULT), for the SageMaker harness.
+
+sigterm-after-publish:<stage>  SIGTERM right after the stage's outputs reached S3, before its
+                               report was sent (a spot interruption at the worst moment)
+sigterm-after-report:<stage>   SIGTERM right after the stage's report was flushed to S3
+hang:<stage>                   sleep before running the stage (until SIGTERM)
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import gs_stages.cli as cli
+from gs_stages import sagemaker_entry as entry
+
+
+def _sigterm_after(owner: type, method: str, stage: str) -> None:
+    original = getattr(owner, method)
+
+    def wrapped(self, name, *args, **kwargs):
+        result = original(self, name, *args, **kwargs)
+        if name == stage:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises Terminated here
+        return result
+
+    setattr(owner, method, wrapped)
+
+
+def install(fault: str) -> None:
+    kind, _, stage = fault.partition(":")
+    if kind == "sigterm-after-publish":
+        _sigterm_after(entry.Publisher, "publish", stage)
+    elif kind == "sigterm-after-report":
+        _sigterm_after(entry.PublishingReporter, "report", stage)
+    elif kind == "hang":
+        original = cli.run_chain
+
+        def hanging(stages, *args, **kwargs):
+            if stage in stages:
+                print(f"fault: hanging before {stage}", flush=True)
+                time.sleep(120)
+            return original(stages, *args, **kwargs)
+
+        cli.run_chain = hanging
+    elif fault:
+        raise SystemExit(f"unknown GS_TEST_FAULT {fault!r}")
+
+
+if __name__ == "__main__":
+    install(os.environ.get("GS_TEST_FAULT", ""))
+    raise SystemExit(entry.main(sys.argv[1:]))
