@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.frames import GROUP
-from gs_dagster.partitions import job_partitions
+from gs_dagster.partitions import job_check_spec, job_partitions
 
 spec = dg.AssetSpec(
     "sparse_model",
@@ -22,10 +22,8 @@ spec = dg.AssetSpec(
 
 REGISTERED_RATIO = "registered_ratio"
 
-registered_ratio_check = dg.AssetCheckSpec(
+registered_ratio_check = job_check_spec(
     REGISTERED_RATIO,
-    asset="sparse_model",
-    description="Registered images / input frames is at least the minimum (quality.min_registered_ratio).",
-    blocking=True,
-    partitions_def=job_partitions,
+    "sparse_model",
+    "Registered images / input frames is at least the minimum (quality.min_registered_ratio).",
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.frames import GROUP
-from gs_dagster.partitions import job_partitions
+from gs_dagster.partitions import job_check_spec, job_partitions
 
 spec = dg.AssetSpec(
     "splat",
@@ -22,10 +22,8 @@ spec = dg.AssetSpec(
 
 HELDOUT_PSNR = "heldout_psnr"
 
-heldout_psnr_check = dg.AssetCheckSpec(
+heldout_psnr_check = job_check_spec(
     HELDOUT_PSNR,
-    asset="splat",
-    description="PSNR on held-out frames is at least the minimum (quality.min_psnr_db).",
-    blocking=True,
-    partitions_def=job_partitions,
+    "splat",
+    "PSNR on held-out frames is at least the minimum (quality.min_psnr_db).",
 )

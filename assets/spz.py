@@ -6,7 +6,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.frames import GROUP
-from gs_dagster.partitions import job_partitions
+from gs_dagster.partitions import job_check_spec, job_partitions
 from gs_stages.jobspec import JobSpec
 from resources.storage import Store
 
@@ -25,12 +25,10 @@ spec = dg.AssetSpec(
 
 SPZ_READS_BACK = "spz_reads_back"
 
-spz_reads_back_check = dg.AssetCheckSpec(
+spz_reads_back_check = job_check_spec(
     SPZ_READS_BACK,
-    asset="spz",
-    description="The .spz decodes and holds as many Gaussians as the splat (gs_stages.export.spz.read_spz).",
-    blocking=True,
-    partitions_def=job_partitions,
+    "spz",
+    "The .spz decodes and holds as many Gaussians as the splat (gs_stages.export.spz.read_spz).",
 )
 
 DELIVERED_SUFFIXES = (".ply", ".spz")

@@ -11,7 +11,6 @@ import dagster as dg
 
 from assets.pipeline import STAGE_KEYS, reconstruction
 from gs_dagster.config import GsConfig
-from gs_dagster.partitions import job_partitions
 from gs_dagster.sensors.intake import build_intake_sensor
 from gs_dagster.sensors.run_status import RUN_STATUS_SENSORS
 
@@ -20,7 +19,6 @@ RECONSTRUCT_JOB = "reconstruct"
 reconstruct_job = dg.define_asset_job(
     RECONSTRUCT_JOB,
     selection=dg.AssetSelection.assets(*STAGE_KEYS),
-    partitions_def=job_partitions,
     description="Reconstruct one job (one partition): every stage and check, one launch.",
 )
 

@@ -43,6 +43,7 @@ class EmbeddedRunner:
         self.instance = instance
         self.cursor = cursor
         self.resources = dict(defs.resources or {})
+        self.requested: set[str] = set()  # run keys handed out and not yet run (the daemon creates runs at once)
 
     # -- intake ------------------------------------------------------------------------------------------
     def intake_tick(self) -> TickOutcome:
@@ -65,11 +66,16 @@ class EmbeddedRunner:
                 self.instance.add_dynamic_partitions(name, new)
                 outcome.added_partitions.extend(new)
         for request in result.run_requests or ():
-            if request.run_key and self.instance.get_run_records(
-                dg.RunsFilter(tags={RUN_KEY_TAG: request.run_key, SENSOR_NAME_TAG: INTAKE_SENSOR}), limit=1
+            if request.run_key and (
+                request.run_key in self.requested
+                or self.instance.get_run_records(
+                    dg.RunsFilter(tags={RUN_KEY_TAG: request.run_key, SENSOR_NAME_TAG: INTAKE_SENSOR}), limit=1
+                )
             ):
                 outcome.skipped_run_keys.append(request.run_key)
                 continue
+            if request.run_key:
+                self.requested.add(request.run_key)
             outcome.run_requests.append(request)
         skip = result.skip_reason
         outcome.skip_reason = skip.skip_message if isinstance(skip, dg.SkipReason) else skip

@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
 JOBS_PARTITION = "jobs"
 
 job_partitions = dg.DynamicPartitionsDefinition(name=JOBS_PARTITION)
+
+
+def job_check_spec(name: str, asset: str, description: str) -> dg.AssetCheckSpec:
+    """A blocking check evaluated per job partition (so the UI shows each job's result).
+
+    Partitioned check specs are a preview feature of dagster 1.13 (pinned exactly in pyproject.toml);
+    the preview warning is silenced here, once, rather than on every load of the code location.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return dg.AssetCheckSpec(
+            name, asset=asset, description=description, blocking=True, partitions_def=job_partitions
+        )

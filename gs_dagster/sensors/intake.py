@@ -38,6 +38,8 @@ log = logging.getLogger("gs_dagster.intake")
 
 MAX_JOB_BYTES = 1024 * 1024
 UUID_TAG = "gs/uuid"
+#: What the intake reads of each known job (not the spec): enough to tell handled, resubmitted, refused.
+INTAKE_FIELDS = ("status", "source_etag", "failed_at", "run_id", "resubmissions")
 
 
 class IntakeResource(dg.ConfigurableResource):
@@ -135,7 +137,7 @@ class Intake:
             room = self.settings.max_keys_per_tick - result.listed
             page = self.store.list_page(prefix, start_after=result.cursor.after, max_keys=max(1, min(1000, room)))
             jobs = [o for o in page.objects if o.key.lower().endswith(".json")]
-            known = self.table.get_many(job_uuid_of(o.key) for o in jobs)
+            known = self.table.get_many((job_uuid_of(o.key) for o in jobs), fields=INTAKE_FIELDS)
             for obj in page.objects:
                 if (
                     result.submitted >= self.settings.max_new_jobs_per_tick

@@ -1,0 +1,54 @@
+"""Fixtures of the Dagster tests: a small synthetic capture, a temporary Dagster instance, and an AWS setup
+on the moto server (bucket, DynamoDB table name, SNS topic with an SQS subscription to read notices back)."""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import dagster as dg
+import pytest
+from gs_testkit import AwsSandbox
+
+from gs_dagster.sample import SampleSpec, write_sample
+
+
+@pytest.fixture(scope="session")
+def sample_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """16 views of the synthetic scene at 240x180: SfM registers them all in seconds."""
+    return write_sample(tmp_path_factory.mktemp("sample") / "orbit.zip", SampleSpec(views=16, width=240, height=180))
+
+
+@pytest.fixture()
+def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with dg.DagsterInstance.local_temp(str(home)) as inst:
+        yield inst
+
+
+@pytest.fixture()
+def aws(moto_env: str) -> AwsSandbox:
+    """A fresh bucket, table name, topic and queue on the shared moto server."""
+    suffix = uuidlib.uuid4().hex[:10]
+    kwargs = {"endpoint_url": moto_env, "region_name": "us-east-1"}
+    s3, sns, sqs = boto3.client("s3", **kwargs), boto3.client("sns", **kwargs), boto3.client("sqs", **kwargs)
+    bucket = f"gs-test-{suffix}"
+    s3.create_bucket(Bucket=bucket)
+    topic = sns.create_topic(Name=f"gs-jobs-{suffix}")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=f"gs-notices-{suffix}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    return AwsSandbox(
+        endpoint=moto_env,
+        bucket=bucket,
+        table=f"gs-jobs-{suffix}",
+        topic_arn=topic,
+        queue_url=queue_url,
+        s3=s3,
+        sqs=sqs,
+        dynamodb=boto3.resource("dynamodb", **kwargs),
+    )
