@@ -119,7 +119,10 @@ class SageMakerSettings:
     max_runtime_seconds: int = 2 * 24 * 3600
     spot: bool = False  # managed spot training
     max_wait_seconds: int | None = None  # spot only: runtime plus time waiting for capacity
-    kms_key_id: str | None = None  # output and volume encryption
+    kms_key_id: str | None = None  # OutputDataConfig.KmsKeyId (the Dagster role requires it: Terraform)
+    # The ML storage volume's key. Leave unset for instance types with local NVMe storage (g5, g6e: the
+    # allowed types), which SageMaker encrypts in hardware and refuses a VolumeKmsKeyId for.
+    volume_kms_key_id: str | None = None
     subnets: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)  # extra tags on every job (cost allocation)
@@ -274,8 +277,9 @@ def build_create_training_job_request(
     }
     output_config: dict[str, Any] = {"S3OutputPath": settings.uri(settings.sagemaker_output_prefix) + "/"}
     if settings.kms_key_id:
-        resource_config["VolumeKmsKeyId"] = settings.kms_key_id
         output_config["KmsKeyId"] = settings.kms_key_id
+    if settings.volume_kms_key_id:
+        resource_config["VolumeKmsKeyId"] = settings.volume_kms_key_id
     stopping: dict[str, int] = {"MaxRuntimeInSeconds": settings.max_runtime_seconds}
     if settings.spot:
         stopping["MaxWaitTimeInSeconds"] = settings.max_wait_seconds or 2 * settings.max_runtime_seconds
@@ -622,7 +626,8 @@ class SageMakerLauncher(StageLauncher):
     max_runtime_s: int = Field(default=2 * 24 * 3600, description="StoppingCondition.MaxRuntimeInSeconds")
     spot: bool = Field(default=False, description="managed spot training (checkpoints make it resumable)")
     max_wait_s: int | None = Field(default=None, description="spot only; default twice max_runtime_s")
-    kms_key_id: str | None = None
+    kms_key_id: str | None = Field(default=None, description="OutputDataConfig.KmsKeyId (Terraform: kms_key_arn)")
+    volume_kms_key_id: str | None = Field(default=None, description="only for instance types without local NVMe")
     subnets: list[str] = Field(default_factory=list)
     security_group_ids: list[str] = Field(default_factory=list)
     tags: dict[str, str] = Field(default_factory=dict, description="extra tags on every training job")
@@ -632,6 +637,39 @@ class SageMakerLauncher(StageLauncher):
     poll_max_s: float = 120
     message_interval_s: float = 10
     hourly_usd: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_HOURLY_USD))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **fields: Any) -> SageMakerLauncher:
+        """The launcher from the GS_SAGEMAKER_* variables (Terraform's `dagster_env` output sets them)."""
+
+        def listed(name: str) -> list[str]:
+            return [v.strip() for v in env.get(name, "").split(",") if v.strip()]
+
+        def number(name: str) -> int | None:
+            return int(env[name]) if env.get(name, "").strip() else None
+
+        missing = [n for n in ("GS_SAGEMAKER_IMAGE_URI", "GS_SAGEMAKER_ROLE_ARN") if not env.get(n)]
+        if missing:
+            raise ValueError(f"the SageMaker launcher needs {', '.join(missing)} (terraform output dagster_env)")
+        optional = {
+            "job_name_prefix": env.get("GS_SAGEMAKER_JOB_NAME_PREFIX") or None,
+            "kms_key_id": env.get("GS_SAGEMAKER_KMS_KEY_ID") or None,
+            "volume_size_gb": number("GS_SAGEMAKER_VOLUME_GB"),
+            "max_runtime_s": number("GS_SAGEMAKER_MAX_RUNTIME_S"),
+            "max_wait_s": number("GS_SAGEMAKER_MAX_WAIT_S"),
+            "spot": env.get("GS_SAGEMAKER_SPOT", "").strip().lower() in ("1", "true", "yes") or None,
+            "subnets": listed("GS_SAGEMAKER_SUBNETS") or None,
+            "security_group_ids": listed("GS_SAGEMAKER_SECURITY_GROUPS") or None,
+            "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            "sagemaker_endpoint_url": env.get("GS_SAGEMAKER_ENDPOINT_URL") or None,
+            "instance_types": list(dict.fromkeys([*DEFAULT_INSTANCE_TYPES, *listed("GS_INSTANCE_TYPES")])),
+        }
+        return cls(
+            image_uri=env["GS_SAGEMAKER_IMAGE_URI"],
+            role_arn=env["GS_SAGEMAKER_ROLE_ARN"],
+            **{k: v for k, v in optional.items() if v is not None},
+            **fields,
+        )
 
     def sagemaker_settings(self, locations: StageLocations) -> SageMakerSettings:
         return SageMakerSettings(
@@ -645,6 +683,7 @@ class SageMakerLauncher(StageLauncher):
             spot=self.spot,
             max_wait_seconds=self.max_wait_s,
             kms_key_id=self.kms_key_id,
+            volume_kms_key_id=self.volume_kms_key_id,
             subnets=tuple(self.subnets),
             security_group_ids=tuple(self.security_group_ids),
             tags=dict(self.tags),

@@ -123,7 +123,7 @@ def test_spot_encryption_and_vpc():
     assert request["EnableManagedSpotTraining"] is True
     assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
     assert request["CheckpointConfig"]["LocalPath"] == "/opt/ml/checkpoints"
-    assert request["ResourceConfig"]["VolumeKmsKeyId"] == settings.kms_key_id
+    assert "VolumeKmsKeyId" not in request["ResourceConfig"]  # g5/g6e: local NVMe, encrypted in hardware
     assert request["OutputDataConfig"]["KmsKeyId"] == settings.kms_key_id
     assert request["VpcConfig"] == {"Subnets": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}
 
