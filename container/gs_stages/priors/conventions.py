@@ -78,6 +78,10 @@ def rigid_matrix(value: object) -> np.ndarray:
         or np.linalg.det(rotation) < 0
     ):
         raise PoseMatrixError("transform_matrix's 3x3 block is not a rotation (scaled, sheared or mirrored)")
+    # Exports round rotations to ~7 digits; snap to the nearest rotation so inverses are exact.
+    u, _, vt = np.linalg.svd(rotation)
+    matrix = matrix.copy()
+    matrix[:3, :3] = u @ vt
     return matrix
 
 

@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pycolmap
+from PIL import Image
 
 from gs_stages.sfm.settings import SfmSettings
+
+_MAKE, _MODEL, _EXIF_IFD, _FOCAL_LENGTH = 0x010F, 0x0110, 0x8769, 0x920A
 
 
 @dataclass(frozen=True)
@@ -20,9 +23,23 @@ class CameraSetup:
     params: tuple[float, ...] | None = None
 
     @classmethod
-    def for_media(cls, media_kind: str) -> CameraSetup:
-        # A video is one camera; photos share a camera when EXIF and size agree (COLMAP's AUTO rule).
-        return cls(pycolmap.CameraMode.SINGLE if media_kind == "video" else pycolmap.CameraMode.AUTO)
+    def for_frames(cls, image_dir: Path, names: list[str], media_kind: str) -> CameraSetup:
+        """One shared camera for a video, or for photos whose size and EXIF camera all agree.
+
+        Sharing intrinsics makes them far better determined; COLMAP's AUTO mode would give each
+        photo without EXIF its own camera. Mixed photos (other sizes or cameras) keep AUTO.
+        """
+        if media_kind == "video" or len({_camera_signature(image_dir / n) for n in names}) == 1:
+            return cls(pycolmap.CameraMode.SINGLE)
+        return cls(pycolmap.CameraMode.AUTO)
+
+
+def _camera_signature(path: Path) -> tuple[object, ...]:
+    """Size plus the EXIF make, model and focal length: equal signatures mean one physical camera setting."""
+    with Image.open(path) as image:
+        exif = image.getexif()
+        focal = exif.get_ifd(_EXIF_IFD).get(_FOCAL_LENGTH)
+        return (image.size, exif.get(_MAKE), exif.get(_MODEL), str(focal))
 
 
 def extraction_options(enhanced: bool, settings: SfmSettings) -> pycolmap.FeatureExtractionOptions:

@@ -19,6 +19,9 @@ from gs_stages.sfm.settings import SfmSettings
 from gs_stages.stage import StageError
 
 MATCHING_METHODS = ("sequential", "exhaustive", "spatial", "vocab")
+#: Nearest cameras matched per image by spatial matching. COLMAP's 50 makes a small capture almost
+#: exhaustive; 20 neighbours of a phone orbit or walk still overlap, at under half the matching time.
+_SPATIAL_NEIGHBOURS = 20
 _VOCAB_HINT = (
     "set the engine setting vocab_tree_path to a COLMAP 4 vocabulary tree (a local file or s3://bucket/key, "
     "built with `colmap vocab_tree_builder`), or choose sfm.matchingMethod sequential or exhaustive"
@@ -69,6 +72,7 @@ def _spatial_options(database: Path) -> pycolmap.SpatialPairingOptions:
             "or upload photos with GPS / a transforms.json",
         )
     options = pycolmap.SpatialPairingOptions()
+    options.max_num_neighbors = _SPATIAL_NEIGHBOURS
     if all(p.coordinate_system == pycolmap.PosePriorCoordinateSystem.CARTESIAN for p in priors):
         # Poses from a capture app: arbitrary units, full 3D. The neighbour count decides, not metres.
         options.ignore_z = False

@@ -230,7 +230,7 @@ def _from_sfm(
             database,
             frames.image_dir,
             frames.names,
-            CameraSetup.for_media(media_kind),
+            CameraSetup.for_frames(frames.image_dir, frames.names, media_kind),
             sfm.enhanced_features,
             settings,
             ctx.log,
