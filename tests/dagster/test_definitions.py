@@ -1,0 +1,93 @@
+"""The code location loads (`dagster definitions validate -w workspace.yaml`) and has the promised shape."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from gs_dagster.config import GsConfig, project_dir
+from gs_dagster.definitions import build_definitions
+from resources.launcher import LocalPipesLauncher, StageLauncher, external_inputs, ordered_stages
+
+STAGES = ["frames", "masks", "sparse_model", "splat", "spz"]
+
+
+def test_dagster_definitions_validate_passes(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GS_", "DAGSTER_"))}
+    env.update(DAGSTER_HOME=str(tmp_path / "home"), GS_DATA_DIR=str(tmp_path / "data"))
+    (tmp_path / "home").mkdir()
+    dagster = Path(sys.executable).parent / "dagster"
+    result = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=project_dir(),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All code locations passed validation" in result.stdout + result.stderr
+
+
+def test_asset_graph_is_the_five_stages_partitioned_by_job(tmp_path: Path) -> None:
+    defs = build_definitions(GsConfig.from_env({"GS_DATA_DIR": str(tmp_path)}))
+    graph = defs.resolve_asset_graph()
+    keys = [dg.AssetKey(s) for s in STAGES]
+    assert set(graph.get_all_asset_keys()) == set(keys)
+    for upstream, downstream in itertools.pairwise(STAGES):
+        assert dg.AssetKey(upstream) in graph.get(dg.AssetKey(downstream)).parent_keys
+    for key in keys:
+        partitions = graph.get(key).partitions_def
+        assert isinstance(partitions, dg.DynamicPartitionsDefinition) and partitions.name == "jobs"
+
+    # One subsettable multi-asset: a run's selected stages execute in one step (one launch).
+    (assets_def,) = {graph.get(k).assets_def for k in keys}
+    assert assets_def.can_subset and set(assets_def.keys) == set(keys)
+    # Nothing is pickled: every output is Nothing-typed (no I/O manager stores image data).
+    outputs = [assets_def.op.output_def_named(assets_def.get_output_name_for_asset_key(k)) for k in keys]
+    assert all(out.dagster_type.is_nothing for out in outputs)
+    checks = {(c.asset_key.to_user_string(), c.name): c for c in assets_def.check_specs}
+    assert set(checks) == {
+        ("sparse_model", "registered_ratio"),
+        ("splat", "heldout_psnr"),
+        ("spz", "spz_reads_back"),
+    }
+    assert all(c.blocking for c in checks.values())
+
+    sensors = {s.name: s for s in defs.sensors}
+    assert set(sensors) >= {"job_intake", "job_started", "job_succeeded", "job_failed", "job_canceled"}
+    assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
+    assert defs.resolve_job_def("reconstruct").partitions_def.name == "jobs"
+
+
+def test_launcher_interface() -> None:
+    # The interface another launcher (SageMaker) implements; the local one is the default.
+    assert issubclass(LocalPipesLauncher, StageLauncher)
+    assert ordered_stages(["spz", "frames", "splat"]) == ["frames", "splat", "spz"]
+    assert external_inputs(["splat", "spz"]) == ["frames", "sparse_model", "masks"]
+    assert external_inputs(["frames", "masks", "sparse_model", "splat", "spz"]) == []
+
+
+def test_configuration_from_environment(tmp_path: Path) -> None:
+    local = GsConfig.from_env({"GS_DATA_DIR": str(tmp_path)})
+    assert not local.aws_mode and local.job_table.startswith("sqlite:///") and local.notifier == "log"
+    assert local.storage_root == str(tmp_path / "storage") and local.bucket_name == "gs-local"
+    aws = GsConfig.from_env(
+        {
+            "GS_BUCKET": "s3://my-bucket",
+            "GS_NOTIFIER": "arn:aws:sns:us-east-1:123456789012:jobs",
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
+            "GS_INSTANCE_TYPES": "ml.p4d.24xlarge",
+            "GS_STAGE_SETTINGS": '{"max_image_side": 800}',
+        }
+    )
+    assert aws.aws_mode and aws.storage_root == "s3://my-bucket/gs-storage"
+    assert aws.job_table == "dynamodb://gs-dagster-jobs" and aws.endpoint_url == "http://127.0.0.1:5000"
+    assert "ml.p4d.24xlarge" in aws.instance_types and aws.stage_settings == {"max_image_side": 800}
+    resources = aws.resources()
+    assert resources["bucket"].bucket_name == "my-bucket"

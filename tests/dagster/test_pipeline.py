@@ -1,0 +1,206 @@
+"""End to end through Dagster with the real stage processes (local Pipes subprocess, small job settings).
+
+- AWS mode on the moto server: upload -> intake tick -> partition + run request -> run -> DynamoDB record
+  COMPLETE with metrics -> SNS notice (read back through an SQS subscription) -> delivered .ply/.spz;
+  the same uuid uploaded again runs no second time.
+- Embedded mode: re-materializing only `splat` with another maxSteps re-runs neither frames nor
+  sparse_model (event log); blocking checks stop the chain; masks refuses segmentation clearly.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import uuid as uuidlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from gs_testkit import AwsSandbox, job_json, local_config, materialized, needs_stages, runner_for
+
+from gs_dagster.config import GsConfig
+from gs_dagster.submit import submit
+from resources.job_table import open_job_table
+from resources.notifier import NotifierResource
+
+ALL = ["frames", "masks", "sparse_model", "splat", "spz"]
+
+
+def _table(config: GsConfig):
+    return open_job_table(config.job_table, endpoint_url=config.endpoint_url, region=config.region)
+
+
+def _check_results(instance: dg.DagsterInstance, run_id: str) -> dict[str, bool]:
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    out = {}
+    for record in records:
+        data = record.event_log_entry.dagster_event.event_specific_data
+        out[data.check_name] = data.passed
+    return out
+
+
+def _metadata(instance: dg.DagsterInstance, stage: str, uuid: str) -> dict:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(stage), asset_partitions=[uuid]), limit=1
+    ).records
+    return {k: getattr(v, "value", v) for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def test_upload_to_notice_on_moto(aws: AwsSandbox, instance: dg.DagsterInstance, sample_zip: Path) -> None:
+    needs_stages(*ALL)
+    from gs_stages.export.spz import read_spz
+
+    config = aws.config()  # bucket, stage storage (s3://bucket/gs-storage), DynamoDB, SNS: all on moto
+    runner = runner_for(config, instance)
+    uuid = f"e2e-{uuidlib.uuid4().hex[:12]}"
+    aws.put("media-input/orbit.zip", sample_zip.read_bytes())  # media first, like the reference
+    document = job_json(uuid, aws.bucket, "orbit.zip")
+    aws.put(f"workflow-input/{uuid}.json", json.dumps(document))
+
+    tick = runner.intake_tick()
+    assert tick.added_partitions == [uuid] and instance.has_dynamic_partition("jobs", uuid)
+    assert [(r.run_key, r.partition_key) for r in tick.run_requests] == [(uuid, uuid)]
+    assert aws.record(uuid)["status"] == "SUBMITTED"
+
+    result = runner.execute(tick.run_requests[0])
+    assert result.success
+    assert materialized(instance, result.run_id) == ALL
+    launches = [e for e in result.all_events if e.message and "launching:" in e.message]
+    assert len(launches) == 1 and "--stages frames,masks,sparse_model,splat,spz" in launches[0].message
+    assert _check_results(instance, result.run_id) == {
+        "registered_ratio": True,
+        "heldout_psnr": True,
+        "spz_reads_back": True,
+    }
+
+    record = aws.record(uuid)
+    assert record["status"] == "COMPLETE" and record["run_id"] == result.run_id
+    assert record["started_at"] and record["ended_at"] and float(record["elapsed_s"]) > 0
+    metrics = record["metrics"]
+    for name in ("frame_count", "registered_images", "psnr", "num_gaussians", "spz_bytes", "ply_bytes"):
+        assert name in metrics, (name, metrics)
+    assert int(metrics["registered_images"]) == int(metrics["frame_count"]) == 16
+    spz_uri = record["outputs"][".spz"]
+    assert spz_uri == f"s3://{aws.bucket}/workflow-output/{uuid}/{uuid}.spz"
+    assert record["outputs"][".ply"] == f"s3://{aws.bucket}/workflow-output/{uuid}/{uuid}.ply"
+
+    with tempfile.TemporaryDirectory() as tmp:  # the delivered .spz reads back
+        path = Path(tmp) / "out.spz"
+        aws.s3.download_file(aws.bucket, f"workflow-output/{uuid}/{uuid}.spz", str(path))
+        assert len(read_spz(path)) == int(metrics["num_gaussians"])
+
+    (notice,) = aws.notices()
+    assert notice["attributes"] == {"uuid": uuid, "event": "COMPLETE"}
+    assert f"job {uuid} COMPLETE" in notice["subject"] and "PSNR" in notice["subject"]
+    assert spz_uri in notice["text"] and "held-out PSNR" in notice["text"] and "Gaussians" in notice["text"]
+
+    # The same uuid uploaded again: reported, never run a second time.
+    document["training"]["maxSteps"] = 10
+    aws.put(f"workflow-input/{uuid}.json", json.dumps(document))
+    again = runner.intake_tick()
+    assert again.run_requests == []
+    assert [n["attributes"]["event"] for n in aws.notices()] == ["DUPLICATE"]
+    runs = instance.get_run_records(dg.RunsFilter(tags={"gs/uuid": uuid}))
+    assert len(runs) == 1 and aws.record(uuid)["status"] == "COMPLETE"
+
+
+@pytest.fixture(scope="module")
+def local_job(tmp_path_factory: pytest.TempPathFactory, sample_zip: Path) -> Iterator[tuple]:
+    """One job reconstructed on the embedded default (local folders, SQLite, outbox), shared below."""
+    needs_stages(*ALL)
+    root = tmp_path_factory.mktemp("embedded")
+    home = root / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    config = local_config(root / "data")
+    with dg.DagsterInstance.local_temp(str(home)) as instance:
+        runner = runner_for(config, instance)
+        job = submit(sample_zip, config=config, options={"training.maxSteps": 40, "sfm.matchingMethod": "exhaustive"})
+        (result,) = runner.process()
+        assert result.success, _table(config).get(job.uuid)
+        yield config, instance, runner, job.uuid, result.run_id
+
+
+def test_embedded_job_delivers_and_notifies(local_job: tuple) -> None:
+    config, instance, _, uuid, run_id = local_job
+    record = _table(config).get(uuid)
+    assert record.status == "COMPLETE" and record.run_id == run_id
+    delivered = Path(config.bucket) / "workflow-output" / uuid
+    assert record.outputs[".spz"] == str(delivered / f"{uuid}.spz")
+    assert (delivered / f"{uuid}.spz").is_file() and (delivered / f"{uuid}.ply").is_file()
+    storage = Path(config.storage_root)
+    for stage in ALL:  # each stage's output is a directory <root>/<asset>/<uuid>/
+        assert (storage / stage / uuid / "metrics.json").is_file(), stage
+    notices = NotifierResource(outbox_dir=config.outbox_dir).outbox()
+    assert [n["event"] for n in notices] == ["COMPLETE"] and str(delivered / f"{uuid}.spz") in notices[0]["text"]
+    splat = _metadata(instance, "splat", uuid)
+    assert "psnr" in splat and "num_gaussians" in splat and "location" in splat
+    assert str(splat.get("preview", "")).startswith("![")  # the preview image, inline
+
+
+def test_rematerializing_only_splat_reruns_nothing_upstream(local_job: tuple) -> None:
+    config, instance, runner, uuid, _ = local_job
+    upstream = {s: _metadata(instance, s, uuid) for s in ("frames", "sparse_model")}
+    result = runner.run_job(
+        uuid,
+        selection=["splat"],
+        run_config={"ops": {"reconstruction": {"config": {"overrides": {"training.maxSteps": 25}}}}},
+    )
+    assert result.success
+    assert materialized(instance, result.run_id) == ["splat"]
+    launches = [e.message for e in result.all_events if e.message and "launching:" in e.message]
+    assert len(launches) == 1 and "--stages splat " in launches[0] and "--media" not in launches[0]
+    # frames and sparse_model: no new materialization, in this run or anywhere
+    for stage, before in upstream.items():
+        assert _metadata(instance, stage, uuid) == before
+    splat = _metadata(instance, "splat", uuid)
+    assert splat["overrides"] == {"training.maxSteps": 25} and splat["launched_stages"] == "splat"
+    assert splat["spec_sha256"] != _metadata(instance, "spz", uuid)["spec_sha256"]  # spz came from the first spec
+    assert _check_results(instance, result.run_id) == {"heldout_psnr": True}
+    assert _table(config).get(uuid).stages == ["splat"]
+
+
+def test_blocking_psnr_check_stops_before_delivery(local_job: tuple) -> None:
+    config, instance, _, uuid, _ = local_job
+    strict = runner_for(config.with_(min_psnr_db=99.0), instance)
+    delivered = Path(config.bucket) / "workflow-output" / uuid / f"{uuid}.spz"
+    before = delivered.stat().st_mtime_ns
+    result = strict.run_job(uuid, selection=["splat", "spz"])
+    assert not result.success
+    assert materialized(instance, result.run_id) == ["splat"]  # spz never ran on the bad splat
+    assert _check_results(instance, result.run_id) == {"heldout_psnr": False}
+    assert delivered.stat().st_mtime_ns == before
+    record = _table(config).get(uuid)
+    assert record.status == "FAILED" and "heldout_psnr" in record.error and "99.00 dB" in record.error
+    notice = NotifierResource(outbox_dir=config.outbox_dir).outbox()[-1]
+    assert notice["event"] == "FAILED" and "heldout_psnr" in notice["text"]
+
+
+def test_blocking_sfm_check_stops_the_chain(tmp_path: Path, instance: dg.DagsterInstance, sample_zip: Path) -> None:
+    needs_stages("frames", "sparse_model")
+    config = local_config(tmp_path, min_registered_ratio=1.01)  # unreachable: the check must fail
+    runner = runner_for(config, instance)
+    job = submit(sample_zip, config=config, options={"training.maxSteps": 40, "sfm.matchingMethod": "exhaustive"})
+    (result,) = runner.process()
+    assert not result.success
+    assert materialized(instance, result.run_id) == ["frames", "masks", "sparse_model"]
+    assert _check_results(instance, result.run_id) == {"registered_ratio": False}
+    assert not (Path(config.storage_root) / "splat" / job.uuid).exists()
+    record = _table(config).get(job.uuid)
+    assert record.status == "FAILED" and "registered_ratio" in record.error
+    assert record.stages == ["frames", "masks", "sparse_model"]
+
+
+def test_segmentation_fails_clearly(tmp_path: Path, instance: dg.DagsterInstance, sample_zip: Path) -> None:
+    needs_stages("frames")
+    config = local_config(tmp_path)
+    runner = runner_for(config, instance)
+    job = submit(sample_zip, config=config, options={"segmentation.removeBackground": True})
+    (result,) = runner.process()
+    assert not result.success and materialized(instance, result.run_id) == ["frames"]
+    record = _table(config).get(job.uuid)
+    assert record.status == "FAILED" and "not available in this build" in record.error
+    assert record.error.startswith("stage masks failed: background removal")
+    notice = NotifierResource(outbox_dir=config.outbox_dir).outbox()[-1]
+    assert notice["event"] == "FAILED" and "not available in this build" in notice["text"]
