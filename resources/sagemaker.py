@@ -346,6 +346,23 @@ class _PrefixedS3MessageReader(PipesS3MessageReader):
         }
 
 
+def pipes_io(
+    settings: SageMakerSettings, job_name: str, s3_client: Any, message_interval: float = 10
+) -> tuple[PipesS3ContextInjector, _PrefixedS3MessageReader]:
+    """The Pipes context injector and message reader of one training job, both under
+    `<root>/<pipes_prefix>/<job name>/` (the context object, then the message chunks in `m/`)."""
+    pipes_key = settings.key(settings.pipes_prefix, job_name)
+    injector = PipesS3ContextInjector(bucket=settings.bucket, client=s3_client, key_prefix=pipes_key + "/")
+    reader = _PrefixedS3MessageReader(
+        key_prefix=f"{pipes_key}/m",
+        bucket=settings.bucket,
+        client=s3_client,
+        interval=message_interval,
+        include_stdio_in_messages=True,
+    )
+    return injector, reader
+
+
 @dataclass
 class _LaunchedJob:
     session: Any  # dagster PipesSession
@@ -421,15 +438,7 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
         job_name = training_job_name(
             self.settings.job_name_prefix, spec.uuid, run_id=run_id, step_key=step_key, attempt=attempt, stages=stages
         )
-        pipes_key = self.settings.key(self.settings.pipes_prefix, job_name)
-        injector = PipesS3ContextInjector(bucket=self.settings.bucket, client=self._s3, key_prefix=pipes_key + "/")
-        reader = _PrefixedS3MessageReader(
-            key_prefix=f"{pipes_key}/m",
-            bucket=self.settings.bucket,
-            client=self._s3,
-            interval=self.message_interval,
-            include_stdio_in_messages=True,
-        )
+        injector, reader = pipes_io(self.settings, job_name, self._s3, self.message_interval)
         with open_pipes_session(
             context=context,
             context_injector=injector,
@@ -671,11 +680,11 @@ class SageMakerLauncher(StageLauncher):
             **fields,
         )
 
-    def sagemaker_settings(self, locations: StageLocations) -> SageMakerSettings:
+    def sagemaker_settings(self, storage_root: str) -> SageMakerSettings:
         return SageMakerSettings(
             image_uri=self.image_uri,
             role_arn=self.role_arn,
-            storage_root=locations.root,
+            storage_root=storage_root,
             job_name_prefix=self.job_name_prefix,
             instance_types=tuple(self.instance_types),
             volume_size_gb=self.volume_size_gb,
@@ -697,7 +706,7 @@ class SageMakerLauncher(StageLauncher):
 
     def client(self, locations: StageLocations, **kwargs: Any) -> PipesSageMakerClient:
         return PipesSageMakerClient(
-            self.sagemaker_settings(locations),
+            self.sagemaker_settings(locations.root),
             sagemaker_client=self.sagemaker_client(),
             s3_client=self.s3_client(locations),
             message_interval=self.message_interval_s,

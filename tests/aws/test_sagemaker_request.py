@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import re
-from contextlib import ExitStack
 
 import pytest
-from dagster_pipes import encode_param
+from dagster_pipes import decode_param
 
 from resources.sagemaker import (
     ENV_VALUE_MAX,
     JOB_NAME_MAX,
     SageMakerSettings,
-    _PrefixedS3MessageReader,
     build_create_training_job_request,
     training_job_name,
     validate_image_uri,
@@ -141,27 +139,25 @@ def test_instance_type_allow_list_and_environment_limit():
         )
 
 
-class _NullS3:
-    def put_object(self, **kwargs):
-        pass
-
-    def delete_object(self, **kwargs):
-        pass
-
-
 def test_pipes_bootstrap_fits_sagemaker_environment_limit_at_worst_case_lengths():
     """The encoded DAGSTER_PIPES_CONTEXT/MESSAGES for a 63-character bucket, a long root and job name."""
-    from dagster_aws.pipes import PipesS3ContextInjector
+    from gs_dagster.dry_run import dry_run_request
 
-    bucket = "b" * 63
-    pipes_key = f"{'deployment-root/' * 3}_pipes/{_name('u' * 36)}"
-    injector = PipesS3ContextInjector(bucket=bucket, client=_NullS3(), key_prefix=pipes_key + "/")
-    reader = _PrefixedS3MessageReader(
-        key_prefix=f"{pipes_key}/m", bucket=bucket, client=_NullS3(), include_stdio_in_messages=True
+    settings = SageMakerSettings(
+        image_uri=IMAGE,
+        role_arn=ROLE,
+        storage_root=f"s3://{'b' * 63}/{'deployment-root/' * 3}",
+        job_name_prefix="g" * 10,
     )
-    with ExitStack() as stack:
-        context_params = stack.enter_context(injector.inject_context({}))  # type: ignore[arg-type]
-        message_params = stack.enter_context(reader.get_params())
-    lengths = {name: len(encode_param(p)) for name, p in (("context", context_params), ("messages", message_params))}
+    spec = make_spec("u" * 36)
+    request = dry_run_request(settings, spec, ["splat"], attempt=99999)
+    assert len(request["TrainingJobName"]) <= JOB_NAME_MAX
+    lengths = {k: len(v) for k, v in request["Environment"].items()}
+    assert set(lengths) == {"DAGSTER_PIPES_CONTEXT", "DAGSTER_PIPES_MESSAGES"}
     assert all(n <= ENV_VALUE_MAX for n in lengths.values()), lengths
-    assert message_params["include_stdio_in_messages"] is True
+    messages = decode_param(request["Environment"]["DAGSTER_PIPES_MESSAGES"])
+    assert messages["include_stdio_in_messages"] is True  # stdout/stderr travel with the messages
+    assert (
+        messages["key_prefix"]
+        == f"deployment-root/deployment-root/deployment-root/_pipes/{request['TrainingJobName']}/m"
+    )
