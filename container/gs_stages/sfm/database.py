@@ -76,3 +76,16 @@ def count_keypoints(path: Path) -> dict[str, int]:
 def count_verified_pairs(path: Path) -> int:
     with open_database(path) as database:
         return database.num_verified_image_pairs()
+
+
+def count_matched_keypoints(path: Path) -> int:
+    """Keypoints with at least one geometrically verified match: what triangulation could use at most."""
+    with open_database(path) as database:
+        pair_ids, geometries = database.read_two_view_geometries()
+    matched: set[tuple[int, int]] = set()
+    for pair_id, geometry in zip(pair_ids, geometries, strict=True):
+        first, second = pycolmap.pair_id_to_image_pair(pair_id)
+        inliers = np.asarray(geometry.inlier_matches).reshape(-1, 2)
+        matched.update((first, int(i)) for i in inliers[:, 0])
+        matched.update((second, int(i)) for i in inliers[:, 1])
+    return len(matched)
