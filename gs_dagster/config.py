@@ -146,7 +146,11 @@ class GsConfig:
             ),
             "job_table": JobTableResource(url=self.job_table, endpoint_url=self.endpoint_url, region=self.region),
             "notifier": NotifierResource(
-                target=self.notifier, outbox_dir=self.outbox_dir, endpoint_url=self.endpoint_url, region=self.region
+                target=self.notifier,
+                outbox_dir=self.outbox_dir,
+                endpoint_url=self.endpoint_url,
+                region=self.region,
+                dagster_url=self.dagster_url,
             ),
             "launcher": LocalPipesLauncher(settings=self.stage_settings),
             "quality": QualityChecksResource(
@@ -159,6 +163,5 @@ class GsConfig:
                 max_keys_per_tick=self.max_keys_per_tick,
                 max_new_jobs_per_tick=self.max_new_jobs_per_tick,
                 tick_budget_s=self.tick_budget_s,
-                dagster_url=self.dagster_url,
             ),
         }

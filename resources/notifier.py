@@ -56,6 +56,7 @@ class NotifierResource(dg.ConfigurableResource):
     outbox_dir: str | None = Field(default=None, description="where `log` writes one JSON file per notice")
     endpoint_url: str | None = Field(default=None, description="SNS endpoint (moto, LocalStack)")
     region: str | None = None
+    dagster_url: str = Field(default="http://127.0.0.1:3000", description="base of the run links in notices")
 
     @property
     def uses_sns(self) -> bool:

@@ -51,7 +51,6 @@ class IntakeResource(dg.ConfigurableResource):
     max_keys_per_tick: int = Field(default=5000, description="keys listed per tick (the rest: next tick)")
     max_new_jobs_per_tick: int = Field(default=50, description="jobs started per tick (the rest: next tick)")
     tick_budget_s: float = Field(default=20.0, description="a tick stops listing after this many seconds")
-    dagster_url: str = "http://127.0.0.1:3000"
 
 
 @dataclass

@@ -9,7 +9,6 @@ import dagster as dg
 from dagster import DagsterEventType, DagsterRunStatus
 
 from gs_dagster.messages import run_notice
-from gs_dagster.sensors.intake import IntakeResource
 from resources.job_table import JobTableResource, RunOutcome
 from resources.notifier import NotifierResource
 
@@ -130,7 +129,6 @@ def handle_run_event(
     status: str,
     job_table: JobTableResource,
     notifier: NotifierResource,
-    intake: IntakeResource,
 ) -> str:
     run = context.dagster_run
     uuid = job_uuid_of_run(run)
@@ -146,7 +144,7 @@ def handle_run_event(
         context.log.info(f"run {run.run_id}: a newer run of job {uuid} already reported; record left as is")
         return "stale"
     if status != "RUNNING":
-        notifier.notify(run_notice(uuid, outcome, dagster_url=intake.dagster_url), context.log)
+        notifier.notify(run_notice(uuid, outcome, dagster_url=notifier.dagster_url), context.log)
     return f"job {uuid}: {status}"
 
 
@@ -164,9 +162,8 @@ def _sensor(run_status: DagsterRunStatus, name: str, description: str) -> dg.Run
         context: dg.RunStatusSensorContext,
         job_table: JobTableResource,
         notifier: NotifierResource,
-        intake: IntakeResource,
     ) -> None:
-        handle_run_event(context, status, job_table, notifier, intake)
+        handle_run_event(context, status, job_table, notifier)
 
     return _job_run_sensor
 
