@@ -67,7 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     for result in runner.process():
         print(f"run {result.run_id}: {'succeeded' if result.success else 'failed'}")
 
-    record = open_job_table(config.job_table, endpoint_url=config.endpoint_url, region=config.region).get(job.uuid)
+    table = open_job_table(config.job_table, endpoint_url=config.endpoint_url, region=config.region)
+    record = table.get(job.uuid)
+    deadline = time.monotonic() + 1800
+    while record is not None and record.status in ("SUBMITTED", "RUNNING") and time.monotonic() < deadline:
+        # A running `gs-dagster ui` (daemon, same DAGSTER_HOME) took the job first: wait for its run.
+        time.sleep(5)
+        record = table.get(job.uuid)
     if record is None:
         print(f"job {job.uuid} was not picked up; see `gs-dagster status`", file=sys.stderr)
         return 1

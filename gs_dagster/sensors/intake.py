@@ -49,7 +49,9 @@ class IntakeResource(dg.ConfigurableResource):
     instance_types: list[str] = Field(default_factory=lambda: list(DEFAULT_INSTANCE_TYPES))
     media_wait_s: float = Field(default=300.0, description="how long a job may wait for its media upload")
     max_keys_per_tick: int = Field(default=5000, description="keys listed per tick (the rest: next tick)")
-    max_new_jobs_per_tick: int = Field(default=50, description="jobs started per tick (the rest: next tick)")
+    max_new_jobs_per_tick: int = Field(
+        default=50, description="new uploads (started, refused or resubmitted) handled per tick; the rest: next tick"
+    )
     tick_budget_s: float = Field(default=20.0, description="a tick stops listing after this many seconds")
 
 
@@ -86,6 +88,11 @@ class IntakeTick:
     errors: int = 0
     sweep_done: bool = False
     seconds: float = 0.0
+
+    @property
+    def handled(self) -> int:
+        """Uploads that took work this tick (reads, writes, notices): what the per-tick cap counts."""
+        return self.submitted + self.refused + self.duplicates
 
     def summary(self) -> str:
         where = "sweep complete" if self.sweep_done else f"continues after {self.cursor.after!r}"
@@ -139,7 +146,7 @@ class Intake:
             known = self.table.get_many((job_uuid_of(o.key) for o in jobs), fields=INTAKE_FIELDS)
             for obj in page.objects:
                 if (
-                    result.submitted >= self.settings.max_new_jobs_per_tick
+                    result.handled >= self.settings.max_new_jobs_per_tick
                     or time.monotonic() - started > self.settings.tick_budget_s
                 ):
                     stop = True
