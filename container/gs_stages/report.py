@@ -109,6 +109,9 @@ def stage_metadata(stage: str, output: Path, metrics: Mapping[str, Any]) -> dict
     output = Path(output)
     metadata: dict[str, Any] = {name: _typed(value) for name, value in sorted(metrics.items())}
     metadata.update(headline(stage, output, metrics))
+    files = [p for p in output.rglob("*") if p.is_file()]
+    metadata["output_files"] = len(files)
+    metadata["output_bytes"] = sum(p.stat().st_size for p in files)
     if stage == "spz":
         metadata["files"] = _typed({p.name: p.stat().st_size for p in sorted(output.glob("*")) if p.is_file()})
     preview = output / "preview.png"
