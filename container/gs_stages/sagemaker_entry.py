@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import sys
 import threading
 import zlib
@@ -47,6 +48,7 @@ log = logging.getLogger("gs_stages.sagemaker")
 OPT_ML_ENV = "GS_OPT_ML"
 WORK_DIR_ENV = "GS_WORK_DIR"
 PIPES_INTERVAL_ENV = "GS_PIPES_INTERVAL"
+RUN_AS_ENV = "GS_RUN_AS"  # the image's unprivileged user: the stages run as it (see drop_privileges)
 HP_STAGES = "stages"  # comma-separated stage names, in any order
 HP_OUTPUT_ROOT = "output_root"  # s3://bucket/prefix of the `<root>/<stage>/<uuid>/` layout
 HP_JOB_NAME = "job_name"  # this training job's name: completion markers name it
@@ -345,6 +347,53 @@ def _link(link: Path, target: Path) -> None:
     link.symlink_to(target.resolve(), target_is_directory=True)
 
 
+def _readable_by_all(top: Path) -> None:
+    """o+r on files, o+rx on directories under `top`, and o+x on its parents (to reach it)."""
+    for parent in top.resolve().parents:
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            parent.chmod(mode | stat.S_IXOTH)
+    for directory, _dirs, files in os.walk(top):
+        os.chmod(directory, os.stat(directory).st_mode | stat.S_IROTH | stat.S_IXOTH)
+        for name in files:
+            path = os.path.join(directory, name)
+            os.chmod(path, os.stat(path).st_mode | stat.S_IROTH)
+
+
+def drop_privileges(writable: list[Path], readable: list[Path] = ()) -> str | None:
+    """Give the writable parts of /opt/ml to $GS_RUN_AS, open the readable ones, continue as that user.
+
+    SageMaker starts training containers as root with /opt/ml owned by root; the image names an
+    unprivileged user, so only this setup runs as root. Returns the user now running, or None when
+    nothing changed (not root, or no GS_RUN_AS, as in tests).
+    """
+    user = os.environ.get(RUN_AS_ENV, "").strip()
+    if not user or os.geteuid() != 0:
+        return None
+    import pwd
+
+    try:
+        record = pwd.getpwnam(user)
+    except KeyError:
+        log.warning("%s=%s: no such user; running as root", RUN_AS_ENV, user)
+        return None
+    for top in readable:
+        if top.exists():
+            _readable_by_all(top)
+    for top in writable:
+        top.mkdir(parents=True, exist_ok=True)
+        _readable_by_all(top)
+        for directory, _dirs, files in os.walk(top):
+            os.chown(directory, record.pw_uid, record.pw_gid)
+            for name in files:
+                os.chown(os.path.join(directory, name), record.pw_uid, record.pw_gid, follow_symlinks=False)
+    os.setgroups([])
+    os.setgid(record.pw_gid)
+    os.setuid(record.pw_uid)
+    os.environ["HOME"] = record.pw_dir
+    return user
+
+
 def run() -> int:
     import boto3
     from dagster_pipes import PipesEnvVarParamsLoader, PipesS3ContextLoader, open_dagster_pipes
@@ -355,6 +404,10 @@ def run() -> int:
     from gs_stages.stage import STAGE_ORDER, STAGES, StageError, chain_dir
 
     base = opt_ml()
+    work = Path(os.environ.get(WORK_DIR_ENV) or base / "gs-work")
+    checkpoints = Path(str(base) + CHECKPOINT_LOCAL_PATH[len("/opt/ml") :])
+    writable = [base / "model", base / "output", work] + ([checkpoints] if checkpoints.is_dir() else [])
+    user = drop_privileges(writable, readable=[base / "input"])
     hyperparameters = json.loads((base / "input" / "config" / "hyperparameters.json").read_text())
     spec = parse_job(decode_spec(hyperparameters))
     logging.basicConfig(
@@ -363,7 +416,8 @@ def run() -> int:
     stages = sorted((s.strip() for s in hyperparameters[HP_STAGES].split(",") if s.strip()), key=STAGE_ORDER.index)
     job_name = hyperparameters[HP_JOB_NAME]
     settings: dict[str, Any] = json.loads(hyperparameters.get(HP_SETTINGS) or "{}")
-    work = Path(os.environ.get(WORK_DIR_ENV) or base / "gs-work")
+    if user:
+        log.info("running the stages as %s", user)
     channels = base / "input" / "data"
     s3 = boto3.client("s3")
     publisher = Publisher(s3, hyperparameters[HP_OUTPUT_ROOT], spec.uuid, job_name)
@@ -403,7 +457,6 @@ def run() -> int:
             log.info("stage %s: complete from an earlier container (%d file(s)); not run again", stage, count)
             reporter.report(stage, output, metrics)
 
-        checkpoints = Path(str(base) + CHECKPOINT_LOCAL_PATH[len("/opt/ml") :])
         if "splat" in remaining and checkpoints.is_dir():
             # The trainer writes and resumes <output>/checkpoints; SageMaker syncs /opt/ml/checkpoints.
             _link(chain_dir(work, "splat", spec.uuid) / "checkpoints", checkpoints)

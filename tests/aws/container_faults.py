@@ -15,6 +15,20 @@ import time
 
 import gs_stages.cli as cli
 from gs_stages import sagemaker_entry as entry
+from gs_stages.stage import STAGES, StageDef
+
+
+def fake_splat(ctx):
+    checkpoints = ctx.output / "checkpoints"
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    state = checkpoints / "step.txt"
+    resumed_from = int(state.read_text()) if state.exists() else 0
+    state.write_text(str(resumed_from + 1))
+    (ctx.output / "splat.ply").write_text("ply\n")
+    if resumed_from == 0:
+        os.kill(os.getpid(), signal.SIGTERM)  # spot interruption after the first checkpoint
+        time.sleep(5)
+    return {"resumed_from": resumed_from, "checkpoint_dir_is_link": checkpoints.is_symlink()}
 
 
 def _sigterm_after(owner: type, method: str, stage: str) -> None:
@@ -30,9 +44,19 @@ def _sigterm_after(owner: type, method: str, stage: str) -> None:
     setattr(owner, method, wrapped)
 
 
-def install(fault: str) -> None:
+def install(faults: str) -> None:
+    for fault in filter(None, faults.split(",")):
+        install_one(fault)
+
+
+def install_one(fault: str) -> None:
     kind, _, stage = fault.partition(":")
-    if kind == "sigterm-after-publish":
+    if kind == "fake-splat":
+        definition = STAGES["splat"]
+        STAGES["splat"] = StageDef(
+            "splat", definition.inputs, "container_faults:fake_splat", definition.optional_inputs
+        )
+    elif kind == "sigterm-after-publish":
         _sigterm_after(entry.Publisher, "publish", stage)
     elif kind == "sigterm-after-report":
         _sigterm_after(entry.PublishingReporter, "report", stage)
@@ -46,7 +70,7 @@ def install(fault: str) -> None:
             return original(stages, *args, **kwargs)
 
         cli.run_chain = hanging
-    elif fault:
+    else:
         raise SystemExit(f"unknown GS_TEST_FAULT {fault!r}")
 
 
