@@ -96,6 +96,7 @@ def build_vocab_tree(image_dir: Path, target: Path, num_visual_words: int = 256)
         database_path = Path(scratch) / "vocab.db"
         options = pycolmap.FeatureExtractionOptions()
         options.num_threads = 2
+        options.sift.max_num_features = 2048  # plenty to train 256 words, and quick
         pycolmap.extract_features(database_path, image_dir, extraction_options=options)
         database = pycolmap.Database.open(database_path)
         descriptors = np.concatenate(
@@ -105,6 +106,8 @@ def build_vocab_tree(image_dir: Path, target: Path, num_visual_words: int = 256)
     index = pycolmap.VisualIndex.create(128, 64)
     options = pycolmap.VisualIndex.BuildOptions()
     options.num_visual_words = num_visual_words
+    options.num_iterations = 20
+    options.num_rounds = 1
     options.num_threads = 2
     index.build(options, pycolmap.FeatureDescriptorsFloat(pycolmap.FeatureExtractorType.SIFT, descriptors))
     index.write(target)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import pycolmap
@@ -22,6 +21,7 @@ MATCHING_METHODS = ("sequential", "exhaustive", "spatial", "vocab")
 #: Nearest cameras matched per image by spatial matching. COLMAP's 50 makes a small capture almost
 #: exhaustive; 20 neighbours of a phone orbit or walk still overlap, at under half the matching time.
 _SPATIAL_NEIGHBOURS = 20
+_SIFT_DIMENSIONS = 128
 _VOCAB_HINT = (
     "set the engine setting vocab_tree_path to a COLMAP 4 vocabulary tree (a local file or s3://bucket/key, "
     "built with `colmap vocab_tree_builder`), or choose sfm.matchingMethod sequential or exhaustive"
@@ -33,11 +33,28 @@ def resolve_vocab_tree(location: str | None, workdir: Path, log: logging.Logger)
     if not location:
         raise StageError("vocab matching needs a vocabulary tree, and none is configured", hint=_VOCAB_HINT)
     if location.startswith("s3://"):
-        return _download_s3(location, workdir, log)
-    path = Path(location).expanduser()
-    if not path.is_file():
-        raise StageError(f"the vocabulary tree {location} does not exist", hint=_VOCAB_HINT)
+        path = _download_s3(location, workdir, log)
+    else:
+        path = Path(location).expanduser()
+        if not path.is_file():
+            raise StageError(f"the vocabulary tree {location} does not exist", hint=_VOCAB_HINT)
+    _check_vocab_tree(path, location)
     return path
+
+
+def _check_vocab_tree(path: Path, location: str) -> None:
+    """Read the tree here, in Python: COLMAP's matcher reads it in a worker thread, where an unreadable
+    file (e.g. a COLMAP 3 flann tree) aborts the whole process instead of raising."""
+    try:
+        index = pycolmap.VisualIndex.read(path)
+    except (ValueError, RuntimeError) as exc:
+        raise StageError(f"cannot use the vocabulary tree {location}: {exc}", hint=_VOCAB_HINT) from None
+    if index.feature_type() != pycolmap.FeatureExtractorType.SIFT or index.desc_dim() != _SIFT_DIMENSIONS:
+        raise StageError(
+            f"the vocabulary tree {location} is for {index.feature_type()} descriptors of "
+            f"{index.desc_dim()} dimensions, not SIFT",
+            hint=_VOCAB_HINT,
+        )
 
 
 def _download_s3(uri: str, workdir: Path, log: logging.Logger) -> Path:
@@ -99,7 +116,7 @@ def match_features(
         if vocab_tree is not None:
             pairing.loop_detection = True
             pairing.vocab_tree_path = str(vocab_tree)
-        _run_with_vocab(pycolmap.match_sequential, database, matching, pairing, device, vocab_tree)
+        pycolmap.match_sequential(database, matching_options=matching, pairing_options=pairing, device=device)
     elif method == "spatial":
         pairing = _spatial_options(database)
         pairing.num_threads = settings.num_threads
@@ -112,23 +129,6 @@ def match_features(
         pairing = pycolmap.VocabTreePairingOptions()
         pairing.num_threads = settings.num_threads
         pairing.vocab_tree_path = str(vocab_tree)
-        _run_with_vocab(pycolmap.match_vocabtree, database, matching, pairing, device, vocab_tree)
+        pycolmap.match_vocabtree(database, matching_options=matching, pairing_options=pairing, device=device)
     else:
         raise StageError(f"unknown matching method {method!r}; expected one of {', '.join(MATCHING_METHODS)}")
-
-
-def _run_with_vocab(
-    function: Callable[..., None],
-    database: Path,
-    matching: pycolmap.FeatureMatchingOptions,
-    pairing: pycolmap.SequentialPairingOptions | pycolmap.VocabTreePairingOptions,
-    device: pycolmap.Device,
-    vocab_tree: Path | None,
-) -> None:
-    """COLMAP refuses an unreadable tree (e.g. an old flann one) with a ValueError: say which file and why."""
-    try:
-        function(database, matching_options=matching, pairing_options=pairing, device=device)
-    except ValueError as exc:
-        if vocab_tree is None:
-            raise
-        raise StageError(f"cannot use the vocabulary tree {vocab_tree}: {exc}", hint=_VOCAB_HINT) from None
