@@ -1,0 +1,276 @@
+"""container/Dockerfile, statically (no Docker engine here): it parses, every COPY source exists and is in
+the build context, the CUDA base matches the pinned torch, gsplat is compiled at build time for
+sm_80/86/89/90, every version is pinned and resolves from the registry, the entrypoint module exists."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from fnmatch import fnmatch
+from functools import cache
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
+from packaging.version import Version
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTAINER = ROOT / "container"
+DOCKERFILE = CONTAINER / "Dockerfile"
+REQUIREMENT_FILES = ("requirements-gpu.txt", "requirements-nerfstudio.txt", "constraints-3dgrut.txt")
+BUILT_FROM_SOURCE = {"gsplat", "nerfacc"}  # --no-binary in the Dockerfile
+INSTRUCTIONS = {
+    "FROM", "ARG", "ENV", "RUN", "COPY", "ADD", "LABEL", "WORKDIR", "USER", "ENTRYPOINT", "CMD",
+    "HEALTHCHECK", "EXPOSE", "VOLUME", "SHELL", "STOPSIGNAL", "ONBUILD",
+}  # fmt: skip
+ARCHES = ("8.0", "8.6", "8.9", "9.0")
+
+
+@dataclass(frozen=True)
+class Instruction:
+    line: int
+    keyword: str
+    args: str
+    stage: int  # index of the FROM it belongs to
+
+
+def parse_dockerfile(text: str) -> list[Instruction]:
+    """Instructions with continuation lines joined and comments dropped (enough for this Dockerfile)."""
+    instructions: list[Instruction] = []
+    stage = -1
+    pending, start = "", 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if pending and line.startswith("#"):
+            continue
+        if not pending:
+            start = number
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        full = pending + line
+        pending = ""
+        keyword, _, args = full.partition(" ")
+        keyword = keyword.upper()
+        if keyword not in INSTRUCTIONS:
+            raise ValueError(f"line {start}: unknown instruction {keyword!r}")
+        if keyword == "FROM":
+            stage += 1
+        instructions.append(Instruction(start, keyword, " ".join(args.split()), stage))
+    if pending:
+        raise ValueError("the file ends inside a continued line")
+    return instructions
+
+
+@cache
+def instructions() -> tuple[Instruction, ...]:
+    return tuple(parse_dockerfile(DOCKERFILE.read_text()))
+
+
+def _args() -> dict[str, str]:
+    found = {}
+    for ins in instructions():
+        if ins.keyword == "ARG" and "=" in ins.args:
+            name, _, value = ins.args.partition("=")
+            found[name] = value
+    return found
+
+
+def _env(stage: int) -> dict[str, str]:
+    env = {}
+    for ins in instructions():
+        if ins.keyword == "ENV" and ins.stage == stage:
+            for token in shlex.split(ins.args):
+                name, _, value = token.partition("=")
+                env[name] = value
+    return env
+
+
+def pins(name: str) -> dict[str, str]:
+    """`package==version` lines of one requirements/constraints file (anything else is an error)."""
+    found = {}
+    for number, raw in enumerate((CONTAINER / name).read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)", line)
+        assert match, f"{name}:{number}: not an exact pin: {line!r}"
+        found[canonicalize_name(match.group(1))] = match.group(2)
+    return found
+
+
+def test_dockerfile_parses_into_two_stages_on_a_pinned_cuda_base():
+    parsed = instructions()
+    froms = [i for i in parsed if i.keyword == "FROM"]
+    assert [f.args for f in froms] == ["${CUDA_IMAGE} AS build", "${CUDA_IMAGE} AS runtime"]
+    image = _args()["CUDA_IMAGE"]
+    match = re.fullmatch(r"nvidia/cuda:(\d+)\.(\d+)\.(\d+)-cudnn-devel-ubuntu24\.04", image)
+    assert match, image
+    assert "latest" not in DOCKERFILE.read_text().lower().replace("latest tag", "")
+
+
+def test_cuda_base_matches_the_pinned_torch():
+    major, minor, _ = re.search(r":(\d+)\.(\d+)\.(\d+)-", _args()["CUDA_IMAGE"]).groups()
+    for name in ("requirements-gpu.txt", "constraints-3dgrut.txt"):
+        runtime = pins(name)[f"nvidia-cuda-runtime-cu{major}"]  # torch pins its CUDA runtime wheel exactly
+        assert runtime.split(".")[:2] == [major, minor], (name, runtime)
+    assert pins("requirements-gpu.txt")["torch"] == "2.10.0"
+
+
+def test_every_copy_source_exists_and_is_in_the_build_context():
+    patterns = [
+        line[1:].rstrip("/")
+        for line in (CONTAINER / "Dockerfile.dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    ]
+    copies = [i for i in instructions() if i.keyword == "COPY"]
+    assert copies
+    for ins in copies:
+        tokens = shlex.split(ins.args)
+        if any(t.startswith("--from=") for t in tokens):
+            assert tokens[1].startswith("/opt/"), ins
+            continue
+        *sources, _target = [t for t in tokens if not t.startswith("--")]
+        for source in sources:
+            assert (ROOT / source).exists(), f"line {ins.line}: COPY source {source} does not exist"
+            assert any(fnmatch(source, p) or source.startswith(p + "/") or source == p for p in patterns), (
+                f"line {ins.line}: {source} is excluded by container/Dockerfile.dockerignore"
+            )
+
+
+def test_gsplat_is_compiled_at_build_time_for_the_target_gpus():
+    build_env = _env(stage=0)
+    assert build_env["TORCH_CUDA_ARCH_LIST"].split(";") == list(ARCHES)
+    runs = [i.args for i in instructions() if i.keyword == "RUN" and i.stage == 0]
+    gsplat = [r for r in runs if "/opt/venvs/gs/bin/pip install --no-deps --no-build-isolation --no-binary gsplat" in r]
+    assert len(gsplat) == 1 and "find_spec('gsplat.csrc')" in gsplat[0]  # the build fails if it would JIT
+    assert any("--no-binary gsplat,nerfacc" in r for r in runs)
+    assert _env(stage=1)["TORCH_CUDA_ARCH_LIST"] == build_env["TORCH_CUDA_ARCH_LIST"]
+
+
+def test_every_version_is_pinned():
+    for name in REQUIREMENT_FILES:
+        assert pins(name), name  # exact pins only (pins() asserts the form of every line)
+    assert re.fullmatch(r"[0-9a-f]{40}", _args()["GRUT_COMMIT"])
+    for ins in instructions():
+        if ins.keyword != "RUN":
+            continue
+        for command in ins.args.split("&&"):
+            if "pip install" not in command:
+                continue
+            words = shlex.split(re.sub(r"\$\(grep .*?\.txt\)", "FROM_PINNED_FILE", command))
+            rest = words[words.index("install") + 1 :]
+            if "-c" in rest:  # everything named is pinned by the constraints file
+                continue
+            loose = [
+                w
+                for i, w in enumerate(rest)
+                if not w.startswith("-") and rest[i - 1] not in ("-r", "-c", "--no-binary") and w != "FROM_PINNED_FILE"
+                and not w.startswith("/")
+            ]  # fmt: skip
+            assert not loose, f"line {ins.line}: unpinned install {loose}"
+
+
+def test_entrypoint_module_exists_and_the_stages_run_unprivileged():
+    (entrypoint,) = [i for i in instructions() if i.keyword == "ENTRYPOINT"]
+    (cmd,) = [i for i in instructions() if i.keyword == "CMD"]
+    command = json.loads(entrypoint.args)
+    assert command[:2] == ["/opt/venvs/gs/bin/python", "-m"] and json.loads(cmd.args) == ["train"]
+    module = CONTAINER / (command[2].replace(".", "/") + ".py")
+    assert module.is_file() and "def main(" in module.read_text()
+    runtime_env = _env(stage=1)
+    user = runtime_env["GS_RUN_AS"]
+    assert any(i.keyword == "RUN" and "useradd" in i.args and i.args.rstrip().endswith(user) for i in instructions())
+    assert runtime_env["PATH"].startswith("/opt/venvs/gs/bin")
+
+
+# -- the registry ------------------------------------------------------------------------------------
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        if data.strip().endswith((".whl", ".tar.gz", ".zip")):
+            self.files.append(data.strip())
+
+
+def _files(project: str) -> list[str]:
+    request = urllib.request.Request(f"https://pypi.org/simple/{project}/", headers={"User-Agent": "gs-dagster-tests"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        parser = _Links()
+        parser.feed(response.read().decode("utf-8", "replace"))
+    return parser.files
+
+
+def _usable(filename: str, version: Version, sdist_ok: bool) -> bool:
+    """A file of `version` that installs on the image: cp312 on Linux x86_64, or an sdist when built."""
+    try:
+        if filename.endswith(".whl"):
+            _name, file_version, _build, tags = parse_wheel_filename(filename)
+            return file_version == version and any(
+                t.interpreter in ("cp312", "py3", "py312") or (t.abi == "abi3" and t.interpreter.startswith("cp3"))
+                for t in tags
+                if t.platform == "any" or ("linux" in t.platform and t.platform.endswith("x86_64"))
+            )
+        _name, file_version = parse_sdist_filename(filename)
+        return sdist_ok and file_version == version
+    except Exception:
+        return False
+
+
+def _registry_reachable() -> bool:
+    try:
+        urllib.request.urlopen("https://pypi.org/simple/pip/", timeout=10).close()
+        return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@pytest.mark.slow
+def test_every_pin_resolves_from_the_registry():
+    if not _registry_reachable():
+        pytest.skip("pypi.org is not reachable from this machine: the pins were not checked against the registry")
+    wanted = {(project, version) for name in REQUIREMENT_FILES for project, version in pins(name).items()}
+
+    def missing(item: tuple[str, str]) -> str | None:
+        project, version = item
+        try:
+            files = _files(project)
+        except urllib.error.HTTPError as exc:
+            return f"{project}: {exc.code}"
+        sdist_ok = project in BUILT_FROM_SOURCE or not any(f.endswith(".whl") for f in files)
+        if any(_usable(f, Version(version), sdist_ok or project.startswith("antlr4")) for f in files):
+            return None
+        return f"{project}=={version}: no file for cp312 linux x86_64" + (" or sdist" if sdist_ok else "")
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        problems = [p for p in pool.map(missing, sorted(wanted)) if p]
+    assert problems == []
+
+
+@pytest.mark.slow
+def test_torch_wheel_runs_on_the_base_image_cuda():
+    """The pinned torch wheel's own CUDA runtime pin (PEP 658 metadata on PyPI) is the base image's CUDA."""
+    if not _registry_reachable():
+        pytest.skip("pypi.org is not reachable from this machine")
+    version = pins("requirements-gpu.txt")["torch"]
+    request = urllib.request.Request("https://pypi.org/simple/torch/", headers={"Accept": "text/html"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        page = response.read().decode()
+    (url,) = set(re.findall(rf'href="([^"#]*torch-{re.escape(version)}-cp312-cp312-manylinux_2_28_x86_64\.whl)', page))
+    with urllib.request.urlopen(url + ".metadata", timeout=60) as response:
+        metadata = response.read().decode()
+    runtime = re.search(r"Requires-Dist: nvidia-cuda-runtime-cu(\d+)==(\d+)\.(\d+)", metadata)
+    assert runtime, "torch's metadata names no CUDA runtime wheel"
+    major, minor = runtime.group(2), runtime.group(3)
+    assert re.search(rf":{major}\.{minor}\.\d+-", _args()["CUDA_IMAGE"]), (major, minor, _args()["CUDA_IMAGE"])
+    assert pins("requirements-gpu.txt")[f"nvidia-cuda-runtime-cu{major}"].startswith(f"{major}.{minor}.")
