@@ -1,11 +1,11 @@
-"""A moto server on a loopback port (real HTTP) and clients for it; the SageMaker harness on top."""
+"""Clients for the shared moto server (tests/conftest.py: real HTTP on a loopback port) and the SageMaker
+harness on top of it."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import uuid as uuidlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,17 +22,6 @@ BUCKET = "gs-test-bucket"
 ROOT_PREFIX = "gs-data"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/gs-dagster-trainer:0.1.0"
 ROLE = "arn:aws:iam::123456789012:role/gs-dagster-sagemaker"
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture(scope="session")
