@@ -54,6 +54,7 @@ from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES, JobSpec
 from gs_stages.report import FAILED_EVENT
 from gs_stages.stage import STAGES
 from resources.launcher import StageFailure, StageLauncher, StageLocations, external_inputs, ordered_stages
+from resources.storage import split_s3_uri
 
 #: The Dagster pool every asset that launches a GPU job declares (`pool=GPU_POOL`); its limit caps
 #: concurrent GPU jobs (infra/dagster.yaml, or `dagster instance concurrency set gpu <n>`).
@@ -86,20 +87,15 @@ class SageMakerJobFailed(RuntimeError):
         status: str,
         failure_reason: str | None,
         secondary_status: str | None = None,
-        billable_seconds: int | None = None,
         metadata: Mapping[str, Any] | None = None,
-        *,
         stage: str | None = None,
-        stage_message: str | None = None,
     ):
         self.job_name = job_name
-        self.stage = stage  # the stage that failed, when the container reported it
-        self.stage_message = stage_message
         self.status = status
         self.failure_reason = failure_reason
         self.secondary_status = secondary_status
-        self.billable_seconds = billable_seconds
-        self.metadata = dict(metadata or {})
+        self.metadata = dict(metadata or {})  # job identity, billable seconds, cost estimate
+        self.stage = stage  # the stage that failed, when the container reported it
         detail = f" ({secondary_status})" if secondary_status and secondary_status != status else ""
         super().__init__(
             f"SageMaker training job {job_name} {status.lower()}{detail}: {failure_reason or 'no FailureReason given'}"
@@ -132,7 +128,7 @@ class SageMakerSettings:
 
     def __post_init__(self) -> None:
         validate_image_uri(self.image_uri)
-        entry.split_s3_uri(self.storage_root)
+        split_s3_uri(self.storage_root)
         if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,9}", self.job_name_prefix):
             raise ValueError(f"job_name_prefix must be 1-10 letters, digits or hyphens, got {self.job_name_prefix!r}")
         if self.spot and self.max_wait_seconds is not None and self.max_wait_seconds < self.max_runtime_seconds:
@@ -140,11 +136,11 @@ class SageMakerSettings:
 
     @property
     def bucket(self) -> str:
-        return entry.split_s3_uri(self.storage_root)[0]
+        return split_s3_uri(self.storage_root)[0]
 
     @property
     def root_prefix(self) -> str:
-        return entry.split_s3_uri(self.storage_root)[1]
+        return split_s3_uri(self.storage_root)[1]
 
     def key(self, *parts: str) -> str:
         return "/".join(p.strip("/") for p in (self.root_prefix, *parts) if p and p.strip("/"))
@@ -240,7 +236,7 @@ def build_create_training_job_request(
         raise ValueError(
             f"instance type {spec.instance_type!r} is not allowed; choose one of {', '.join(settings.instance_types)}"
         )
-    if not _JOB_NAME_RE.match(job_name) or len(job_name) > JOB_NAME_MAX:
+    if not _JOB_NAME_RE.match(job_name):
         raise ValueError(f"invalid SageMaker job name {job_name!r}")
     ordered = ordered_stages(stages)
     environment = dict(environment)
@@ -438,6 +434,19 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
         job_name = training_job_name(
             self.settings.job_name_prefix, spec.uuid, run_id=run_id, step_key=step_key, attempt=attempt, stages=stages
         )
+        # Built (and validated) before the Pipes session opens; only the bootstrap values come later.
+        request = build_create_training_job_request(
+            self.settings,
+            spec,
+            stages,
+            job_name=job_name,
+            environment={},
+            run_id=run_id,
+            attempt=attempt,
+            media_uri=media_uri,
+            engine_settings=engine_settings,
+            has_input=lambda name: self._has_objects(self.settings.key(name, spec.uuid)),
+        )
         injector, reader = pipes_io(self.settings, job_name, self._s3, self.message_interval)
         with open_pipes_session(
             context=context,
@@ -445,18 +454,8 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
             message_reader=reader,
             extras={**(extras or {}), "sagemaker_job_name": job_name},
         ) as session:
-            request = build_create_training_job_request(
-                self.settings,
-                spec,
-                stages,
-                job_name=job_name,
-                environment=session.get_bootstrap_env_vars(),
-                run_id=run_id,
-                attempt=attempt,
-                media_uri=media_uri,
-                engine_settings=engine_settings,
-                has_input=lambda name: self._has_objects(self.settings.key(name, spec.uuid)),
-            )
+            request["Environment"] = dict(session.get_bootstrap_env_vars())
+            check_environment(request["Environment"])
             response = self._sagemaker.create_training_job(**request)
             context.log.info(
                 f"SageMaker training job {job_name} created ({spec.instance_type}, stages {','.join(stages)}"
@@ -573,19 +572,18 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
                 f"billable seconds, about ${metadata.get('sagemaker/cost_usd_estimate')}"
             )
             return
-        stage, message = None, None
-        for custom in job.session.get_custom_messages():
-            if isinstance(custom, dict) and custom.get("event") == FAILED_EVENT:
-                stage, message = custom.get("stage"), custom.get("message")
+        failed = [
+            m.get("stage")
+            for m in job.session.get_custom_messages()
+            if isinstance(m, dict) and m.get("event") == FAILED_EVENT
+        ]
         failure = SageMakerJobFailed(
             job.name,
             status,
             description.get("FailureReason"),
             description.get("SecondaryStatus"),
-            description.get("BillableTimeInSeconds"),
             metadata,
-            stage=stage,
-            stage_message=message,
+            stage=failed[-1] if failed else None,
         )
         log.error(str(failure))
         raise failure

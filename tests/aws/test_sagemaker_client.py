@@ -12,7 +12,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from resources.launcher import StageFailure, StageLocations
+from resources.launcher import StageLocations
 from resources.sagemaker import (
     ENV_VALUE_MAX,
     PipesSageMakerClient,
@@ -215,5 +215,5 @@ def test_launcher_streams_results_and_raises_stage_failure(make_harness, s3, aws
     assert error.cls_name == "StageFailure"
     assert "stage masks failed: SageMaker training job" in error.message
     assert "background removal (u2net) is not available" in error.message
-    assert StageFailure  # the launcher's failure type, as the assets expect
-    assert isinstance(SageMakerJobFailed("n", "Failed", "why"), RuntimeError)
+    assert error.cause.cls_name == SageMakerJobFailed.__name__  # raised from the client's exception
+    assert failure.step_failure_data.user_failure_data.metadata["stage"].value == "masks"
