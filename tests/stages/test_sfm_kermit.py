@@ -12,7 +12,7 @@ from gs_stages.sfm.matching import resolve_vocab_tree
 from gs_stages.stage import StageError
 
 from .jobs import make_spec
-from .sfm_fixtures import KERMIT, build_vocab_tree, kermit_frames, run_sparse, sparse_model, write_frames
+from .sfm_fixtures import FOX, KERMIT, build_vocab_tree, kermit_frames, run_sparse, sparse_model, write_frames
 
 LOG = logging.getLogger("gs_stages.test")
 
@@ -115,3 +115,23 @@ def test_spatial_matching_without_position_priors_says_so(kermit: Path, tmp_path
     with pytest.raises(StageError, match="spatial matching needs position priors") as error:
         run_sparse(spec, kermit, tmp_path / "out")
     assert "exhaustive" in str(error.value)
+
+
+def test_two_scenes_give_two_models_and_the_largest_is_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """11 kermit photos plus 8 fox frames: two separate models; kermit's (11 images) becomes sparse/0."""
+    frames = tmp_path / "frames"
+    kermit_files = sorted(KERMIT.glob("*.jpg"))
+    fox_files = sorted((FOX / "images").glob("*.jpg"))[:8]
+    members = [(p, f"kermit/{p.name}") for p in kermit_files] + [(p, f"fox/{p.name}") for p in fox_files]
+    write_frames(frames, members, max_side=400)
+    spec = make_spec(**{"sfm.matchingMethod": "exhaustive", "sfm.softwareName": "colmap"})
+    with caplog.at_level(logging.WARNING):
+        metrics = run_sparse(spec, frames, tmp_path / "out")
+    assert metrics["models_found"] == 2
+    assert metrics["registered_images"] >= 10 and metrics["input_images"] == 19
+    assert 3 <= metrics["other_models_images"][0] <= 8
+    assert any("keeping the largest" in r.getMessage() for r in caplog.records)
+    kermit_names = {f"{i:06d}.jpg" for i in range(11)}
+    assert {i.name for i in sparse_model(tmp_path / "out").images.values()} <= kermit_names

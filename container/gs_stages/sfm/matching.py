@@ -132,3 +132,10 @@ def match_features(
         pycolmap.match_vocabtree(database, matching_options=matching, pairing_options=pairing, device=device)
     else:
         raise StageError(f"unknown matching method {method!r}; expected one of {', '.join(MATCHING_METHODS)}")
+
+
+def vocab_tree_for(method: str, settings: SfmSettings, workdir: Path, log: logging.Logger) -> Path | None:
+    """Resolved before any work, so a missing tree fails in a second, not after feature extraction."""
+    if method == "vocab" or (method == "sequential" and settings.vocab_tree_path):
+        return resolve_vocab_tree(settings.vocab_tree_path, workdir, log)
+    return None

@@ -1,0 +1,64 @@
+"""Poses from the images alone: SIFT features, matching by the job's method, then the incremental
+(`colmap`) or global (`glomap`) mapper; the largest model found is kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pycolmap
+
+from gs_stages.sfm.database import count_verified_pairs
+from gs_stages.sfm.features import CameraSetup, extract_features
+from gs_stages.sfm.inputs import FramesInput, mask_dir
+from gs_stages.sfm.mapping import map_poses
+from gs_stages.sfm.matching import match_features, vocab_tree_for
+from gs_stages.sfm.metrics import StepTimer, require_registered
+from gs_stages.sfm.settings import SfmSettings
+from gs_stages.stage import StageContext
+
+
+def from_images(
+    ctx: StageContext, frames: FramesInput, settings: SfmSettings, workdir: Path, timer: StepTimer
+) -> tuple[pycolmap.Reconstruction, dict[str, Any]]:
+    """Full SfM; fails with advice when too few images register (see metrics.require_registered)."""
+    sfm = ctx.spec.sfm
+    vocab_tree = vocab_tree_for(sfm.matching_method, settings, workdir, ctx.log)
+    media_kind = frames.manifest.media_kind if frames.manifest is not None else "archive"
+    database = workdir / "database.db"
+    total = len(frames.names)
+    with timer.step("features"):
+        extract_features(
+            database,
+            frames.image_dir,
+            frames.names,
+            CameraSetup.for_frames(frames.image_dir, frames.names, media_kind),
+            sfm.enhanced_features,
+            settings,
+            ctx.log,
+            mask_dir(ctx),
+        )
+    with timer.step("matching"):
+        match_features(database, sfm.matching_method, settings, ctx.log, vocab_tree)
+    with timer.step("mapping"):
+        models = map_poses(
+            database, frames.image_dir, workdir / "models", sfm.software_name, settings, total, ctx.log
+        )
+    if not models:
+        require_registered(0, total, settings.min_registered_ratio)
+    model = models[0]
+    if len(models) > 1:
+        ctx.log.warning(
+            "the mapper found %d separate models (%s images); keeping the largest as sparse/0",
+            len(models),
+            ", ".join(str(m.num_reg_images()) for m in models),
+        )
+    require_registered(model.num_reg_images(), total, settings.min_registered_ratio)
+    return model, {
+        "pose_source": "sfm",
+        "mapper": sfm.software_name,
+        "matching_method": sfm.matching_method,
+        "verified_pairs": count_verified_pairs(database),
+        "models_found": len(models),
+        "other_models_images": [m.num_reg_images() for m in models[1:]],
+    }
