@@ -12,9 +12,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pycolmap
+from PIL import Image, ImageOps
 
 from gs_stages.cli import run_stage
 from gs_stages.jobspec import JobSpec
@@ -39,15 +39,16 @@ def write_frames(
     images.mkdir(parents=True, exist_ok=True)
     records = []
     for index, (path, member) in enumerate(members):
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        assert image is not None, path
-        height, width = image.shape[:2]
+        with Image.open(path) as opened:
+            exif = opened.info.get("exif")  # kept, as the frames stage does: focal length and GPS for SfM
+            image = ImageOps.exif_transpose(opened).convert("RGB")
+        width, height = image.size
         scale = min(1.0, max_side / max(height, width))
         size = (round(width * scale), round(height * scale))
         if scale < 1.0:
-            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            image = image.resize(size, Image.Resampling.LANCZOS)
         name = f"{index:06d}.jpg"
-        cv2.imwrite(str(images / name), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        image.save(images / name, quality=92, **({"exif": exif} if exif else {}))
         records.append(FrameRecord(name, member, size[0], size[1], width, height, sharpness=0.0))
     manifest = FramesManifest(media_kind, "media.zip", records, priors=priors, priors_source=priors_source)
     manifest.write(frames_dir)

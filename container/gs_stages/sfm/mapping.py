@@ -46,6 +46,10 @@ def _global(
     options.num_threads = settings.num_threads
     options.random_seed = settings.random_seed
     options.min_model_size = _MIN_MODEL_SIZE
+    # The global mapper asks for the GPU by default and warns on every solve when there is none.
+    use_gpu = pycolmap.has_cuda
+    options.mapper.global_positioning.use_gpu = use_gpu
+    options.mapper.bundle_adjustment.ceres.use_gpu = use_gpu
     return pycolmap.global_mapping(database, image_dir, workdir, options=options)
 
 
