@@ -6,8 +6,11 @@ import json
 import logging
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
+from gs_stages.cli import run_stage
 from gs_stages.sfm.matching import resolve_vocab_tree
 from gs_stages.stage import StageError
 
@@ -135,3 +138,20 @@ def test_two_scenes_give_two_models_and_the_largest_is_kept(
     assert any("keeping the largest" in r.getMessage() for r in caplog.records)
     kermit_names = {f"{i:06d}.jpg" for i in range(11)}
     assert {i.name for i in sparse_model(tmp_path / "out").images.values()} <= kermit_names
+
+
+def test_masks_keep_features_off_masked_out_pixels(kermit: Path, tmp_path: Path) -> None:
+    """With segmentation on, features come only from kept pixels (255): here the right half of each photo."""
+    masks = tmp_path / "masks"
+    (masks / "masks").mkdir(parents=True)
+    (masks / "masks.json").write_text(json.dumps({"enabled": True}))
+    keep_right = np.zeros((480, 640), dtype=np.uint8)
+    keep_right[:, 320:] = 255
+    for image in (kermit / "images").iterdir():
+        cv2.imwrite(str(masks / "masks" / f"{image.stem}.png"), keep_right)
+    spec = make_spec(**{"sfm.matchingMethod": "exhaustive", "sfm.softwareName": "colmap"})
+    run_stage("sparse_model", spec, {"frames": kermit, "masks": masks}, tmp_path / "out", {})
+    model = sparse_model(tmp_path / "out")
+    xs = np.concatenate([[p.xy[0] for p in image.points2D] for image in model.images.values()])
+    assert len(xs) > 1000
+    assert xs.min() >= 319.0
