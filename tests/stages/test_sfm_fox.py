@@ -92,7 +92,8 @@ def test_fox_without_priors_registers_and_matches_the_capture_poses(tmp_path: Pa
 
 
 def _fox_subset_in_ros_world_to_camera(frames: Path) -> None:
-    """13 fox frames whose transforms.json is rewritten as ROS-body world-to-camera matrices.
+    """13 fox frames whose transforms.json is rewritten as ROS-body world-to-camera matrices, with
+    per-frame intrinsics as NeRFCapture writes them (ARKit refines the focal length per frame).
 
     A ROS camera body's axes, in OpenGL camera axes: forward = -z, left = -x, up = +y.
     """
@@ -100,7 +101,8 @@ def _fox_subset_in_ros_world_to_camera(frames: Path) -> None:
     files = sorted((FOX / "images").glob("*.jpg"))[::4]
     wanted = {f"images/{p.name}" for p in files}
     document["frames"] = [f for f in document["frames"] if f["file_path"] in wanted]
-    for frame in document["frames"]:
+    for index, frame in enumerate(document["frames"]):
+        frame["fl_x"] = document["fl_x"] * (1 + 1e-4 * index)
         gl_camera_to_world = np.array(frame["transform_matrix"])
         x, y, z = gl_camera_to_world[:3, :3].T
         ros_camera_to_world = gl_camera_to_world.copy()
@@ -130,6 +132,11 @@ def test_ros_world_to_camera_priors_with_sfm_disabled_still_triangulate(tmp_path
     assert metrics["registered_images"] == 13
     assert metrics["points3d"] >= 300
     assert metrics["mean_reprojection_error_px"] < 2.0
+    model = sparse_model(tmp_path / "out")
+    focal_lengths = sorted(camera.params[0] for camera in model.cameras.values())
+    assert len(focal_lengths) == 13  # one camera per frame, each with its own focal length
+    scale = 320 / 1920
+    assert focal_lengths == pytest.approx([1375.52 * (1 + 1e-4 * i) * scale for i in range(13)])
 
 
 def test_priors_read_in_the_wrong_convention_fail_with_advice(tmp_path: Path) -> None:
