@@ -1,0 +1,130 @@
+"""`training.model` presets: nerfstudio's splatfacto methods as plain numbers, and the models we refuse.
+
+Source of every value below: nerfstudio-project/nerfstudio at commit 50e0e3c7 (v1.1.5-30-g50e0e3c7,
+2025-07-28; it pins gsplat==1.4.0):
+* `nerfstudio/models/splatfacto.py`, `SplatfactoModelConfig` defaults (refinement, culling, SH, loss,
+  MCMC) and `SplatfactoModel` (init opacity 0.1, random quaternions, background colours);
+* `nerfstudio/configs/method_configs.py`, `method_configs["splatfacto"]`, `["splatfacto-big"]` and
+  `["splatfacto-mcmc"]` (learning rates, Adam eps 1e-15, means decay 1.6e-4 -> 1.6e-6 over 30000
+  steps, and the per-method model overrides). `splatfacto-mcmc` is not in the v1.1.5 tag itself;
+  it was added after it (commit c7bd9539, "Finalize MCMC strategy").
+Field names are nerfstudio's so a value can be checked against that file by name.
+
+Two translations: nerfstudio rescales each scene so the cameras fit in [-1, 1]; we train in the SfM
+model's own units and multiply the length-like values (means learning rate, densify_size_thresh,
+cull_scale_thresh) by the scene scale instead (see `scene.scene_scale`). And nerfstudio's
+`steps_per_save` (2000) becomes the engine setting `checkpoint_every` (`settings.py`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from gs_stages.stage import NotAvailableError, StageError
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    strategy: Literal["default", "mcmc"] = "default"
+    # -- optimisation (method_configs.py) -------------------------------------------------------
+    lr_means: float = 1.6e-4  # x scene scale; exponential decay to lr_means_final
+    lr_means_final: float = 1.6e-6
+    lr_means_max_steps: int = 30000  # the decay horizon is fixed, whatever max_steps is
+    lr_features_dc: float = 0.0025
+    lr_features_rest: float = 0.0025 / 20
+    lr_opacities: float = 0.05
+    lr_scales: float = 0.005
+    lr_quats: float = 0.001
+    adam_eps: float = 1e-15
+    # -- model (splatfacto.py) ------------------------------------------------------------------
+    ssim_lambda: float = 0.2
+    sh_degree: int = 3
+    sh_degree_interval: int = 1000  # one more SH degree every this many steps
+    init_opacity: float = 0.1
+    background_color: Literal["random", "black", "white"] = "random"
+    num_downscales: int = 2  # train at 1/2^d of the resolution at first ...
+    resolution_schedule: int = 3000  # ... and double it every this many steps
+    # -- default strategy (gsplat DefaultStrategy, as splatfacto configures it) -------------------
+    warmup_length: int = 500  # refine_start_iter
+    refine_every: int = 100
+    stop_split_at: int = 15000  # refine_stop_iter
+    reset_alpha_every: int = 30  # in refinements: opacity reset every 30 * 100 steps
+    cull_alpha_thresh: float = 0.1  # prune_opa (and MCMC's min_opacity)
+    cull_scale_thresh: float = 0.5  # prune_scale3d, x scene scale
+    densify_grad_thresh: float = 0.0008  # grow_grad2d
+    use_absgrad: bool = True
+    densify_size_thresh: float = 0.01  # grow_scale3d, x scene scale
+    cull_screen_size: float = 0.15  # prune_scale2d
+    split_screen_size: float = 0.05  # grow_scale2d
+    stop_screen_size_at: int = 4000  # refine_scale2d_stop_iter
+    # -- MCMC strategy --------------------------------------------------------------------------
+    max_gs_num: int = 1_000_000  # cap_max
+    noise_lr: float = 5e5
+    mcmc_opacity_reg: float = 0.01
+    mcmc_scale_reg: float = 0.01
+    # -- ours (no nerfstudio counterpart) --------------------------------------------------------
+    #: Weight of the loss that drives alpha to 0 on masked-out pixels (background removal).
+    mask_alpha_weight: float = 1.0
+
+
+PRESETS: dict[str, Preset] = {
+    "splatfacto": Preset(name="splatfacto"),
+    "splatfacto-big": Preset(name="splatfacto-big", cull_alpha_thresh=0.005, densify_grad_thresh=0.0005),
+    "splatfacto-mcmc": Preset(
+        name="splatfacto-mcmc", strategy="mcmc", cull_alpha_thresh=0.005, stop_split_at=25000
+    ),
+}
+
+#: Models the job spec accepts but this build cannot train; each fails before any data is read.
+UNAVAILABLE: dict[str, str] = {
+    "splatfacto-w-light": "needs per-image appearance embeddings (splatfacto-w), not implemented",
+    "nerfacto": "is a NeRF (hash-grid MLP), not a Gaussian splat trainer",
+    "3dgut": "needs 3DGUT's unscented-transform rasterizer (NVIDIA 3DGRUT), not shipped",
+    "3dgrt": "needs 3DGRT's ray tracer (NVIDIA 3DGRUT, OptiX), not shipped",
+}
+
+
+def resolve(model: str, overrides: Mapping[str, Any] | None = None) -> Preset:
+    """The preset for `training.model`, with engine overrides applied (`preset_overrides` setting).
+
+    Raises NotAvailableError for the models listed in UNAVAILABLE, never substituting another one.
+    """
+    if model in UNAVAILABLE:
+        raise NotAvailableError(
+            f"training.model {model!r} is not available in this build: it {UNAVAILABLE[model]}",
+            hint=f"set training.model to one of {', '.join(PRESETS)}",
+        )
+    if model not in PRESETS:
+        raise StageError(f"unknown training.model {model!r}", hint=f"use one of {', '.join(PRESETS)}")
+    preset = PRESETS[model]
+    if not overrides:
+        return preset
+    fields = {f.name: f for f in dataclasses.fields(Preset)}
+    unknown = sorted(set(overrides) - set(fields) - {"name"})
+    if unknown or "name" in overrides:
+        raise StageError(
+            f"preset_overrides: unknown or fixed field(s) {', '.join(unknown) or 'name'}",
+            hint="see gs_stages/splat/presets.py for the field names",
+        )
+    typed = {key: _coerce(fields[key].default, value, key) for key, value in overrides.items()}
+    return dataclasses.replace(preset, **typed)
+
+
+def _coerce(default: Any, value: Any, key: str) -> Any:
+    """Settings arrive from the CLI as JSON; accept an int where a float is expected, nothing looser."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(default, float):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(default, str) and isinstance(value, str):
+        return value
+    raise StageError(f"preset_overrides.{key}: expected a {type(default).__name__}, got {value!r}")

@@ -1,0 +1,216 @@
+"""The training scene: posed pinhole views, their images and masks, and the SfM points, from disk.
+
+Both rasterizers model an ideal pinhole camera, so a COLMAP camera with distortion (SIMPLE_RADIAL,
+OPENCV, the fisheye models ...) is undistorted first: pycolmap picks the pinhole camera that
+COLMAP's own undistorter would (no blank pixels), and each output pixel is looked up in the original
+image through the original camera model. Masks take the same path. Pixels that still map outside
+the original image are marked invalid and ignored by the loss and the metrics.
+
+Held-out split (the field's convention, as nerfstudio's `eval_mode="interval"` and gsplat's
+examples): in image-name order, image i is held out when i % test_every == 0 (every 8th), and
+never trained on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pycolmap
+import torch
+from torch import Tensor
+
+from gs_stages.layout import IMAGES_DIR, MASKS_DIR, MASKS_JSON, SPARSE_DIR
+from gs_stages.stage import StageError
+
+log = logging.getLogger("gs_stages.splat")
+
+#: nerfstudio's COLMAP data parser downscales until the longest side is at most this.
+MAX_AUTO_RESOLUTION = 1600
+PINHOLE_MODELS = ("SIMPLE_PINHOLE", "PINHOLE")
+
+
+@dataclass
+class View:
+    """One posed image, at the resolution training uses (after undistortion and downscaling)."""
+
+    name: str
+    image: Tensor  # (H, W, 3) uint8
+    viewmat: Tensor  # (4, 4) float32, world -> camera (OpenCV axes: x right, y down, z forward)
+    K: Tensor  # (3, 3) float32, pixel centres at +0.5 (COLMAP's convention, and gsplat's)
+    mask: Tensor | None = None  # (H, W) uint8, 255 = object (keep), 0 = removed background
+    valid: Tensor | None = None  # (H, W) bool, False where undistortion had no source pixel
+
+    @property
+    def width(self) -> int:
+        return self.image.shape[1]
+
+    @property
+    def height(self) -> int:
+        return self.image.shape[0]
+
+    def downscaled(self, factor: int) -> View:
+        """This view at 1/factor resolution (nerfstudio's coarse-to-fine schedule)."""
+        if factor == 1:
+            return self
+        width, height = max(1, round(self.width / factor)), max(1, round(self.height / factor))
+        return View(
+            name=self.name,
+            image=_resize(self.image, width, height),
+            viewmat=self.viewmat,
+            K=_scale_intrinsics(self.K, width / self.width, height / self.height),
+            mask=_resize(self.mask, width, height) if self.mask is not None else None,
+            valid=_resize(self.valid.to(torch.uint8) * 255, width, height) > 254
+            if self.valid is not None
+            else None,
+        )
+
+
+@dataclass
+class Scene:
+    train: list[View]
+    test: list[View]
+    points: np.ndarray  # (P, 3) float32 SfM points
+    colors: np.ndarray  # (P, 3) uint8
+    scene_scale: float  # largest camera distance from the cameras' mean; nerfstudio's unit length
+    downscale: int
+    undistorted: bool
+    masks_enabled: bool
+
+    @property
+    def views(self) -> list[View]:
+        return self.train + self.test
+
+
+def load_scene(
+    frames_dir: Path,
+    sparse_dir: Path,
+    masks_dir: Path | None = None,
+    downscale: int | str = "auto",
+    test_every: int = 8,
+) -> Scene:
+    """Read the COLMAP model under `<sparse_dir>/sparse/0`, images under `<frames_dir>/images`."""
+    model_dir = Path(sparse_dir) / SPARSE_DIR
+    if not (model_dir / "cameras.bin").exists() and not (model_dir / "cameras.txt").exists():
+        raise StageError(
+            f"no COLMAP model at {model_dir}",
+            hint="run the sparse_model stage first, or check --input sparse_model",
+        )
+    reconstruction = pycolmap.Reconstruction(str(model_dir))
+    images = sorted((im for im in reconstruction.images.values() if im.has_pose), key=lambda im: im.name)
+    if len(images) < 2:
+        raise StageError(f"the sparse model has {len(images)} posed image(s); training needs at least 2")
+    if reconstruction.num_points3D() == 0:
+        raise StageError("the sparse model has no 3D points to start the Gaussians from")
+    masks = _mask_source(masks_dir)
+
+    raw = [
+        _read_view(im, reconstruction.cameras[im.camera_id], Path(frames_dir) / IMAGES_DIR, masks)
+        for im in images
+    ]
+    undistorted = any(reconstruction.cameras[im.camera_id].model.name not in PINHOLE_MODELS for im in images)
+    factor = _auto_downscale(raw) if downscale == "auto" else int(downscale)
+    views = [view.downscaled(factor) for view in raw]
+    test = [v for i, v in enumerate(views) if i % test_every == 0]
+    train = [v for i, v in enumerate(views) if i % test_every != 0]
+
+    xyz = np.array([p.xyz for p in reconstruction.points3D.values()], dtype=np.float32)
+    rgb = np.array([p.color for p in reconstruction.points3D.values()], dtype=np.uint8)
+    centres = np.array([im.projection_center() for im in images])
+    scale = float(np.linalg.norm(centres - centres.mean(0), axis=1).max())
+    if scale < 1e-8:  # all cameras at one spot (a tripod pan): fall back to the points' extent
+        scale = float(np.linalg.norm(xyz - centres.mean(0), axis=1).max())
+    log.info(
+        "scene: %d train / %d held-out views at %dx%d (downscale %d%s), %d points, scale %.3g",
+        len(train), len(test), views[0].width, views[0].height, factor,
+        ", undistorted" if undistorted else "", len(xyz), scale,
+    )  # fmt: skip
+    return Scene(train, test, xyz, rgb, scale, factor, undistorted, masks is not None)
+
+
+def _mask_source(masks_dir: Path | None) -> Path | None:
+    """The masks folder when the masks stage ran with segmentation enabled, else None."""
+    if masks_dir is None:
+        return None
+    config = Path(masks_dir) / MASKS_JSON
+    if not config.exists() or not json.loads(config.read_text()).get("enabled", False):
+        return None
+    return Path(masks_dir) / MASKS_DIR
+
+
+def _read_view(image: pycolmap.Image, camera: pycolmap.Camera, image_dir: Path, masks: Path | None) -> View:
+    path = image_dir / image.name
+    pixels = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if pixels is None:
+        raise StageError(f"image {image.name!r} of the sparse model is missing or unreadable at {path}")
+    pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
+    mask = _read_mask(masks, image.name) if masks is not None else None
+    height, width = pixels.shape[:2]
+    if (camera.width, camera.height) != (width, height):
+        # The frames were resized after SfM (or SfM ran on smaller copies): scale the camera along.
+        camera = pycolmap.Camera(camera.todict())
+        camera.rescale(width, height)
+    valid = None
+    if camera.model.name not in PINHOLE_MODELS:
+        camera, pixels, mask, valid = _undistort(camera, pixels, mask)
+    viewmat = np.eye(4, dtype=np.float32)
+    viewmat[:3] = image.cam_from_world().matrix()
+    return View(
+        name=image.name,
+        image=torch.from_numpy(np.ascontiguousarray(pixels)),
+        viewmat=torch.from_numpy(viewmat),
+        K=torch.from_numpy(camera.calibration_matrix().astype(np.float32)),
+        mask=torch.from_numpy(mask) if mask is not None else None,
+        valid=torch.from_numpy(valid) if valid is not None else None,
+    )
+
+
+def _read_mask(masks: Path, name: str) -> np.ndarray:
+    candidates = [masks / (Path(name).stem + ".png"), masks / (name + ".png")]
+    for candidate in candidates:
+        mask = cv2.imread(str(candidate), cv2.IMREAD_GRAYSCALE)
+        if mask is not None:
+            return mask
+    raise StageError(f"masks are enabled but {candidates[0]} is missing", hint="re-run the masks stage")
+
+
+def _undistort(
+    camera: pycolmap.Camera, pixels: np.ndarray, mask: np.ndarray | None
+) -> tuple[pycolmap.Camera, np.ndarray, np.ndarray | None, np.ndarray]:
+    """Resample an image (and mask) into the pinhole camera COLMAP's undistorter would choose."""
+    pinhole = pycolmap.undistort_camera(pycolmap.UndistortCameraOptions(), camera)
+    u, v = np.meshgrid(np.arange(pinhole.width) + 0.5, np.arange(pinhole.height) + 0.5)
+    rays = pinhole.cam_from_img(np.stack([u.ravel(), v.ravel()], axis=1))
+    source = camera.img_from_cam(np.concatenate([rays, np.ones((len(rays), 1))], axis=1)) - 0.5
+    map_x = source[:, 0].reshape(u.shape).astype(np.float32)
+    map_y = source[:, 1].reshape(u.shape).astype(np.float32)
+
+    def remap(image: np.ndarray, interpolation: int) -> np.ndarray:
+        return cv2.remap(image, map_x, map_y, interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+    valid = remap(np.full(pixels.shape[:2], 255, np.uint8), cv2.INTER_LINEAR) == 255
+    undistorted_mask = remap(mask, cv2.INTER_LINEAR) if mask is not None else None
+    return pinhole, remap(pixels, cv2.INTER_LINEAR), undistorted_mask, valid
+
+
+def _auto_downscale(views: list[View]) -> int:
+    longest = max(max(v.width, v.height) for v in views)
+    return 2 ** max(0, math.ceil(math.log2(longest / MAX_AUTO_RESOLUTION)))
+
+
+def _resize(image: Tensor, width: int, height: int) -> Tensor:
+    resized = cv2.resize(image.numpy(), (width, height), interpolation=cv2.INTER_AREA)
+    return torch.from_numpy(resized)
+
+
+def _scale_intrinsics(K: Tensor, sx: float, sy: float) -> Tensor:
+    """Scale a pinhole K to a resized image; with pixel centres at +0.5 the principal point scales too."""
+    scaled = K.clone()
+    scaled[0] *= sx
+    scaled[1] *= sy
+    return scaled

@@ -1,0 +1,82 @@
+"""Engine settings of the splat stage: knobs that are not part of the job JSON (`ctx.settings`).
+
+They come from `--setting NAME=VALUE` on the CLI, from the launcher, or from tests. The settings dict
+is shared by every stage of a chain, so names this stage does not know are ignored.
+
+* `device` = "auto": CUDA when available, else CPU; or "cpu", "cuda", "cuda:N".
+* `backend` = "auto": gsplat's CUDA rasterizer on CUDA when gsplat imports, else the PyTorch one;
+  or "gsplat", "torch".
+* `image_downscale` = "auto": an integer factor, or the smallest power of two that brings the
+  longest image side to <= 1600 px (nerfstudio's COLMAP rule).
+* `checkpoint_every` = 2000: save a resumable checkpoint every N steps (nerfstudio's
+  steps_per_save); 0 = only at the end. `keep_checkpoints` = 2: how many of the newest to keep.
+* `test_every` = 8: held-out split, image i (name order) is held out when i % test_every == 0.
+* `seed` = 0: seeds every random choice of the run (view order, backgrounds, splits, MCMC).
+* `lpips_weights`: path to LPIPS (AlexNet backbone, v0.1 heads) weights, see `metrics.py`; without
+  it LPIPS is reported absent.
+* `preset_overrides` = {}: preset fields to replace, e.g. {"num_downscales": 0} (`presets.py`).
+* `strategy_impl` = "builtin": `densify.py`, or "gsplat" (gsplat.strategy, for comparison runs).
+* `stop_after`: stop as if killed after this many steps (checkpoint-resume drills and tests).
+* `preview_views` = 4: held-out views shown in `preview.png`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gs_stages.stage import StageError
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    device: str = "auto"
+    backend: str = "auto"
+    image_downscale: int | str = "auto"
+    checkpoint_every: int = 2000
+    keep_checkpoints: int = 2
+    test_every: int = 8
+    seed: int = 0
+    lpips_weights: str | None = None
+    preset_overrides: dict[str, Any] = field(default_factory=dict)
+    strategy_impl: str = "builtin"
+    stop_after: int | None = None
+    preview_views: int = 4
+
+    @classmethod
+    def from_mapping(cls, settings: dict[str, Any]) -> EngineSettings:
+        """Read the known names from `ctx.settings`, checking each value; unknown names are ignored."""
+        known = {name: settings[name] for name in cls.__dataclass_fields__ if name in settings}
+        values = cls(**known)
+        values._check()
+        return values
+
+    def _check(self) -> None:
+        problems = []
+        if self.backend not in ("auto", "gsplat", "torch"):
+            problems.append(f"backend must be auto, gsplat or torch, got {self.backend!r}")
+        if not (self.device in ("auto", "cpu", "cuda") or str(self.device).startswith("cuda:")):
+            problems.append(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if self.image_downscale != "auto" and not (
+            _is_int(self.image_downscale) and self.image_downscale >= 1
+        ):
+            problems.append(
+                f"image_downscale must be 'auto' or an integer >= 1, got {self.image_downscale!r}"
+            )
+        for name in ("checkpoint_every", "keep_checkpoints", "seed", "preview_views"):
+            if not (_is_int(getattr(self, name)) and getattr(self, name) >= 0):
+                problems.append(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
+        if not (_is_int(self.test_every) and self.test_every >= 2):
+            problems.append(f"test_every must be an integer >= 2, got {self.test_every!r}")
+        if self.stop_after is not None and not (_is_int(self.stop_after) and self.stop_after >= 1):
+            problems.append(f"stop_after must be an integer >= 1, got {self.stop_after!r}")
+        if self.strategy_impl not in ("builtin", "gsplat"):
+            problems.append(f"strategy_impl must be builtin or gsplat, got {self.strategy_impl!r}")
+        if not isinstance(self.preset_overrides, dict):
+            problems.append(f"preset_overrides must be a JSON object, got {self.preset_overrides!r}")
+        if problems:
+            raise StageError("invalid splat settings: " + "; ".join(problems))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

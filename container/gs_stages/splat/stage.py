@@ -1,0 +1,102 @@
+"""The splat stage: frames + sparse model (+ masks) -> `splat.ply`, `preview.png`, checkpoints, metrics.
+
+Order matters for the user: the model choice is checked before anything is read, so an
+unavailable `training.model` fails in milliseconds, not after loading a scene.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from gs_stages.layout import CHECKPOINTS_DIR, PREVIEW_PNG, SPLAT_PLY
+from gs_stages.splat import presets
+from gs_stages.splat.backend import pick_device, pick_renderer
+from gs_stages.splat.evaluate import evaluate
+from gs_stages.splat.metrics import load_lpips, peak_memory, reset_peak_memory
+from gs_stages.splat.model import to_gaussians
+from gs_stages.splat.preview import write_preview
+from gs_stages.splat.scene import load_scene
+from gs_stages.splat.settings import EngineSettings
+from gs_stages.splat.train import Trainer
+from gs_stages.stage import StageContext
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    training = ctx.spec.training
+    settings = EngineSettings.from_mapping(ctx.settings)
+    preset = presets.resolve(training.model, settings.preset_overrides)  # fails fast, before any I/O
+    if not training.enable:
+        ctx.log.info("splat: training.enable is false; nothing to train")
+        return {"trained": False, "reason": "training.enable is false", "model": training.model}
+    if training.enable_multi_gpu:
+        ctx.log.warning("splat: enableMultiGpu is not implemented; training on one device")
+    device = pick_device(settings.device)
+    backend, renderer = pick_renderer(settings.backend, device)
+    started = time.perf_counter()
+    scene = load_scene(
+        ctx.input("frames"),
+        ctx.input("sparse_model"),
+        ctx.optional_input("masks"),
+        settings.image_downscale,
+        settings.test_every,
+    )
+    load_seconds = time.perf_counter() - started
+    ctx.log.info(
+        "splat: %s on %s with the %s rasterizer, %d steps", preset.name, device, backend, training.max_steps
+    )
+
+    reset_peak_memory(device)
+    torch.manual_seed(settings.seed)
+    trainer = Trainer(scene, preset, settings, renderer, device, ctx.output / CHECKPOINTS_DIR)
+    result = trainer.run(
+        training.max_steps, progress=lambda items, total: ctx.progress(items, total, "splat")
+    )
+    memory, memory_kind = peak_memory(device)
+
+    lpips_model, lpips_absent = load_lpips(settings.lpips_weights, device)
+    sh_degree = trainer.sh_degree(result.steps)
+    evaluation = evaluate(
+        result.params, scene.test, renderer, preset, sh_degree, lpips_model, settings.preview_views
+    )
+    if evaluation.pairs:
+        write_preview(ctx.output / PREVIEW_PNG, evaluation.pairs)
+
+    from gs_stages.export.ply import write_ply
+
+    write_ply(ctx.output / SPLAT_PLY, to_gaussians(result.params))
+    metrics: dict[str, Any] = {
+        "trained": True,
+        "model": preset.name,
+        "strategy": preset.strategy,
+        "backend": backend,
+        "device": str(device),
+        "steps": result.steps,
+        "resumed_from_step": result.resumed_from,
+        "num_gaussians": len(result.params["means"]),
+        "sh_degree": sh_degree,
+        "train_seconds": round(result.train_seconds, 3),
+        "load_seconds": round(load_seconds, 3),
+        "peak_memory_bytes": memory,
+        "peak_memory_kind": memory_kind,
+        "train_views": len(scene.train),
+        "test_views": len(scene.test),
+        "image_width": scene.train[0].width,
+        "image_height": scene.train[0].height,
+        "image_downscale": scene.downscale,
+        "undistorted": scene.undistorted,
+        "masks": scene.masks_enabled,
+        "psnr": evaluation.psnr,
+        "ssim": evaluation.ssim,
+        "lpips": evaluation.lpips,
+        "per_view": evaluation.per_view,
+    }
+    if lpips_absent is not None:
+        metrics["lpips_absent_reason"] = lpips_absent
+    else:
+        metrics["lpips_backbone"] = "alex (LPIPS v0.1)"
+    if not scene.test:
+        metrics["eval_absent_reason"] = "no held-out views (too few images)"
+    return metrics

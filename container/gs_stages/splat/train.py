@@ -1,0 +1,245 @@
+"""The training loop: one random training view per step, L1 + D-SSIM, then densification.
+
+Read top to bottom, one step is: pick the next view (a fresh random order every epoch), pick its
+resolution (coarse to fine), render it over a random background colour with the SH degree reached
+so far, compare with the photo, step every Adam, move the means' learning rate along its decay, and
+let the strategy grow, prune or relocate Gaussians. This is splatfacto's loop (nerfstudio's
+`SplatfactoModel` and `Trainer`), with these additions:
+
+* masks (background removal): the colour loss sees only object pixels (photo and render both zeroed
+  elsewhere, as nerfstudio does), and an alpha loss pulls the render's opacity to 0 on the removed
+  background, so the object comes out without a halo of background-coloured Gaussians;
+* pixels that undistortion could not fill are left out of both losses;
+* checkpoints every `checkpoint_every` steps and resume from the newest one (`checkpoint.py`);
+  every random draw comes from one generator that is saved with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gs_stages.splat import checkpoint
+from gs_stages.splat.backend import Renderer
+from gs_stages.splat.densify import Strategy, make_strategy
+from gs_stages.splat.metrics import ssim
+from gs_stages.splat.model import Params, activated, init_params, make_optimizers, means_lr
+from gs_stages.splat.presets import Preset
+from gs_stages.splat.scene import Scene, View
+from gs_stages.splat.settings import EngineSettings
+from gs_stages.stage import StageError
+
+log = logging.getLogger("gs_stages.splat")
+Progress = Callable[[Iterable[int], int], Iterator[int]]
+
+
+class TrainingStopped(StageError):
+    """Raised by the `stop_after` setting: the run stops as if killed, after saving nothing more."""
+
+
+@dataclass
+class TrainResult:
+    params: Params
+    steps: int  # completed steps, == max_steps when training finished
+    resumed_from: int | None  # the checkpoint's step when this run continued an earlier one
+    train_seconds: float  # time in the loop, summed over the runs that made these steps
+
+
+class Trainer:
+    def __init__(
+        self,
+        scene: Scene,
+        preset: Preset,
+        settings: EngineSettings,
+        renderer: Renderer,
+        device: torch.device,
+        checkpoint_dir: Path,
+    ):
+        self.scene, self.preset, self.settings = scene, preset, settings
+        self.renderer, self.device, self.checkpoint_dir = renderer, device, Path(checkpoint_dir)
+        self.generator = torch.Generator(device=device).manual_seed(settings.seed)
+        self.strategy: Strategy = make_strategy(
+            preset, len(scene.train), self.generator, settings.strategy_impl
+        )
+        self.absgrad = preset.use_absgrad and preset.strategy == "default"  # splatfacto: only the default one
+        self.views: dict[tuple[int, int], View] = {}  # (train index, downscale) -> view on the device
+        self.queue: list[int] = []
+        self.fingerprint = {
+            "preset": dataclasses.asdict(preset),
+            "train_views": [v.name for v in scene.train],
+            "downscale": scene.downscale,
+            "seed": settings.seed,
+            "strategy_impl": settings.strategy_impl,
+        }
+
+    # -- state: fresh, or from the newest checkpoint -------------------------------------------------
+
+    def start(self) -> tuple[int, float, int | None]:
+        """Set up parameters, optimizers and strategy state; returns (step, seconds so far, resumed)."""
+        scale = self.scene.scene_scale
+        found = checkpoint.latest(self.checkpoint_dir)
+        if found is None:
+            self.params = init_params(
+                self.scene.points, self.scene.colors, self.preset, self.generator, self.device
+            )
+            self.optimizers = make_optimizers(self.params, self.preset, scale)
+            self.state = self.strategy.initialize_state(scene_scale=scale)
+            return 0, 0.0, None
+        data = checkpoint.load(found, self.fingerprint)
+        self.params = {k: torch.nn.Parameter(v.to(self.device)) for k, v in data["params"].items()}
+        self.optimizers = make_optimizers(self.params, self.preset, scale)
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(data["optimizers"][name])
+        self.state = {
+            k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in data["strategy"].items()
+        }
+        self.queue = list(data["queue"])
+        checkpoint.restore_rng(data["rng"], self.generator)
+        log.info(
+            "resuming from %s (step %d, %d Gaussians)", found.name, data["step"], len(self.params["means"])
+        )
+        return data["step"], data["train_seconds"], data["step"]
+
+    def save(self, step: int, seconds: float) -> Path:
+        payload = {
+            "fingerprint": self.fingerprint,
+            "params": {k: p.detach().cpu() for k, p in self.params.items()},
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "strategy": {k: v.cpu() if isinstance(v, Tensor) else v for k, v in self.state.items()},
+            "queue": list(self.queue),
+            "rng": checkpoint.rng_states(self.generator),
+            "train_seconds": seconds,
+        }
+        return checkpoint.save(self.checkpoint_dir, step, payload, keep=self.settings.keep_checkpoints)
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    def run(self, max_steps: int, progress: Progress | None = None) -> TrainResult:
+        step, seconds, resumed = self.start()
+        begin = step
+        clock = time.perf_counter()
+        every = self.settings.checkpoint_every
+        steps = range(step, max_steps)
+        for step in progress(steps, len(steps)) if progress else steps:
+            loss = self.train_step(step)
+            done = step + 1
+            if done % 500 == 0 or done == max_steps:
+                log.info(
+                    "step %d/%d: loss %.4f, %d Gaussians",
+                    done,
+                    max_steps,
+                    loss.item(),
+                    len(self.params["means"]),
+                )
+            if every and done % every == 0 and done < max_steps:
+                self.save(done, seconds + time.perf_counter() - clock)
+            stop = self.settings.stop_after
+            if stop is not None and begin < done < max_steps and done >= stop:
+                raise TrainingStopped(f"stopped after step {done} (engine setting stop_after)")
+        seconds += time.perf_counter() - clock
+        final = max(begin, max_steps)
+        if resumed is None or final > begin:
+            self.save(final, seconds)  # lets a re-run of a finished stage skip straight to evaluation
+        return TrainResult(self.params, final, resumed, seconds)
+
+    def train_step(self, step: int) -> Tensor:
+        preset = self.preset
+        view = self.view(
+            self.next_view(), 2 ** max(preset.num_downscales - step // preset.resolution_schedule, 0)
+        )
+        background = self.background()
+        renders, alphas, info = self.renderer(
+            **activated(self.params),
+            viewmats=view.viewmat[None],
+            Ks=view.K[None],
+            width=view.width,
+            height=view.height,
+            sh_degree=self.sh_degree(step),
+            backgrounds=background[None],
+            absgrad=self.absgrad,
+        )
+        self.strategy.step_pre_backward(self.params, self.optimizers, self.state, step, info)
+        loss = self.loss(renders[0].clamp(0.0, 1.0), alphas[0, ..., 0], view)
+        loss.backward()
+        for optimizer in self.optimizers.values():
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        lr = means_lr(preset, self.scene.scene_scale, step + 1)
+        self.optimizers["means"].param_groups[0]["lr"] = lr
+        # densify.py takes the means' rate in nerfstudio's normalised units (see presets.py).
+        self.strategy.step_post_backward(
+            self.params, self.optimizers, self.state, step, info, lr=lr / self.scene.scene_scale
+        )
+        return loss.detach()
+
+    def loss(self, render: Tensor, alpha: Tensor, view: View) -> Tensor:
+        """(1 - lambda) L1 + lambda (1 - SSIM) on kept pixels, + alpha -> 0 on removed background."""
+        preset = self.preset
+        photo = view.image.float() / 255.0
+        keep = None if view.mask is None else view.mask.float() / 255.0
+        if view.valid is not None:
+            keep = view.valid.float() if keep is None else keep * view.valid.float()
+        if keep is not None:
+            photo, render = photo * keep[..., None], render * keep[..., None]
+        l1 = torch.abs(render - photo).mean()
+        loss = (1 - preset.ssim_lambda) * l1 + preset.ssim_lambda * (1 - ssim(render, photo))
+        if view.mask is not None and preset.mask_alpha_weight > 0:
+            removed = 1.0 - view.mask.float() / 255.0
+            if view.valid is not None:
+                removed = removed * view.valid.float()
+            if removed.sum() > 0:
+                loss = loss + preset.mask_alpha_weight * (alpha * removed).sum() / removed.sum()
+        if preset.strategy == "mcmc":
+            loss = loss + preset.mcmc_opacity_reg * torch.sigmoid(self.params["opacities"]).mean()
+            scales = torch.exp(self.params["scales"]).mean() / self.scene.scene_scale
+            loss = loss + preset.mcmc_scale_reg * scales
+        return loss
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def next_view(self) -> int:
+        """Each training view once per epoch, in a new random order every epoch."""
+        if not self.queue:
+            order = torch.randperm(
+                len(self.scene.train), generator=self.generator, device=self.generator.device
+            )
+            self.queue = order.tolist()
+        return self.queue.pop(0)
+
+    def view(self, index: int, factor: int) -> View:
+        key = (index, factor)
+        if key not in self.views:
+            view = self.scene.train[index].downscaled(factor)
+            self.views[key] = _to_device(view, self.device)
+        return self.views[key]
+
+    def background(self) -> Tensor:
+        if self.preset.background_color == "random":
+            return torch.rand(3, generator=self.generator, device=self.generator.device).to(self.device)
+        value = 1.0 if self.preset.background_color == "white" else 0.0
+        return torch.full((3,), value, device=self.device)
+
+    def sh_degree(self, step: int) -> int:
+        return min(step // self.preset.sh_degree_interval, self.preset.sh_degree)
+
+
+def _to_device(view: View, device: torch.device) -> View:
+    def move(t: Any) -> Any:
+        return t.to(device) if isinstance(t, Tensor) else t
+
+    return dataclasses.replace(
+        view,
+        image=move(view.image),
+        viewmat=move(view.viewmat),
+        K=move(view.K),
+        mask=move(view.mask),
+        valid=move(view.valid),
+    )
