@@ -132,27 +132,30 @@ def reconstruction(
         except StageFailure as exc:
             failure = exc
 
-    # Delivery: the spz files go to <bucket>/<outputPrefix>/<uuid>/ only when their checks passed.
     spz_materialized = [r for r in held if isinstance(r, dg.MaterializeResult)]
     spz_checks = [r for r in held if isinstance(r, dg.AssetCheckResult)]
-    if spz_materialized:
-        reported.add("spz")
+    if failure is not None:  # what finished is recorded; nothing is delivered
+        yield from (finish(r) for r in spz_materialized[:1])
+        yield from spz_checks
+        raise failure
+
+    # Stages that finished without reporting (a launcher without Pipes reporting) still materialize,
+    # and checks the stage process did not judge (or selected without their asset) judge the stored output.
+    for stage in stages:
+        if stage not in reported and stage != "spz":
+            yield finish(dg.MaterializeResult(asset_key=stage))
+    unjudged = [r for r in checks if r.key not in checked]
+    if "spz" in stages:
+        spz_checks += [evaluate_stored(r, store, uuid) for r in unjudged if r.stage == "spz"]
+        # Delivery: <bucket>/<outputPrefix>/<uuid>/<name>.{ply,spz}, only when the .spz reads back.
         extra: dict[str, Any] = {}
-        if failure is None and all(c.passed for c in spz_checks):
+        if all(c.passed for c in spz_checks):
             delivered = spz.deliver(store, bucket.store(), spec)
             for suffix, uri in delivered.items():
                 extra[f"delivered{suffix.replace('.', '_')}"] = _location(uri)
             context.log.info(f"job {uuid}: delivered {', '.join(delivered.values()) or 'nothing'}")
-        yield finish(spz_materialized[0], extra)
-    yield from spz_checks
-    if failure is not None:
-        raise failure
-
-    # Stages that finished without reporting (a launcher without Pipes reporting) still materialize.
-    for stage in stages:
-        if stage not in reported:
-            yield finish(dg.MaterializeResult(asset_key=stage))
-    # Checks selected without their asset, or not judged by the stage process: judge the stored output.
-    for request in checks:
-        if request.key not in checked:
+        yield finish(spz_materialized[0] if spz_materialized else dg.MaterializeResult(asset_key="spz"), extra)
+        yield from spz_checks
+    for request in unjudged:
+        if request.stage != "spz" or "spz" not in stages:
             yield evaluate_stored(request, store, uuid)

@@ -17,7 +17,7 @@ from gs_dagster.embedded import EmbeddedRunner
 from gs_stages.stage import STAGES
 
 #: Job options of test jobs: small, CPU-friendly (the job JSON defaults are GPU-sized).
-TEST_OPTIONS: dict[str, Any] = {"training.maxSteps": 40, "sfm.matchingMethod": "exhaustive"}
+TEST_OPTIONS: dict[str, Any] = {"training.maxSteps": 20, "sfm.matchingMethod": "exhaustive"}
 #: Engine settings of test runs (CPU speed).
 TEST_SETTINGS: dict[str, Any] = {"max_image_side": 240}
 #: Low enough for a few dozen CPU training steps; the PSNR test sets its own.
@@ -109,3 +109,8 @@ def events_of(instance: dg.DagsterInstance, run_id: str, event_type: dg.DagsterE
 def materialized(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     entries = events_of(instance, run_id, dg.DagsterEventType.ASSET_MATERIALIZATION)
     return [e.dagster_event.asset_key.to_user_string() for e in entries]
+
+
+def launches(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """The stage-process command lines a run launched (from its log)."""
+    return [e.user_message for e in instance.all_logs(run_id) if e.user_message.startswith("launching: ")]

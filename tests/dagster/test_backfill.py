@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import dagster as dg
-from gs_testkit import TEST_MIN_PSNR, TEST_SETTINGS, local_config, materialized, needs_stages, runner_for
+from gs_testkit import TEST_MIN_PSNR, TEST_OPTIONS, TEST_SETTINGS, local_config, materialized, needs_stages, runner_for
 
 from gs_dagster.config import project_dir
 from gs_dagster.submit import submit
@@ -38,9 +38,7 @@ def test_backfill_over_three_jobs_runs_all_three(tmp_path: Path, sample_zip: Pat
     with dg.DagsterInstance.local_temp(str(home)) as instance:
         # Three jobs submitted and taken in by the intake sensor (records + partitions), not run yet.
         uuids = [
-            submit(
-                sample_zip, config=config, options={"training.maxSteps": 20 + i, "sfm.matchingMethod": "exhaustive"}
-            ).uuid
+            submit(sample_zip, config=config, options={**TEST_OPTIONS, "training.maxSteps": 10 + i}).uuid
             for i in range(3)
         ]
         tick = runner_for(config, instance).intake_tick()

@@ -17,7 +17,16 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from gs_testkit import AwsSandbox, job_json, local_config, materialized, needs_stages, runner_for
+from gs_testkit import (
+    TEST_OPTIONS,
+    AwsSandbox,
+    job_json,
+    launches,
+    local_config,
+    materialized,
+    needs_stages,
+    runner_for,
+)
 
 from gs_dagster.config import GsConfig
 from gs_dagster.submit import submit
@@ -66,8 +75,8 @@ def test_upload_to_notice_on_moto(aws: AwsSandbox, instance: dg.DagsterInstance,
     result = runner.execute(tick.run_requests[0])
     assert result.success
     assert materialized(instance, result.run_id) == ALL
-    launches = [e for e in result.all_events if e.message and "launching:" in e.message]
-    assert len(launches) == 1 and "--stages frames,masks,sparse_model,splat,spz" in launches[0].message
+    (command,) = launches(instance, result.run_id)  # ONE launch for the five stages
+    assert "-m gs_stages chain" in command and "--stages frames,masks,sparse_model,splat,spz" in command
     assert _check_results(instance, result.run_id) == {
         "registered_ratio": True,
         "heldout_psnr": True,
@@ -116,7 +125,7 @@ def local_job(tmp_path_factory: pytest.TempPathFactory, sample_zip: Path) -> Ite
     config = local_config(root / "data")
     with dg.DagsterInstance.local_temp(str(home)) as instance:
         runner = runner_for(config, instance)
-        job = submit(sample_zip, config=config, options={"training.maxSteps": 40, "sfm.matchingMethod": "exhaustive"})
+        job = submit(sample_zip, config=config, options=TEST_OPTIONS)
         (result,) = runner.process()
         assert result.success, _table(config).get(job.uuid)
         yield config, instance, runner, job.uuid, result.run_id
@@ -145,17 +154,17 @@ def test_rematerializing_only_splat_reruns_nothing_upstream(local_job: tuple) ->
     result = runner.run_job(
         uuid,
         selection=["splat"],
-        run_config={"ops": {"reconstruction": {"config": {"overrides": {"training.maxSteps": 25}}}}},
+        run_config={"ops": {"reconstruction": {"config": {"overrides": {"training.maxSteps": 15}}}}},
     )
     assert result.success
     assert materialized(instance, result.run_id) == ["splat"]
-    launches = [e.message for e in result.all_events if e.message and "launching:" in e.message]
-    assert len(launches) == 1 and "--stages splat " in launches[0] and "--media" not in launches[0]
+    (command,) = launches(instance, result.run_id)
+    assert "--stages splat " in command and "--media" not in command
     # frames and sparse_model: no new materialization, in this run or anywhere
     for stage, before in upstream.items():
         assert _metadata(instance, stage, uuid) == before
     splat = _metadata(instance, "splat", uuid)
-    assert splat["overrides"] == {"training.maxSteps": 25} and splat["launched_stages"] == "splat"
+    assert splat["overrides"] == {"training.maxSteps": 15} and splat["launched_stages"] == "splat"
     assert splat["spec_sha256"] != _metadata(instance, "spz", uuid)["spec_sha256"]  # spz came from the first spec
     assert _check_results(instance, result.run_id) == {"heldout_psnr": True}
     assert _table(config).get(uuid).stages == ["splat"]
@@ -181,7 +190,7 @@ def test_blocking_sfm_check_stops_the_chain(tmp_path: Path, instance: dg.Dagster
     needs_stages("frames", "sparse_model")
     config = local_config(tmp_path, min_registered_ratio=1.01)  # unreachable: the check must fail
     runner = runner_for(config, instance)
-    job = submit(sample_zip, config=config, options={"training.maxSteps": 40, "sfm.matchingMethod": "exhaustive"})
+    job = submit(sample_zip, config=config, options=TEST_OPTIONS)
     (result,) = runner.process()
     assert not result.success
     assert materialized(instance, result.run_id) == ["frames", "masks", "sparse_model"]
