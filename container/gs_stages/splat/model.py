@@ -29,7 +29,7 @@ def init_params(
     Colour from the point colour (SH DC, higher bands 0), isotropic scale = mean distance to the 3
     nearest other points, a uniformly random rotation, opacity 0.1.
     """
-    means = torch.as_tensor(points, dtype=torch.float32, device=device)
+    means = torch.tensor(points, dtype=torch.float32, device=device)  # a copy: training moves it
     n = len(means)
     scale = nearest_neighbour_distance(means, k=3).clamp_min(1e-7)
     rgb = torch.as_tensor(colors, dtype=torch.float32, device=device) / 255.0

@@ -282,7 +282,7 @@ def _log_transmittance(log_t: Tensor, pixels: Tensor, inclusive: bool) -> Tensor
     running = torch.cumsum(log_t, 0)
     _, per_pixel = torch.unique_consecutive(pixels, return_counts=True)
     first = torch.repeat_interleave(torch.cumsum(per_pixel, 0) - per_pixel, per_pixel)
-    before_first = running[first] - log_t[first]
+    before_first = running.index_select(0, first) - log_t.index_select(0, first)
     return (running if inclusive else running - log_t) - before_first
 
 
@@ -303,7 +303,9 @@ def blend_pairs(
     """
     g = pairs.gaussians
     x, y = pairs.pixels % width, pairs.pixels // width
-    mean = means2d[g]
+    # index_select, not x[g]: its backward (index_add) is deterministic on CPU, so two identical
+    # runs, or a resumed and an uninterrupted one, stay bit-identical with several threads.
+    mean = means2d.index_select(0, g)
     if absgrad is not None and mean.requires_grad:
         # AbsGS (gsplat's absgrad=True) wants the sum over pixels of |dL/dmean2d|; autograd only
         # sums the signed per-pixel terms, so take each pair's share on its way back.
@@ -313,11 +315,11 @@ def blend_pairs(
             absgrad.index_add_(0, owner, grad.abs().to(absgrad.dtype))
 
         mean.register_hook(record)
-    alpha, _ = _alpha(mean, conics[g], opacities[g], x, y)
+    alpha, _ = _alpha(mean, conics.index_select(0, g), opacities.index_select(0, g), x, y)
     log_before = _log_transmittance(torch.log1p(-alpha.double()), pairs.pixels, inclusive=False)
     weights = alpha * torch.exp(log_before).to(alpha.dtype)
     rgb = colors.new_zeros(n_pixels, colors.shape[-1]).index_add(
-        0, pairs.pixels, weights[:, None] * colors[g]
+        0, pairs.pixels, weights[:, None] * colors.index_select(0, g)
     )
     acc = weights.new_zeros(n_pixels).index_add(0, pairs.pixels, weights)
     return rgb, acc

@@ -1,0 +1,109 @@
+"""Densification: parameter surgery keeps Adam's moments aligned, and the strategies' schedules."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from gs_stages.splat.densify import DefaultStrategy, MCMCStrategy, duplicate, relocation, remove, split
+from gs_stages.splat.model import init_params, make_optimizers
+from gs_stages.splat.presets import PRESETS
+
+
+def _trained_params(n: int = 8):
+    """Parameters with one Adam step taken, so every Gaussian has distinct moments."""
+    generator = torch.Generator().manual_seed(0)
+    points = np.random.default_rng(0).normal(size=(n, 3)).astype(np.float32)
+    colours = np.full((n, 3), 128, np.uint8)
+    params = init_params(points, colours, PRESETS["splatfacto"], generator, torch.device("cpu"))
+    optimizers = make_optimizers(params, PRESETS["splatfacto"], scene_scale=1.0)
+    loss = sum((p * torch.arange(1.0, n + 1).view(-1, *[1] * (p.dim() - 1))).sum() for p in params.values())
+    loss.backward()
+    for optimizer in optimizers.values():
+        optimizer.step()
+    return params, optimizers, generator
+
+
+def _moments(params, optimizers, name):
+    return optimizers[name].state[params[name]]["exp_avg"]
+
+
+def test_duplicate_split_remove_carry_adam_moments_with_their_gaussians() -> None:
+    params, optimizers, generator = _trained_params()
+    state = {"grad2d": torch.arange(8.0), "scene_scale": 1.0}
+    before = _moments(params, optimizers, "scales").clone()
+
+    duplicate(params, optimizers, state, torch.tensor([True] + [False] * 7))
+    assert len(params["means"]) == 9 and state["grad2d"].tolist() == [*range(8), 0]
+    moments = _moments(params, optimizers, "scales")
+    assert torch.equal(moments[:8], before) and (moments[8] == 0).all()
+
+    old_scales = params["scales"].detach().clone()
+    split(params, optimizers, state, torch.tensor([False, True] + [False] * 7), generator)
+    assert len(params["means"]) == 10
+    # The split Gaussian goes to the end twice, each 1.6x smaller; the others keep their moments.
+    assert torch.allclose(params["scales"][-2:], old_scales[1] - math.log(1.6))
+    assert torch.equal(_moments(params, optimizers, "scales")[0], before[0])
+    assert (_moments(params, optimizers, "scales")[-2:] == 0).all()
+    assert state["grad2d"].tolist() == [0, *range(2, 8), 0, 1, 1]
+
+    remove(params, optimizers, state, torch.arange(10) % 2 == 0)
+    assert len(params["means"]) == 5 and len(_moments(params, optimizers, "means")) == 5
+    assert all(len(p) == 5 for p in params.values()) and len(state["grad2d"]) == 5
+
+
+def test_relocation_matches_the_papers_double_sum() -> None:
+    opacities = torch.tensor([0.9, 0.5, 0.2, 0.99])
+    scales = torch.ones(4, 3)
+    copies = torch.tensor([1, 2, 5, 30])
+    new_o, new_s = relocation(opacities, scales, copies)
+    for i, n in enumerate(copies.tolist()):
+        o = float(opacities[i])
+        expected_o = 1 - (1 - o) ** (1 / n)
+        denominator = sum(
+            math.comb(j - 1, k) * (-1) ** k / math.sqrt(k + 1) * expected_o ** (k + 1)
+            for j in range(1, n + 1)
+            for k in range(j)
+        )
+        assert math.isclose(new_o[i], expected_o, rel_tol=1e-6)
+        assert math.isclose(new_s[i, 0], o / denominator, rel_tol=1e-5)
+    assert torch.allclose(new_o[0], opacities[0]) and torch.allclose(
+        new_s[0], scales[0]
+    )  # one copy: unchanged
+
+
+def test_default_strategy_resets_opacity_every_reset_every_steps() -> None:
+    """gsplat 1.5.3 never resets (operator-precedence bug); we do, as 3DGS and the upstream fix intend."""
+    params, optimizers, generator = _trained_params()
+    strategy = DefaultStrategy(prune_opa=0.05, reset_every=30, refine_stop_iter=100, generator=generator)
+    state = strategy.initialize_state(1.0)
+    params["opacities"].data[:] = 3.0
+    info = {
+        "means2d": torch.zeros(1, 8, 2),
+        "radii": torch.ones(1, 8, 2, dtype=torch.int32),
+        "width": 10,
+        "height": 10,
+        "n_cameras": 1,
+    }
+    info["means2d"].grad = torch.zeros(1, 8, 2)
+    strategy.step_post_backward(params, optimizers, state, 29, info)
+    assert (params["opacities"] == 3.0).all()
+    strategy.step_post_backward(params, optimizers, state, 30, info)
+    assert torch.allclose(torch.sigmoid(params["opacities"]), torch.tensor(0.1))
+    assert state["count"].tolist() == [2.0] * 8
+
+
+def test_mcmc_strategy_moves_dead_gaussians_and_grows_five_percent() -> None:
+    params, optimizers, generator = _trained_params(n=40)
+    params["opacities"].data[:10] = -10.0  # dead
+    strategy = MCMCStrategy(
+        cap_max=1000, refine_start_iter=0, refine_every=10, min_opacity=0.005, generator=generator
+    )
+    state = strategy.initialize_state(1.0)
+    strategy.step_post_backward(params, optimizers, state, 10, {}, lr=1e-4)
+    assert len(params["means"]) == 42  # int(1.05 * 40)
+    assert (torch.sigmoid(params["opacities"]) > 0.005).all()
+    assert all(len(p) == 42 for p in params.values())
+    assert len(_moments(params, optimizers, "sh0")) == 42

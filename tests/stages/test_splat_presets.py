@@ -1,0 +1,106 @@
+"""training.model presets, max_steps, and checkpoint/resume, through the real stage entry point."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from gs_stages.cli import run_stage
+from gs_stages.splat import checkpoint
+from gs_stages.splat.presets import PRESETS, UNAVAILABLE, resolve
+from gs_stages.splat.train import TrainingStopped
+from gs_stages.stage import NotAvailableError, StageError
+
+from .jobs import make_spec
+from .splat_scenes import SyntheticScene, make_scene
+
+#: Small and quick, with refinement, SH growth and a resolution change inside 60 steps.
+QUICK = {
+    "num_downscales": 1,
+    "resolution_schedule": 30,
+    "warmup_length": 10,
+    "refine_every": 10,
+    "reset_alpha_every": 5,
+    "densify_grad_thresh": 0.0002,
+    "sh_degree_interval": 20,
+}
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory: pytest.TempPathFactory) -> SyntheticScene:
+    return make_scene(tmp_path_factory.mktemp("splat-small"), n_cameras=16, width=48, height=36)
+
+
+def _run(scene: SyntheticScene, output: Path, steps: int, model: str = "splatfacto", **settings: Any) -> dict:
+    spec = make_spec(**{"training.maxSteps": steps, "training.model": model})
+    engine = {
+        "device": "cpu",
+        "backend": "torch",
+        "image_downscale": 1,
+        "preset_overrides": QUICK,
+        **settings,
+    }
+    return run_stage("splat", spec, {"frames": scene.frames, "sparse_model": scene.sparse}, output, engine)
+
+
+@pytest.mark.parametrize("model", sorted(UNAVAILABLE))
+def test_unavailable_models_fail_at_once_with_a_clear_message(model: str, tmp_path: Path) -> None:
+    spec = make_spec(**{"training.model": model})
+    inputs = {"frames": tmp_path / "missing-frames", "sparse_model": tmp_path / "missing-sparse"}
+    started = time.perf_counter()
+    with pytest.raises(NotAvailableError, match=f"'{model}' is not available in this build"):
+        run_stage("splat", spec, inputs, tmp_path / "out", {})
+    assert time.perf_counter() - started < 2.0  # refused before any data is read
+    assert not (tmp_path / "out" / "splat.ply").exists()
+
+
+def test_presets_carry_nerfstudios_method_differences() -> None:
+    base, big, mcmc = PRESETS["splatfacto"], PRESETS["splatfacto-big"], PRESETS["splatfacto-mcmc"]
+    assert (base.cull_alpha_thresh, base.densify_grad_thresh, base.strategy) == (0.1, 0.0008, "default")
+    assert (big.cull_alpha_thresh, big.densify_grad_thresh) == (0.005, 0.0005)
+    assert (mcmc.strategy, mcmc.cull_alpha_thresh, mcmc.stop_split_at) == ("mcmc", 0.005, 25000)
+    assert resolve("splatfacto", {"num_downscales": 0}).num_downscales == 0
+    with pytest.raises(StageError, match="unknown"):
+        resolve("splatfacto", {"no_such_field": 1})
+
+
+def test_max_steps_is_honoured(scene: SyntheticScene, tmp_path: Path) -> None:
+    metrics = _run(scene, tmp_path, steps=7)
+    assert metrics["steps"] == 7
+    assert checkpoint.latest(tmp_path / "checkpoints").name == "step-000007.pt"
+    assert (tmp_path / "splat.ply").exists() and (tmp_path / "metrics.json").exists()
+
+
+def test_mcmc_preset_trains(scene: SyntheticScene, tmp_path: Path) -> None:
+    metrics = _run(scene, tmp_path, steps=25, model="splatfacto-mcmc")
+    assert metrics["strategy"] == "mcmc" and metrics["steps"] == 25
+    assert metrics["num_gaussians"] == int(1.05 * 3000)  # one refinement at step 20 adds 5%
+
+
+def test_a_stopped_run_resumes_from_its_last_checkpoint(scene: SyntheticScene, tmp_path: Path) -> None:
+    straight = _run(scene, tmp_path / "straight", steps=60, checkpoint_every=30)
+
+    interrupted = tmp_path / "interrupted"
+    with pytest.raises(TrainingStopped):
+        _run(scene, interrupted, steps=60, checkpoint_every=30, stop_after=40)
+    assert [p.name for p in (interrupted / "checkpoints").glob("*.pt")] == ["step-000030.pt"]
+    resumed = _run(scene, interrupted, steps=60, checkpoint_every=30)
+
+    assert resumed["resumed_from_step"] == 30 and resumed["steps"] == 60
+    a = torch.load(tmp_path / "straight" / "checkpoints" / "step-000060.pt", weights_only=False)
+    b = torch.load(interrupted / "checkpoints" / "step-000060.pt", weights_only=False)
+    assert a["params"]["means"].shape == b["params"]["means"].shape
+    assert len(a["params"]["means"]) != 3000  # refinement ran on both sides of the checkpoint
+    for name in a["params"]:
+        assert torch.allclose(a["params"][name], b["params"][name], atol=1e-6), name
+    for name in a["optimizers"]:
+        assert torch.allclose(
+            a["optimizers"][name]["state"][0]["exp_avg_sq"], b["optimizers"][name]["state"][0]["exp_avg_sq"]
+        )
+    assert torch.equal(a["strategy"]["count"], b["strategy"]["count"])
+    assert resumed["num_gaussians"] == straight["num_gaussians"]
+    assert resumed["psnr"] == pytest.approx(straight["psnr"], abs=1e-4)
