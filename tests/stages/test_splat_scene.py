@@ -1,0 +1,81 @@
+"""Scene loading: undistortion of a real COLMAP model, the held-out split, downscaling, errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pycolmap
+import pytest
+import torch
+
+from gs_stages.splat.scene import _auto_downscale, load_scene
+from gs_stages.stage import StageError
+
+from .splat_scenes import make_scene
+
+STATUE = Path("/work/shared/data/statue_of_liberty_colmap")
+
+
+def _sample(image: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """Bilinear colours at continuous pixel coordinates (COLMAP's: pixel centres at +0.5)."""
+    coords = (pixels - 0.5).astype(np.float32)
+    return cv2.remap(image, coords[:, None, 0], coords[:, None, 1], cv2.INTER_LINEAR)[:, 0].astype(np.float32)
+
+
+@pytest.mark.skipif(not STATUE.exists(), reason="shared test data not mounted")
+def test_distorted_camera_is_undistorted_to_a_pinhole_with_the_same_content() -> None:
+    """SfM points land on the same colours in the undistorted view (ideal pinhole) as in the photo
+    (real SIMPLE_RADIAL camera, k = -0.68); without undistortion they would not."""
+    scene = load_scene(STATUE, STATUE, None, downscale=1)
+    assert scene.undistorted and len(scene.test) == 5 and len(scene.train) == 35
+    reconstruction = pycolmap.Reconstruction(str(STATUE / "sparse" / "0"))
+    by_name = {im.name: im for im in reconstruction.images.values()}
+    for view in scene.test[:2]:
+        image = by_name[view.name]
+        ids = [p.point3D_id for p in image.points2D if p.has_point3D()]
+        xyz = np.array([reconstruction.points3D[i].xyz for i in ids])
+        cam = (
+            view.viewmat[:3, :3].double().numpy() @ xyz.T + view.viewmat[:3, 3].double().numpy()[:, None]
+        ).T
+        pinhole = (view.K.double().numpy() @ (cam / cam[:, 2:]).T).T[:, :2]
+        distorted = reconstruction.cameras[image.camera_id].img_from_cam(cam)
+        photo = cv2.cvtColor(cv2.imread(str(STATUE / "images" / view.name)), cv2.COLOR_BGR2RGB)
+        inside = (pinhole > 2).all(1) & (pinhole < [view.width - 2, view.height - 2]).all(1)
+        ours = _sample(view.image.numpy(), pinhole[inside])
+        truth = _sample(photo, distorted[inside])
+        naive = _sample(photo, pinhole[inside] - [view.width / 2, view.height / 2] + [400, 600])
+        assert np.abs(ours - truth).mean() < 3.0  # grey levels out of 255
+        assert np.abs(naive - truth).mean() > 3 * np.abs(ours - truth).mean()
+
+
+def test_every_eighth_image_is_held_out_and_downscaling_scales_intrinsics(tmp_path: Path) -> None:
+    synthetic = make_scene(tmp_path / "scene", n_cameras=17, width=48, height=36)
+    scene = load_scene(synthetic.frames, synthetic.sparse, None, downscale=2)
+    assert [v.name for v in scene.test] == ["000000.jpg", "000008.jpg", "000016.jpg"]
+    assert len(scene.train) == 14 and not scene.undistorted
+    view = scene.train[0]
+    assert (view.width, view.height) == (24, 18)
+    assert torch.allclose(view.K[:2, 2], torch.tensor([12.0, 9.0]))  # principal point follows the image
+
+
+def test_auto_downscale_is_nerfstudios_1600_px_rule() -> None:
+    class Sized:
+        def __init__(self, width: int, height: int):
+            self.width, self.height = width, height
+
+    assert _auto_downscale([Sized(1080, 1920)]) == 2
+    assert _auto_downscale([Sized(1600, 900)]) == 1
+    assert _auto_downscale([Sized(5760, 2880)]) == 4
+
+
+def test_a_missing_image_is_named(tmp_path: Path) -> None:
+    synthetic = make_scene(tmp_path / "scene", n_cameras=8, width=32, height=24)
+    (synthetic.frames / "images" / "000003.jpg").unlink()
+    with pytest.raises(StageError, match=r"000003\.jpg"):
+        load_scene(synthetic.frames, synthetic.sparse)
+    shutil.rmtree(synthetic.sparse / "sparse")
+    with pytest.raises(StageError, match="no COLMAP model"):
+        load_scene(synthetic.frames, synthetic.sparse)
