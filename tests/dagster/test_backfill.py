@@ -25,7 +25,11 @@ def test_backfill_over_three_jobs_runs_all_three(tmp_path: Path, sample_zip: Pat
     needs_stages(*ALL)
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    # Runs launch at once (no daemon here to dequeue them), each in its own run worker process.
+    (home / "dagster.yaml").write_text(
+        "telemetry:\n  enabled: false\n"
+        "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: DefaultRunCoordinator\n"
+    )
     data = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GS_", "DAGSTER_"))}
     env.update(
@@ -55,7 +59,7 @@ def test_backfill_over_three_jobs_runs_all_three(tmp_path: Path, sample_zip: Pat
             capture_output=True,
             timeout=120,
         )
-        deadline = time.monotonic() + 420
+        deadline = time.monotonic() + 240
         while True:
             runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": instance.get_backfills()[0].backfill_id}))
             if len(runs) == 3 and all(r.is_finished for r in runs):
