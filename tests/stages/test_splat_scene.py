@@ -62,13 +62,9 @@ def test_every_eighth_image_is_held_out_and_downscaling_scales_intrinsics(tmp_pa
 
 
 def test_auto_downscale_is_nerfstudios_1600_px_rule() -> None:
-    class Sized:
-        def __init__(self, width: int, height: int):
-            self.width, self.height = width, height
-
-    assert _auto_downscale([Sized(1080, 1920)]) == 2
-    assert _auto_downscale([Sized(1600, 900)]) == 1
-    assert _auto_downscale([Sized(5760, 2880)]) == 4
+    assert _auto_downscale([(1080, 1920)]) == 2
+    assert _auto_downscale([(1600, 900), (800, 600)]) == 1
+    assert _auto_downscale([(5760, 2880)]) == 4
 
 
 def test_a_missing_image_is_named(tmp_path: Path) -> None:

@@ -48,15 +48,17 @@ def init_params(
     return {name: torch.nn.Parameter(value.contiguous()) for name, value in params.items()}
 
 
-def nearest_neighbour_distance(points: Tensor, k: int = 3, chunk: int = 2048) -> Tensor:
+def nearest_neighbour_distance(points: Tensor, k: int = 3, block_elements: int = 1 << 26) -> Tensor:
     """Mean Euclidean distance from each point to its k nearest others (brute force, in chunks).
 
     O(N^2) work but no extra dependency; SfM clouds are at most a few 100k points, seconds on a GPU.
+    Each chunk's distance block holds about `block_elements` floats.
     """
     out = torch.empty(len(points), device=points.device)
     k = min(k, len(points) - 1)
     if k < 1:
         return out.fill_(1.0)
+    chunk = max(64, block_elements // len(points))
     for start in range(0, len(points), chunk):
         block = torch.cdist(points[start : start + chunk], points)
         nearest = torch.topk(block, k + 1, dim=1, largest=False).values[:, 1:]  # drop the point itself

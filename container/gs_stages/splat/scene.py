@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 import pycolmap
 import torch
+from PIL import Image
 from torch import Tensor
 
 from gs_stages.layout import IMAGES_DIR, MASKS_DIR, MASKS_JSON, SPARSE_DIR
@@ -109,13 +110,16 @@ def load_scene(
         raise StageError("the sparse model has no 3D points to start the Gaussians from")
     masks = _mask_source(masks_dir)
 
-    raw = [
-        _read_view(im, reconstruction.cameras[im.camera_id], Path(frames_dir) / IMAGES_DIR, masks)
+    image_dir = Path(frames_dir) / IMAGES_DIR
+    if downscale == "auto":
+        downscale = _auto_downscale([_image_size(image_dir / im.name) for im in images])
+    factor = int(downscale)
+    # One image at a time at full resolution: a few hundred 4K frames would not fit in memory at once.
+    views = [
+        _read_view(im, reconstruction.cameras[im.camera_id], image_dir, masks).downscaled(factor)
         for im in images
     ]
     undistorted = any(reconstruction.cameras[im.camera_id].model.name not in PINHOLE_MODELS for im in images)
-    factor = _auto_downscale(raw) if downscale == "auto" else int(downscale)
-    views = [view.downscaled(factor) for view in raw]
     test = [v for i, v in enumerate(views) if i % test_every == 0]
     train = [v for i, v in enumerate(views) if i % test_every != 0]
 
@@ -198,8 +202,20 @@ def _undistort(
     return pinhole, remap(pixels, cv2.INTER_LINEAR), undistorted_mask, valid
 
 
-def _auto_downscale(views: list[View]) -> int:
-    longest = max(max(v.width, v.height) for v in views)
+def _image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file header, without decoding the pixels."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, ValueError):
+        raise StageError(
+            f"image {path.name!r} of the sparse model is missing or unreadable at {path}"
+        ) from None
+
+
+def _auto_downscale(sizes: list[tuple[int, int]]) -> int:
+    """nerfstudio's rule: the smallest power of two that brings the longest side to <= 1600 px."""
+    longest = max(max(size) for size in sizes)
     return 2 ** max(0, math.ceil(math.log2(longest / MAX_AUTO_RESOLUTION)))
 
 
