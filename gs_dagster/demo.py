@@ -22,12 +22,12 @@ from gs_dagster.sample import SampleSpec
 
 #: Job options that keep the demo to a few minutes on a 2-core CPU (the job JSON defaults are GPU-sized).
 DEMO_OPTIONS: dict[str, Any] = {
-    "training.maxSteps": 200,
+    "training.maxSteps": 600,
     "videoProcessing.maxNumImages": 40,
     "sfm.matchingMethod": "exhaustive",
 }
 #: Engine settings for CPU speed (overridden by GS_STAGE_SETTINGS).
-DEMO_SETTINGS: dict[str, Any] = {"max_image_side": 640}
+DEMO_SETTINGS: dict[str, Any] = {"max_image_side": 640, "image_downscale": 2}
 #: A few hundred CPU steps do not reach production quality; the demo's PSNR bar (unless GS_MIN_PSNR_DB).
 DEMO_MIN_PSNR_DB = 12.0
 #: The rendered sample: 24 views around the scene, small enough for the CPU.

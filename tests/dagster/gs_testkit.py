@@ -19,7 +19,7 @@ from gs_stages.stage import STAGES
 #: Job options of test jobs: small, CPU-friendly (the job JSON defaults are GPU-sized).
 TEST_OPTIONS: dict[str, Any] = {"training.maxSteps": 20, "sfm.matchingMethod": "exhaustive"}
 #: Engine settings of test runs (CPU speed).
-TEST_SETTINGS: dict[str, Any] = {"max_image_side": 240}
+TEST_SETTINGS: dict[str, Any] = {"max_image_side": 240, "image_downscale": 2}
 #: Low enough for a few dozen CPU training steps; the PSNR test sets its own.
 TEST_MIN_PSNR = 5.0
 
