@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES
+from resources.storage import split_s3_uri
 
 
 def project_dir() -> Path:
@@ -59,7 +60,7 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
 @dataclass(frozen=True)
 class GsConfig:
     bucket: str  # s3://name or a local directory
-    bucket_name: str | None  # what jobs must say in s3.bucketName (None: the S3 name / directory name)
+    bucket_name: str  # what jobs must say in s3.bucketName
     storage_root: str  # s3://bucket/prefix or a local directory
     job_table: str  # sqlite:///path or dynamodb://table
     notifier: str  # "log" or an SNS topic ARN
@@ -92,7 +93,7 @@ class GsConfig:
         bucket = env.get("GS_BUCKET") or str(data / "bucket")
         aws = bucket.startswith("s3://")
         if aws:
-            bucket_name = env.get("GS_BUCKET_NAME") or None
+            bucket_name = env.get("GS_BUCKET_NAME") or split_s3_uri(bucket)[0]
             default_storage = f"{bucket.rstrip('/')}/gs-storage"
             default_table = "dynamodb://gs-dagster-jobs"
         else:

@@ -79,7 +79,7 @@ def submit(
         raise ValueError(f"media must be a video (.mp4, .mov) or a .zip of images, got {media.name!r}")
     uuid = uuid or new_uuid()
     bucket = open_store(config.bucket, endpoint_url=config.endpoint_url, region=config.region)
-    bucket_name = config.bucket_name or config.bucket.removeprefix("s3://").split("/")[0]
+    bucket_name = config.bucket_name
     media_key = media_key_for(uuid, media)
     document = job_document(uuid=uuid, bucket_name=bucket_name, media_key=media_key, options=options)
     spec = parse_job(

@@ -37,7 +37,6 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-STATUSES = ("SUBMITTED", "RUNNING", "COMPLETE", "FAILED", "CANCELED")
 TERMINAL = ("COMPLETE", "FAILED", "CANCELED")
 
 
@@ -67,9 +66,6 @@ class JobRecord:
     metrics: dict[str, float] = field(default_factory=dict)
     resubmissions: int = 0
     last_resubmitted_at: str = ""
-
-    def spec_document(self) -> dict[str, Any] | None:
-        return json.loads(self.spec) if self.spec else None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

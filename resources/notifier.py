@@ -22,8 +22,7 @@ from pydantic import Field
 
 log = logging.getLogger("gs_dagster.notifier")
 
-#: What a notice is about: a run's outcome, or something the intake refused.
-EVENTS = ("COMPLETE", "FAILED", "CANCELED", "INVALID", "DUPLICATE")
+#: A notice's `event`: a run's outcome (COMPLETE, FAILED, CANCELED), FAILED at intake, or DUPLICATE.
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ exchange locations, and the stage processes read and write the files.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import shutil
 import tempfile
@@ -358,15 +357,7 @@ class StorageResource(dg.ConfigurableResource):
     def uri_of(self, key: str) -> str:
         return self.store().uri_of(key)
 
-    def stage_key(self, stage: str, uuid: str) -> str:
-        """The shared layout: `<root>/<asset>/<uuid>`."""
-        return f"{stage}/{uuid}"
-
 
 @functools.lru_cache(maxsize=32)
 def _cached_store(root: str, endpoint_url: str | None, region: str | None) -> Store:
     return open_store(root, endpoint_url=endpoint_url, region=region)
-
-
-def sha256_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
