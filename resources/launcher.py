@@ -128,8 +128,12 @@ class StreamingPipesSubprocessClient(dg.PipesSubprocessClient):
         env: Mapping[str, str] | None = None,
         on_result: Any = None,
         poll_s: float = 0.5,
+        stages: Sequence[str] = (),
     ) -> Iterator[PipesExecutionResult]:
+        """`stages`: what the process runs, in order; names the failed stage when the process dies
+        without saying (a crash rather than a reported StageError)."""
         yielded = 0
+        done: set[str] = set()
 
         def fresh(session: Any) -> list[PipesExecutionResult]:
             nonlocal yielded
@@ -171,14 +175,17 @@ class StreamingPipesSubprocessClient(dg.PipesSubprocessClient):
             if on_result is not None:
                 on_result(result)
             yield result
+        done.update(r.asset_key.to_user_string() for r in session.get_reported_results() if r.asset_key)
         if process.returncode != 0:
             failures = [
                 m for m in session.get_custom_messages() if isinstance(m, dict) and m.get("event") == FAILED_EVENT
             ]
             if failures:
                 raise StageFailure(failures[-1].get("stage", "?"), failures[-1].get("message", ""))
+            unfinished = [s for s in stages if s not in done]
             raise StageFailure(
-                "?", f"the stage process exited with code {process.returncode} (see the step's stdout/stderr)"
+                unfinished[0] if unfinished else "?",
+                f"the stage process exited with code {process.returncode} (see the step's stdout/stderr)",
             )
 
 
@@ -236,7 +243,7 @@ class LocalPipesLauncher(StageLauncher):
 
             client = StreamingPipesSubprocessClient(forward_stdio=self.forward_stdio)
             yield from client.stream(
-                context=context, command=command, extras=extras, on_result=ship, poll_s=self.poll_s
+                context=context, command=command, extras=extras, on_result=ship, poll_s=self.poll_s, stages=stages
             )
 
     @staticmethod
