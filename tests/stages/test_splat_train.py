@@ -14,7 +14,7 @@ from gs_stages.export.ply import read_ply
 from .jobs import make_spec
 from .splat_scenes import make_scene
 
-STEPS = 250
+STEPS = 150
 #: Full resolution from the start (the default coarse-to-fine schedule would spend all 250 steps at
 #: 1/4 resolution), and refinement early enough to happen within the run.
 OVERRIDES = {"num_downscales": 0, "warmup_length": 100, "refine_every": 50}
