@@ -251,9 +251,8 @@ def select_pairs(
     gauss, alpha = torch.cat(gaussians)[by_pixel], torch.cat(alphas)[by_pixel]
     # gsplat stops *before* the Gaussian that would bring transmittance to <= 1e-4; T only falls,
     # so "transmittance after this Gaussian > 1e-4" selects exactly the Gaussians it blends.
-    alive = _log_transmittance(torch.log1p(-alpha.double()), pix, inclusive=True) > math.log(
-        MIN_TRANSMITTANCE
-    )
+    log_t_after = _log_transmittance(torch.log1p(-alpha.double()), pix, inclusive=True)
+    alive = log_t_after > math.log(MIN_TRANSMITTANCE)
     return Pairs(pix[alive], gauss[alive])
 
 
