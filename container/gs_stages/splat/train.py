@@ -152,9 +152,7 @@ class Trainer:
 
     def train_step(self, step: int) -> Tensor:
         preset = self.preset
-        view = self.view(
-            self.next_view(), 2 ** max(preset.num_downscales - step // preset.resolution_schedule, 0)
-        )
+        view = self.view(self.next_view(), self.downscale(step))
         background = self.background()
         renders, alphas, info = self.renderer(
             **activated(self.params),
@@ -226,6 +224,10 @@ class Trainer:
             return torch.rand(3, generator=self.generator, device=self.generator.device).to(self.device)
         value = 1.0 if self.preset.background_color == "white" else 0.0
         return torch.full((3,), value, device=self.device)
+
+    def downscale(self, step: int) -> int:
+        """Coarse to fine: 1/2^num_downscales of the resolution at first, doubled every resolution_schedule."""
+        return 2 ** max(self.preset.num_downscales - step // self.preset.resolution_schedule, 0)
 
     def sh_degree(self, step: int) -> int:
         return min(step // self.preset.sh_degree_interval, self.preset.sh_degree)
