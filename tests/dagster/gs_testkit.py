@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pytest
 
 from gs_dagster.config import GsConfig
 from gs_dagster.definitions import build_definitions
 from gs_dagster.embedded import EmbeddedRunner
-from gs_stages.stage import STAGES
 
 #: Job options of test jobs: small, CPU-friendly (the job JSON defaults are GPU-sized).
 TEST_OPTIONS: dict[str, Any] = {"training.maxSteps": 20, "sfm.matchingMethod": "exhaustive"}
@@ -22,16 +19,6 @@ TEST_OPTIONS: dict[str, Any] = {"training.maxSteps": 20, "sfm.matchingMethod": "
 TEST_SETTINGS: dict[str, Any] = {"max_image_side": 240, "image_downscale": 2}
 #: Low enough for a few dozen CPU training steps; the PSNR test sets its own.
 TEST_MIN_PSNR = 5.0
-
-
-def needs_stages(*names: str) -> None:
-    """Wait on stages other engineers are still writing: xfail (temporarily) until their module imports."""
-    for name in names:
-        module = STAGES[name].entry.split(":")[0]
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            pytest.xfail(f"stage {name!r} has not landed yet ({module}: {exc})")
 
 
 def local_config(root: Path, **changes: Any) -> GsConfig:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import dagster as dg
-from gs_testkit import TEST_MIN_PSNR, TEST_OPTIONS, TEST_SETTINGS, local_config, materialized, needs_stages, runner_for
+from gs_testkit import TEST_MIN_PSNR, TEST_OPTIONS, TEST_SETTINGS, local_config, materialized, runner_for
 
 from gs_dagster.config import project_dir
 from gs_dagster.submit import submit
@@ -22,7 +22,6 @@ ALL = ["frames", "masks", "sparse_model", "splat", "spz"]
 
 
 def test_backfill_over_three_jobs_runs_all_three(tmp_path: Path, sample_zip: Path) -> None:
-    needs_stages(*ALL)
     home = tmp_path / "dagster_home"
     home.mkdir()
     # Runs launch at once (no daemon here to dequeue them), each in its own run worker process.

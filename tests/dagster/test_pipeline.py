@@ -24,12 +24,12 @@ from gs_testkit import (
     launches,
     local_config,
     materialized,
-    needs_stages,
     runner_for,
 )
 
 from gs_dagster.config import GsConfig
 from gs_dagster.submit import submit
+from gs_stages.export.spz import read_spz
 from resources.job_table import open_job_table
 from resources.notifier import NotifierResource
 
@@ -57,9 +57,6 @@ def _metadata(instance: dg.DagsterInstance, stage: str, uuid: str) -> dict:
 
 
 def test_upload_to_notice_on_moto(aws: AwsSandbox, instance: dg.DagsterInstance, sample_zip: Path) -> None:
-    needs_stages(*ALL)
-    from gs_stages.export.spz import read_spz
-
     config = aws.config()  # bucket, stage storage (s3://bucket/gs-storage), DynamoDB, SNS: all on moto
     runner = runner_for(config, instance)
     uuid = f"e2e-{uuidlib.uuid4().hex[:12]}"
@@ -117,7 +114,6 @@ def test_upload_to_notice_on_moto(aws: AwsSandbox, instance: dg.DagsterInstance,
 @pytest.fixture(scope="module")
 def local_job(tmp_path_factory: pytest.TempPathFactory, sample_zip: Path) -> Iterator[tuple]:
     """One job reconstructed on the embedded default (local folders, SQLite, outbox), shared below."""
-    needs_stages(*ALL)
     root = tmp_path_factory.mktemp("embedded")
     home = root / "dagster_home"
     home.mkdir()
@@ -187,7 +183,6 @@ def test_blocking_psnr_check_stops_before_delivery(local_job: tuple) -> None:
 
 
 def test_blocking_sfm_check_stops_the_chain(tmp_path: Path, instance: dg.DagsterInstance, sample_zip: Path) -> None:
-    needs_stages("frames", "sparse_model")
     config = local_config(tmp_path, min_registered_ratio=1.01)  # unreachable: the check must fail
     runner = runner_for(config, instance)
     job = submit(sample_zip, config=config, options=TEST_OPTIONS)
@@ -202,7 +197,6 @@ def test_blocking_sfm_check_stops_the_chain(tmp_path: Path, instance: dg.Dagster
 
 
 def test_segmentation_fails_clearly(tmp_path: Path, instance: dg.DagsterInstance, sample_zip: Path) -> None:
-    needs_stages("frames")
     config = local_config(tmp_path)
     runner = runner_for(config, instance)
     job = submit(sample_zip, config=config, options={"segmentation.removeBackground": True})
