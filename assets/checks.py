@@ -27,7 +27,8 @@ from pydantic import Field
 from assets.sparse_model import REGISTERED_RATIO, registered_ratio_check
 from assets.splat import HELDOUT_PSNR, heldout_psnr_check
 from assets.spz import SPZ_READS_BACK, spz_reads_back_check
-from gs_stages.report import evaluate_check
+from gs_stages.layout import METRICS_JSON
+from gs_stages.report import CheckOutcome, evaluate_check
 from resources.storage import Store
 
 CHECK_SPECS = [registered_ratio_check, heldout_psnr_check, spz_reads_back_check]
@@ -77,19 +78,14 @@ def evaluate_stored(request: CheckRequest, storage: Store, uuid: str) -> dg.Asse
             output = Path(tmp)
             for obj in storage.iter_objects(prefix + "/", children_only=True):
                 name = obj.key.rsplit("/", 1)[-1]
-                if name == "metrics.json" or name.endswith(".spz"):
+                if name == METRICS_JSON or name.endswith(".spz"):
                     storage.download_file(obj.key, output / name)
-        metrics_path = output / "metrics.json"
-        if not metrics_path.is_file():
-            return dg.AssetCheckResult(
-                asset_key=request.stage,
-                check_name=request.name,
-                passed=False,
-                severity=dg.AssetCheckSeverity.ERROR if request.blocking else dg.AssetCheckSeverity.WARN,
-                metadata={"description": f"no stored output at {storage.uri_of(prefix)}"},
-            )
-        metrics = json.loads(metrics_path.read_text())
-        outcome = evaluate_check(request.stage, request.name, output, metrics, request.params)
+        metrics_path = output / METRICS_JSON
+        if metrics_path.is_file():
+            metrics = json.loads(metrics_path.read_text())
+            outcome = evaluate_check(request.stage, request.name, output, metrics, request.params)
+        else:
+            outcome = CheckOutcome(request.stage, request.name, False, f"no stored output at {storage.uri_of(prefix)}")
     return dg.AssetCheckResult(
         asset_key=request.stage,
         check_name=request.name,

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gs_stages.layout import IMAGES_DIR, PREVIEW_PNG
+
 log = logging.getLogger("gs_stages")
 
 #: Pipes extras key: a list of {"stage", "name", "blocking", "params"} for the selected checks.
@@ -64,8 +66,8 @@ def headline(stage: str, output: Path, metrics: Mapping[str, Any]) -> dict[str, 
         if value is not None:
             out[name] = value
     output = Path(output)
-    if stage == "frames" and "frame_count" not in out and (output / "images").is_dir():
-        out["frame_count"] = sum(1 for p in (output / "images").iterdir() if p.is_file())
+    if stage == "frames" and "frame_count" not in out and (output / IMAGES_DIR).is_dir():
+        out["frame_count"] = sum(1 for p in (output / IMAGES_DIR).iterdir() if p.is_file())
     if stage == "sparse_model" and out.get("input_images") and "registered_images" in out:
         out["registered_ratio"] = round(out["registered_images"] / out["input_images"], 4)
     if stage == "spz":
@@ -114,7 +116,7 @@ def stage_metadata(stage: str, output: Path, metrics: Mapping[str, Any]) -> dict
     metadata["output_bytes"] = sum(p.stat().st_size for p in files)
     if stage == "spz":
         metadata["files"] = _typed({p.name: p.stat().st_size for p in sorted(output.glob("*")) if p.is_file()})
-    preview = output / "preview.png"
+    preview = output / PREVIEW_PNG
     if preview.is_file():
         markdown = preview_markdown(preview)
         if markdown:

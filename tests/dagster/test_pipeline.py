@@ -34,6 +34,7 @@ from resources.job_table import open_job_table
 from resources.notifier import NotifierResource
 
 ALL = ["frames", "masks", "sparse_model", "splat", "spz"]
+CHECKS = [("sparse_model", "registered_ratio"), ("splat", "heldout_psnr"), ("spz", "spz_reads_back")]
 
 
 def _table(config: GsConfig):
@@ -207,3 +208,22 @@ def test_segmentation_fails_clearly(tmp_path: Path, instance: dg.DagsterInstance
     assert record.error.startswith("stage masks failed: background removal")
     notice = NotifierResource(outbox_dir=config.outbox_dir).outbox()[-1]
     assert notice["event"] == "FAILED" and "not available in this build" in notice["text"]
+
+
+def test_checks_alone_judge_the_stored_outputs(local_job: tuple) -> None:
+    """A check selected without its asset (e.g. after changing a threshold) reads the stored output."""
+    config, instance, _, uuid, _ = local_job
+
+    def run_checks(checks: set[dg.AssetCheckKey], **thresholds: float) -> dg.ExecuteInProcessResult:
+        job = runner_for(config.with_(**thresholds), instance).defs.resolve_job_def("reconstruct")
+        subset = job.get_subset(asset_selection=set(), asset_check_selection=checks)
+        return subset.execute_in_process(partition_key=uuid, instance=instance, raise_on_error=False)
+
+    every = {dg.AssetCheckKey(dg.AssetKey(stage), name) for stage, name in CHECKS}
+    result = run_checks(every, min_registered_ratio=0.99)
+    assert result.success and materialized(instance, result.run_id) == []  # nothing re-ran
+    assert _check_results(instance, result.run_id) == dict.fromkeys(
+        ("registered_ratio", "heldout_psnr", "spz_reads_back"), True
+    )
+    failed = run_checks({dg.AssetCheckKey(dg.AssetKey("splat"), "heldout_psnr")}, min_psnr_db=99.0)
+    assert not failed.success and _check_results(instance, failed.run_id) == {"heldout_psnr": False}
