@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -219,32 +220,41 @@ class LocalPipesLauncher(StageLauncher):
             spec_path = tmp_path / f"{uuid}.json"
             spec_path.write_text(json.dumps(spec.to_json(), indent=2))
 
-            # Outputs of the selected stages are replaced, never mixed with an earlier run's files.
-            for stage in stages:
-                store.delete_prefix(f"{stage}/{uuid}")
+            # Each selected stage starts from an empty output directory (no stale files, no resuming an
+            # earlier run's checkpoints), and a stage that does not finish leaves its last good output.
+            aside: dict[str, Path] = {}
             if store.is_local:
                 root = store.local_path("")
+                aside = set_aside_outputs(root, stages, uuid)
             else:
-                root = tmp_path / "root"
+                root = tmp_path / "root"  # outputs replace the stored ones as each stage reports
                 for name in external_inputs(stages):
                     count = store.download_dir(f"{name}/{uuid}", root / name / uuid)
                     context.log.info(f"downloaded {count} file(s) of {name}/{uuid} from {store.uri}")
-
-            media = self._media(locations, tmp_path) if "frames" in stages else None
-            command = self.chain_command(self.python or sys.executable, spec_path, root, stages, media, settings or {})
-            context.log.info("launching: " + " ".join(command))
+            finished: set[str] = set()
 
             def ship(result: PipesExecutionResult) -> None:
-                if store.is_local or not isinstance(result, dg.MaterializeResult) or result.asset_key is None:
+                if not isinstance(result, dg.MaterializeResult) or result.asset_key is None:
                     return
                 stage = result.asset_key.to_user_string()
-                count = store.upload_dir(root / stage / uuid, f"{stage}/{uuid}")
-                context.log.info(f"uploaded {count} file(s) of {stage}/{uuid} to {store.uri}")
+                finished.add(stage)
+                if not store.is_local:
+                    count = store.upload_dir(root / stage / uuid, f"{stage}/{uuid}")
+                    context.log.info(f"uploaded {count} file(s) of {stage}/{uuid} to {store.uri}")
 
-            client = StreamingPipesSubprocessClient(forward_stdio=self.forward_stdio)
-            yield from client.stream(
-                context=context, command=command, extras=extras, on_result=ship, poll_s=self.poll_s, stages=stages
-            )
+            try:
+                media = self._media(locations, tmp_path) if "frames" in stages else None
+                command = self.chain_command(
+                    self.python or sys.executable, spec_path, root, stages, media, settings or {}
+                )
+                context.log.info("launching: " + " ".join(command))
+                client = StreamingPipesSubprocessClient(forward_stdio=self.forward_stdio)
+                yield from client.stream(
+                    context=context, command=command, extras=extras, on_result=ship, poll_s=self.poll_s, stages=stages
+                )
+            finally:
+                if store.is_local:
+                    settle_outputs(root, stages, uuid, aside, finished)
 
     @staticmethod
     def _media(locations: StageLocations, tmp: Path) -> Path:
@@ -262,3 +272,32 @@ class LocalPipesLauncher(StageLauncher):
         if not path.is_file():
             raise StageFailure("frames", f"media not found: {path}")
         return path
+
+
+def set_aside_outputs(root: Path, stages: Sequence[str], uuid: str) -> dict[str, Path]:
+    """Move the selected stages' current outputs `<root>/<stage>/<uuid>` aside (hidden siblings)."""
+    aside: dict[str, Path] = {}
+    for stage in stages:
+        current = root / stage / uuid
+        previous = current.with_name(f".{uuid}.previous")
+        if previous.exists():  # left by a run that died; its output is older than the current one
+            shutil.rmtree(previous)
+        if current.exists():
+            current.rename(previous)
+            aside[stage] = previous
+    return aside
+
+
+def settle_outputs(root: Path, stages: Sequence[str], uuid: str, aside: Mapping[str, Path], finished: set[str]) -> None:
+    """Keep the new output of each finished stage; put the previous output back for the others."""
+    for stage in stages:
+        current = root / stage / uuid
+        previous = aside.get(stage)
+        if stage in finished:
+            if previous is not None:
+                shutil.rmtree(previous, ignore_errors=True)
+            continue
+        if current.exists():
+            shutil.rmtree(current)
+        if previous is not None:
+            previous.rename(current)

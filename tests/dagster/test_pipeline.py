@@ -177,6 +177,8 @@ def test_blocking_psnr_check_stops_before_delivery(local_job: tuple) -> None:
     assert materialized(instance, result.run_id) == ["splat"]  # spz never ran on the bad splat
     assert _check_results(instance, result.run_id) == {"heldout_psnr": False}
     assert delivered.stat().st_mtime_ns == before
+    # spz did not run: its last good output stays where its last materialization says it is
+    assert (Path(config.storage_root) / "spz" / uuid / f"{uuid}.spz").is_file()
     record = _table(config).get(uuid)
     assert record.status == "FAILED" and "heldout_psnr" in record.error and "99.00 dB" in record.error
     notice = NotifierResource(outbox_dir=config.outbox_dir).outbox()[-1]
