@@ -6,7 +6,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+CHECKOV := .work/checkov-venv/bin/checkov
+
 .PHONY: setup demo test lint ui
+
+# checkov's own pins fight ours (boto3, packaging, networkx), so it gets a venv of its own.
+$(CHECKOV):
+	$(PYTHON) -m venv .work/checkov-venv
+	.work/checkov-venv/bin/python -m pip install -q checkov==3.3.30
 
 $(STAMP): pyproject.toml container/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +29,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: setup
+test: setup $(CHECKOV)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
 
