@@ -79,7 +79,9 @@ def read_ply(path: str | Path) -> Gaussians:
     sh_degree(k)  # a layout that is not degree 0..3 is refused here, with the count in the message
 
     def column(name: str) -> np.ndarray:
-        return np.asarray(vertex[name], dtype=np.float32)
+        # A field of the structured array is a strided view; copy it so consumers get plain contiguous
+        # arrays (torch's CPU kernels round differently on strided input: renders differed by 1 ulp).
+        return np.ascontiguousarray(vertex[name], dtype=np.float32)
 
     sh = np.empty((len(vertex), k, 3), dtype=np.float32)
     for c in range(3):
