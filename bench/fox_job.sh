@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The whole fox job (frames -> masks -> sparse_model -> splat -> spz) through the stage CLI, timed.
+#   bash bench/fox_job.sh [priors|sfm]   (FOX=<dir with images/ and transforms.json>, STEPS=7000)
+# priors: the zip carries transforms.json (OpenGL, camera-to-world); sfm: exhaustive + incremental SfM.
+# Writes the stages' metrics as one JSON to ${OUT:-/tmp}/fox_job_<mode>.json.
+set -eu
+MODE=${1:-priors}; FOX=${FOX:-.gpu/fox}; STEPS=${STEPS:-7000}; W=/tmp/fox-job-$MODE; OUT=${OUT:-/tmp}
+rm -rf "$W"; mkdir -p "$W"
+python3 - "$MODE" "$FOX" "$W" "$STEPS" <<'PY'
+import json, sys, zipfile
+from pathlib import Path
+mode, fox, work, steps = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
+with zipfile.ZipFile(work / "media.zip", "w", zipfile.ZIP_STORED) as z:
+    if mode == "priors":
+        z.write(fox / "transforms.json", "transforms.json")
+    for p in sorted((fox / "images").glob("*.jpg")):
+        z.write(p, f"images/{p.name}")
+sfm = {"matchingMethod": "exhaustive"}
+if mode == "priors":
+    sfm["posePriors"] = {"usePosePriorTransformJson": {
+        "enable": True, "sourceCoordinateName": "opengl", "poseIsWorldToCam": False}}
+else:
+    sfm["softwareName"] = "colmap"
+job = {"uuid": f"fox-{mode}", "s3": {"bucketName": "bench-local", "inputKey": "media.zip"},
+       "imageProcessing": {"filterBlurryImages": False}, "sfm": sfm,
+       "training": {"maxSteps": steps, "model": "splatfacto"}}
+(work / "job.json").write_text(json.dumps(job))
+PY
+t=$(date +%s%N)
+python3 -m gs_stages chain --spec "$W/job.json" --media "$W/media.zip" --root "$W" \
+  --stages frames,masks,sparse_model,splat,spz > "$W/job.log" 2>&1 || { tail -20 "$W/job.log"; exit 1; }
+wall_ms=$(( ($(date +%s%N) - t) / 1000000 ))
+python3 - "$W" "fox-$MODE" "$wall_ms" <<'PY' | tee "$OUT/fox_job_$MODE.json"
+import json, sys
+from pathlib import Path
+work, uuid, wall_ms = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+out = {"wall_s": wall_ms / 1000}
+for stage in ("frames", "masks", "sparse_model", "splat", "spz"):
+    metrics = json.loads((work / stage / uuid / "metrics.json").read_text())
+    metrics.pop("per_view", None)
+    out[stage] = metrics
+print(json.dumps(out, indent=1))
+PY
