@@ -11,7 +11,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Real spherical-harmonic constants of the 3DGS / gsplat basis, degree 0..3 (shared by the renderer
+# and the SH rotation, which must use the same basis and signs).
 SH_C0 = 0.28209479177387814  # Y_0^0; colour = SH_C0 * f_dc + 0.5
+SH_C1 = 0.4886025119029199
+SH_C2 = (
+    1.0925484305920792,
+    -1.0925484305920792,
+    0.31539156525252005,
+    -1.0925484305920792,
+    0.5462742152960396,
+)
+SH_C3 = (
+    -0.5900435899266435,
+    2.890611442640554,
+    -0.4570457994644658,
+    0.3731763325901154,
+    -0.4570457994644658,
+    1.445305721320277,
+    -0.5900435899266435,
+)
 
 
 @dataclass

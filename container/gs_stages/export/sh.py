@@ -18,25 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gs_stages.gaussians import SH_C0, sh_degree
-
-SH_C1 = 0.4886025119029199
-SH_C2 = (
-    1.0925484305920792,
-    -1.0925484305920792,
-    0.31539156525252005,
-    -1.0925484305920792,
-    0.5462742152960396,
-)
-SH_C3 = (
-    -0.5900435899266435,
-    2.890611442640554,
-    -0.4570457994644658,
-    0.3731763325901154,
-    -0.4570457994644658,
-    1.445305721320277,
-    -0.5900435899266435,
-)
+from gs_stages.gaussians import SH_C0, SH_C1, SH_C2, SH_C3, sh_degree
 
 # A Fibonacci sphere: evenly spread, deterministic, and far more points (64) than the 7 unknowns per
 # row of the largest band, so the least-squares systems are well conditioned.

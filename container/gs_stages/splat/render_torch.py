@@ -39,6 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gs_stages.gaussians import SH_C0, SH_C1, SH_C2, SH_C3
+
 TILE_SIZE = 16  # gsplat's; reported in `info` only
 ALPHA_THRESHOLD = 1.0 / 255.0
 MAX_ALPHA = 0.999
@@ -46,26 +48,6 @@ MIN_TRANSMITTANCE = 1e-4
 BOX_SIGMAS = 3.33  # gsplat 1.5.3 `extend`
 #: Candidate (pixel, Gaussian) pairs tested at once in the no-grad pass; bounds its memory.
 DEFAULT_CHUNK_PAIRS = 1 << 22
-
-# Real spherical-harmonic constants (the 3DGS / gsplat basis, degree 0..3).
-SH_C0 = 0.28209479177387814
-SH_C1 = 0.4886025119029199
-SH_C2 = (
-    1.0925484305920792,
-    -1.0925484305920792,
-    0.31539156525252005,
-    -1.0925484305920792,
-    0.5462742152960396,
-)
-SH_C3 = (
-    -0.5900435899266435,
-    2.890611442640554,
-    -0.4570457994644658,
-    0.3731763325901154,
-    -0.4570457994644658,
-    1.445305721320277,
-    -0.5900435899266435,
-)
 
 
 @dataclass
@@ -117,9 +99,7 @@ def project(
     """EWA splatting of N Gaussians into C pinhole cameras (gsplat's `fully_fused_projection`)."""
     rot, trans = viewmats[:, :3, :3], viewmats[:, :3, 3]
     means_c = torch.einsum("cij,nj->cni", rot, means) + trans[:, None, :]  # (C, N, 3)
-    covars_c = _matmul(
-        _matmul(rot[:, None], covariances(quats, scales)[None]), rot[:, None].transpose(-1, -2)
-    )
+    covars_c = _matmul(_matmul(rot[:, None], covariances(quats, scales)[None]), rot[:, None].transpose(-1, -2))
     x, y, z = means_c.unbind(-1)
     in_depth = (z >= near_plane) & (z <= far_plane)
     # Culled Gaussians still flow through autograd with zero upstream gradient; a finite z keeps
@@ -134,9 +114,7 @@ def project(
     tx = z * torch.clamp(x / z, min=-(cx / fx + 0.3 * tan_fovx), max=(width - cx) / fx + 0.3 * tan_fovx)
     ty = z * torch.clamp(y / z, min=-(cy / fy + 0.3 * tan_fovy), max=(height - cy) / fy + 0.3 * tan_fovy)
     zeros = torch.zeros_like(z)
-    jac = torch.stack([fx / z, zeros, -fx * tx / z**2, zeros, fy / z, -fy * ty / z**2], -1).unflatten(
-        -1, (2, 3)
-    )
+    jac = torch.stack([fx / z, zeros, -fx * tx / z**2, zeros, fy / z, -fy * ty / z**2], -1).unflatten(-1, (2, 3))
     cov2d = _matmul(_matmul(jac, covars_c), jac.transpose(-1, -2))
     a = cov2d[..., 0, 0] + eps2d
     b = 0.5 * (cov2d[..., 0, 1] + cov2d[..., 1, 0])
