@@ -6,7 +6,6 @@ through gs_stages.layout, priors/ copied as given) so these tests do not depend 
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,8 +18,8 @@ from PIL import Image, ImageOps
 from gs_stages.cli import run_stage
 from gs_stages.jobspec import JobSpec
 from gs_stages.layout import IMAGES_DIR, PRIORS_DIR, TRANSFORMS_JSON, FrameRecord, FramesManifest
+from tests.shared_data import DATA
 
-DATA = Path(os.environ.get("GS_TEST_DATA", "/work/shared/data"))
 KERMIT = DATA / "kermit"
 FOX = DATA / "fox"
 STATUE = DATA / "statue_of_liberty_colmap"
@@ -68,14 +67,10 @@ def fox_frames(frames_dir: Path, max_side: int = 640, with_priors: bool = True) 
         return write_frames(frames_dir, members, max_side)
     (frames_dir / PRIORS_DIR).mkdir(parents=True, exist_ok=True)
     shutil.copyfile(FOX / TRANSFORMS_JSON, frames_dir / PRIORS_DIR / TRANSFORMS_JSON)
-    return write_frames(
-        frames_dir, members, max_side, priors="transforms_json", priors_source="fox/transforms.json"
-    )
+    return write_frames(frames_dir, members, max_side, priors="transforms_json", priors_source="fox/transforms.json")
 
 
-def statue_frames(
-    frames_dir: Path, max_side: int = 600, model_files: str = ".bin", subdir: str = ""
-) -> FramesManifest:
+def statue_frames(frames_dir: Path, max_side: int = 600, model_files: str = ".bin", subdir: str = "") -> FramesManifest:
     """The statue photos with its COLMAP model (only the `model_files` kind) under priors/sparse/<subdir>."""
     model = frames_dir / PRIORS_DIR / "sparse" / subdir
     model.mkdir(parents=True, exist_ok=True)

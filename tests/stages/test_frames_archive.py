@@ -14,12 +14,13 @@ from PIL import Image, ImageFilter
 
 from gs_stages.layout import FramesManifest
 from gs_stages.stage import StageError
+from tests.shared_data import DATA
 
 from .jobs import make_spec, run_frames
 
-FOX = Path("/work/shared/data/fox")
-STATUE = Path("/work/shared/data/statue_of_liberty_colmap")
-KERMIT = Path("/work/shared/data/kermit")
+FOX = DATA / "fox"
+STATUE = DATA / "statue_of_liberty_colmap"
+KERMIT = DATA / "kermit"
 EXIF_ORIENTATION = 0x0112
 
 

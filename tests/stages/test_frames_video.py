@@ -12,10 +12,11 @@ from PIL import Image
 
 from gs_stages.layout import FramesManifest
 from gs_stages.stage import StageError
+from tests.shared_data import DATA
 
 from .jobs import make_spec, run_frames
 
-APPLE = Path("/work/shared/data/apple_video/apple.mp4")
+APPLE = DATA / "apple_video/apple.mp4"
 APPLE_FRAMES = 50
 
 # Generated clip: 30 frames in 6 windows of 5; in each window exactly one frame is sharp, at these offsets.

@@ -13,10 +13,11 @@ import torch
 
 from gs_stages.splat.scene import _auto_downscale, load_scene
 from gs_stages.stage import StageError
+from tests.shared_data import DATA
 
 from .splat_scenes import make_scene
 
-STATUE = Path("/work/shared/data/statue_of_liberty_colmap")
+STATUE = DATA / "statue_of_liberty_colmap"
 
 
 def _sample(image: np.ndarray, pixels: np.ndarray) -> np.ndarray:
@@ -25,7 +26,6 @@ def _sample(image: np.ndarray, pixels: np.ndarray) -> np.ndarray:
     return cv2.remap(image, coords[:, None, 0], coords[:, None, 1], cv2.INTER_LINEAR)[:, 0].astype(np.float32)
 
 
-@pytest.mark.skipif(not STATUE.exists(), reason="shared test data not mounted")
 def test_distorted_camera_is_undistorted_to_a_pinhole_with_the_same_content() -> None:
     """SfM points land on the same colours in the undistorted view (ideal pinhole) as in the photo
     (real SIMPLE_RADIAL camera, k = -0.68); without undistortion they would not."""
@@ -37,9 +37,7 @@ def test_distorted_camera_is_undistorted_to_a_pinhole_with_the_same_content() ->
         image = by_name[view.name]
         ids = [p.point3D_id for p in image.points2D if p.has_point3D()]
         xyz = np.array([reconstruction.points3D[i].xyz for i in ids])
-        cam = (
-            view.viewmat[:3, :3].double().numpy() @ xyz.T + view.viewmat[:3, 3].double().numpy()[:, None]
-        ).T
+        cam = (view.viewmat[:3, :3].double().numpy() @ xyz.T + view.viewmat[:3, 3].double().numpy()[:, None]).T
         pinhole = (view.K.double().numpy() @ (cam / cam[:, 2:]).T).T[:, :2]
         distorted = reconstruction.cameras[image.camera_id].img_from_cam(cam)
         photo = cv2.cvtColor(cv2.imread(str(STATUE / "images" / view.name)), cv2.COLOR_BGR2RGB)
