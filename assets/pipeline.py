@@ -25,6 +25,7 @@ from gs_stages.report import CHECKS_EXTRA
 from gs_stages.stage import STAGE_ORDER
 from resources.job_table import JobTableResource
 from resources.launcher import StageFailure, StageLauncher, StageLocations
+from resources.sagemaker import GPU_POOL
 from resources.storage import StorageResource
 
 STAGE_SPECS = [frames.spec, masks.spec, sparse_model.spec, splat.spec, spz.spec]
@@ -72,6 +73,7 @@ def _location(uri: str) -> dg.MetadataValue:
     can_subset=True,
     partitions_def=job_partitions,
     backfill_policy=dg.BackfillPolicy.multi_run(1),
+    pool=GPU_POOL,  # caps concurrent launches (GPU jobs in AWS mode): `dagster instance concurrency set gpu N`
     description="frames -> masks -> sparse_model -> splat -> spz of one job; selected stages run in one launch.",
 )
 def reconstruction(

@@ -57,6 +57,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(_float(env, name, default))
 
 
+def _launcher_kind(env: Mapping[str, str]) -> str:
+    kind = (env.get("GS_LAUNCHER") or "local").strip().lower()
+    if kind not in ("local", "sagemaker"):
+        raise ValueError(f"GS_LAUNCHER must be local or sagemaker, got {kind!r}")
+    return kind
+
+
 @dataclass(frozen=True)
 class GsConfig:
     bucket: str  # s3://name or a local directory
@@ -78,6 +85,9 @@ class GsConfig:
     min_psnr_db: float = 18.0
     stage_settings: dict[str, Any] = field(default_factory=dict)
     dagster_url: str = "http://127.0.0.1:3000"
+    launcher: str = "local"  # "local" (Pipes subprocess) or "sagemaker"
+    #: The GS_SAGEMAKER_* variables (and region, instance types) the SageMaker launcher reads.
+    sagemaker_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def aws_mode(self) -> bool:
@@ -129,7 +139,21 @@ class GsConfig:
             min_psnr_db=_float(env, "GS_MIN_PSNR_DB", 18.0),
             stage_settings=settings,
             dagster_url=(env.get("GS_DAGSTER_URL") or "http://127.0.0.1:3000").rstrip("/"),
+            launcher=_launcher_kind(env),
+            sagemaker_env={
+                k: v
+                for k, v in env.items()
+                if k.startswith("GS_SAGEMAKER_") or k in ("AWS_REGION", "AWS_DEFAULT_REGION", "GS_INSTANCE_TYPES")
+            },
         )
+
+    def _launcher(self, local: type) -> Any:
+        """The stage launcher: a local Pipes subprocess, or one SageMaker training job per launch."""
+        if self.launcher == "sagemaker":
+            from resources.sagemaker import SageMakerLauncher
+
+            return SageMakerLauncher.from_env(self.sagemaker_env, settings=self.stage_settings)
+        return local(settings=self.stage_settings)
 
     def resources(self) -> dict[str, Any]:
         """The resource instances of the code location."""
@@ -153,7 +177,7 @@ class GsConfig:
                 region=self.region,
                 dagster_url=self.dagster_url,
             ),
-            "launcher": LocalPipesLauncher(settings=self.stage_settings),
+            "launcher": self._launcher(LocalPipesLauncher),
             "quality": QualityChecksResource(
                 min_registered_ratio=self.min_registered_ratio, min_psnr_db=self.min_psnr_db
             ),

@@ -293,3 +293,25 @@ def test_checkov_passes_with_every_skip_justified():
     assert len(skipped) == len(skips), "every inline skip suppresses a check that would fail, and no other"
     assert all(len(c["check_result"].get("suppress_comment", "")) >= 20 for c in skipped)
     print(f"checkov {summary['checkov_version']}: {summary['passed']} passed, 0 failed, {len(skipped)} skipped")
+
+
+def test_gs_launcher_sagemaker_selects_the_sagemaker_launcher_with_the_gpu_pool():
+    from assets.pipeline import reconstruction
+    from gs_dagster.config import GsConfig
+    from resources.launcher import LocalPipesLauncher
+    from resources.sagemaker import GPU_POOL, SageMakerLauncher
+
+    env = {
+        "GS_BUCKET": "s3://bucket",
+        "GS_LAUNCHER": "sagemaker",
+        "GS_SAGEMAKER_IMAGE_URI": "1.dkr.ecr.us-east-1.amazonaws.com/gs-dagster-trainer:0.1.0",
+        "GS_SAGEMAKER_ROLE_ARN": "arn:aws:iam::1:role/gs-dagster-sagemaker",
+        "GS_STAGE_SETTINGS": '{"max_image_side": 1600}',
+    }
+    launcher = GsConfig.from_env(env).resources()["launcher"]
+    assert isinstance(launcher, SageMakerLauncher)
+    assert launcher.image_uri == env["GS_SAGEMAKER_IMAGE_URI"] and launcher.settings == {"max_image_side": 1600}
+    assert isinstance(GsConfig.from_env({}).resources()["launcher"], LocalPipesLauncher)
+    with pytest.raises(ValueError, match="GS_LAUNCHER"):
+        GsConfig.from_env({"GS_LAUNCHER": "ecs"})
+    assert reconstruction.op.pool == GPU_POOL  # the pool that infra/dagster.yaml caps
