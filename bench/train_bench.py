@@ -71,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="FIELD=JSON",
         help="preset field, e.g. num_downscales=0",
     )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help='engine setting (settings.py), e.g. ssim="torch" or optimizer="selective_adam"',
+    )
     args = parser.parse_args(argv)
     if not args.data and not (args.images and args.sparse):
         parser.error("give --data, or both --images and --sparse")
@@ -93,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "preset_overrides": {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.override)},
     }
+    settings.update({k: json.loads(v) for k, v in (o.split("=", 1) for o in args.setting)})
     if args.lpips_weights:
         settings["lpips_weights"] = args.lpips_weights
     with tempfile.TemporaryDirectory() as scratch:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import torch
 
-from gs_stages.splat.densify import DefaultStrategy, MCMCStrategy, duplicate, relocation, remove, split
+from gs_stages.splat.densify import (
+    DefaultStrategy,
+    MCMCStrategy,
+    duplicate,
+    make_strategy,
+    relocation,
+    remove,
+    split,
+)
 from gs_stages.splat.model import init_params, make_optimizers
 from gs_stages.splat.presets import PRESETS
 
@@ -95,6 +104,54 @@ def test_default_strategy_resets_opacity_every_reset_every_steps() -> None:
     assert state["count"].tolist() == [2.0] * 8
 
 
+def test_no_opacity_reset_in_the_last_quiet_steps_of_a_run() -> None:
+    """splatfacto resets every 3000 steps; a reset needs ~3000 steps to heal, so none comes later."""
+    preset = PRESETS["splatfacto"]
+    generator = torch.Generator()
+
+    def resets(max_steps: int, quiet: int = 3000) -> list[int]:
+        custom = dataclasses.replace(preset, reset_alpha_quiet_steps=quiet)
+        strategy = make_strategy(custom, 40, generator, max_steps=max_steps)
+        return [s for s in range(max_steps) if s < strategy.refine_stop_iter and strategy.resets_at(s)]
+
+    assert resets(7000) == [3000]
+    assert resets(15000) == [3000, 6000, 9000, 12000]  # the job default: nerfstudio's schedule
+    assert resets(30000) == [3000, 6000, 9000, 12000]  # nerfstudio's own length: unchanged
+    assert resets(7000, quiet=0) == [3000, 6000]  # nerfstudio's rule
+    assert resets(2000) == []
+
+
+def test_refinement_pauses_only_after_a_reset_that_happened() -> None:
+    params, optimizers, generator = _trained_params()
+    strategy = DefaultStrategy(
+        prune_opa=0.05,
+        reset_every=300,
+        refine_every=100,
+        refine_start_iter=0,
+        pause_refine_after_reset=150,
+        prune_scale3d=100.0,
+        reset_stop_iter=400,
+        generator=generator,
+    )
+    state = strategy.initialize_state(1.0)
+    params["opacities"].data[:] = 3.0
+    info = {
+        "means2d": torch.zeros(1, 8, 2),
+        "radii": torch.ones(1, 8, 2, dtype=torch.int32),
+        "width": 10,
+        "height": 10,
+        "n_cameras": 1,
+    }
+    info["means2d"].grad = torch.full((1, 8, 2), 1.0)  # every Gaussian wants to grow
+    strategy.step_post_backward(params, optimizers, state, 300, info)  # reset, refinement paused
+    assert len(params["means"]) == 8 and torch.allclose(torch.sigmoid(params["opacities"]), torch.tensor(0.1))
+    strategy.step_post_backward(params, optimizers, state, 400, info)  # still within the pause
+    assert len(params["means"]) == 8
+    params["opacities"].data[:] = 3.0
+    strategy.step_post_backward(params, optimizers, state, 600, info)  # no reset at 600: it refines
+    assert len(params["means"]) > 8 and (params["opacities"] == 3.0).all()
+
+
 def test_mcmc_strategy_moves_dead_gaussians_and_grows_five_percent() -> None:
     params, optimizers, generator = _trained_params(n=40)
     params["opacities"].data[:10] = -10.0  # dead
@@ -107,3 +164,19 @@ def test_mcmc_strategy_moves_dead_gaussians_and_grows_five_percent() -> None:
     assert (torch.sigmoid(params["opacities"]) > 0.005).all()
     assert all(len(p) == 42 for p in params.values())
     assert len(_moments(params, optimizers, "sh0")) == 42
+
+
+def test_ssim_setting_picks_the_torch_ssim_on_cpu_and_refuses_fused_there() -> None:
+    import pytest
+
+    from gs_stages.splat.metrics import ssim
+    from gs_stages.splat.settings import EngineSettings
+    from gs_stages.splat.train import pick_ssim
+    from gs_stages.stage import StageError
+
+    cpu = torch.device("cpu")
+    assert pick_ssim("auto", cpu) is ssim and pick_ssim("torch", cpu) is ssim
+    with pytest.raises(StageError, match="fused"):
+        pick_ssim("fused", cpu)
+    with pytest.raises(StageError, match="optimizer must be adam or selective_adam"):
+        EngineSettings.from_mapping({"optimizer": "sgd"})

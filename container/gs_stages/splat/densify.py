@@ -50,9 +50,17 @@ class Strategy(Protocol):
 
 
 def make_strategy(
-    preset: Preset, n_train_views: int, generator: torch.Generator, impl: str = "builtin"
+    preset: Preset,
+    n_train_views: int,
+    generator: torch.Generator,
+    impl: str = "builtin",
+    max_steps: int | None = None,
 ) -> Strategy:
-    """The preset's strategy with splatfacto's arguments (nerfstudio `SplatfactoModel.populate_modules`)."""
+    """The preset's strategy with splatfacto's arguments (nerfstudio `SplatfactoModel.populate_modules`).
+
+    `max_steps` (the run's length) lets the default strategy skip opacity resets that would fall
+    within `preset.reset_alpha_quiet_steps` of the end (see `DefaultStrategy.reset_stop_iter`).
+    """
     if impl == "gsplat":
         return _GsplatStrategy(preset, n_train_views)
     if preset.strategy == "mcmc":
@@ -78,6 +86,7 @@ def make_strategy(
         reset_every=preset.reset_alpha_every * preset.refine_every,
         refine_every=preset.refine_every,
         pause_refine_after_reset=n_train_views + preset.refine_every,
+        reset_stop_iter=None if max_steps is None else max_steps - preset.reset_alpha_quiet_steps,
         absgrad=preset.use_absgrad,
         generator=generator,
     )
@@ -100,8 +109,17 @@ class DefaultStrategy:
     reset_every: int = 3000
     refine_every: int = 100
     pause_refine_after_reset: int = 0
+    #: No opacity reset after this step (None: no limit). A reset sets every opacity to 2 x prune_opa
+    #: and needs about `reset_every` steps to recover from; one at step 6000 of a 7000-step run costs
+    #: the final model its quality, so the trainer sets this to max_steps - reset_alpha_quiet_steps.
+    reset_stop_iter: int | None = None
     absgrad: bool = False
     generator: torch.Generator | None = None
+
+    def resets_at(self, step: int) -> bool:
+        """Whether the opacities are reset after this step."""
+        late = self.reset_stop_iter is not None and step > self.reset_stop_iter
+        return step > 0 and step % self.reset_every == 0 and not late
 
     def initialize_state(self, scene_scale: float = 1.0) -> State:
         # grad2d: summed screen-space gradient norms; count: how often each Gaussian was visible;
@@ -119,16 +137,15 @@ class DefaultStrategy:
         if step >= self.refine_stop_iter:
             return
         self._update_state(params, state, info)
-        if (
-            step > self.refine_start_iter
-            and step % self.refine_every == 0
-            and step % self.reset_every >= self.pause_refine_after_reset
-        ):
+        # After a reset, refinement pauses until every view has been seen again (splatfacto's rule).
+        last_reset = step - step % self.reset_every
+        paused = self.resets_at(last_reset) and step - last_reset < self.pause_refine_after_reset
+        if step > self.refine_start_iter and step % self.refine_every == 0 and not paused:
             self._grow(params, optimizers, state, step)
             self._prune(params, optimizers, state, step)
             for key in ("grad2d", "count", "radii"):
                 state[key].zero_()
-        if step > 0 and step % self.reset_every == 0:
+        if self.resets_at(step):
             reset_opacities(params, optimizers, value=self.prune_opa * 2.0)
 
     @torch.no_grad()

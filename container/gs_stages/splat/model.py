@@ -98,8 +98,19 @@ def means_lr(preset: Preset, scene_scale: float, step: int) -> float:
     return scene_scale * math.exp((1 - t) * math.log(preset.lr_means) + t * math.log(preset.lr_means_final))
 
 
-def make_optimizers(params: Params, preset: Preset, scene_scale: float) -> dict[str, torch.optim.Adam]:
+def make_optimizers(
+    params: Params, preset: Preset, scene_scale: float, kind: str = "adam"
+) -> dict[str, torch.optim.Adam]:
+    """One Adam per parameter. kind="selective_adam": gsplat's SelectiveAdam (an Adam subclass with the
+    same state keys, so densification and checkpoints treat it alike); its step() takes visibility."""
     rates = learning_rates(preset, scene_scale)
+    if kind == "selective_adam":
+        from gsplat.optimizers import SelectiveAdam
+
+        return {
+            name: SelectiveAdam([{"params": [param], "lr": rates[name]}], eps=preset.adam_eps, betas=(0.9, 0.999))
+            for name, param in params.items()
+        }
     return {
         name: torch.optim.Adam([param], lr=rates[name], eps=preset.adam_eps, fused=False)
         for name, param in params.items()

@@ -67,6 +67,11 @@ class Preset:
     mcmc_opacity_reg: float = 0.01
     mcmc_scale_reg: float = 0.01
     # -- ours (no nerfstudio counterpart) --------------------------------------------------------
+    #: No opacity reset within this many steps of the end of training. nerfstudio resets whenever the
+    #: step is a multiple of 3000 (until stop_split_at), whatever max_steps is; in a 7000-step run its
+    #: reset at 6000 leaves 1000 steps to rebuild every opacity. 3000 keeps all of nerfstudio's resets
+    #: in runs of 15000 (the job default) and 30000 steps (its own default); 0 = nerfstudio's rule.
+    reset_alpha_quiet_steps: int = 3000
     #: Weight of the loss that drives alpha to 0 on masked-out pixels (background removal).
     mask_alpha_weight: float = 1.0
 

@@ -16,6 +16,10 @@ is shared by every stage of a chain, so names this stage does not know are ignor
   it LPIPS is reported absent.
 * `preset_overrides` = {}: preset fields to replace, e.g. {"num_downscales": 0} (`presets.py`).
 * `strategy_impl` = "builtin": `densify.py`, or "gsplat" (gsplat.strategy, for comparison runs).
+* `ssim` = "auto": the D-SSIM loss's implementation: "fused" (the fused-ssim CUDA kernel, same
+  window and constants as ours), "torch" (`metrics.ssim`), or "auto" (fused when it imports on CUDA).
+* `optimizer` = "adam": torch's Adam; or "selective_adam" (gsplat's fused kernel that updates only the
+  Gaussians seen in this step's view; Taming 3DGS; it also skips Adam's bias correction).
 * `stop_after`: stop as if killed after this many steps (checkpoint-resume drills and tests).
 * `preview_views` = 4: held-out views shown in `preview.png`.
 """
@@ -40,6 +44,8 @@ class EngineSettings:
     lpips_weights: str | None = None
     preset_overrides: dict[str, Any] = field(default_factory=dict)
     strategy_impl: str = "builtin"
+    ssim: str = "auto"
+    optimizer: str = "adam"
     stop_after: int | None = None
     preview_views: int = 4
 
@@ -72,6 +78,10 @@ class EngineSettings:
             problems.append(f"stop_after must be an integer >= 1, got {self.stop_after!r}")
         if self.strategy_impl not in ("builtin", "gsplat"):
             problems.append(f"strategy_impl must be builtin or gsplat, got {self.strategy_impl!r}")
+        if self.ssim not in ("auto", "fused", "torch"):
+            problems.append(f"ssim must be auto, fused or torch, got {self.ssim!r}")
+        if self.optimizer not in ("adam", "selective_adam"):
+            problems.append(f"optimizer must be adam or selective_adam, got {self.optimizer!r}")
         if not isinstance(self.preset_overrides, dict):
             problems.append(f"preset_overrides must be a JSON object, got {self.preset_overrides!r}")
         if problems:

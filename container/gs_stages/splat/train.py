@@ -10,6 +10,7 @@ let the strategy grow, prune or relocate Gaussians. This is splatfacto's loop (n
   elsewhere, as nerfstudio does), and an alpha loss pulls the render's opacity to 0 on the removed
   background, so the object comes out without a halo of background-coloured Gaussians;
 * pixels that undistortion could not fill are left out of both losses;
+* no opacity reset in the last `reset_alpha_quiet_steps` of a run (`presets.py` says why);
 * checkpoints every `checkpoint_every` steps and resume from the newest one (`checkpoint.py`);
   every random draw comes from one generator that is saved with it.
 """
@@ -66,10 +67,9 @@ class Trainer:
         self.scene, self.preset, self.settings = scene, preset, settings
         self.renderer, self.device, self.checkpoint_dir = renderer, device, Path(checkpoint_dir)
         self.generator = torch.Generator(device=device).manual_seed(settings.seed)
-        self.strategy: Strategy = make_strategy(
-            preset, len(scene.train), self.generator, settings.strategy_impl
-        )
+        self.strategy: Strategy  # made by run(): its opacity-reset schedule depends on max_steps
         self.absgrad = preset.use_absgrad and preset.strategy == "default"  # splatfacto: only the default one
+        self.ssim = pick_ssim(settings.ssim, device)
         self.views: dict[tuple[int, int], View] = {}  # (train index, downscale) -> view on the device
         self.queue: list[int] = []
         self.fingerprint = {
@@ -90,12 +90,12 @@ class Trainer:
             self.params = init_params(
                 self.scene.points, self.scene.colors, self.preset, self.generator, self.device
             )
-            self.optimizers = make_optimizers(self.params, self.preset, scale)
+            self.optimizers = make_optimizers(self.params, self.preset, scale, self.settings.optimizer)
             self.state = self.strategy.initialize_state(scene_scale=scale)
             return 0, 0.0, None
         data = checkpoint.load(found, self.fingerprint)
         self.params = {k: torch.nn.Parameter(v.to(self.device)) for k, v in data["params"].items()}
-        self.optimizers = make_optimizers(self.params, self.preset, scale)
+        self.optimizers = make_optimizers(self.params, self.preset, scale, self.settings.optimizer)
         for name, optimizer in self.optimizers.items():
             optimizer.load_state_dict(data["optimizers"][name])
         self.state = {
@@ -123,6 +123,9 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------------
 
     def run(self, max_steps: int, progress: Progress | None = None) -> TrainResult:
+        self.strategy = make_strategy(
+            self.preset, len(self.scene.train), self.generator, self.settings.strategy_impl, max_steps
+        )
         step, seconds, resumed = self.start()
         begin = step
         clock = time.perf_counter()
@@ -167,9 +170,15 @@ class Trainer:
         self.strategy.step_pre_backward(self.params, self.optimizers, self.state, step, info)
         loss = self.loss(renders[0].clamp(0.0, 1.0), alphas[0, ..., 0], view)
         loss.backward()
-        for optimizer in self.optimizers.values():
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+        if self.settings.optimizer == "selective_adam":
+            visible = (info["radii"] > 0).all(dim=-1).any(dim=0)  # (N,): seen by this step's camera
+            for optimizer in self.optimizers.values():
+                optimizer.step(visible)
+                optimizer.zero_grad(set_to_none=True)
+        else:
+            for optimizer in self.optimizers.values():
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
         lr = means_lr(preset, self.scene.scene_scale, step + 1)
         self.optimizers["means"].param_groups[0]["lr"] = lr
         # densify.py takes the means' rate in nerfstudio's normalised units (see presets.py).
@@ -188,7 +197,7 @@ class Trainer:
         if keep is not None:
             photo, render = photo * keep[..., None], render * keep[..., None]
         l1 = torch.abs(render - photo).mean()
-        loss = (1 - preset.ssim_lambda) * l1 + preset.ssim_lambda * (1 - ssim(render, photo))
+        loss = (1 - preset.ssim_lambda) * l1 + preset.ssim_lambda * (1 - self.ssim(render, photo))
         if view.mask is not None and preset.mask_alpha_weight > 0:
             removed = 1.0 - view.mask.float() / 255.0
             if view.valid is not None:
@@ -231,6 +240,31 @@ class Trainer:
 
     def sh_degree(self, step: int) -> int:
         return min(step // self.preset.sh_degree_interval, self.preset.sh_degree)
+
+
+def pick_ssim(name: str, device: torch.device) -> Callable[[Tensor, Tensor], Tensor]:
+    """The SSIM of the D-SSIM loss (engine setting `ssim`): the fused CUDA kernel or `metrics.ssim`.
+
+    fused-ssim computes the same quantity (11 px Gaussian window, sigma 1.5, the same constants, "valid"
+    region) in one kernel per direction instead of five convolutions; "auto" takes it where it imports.
+    """
+    if name == "torch" or (name == "auto" and device.type != "cuda"):
+        return ssim
+    try:
+        from fused_ssim import fused_ssim
+    except ImportError as exc:
+        if name == "fused":
+            raise StageError(f"ssim='fused' but fused_ssim does not import: {exc}") from exc
+        return ssim
+    if device.type != "cuda":
+        raise StageError("ssim='fused' needs a CUDA device", hint="use ssim=auto or torch")
+
+    def fused(prediction: Tensor, target: Tensor) -> Tensor:
+        x = prediction.permute(2, 0, 1)[None].float().contiguous()
+        y = target.permute(2, 0, 1)[None].float().contiguous()
+        return fused_ssim(x, y, padding="valid")
+
+    return fused
 
 
 def _to_device(view: View, device: torch.device) -> View:

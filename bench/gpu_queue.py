@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""Run a plan of training runs over the GPUs of one host, detached, across several device calls.
+
+Why not `gpu_compare.sh` alone: it runs one thing at a time and a device call lasts at most 10
+minutes, while a 30,000-step run of the peer takes longer than that, and a host with four GPUs can run
+four timed runs at once, one per GPU. This script keeps `gpu_compare.sh` for the set-up (wheels, gsplat's
+JIT build, fused-ssim) and the scenes, and adds a scheduler that outlives the call (`setsid`): calling
+the same command again on the still-warm machine waits for the runs in flight and collects them.
+
+A plan is a JSON file of lanes; each lane is a list of runs executed one after another on one GPU
+(`gpu`), `parallel` of them at a time (1 for timed runs; more only for quality sweeps, whose times
+then mean nothing and are marked so). A run is one of
+  {"side": "peer", "scene": S, "steps": N, "variant": "default" | "mcmc"}
+  {"side": "ours", "scene": S, "steps": N, "variant": PRESET, "override": {...}, "setting": {...},
+   "tag": "name of the variant"}
+  {"side": "cmd", "key": K, "cmd": "...", "result": "path of the JSON it writes"}
+Records land in $STATE/runs/<key>.json in gpu_compare.sh's format (key scene__steps__side__variant).
+
+    python3 bench/gpu_queue.py go bench/plans/sweep.json --max-s 540    # on the GPU host, each call
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+STATE = Path(os.environ.get("STATE", "/tmp/gsbench"))
+SITE = os.environ.get("SITE", "/tmp/site")
+PY = os.environ.get("PY", "python3")
+PEER = REPO / ".peer"
+TEST_EVERY = 8
+
+
+def run_key(run: dict[str, Any]) -> str:
+    if run["side"] == "cmd":
+        return run["key"]
+    variant = run.get("tag") or run["variant"]
+    return f"{run['scene']}__{run['steps']}__{run['side']}__{variant}"
+
+
+def command(run: dict[str, Any], result: Path) -> list[str]:
+    scene = STATE / "scenes" / run.get("scene", "")
+    if run["side"] == "peer":
+        examples = next(PEER.glob("gsplat-v1.5.3/examples"))
+        pycolmap = next(PEER.glob("pycolmap-*"))
+        return [PY, "bench/peer_trainer.py", "--examples", str(examples), "--pycolmap", str(pycolmap),
+                "--mode", run["variant"], "--data-dir", str(scene), "--result-dir", str(result),
+                "--steps", str(run["steps"]), "--test-every", str(TEST_EVERY), "--data-factor", "1"]  # fmt: skip
+    if run["side"] == "ours":
+        cmd = [PY, "bench/train_bench.py", "--data", str(scene), "--preset", run["variant"],
+               "--steps", str(run["steps"]), "--test-every", str(TEST_EVERY), "--output", str(result)]  # fmt: skip
+        for name, value in run.get("override", {}).items():
+            cmd += ["--override", f"{name}={json.dumps(value)}"]
+        for name, value in run.get("setting", {}).items():
+            cmd += ["--setting", f"{name}={json.dumps(value)}"]
+        return cmd
+    return ["bash", "-c", run["cmd"]]
+
+
+def last_json(text: str) -> dict[str, Any] | None:
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if line.startswith("{") and line.endswith("}"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+    return None
+
+
+def execute(run: dict[str, Any], gpu: int, shared: bool) -> None:
+    key = run_key(run)
+    record_path = STATE / "runs" / f"{key}.json"
+    if record_path.exists():
+        return
+    result = STATE / "results" / key
+    result.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES=str(gpu), PYTHONUNBUFFERED="1")
+    cmd = command(run, result)
+    log_path = STATE / "logs" / f"{key}.log"
+    start = time.time()
+    with open(log_path, "w") as log:
+        log.write(f"# GPU {gpu}{' (shared)' if shared else ''}: {shlex.join(cmd)}\n")
+        log.flush()
+        rc = subprocess.call(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    wall = time.time() - start
+    text = log_path.read_text(errors="replace")
+    reported = last_json(text)
+    if run["side"] == "cmd" and run.get("result") and Path(run["result"]).exists():
+        reported = json.loads(Path(run["result"]).read_text())
+    status = "ok" if rc == 0 and reported is not None else "failed"
+    record = {"key": key, "side": run["side"], "variant": run.get("tag") or run.get("variant"),
+              "steps": run.get("steps"), "scene": run.get("scene"), "gpu": gpu, "gpu_shared": shared,
+              "status": status, "rc": rc, "process_wall_s": round(wall, 2), "run": run,
+              "reported": reported}  # fmt: skip
+    record_path.write_text(json.dumps(record, indent=2))
+
+
+def lane_worker(lane: dict[str, Any]) -> None:
+    parallel = int(lane.get("parallel", 1))
+    runs = list(lane["runs"])
+    if parallel <= 1:
+        for run in runs:
+            execute(run, lane["gpu"], shared=False)
+        return
+    slots = threading.Semaphore(parallel)
+    threads = []
+    for run in runs:
+        slots.acquire()
+
+        def one(run: dict[str, Any] = run) -> None:
+            try:
+                execute(run, lane["gpu"], shared=True)
+            finally:
+                slots.release()
+
+        thread = threading.Thread(target=one)
+        thread.start()
+        threads.append(thread)
+    for thread in threads:
+        thread.join()
+
+
+def serve(plan_path: Path) -> None:
+    """The detached scheduler: set-up and scenes, then every lane in its own thread."""
+    plan = json.loads(plan_path.read_text())
+    scenes = sorted({r["scene"] for lane in plan["lanes"] for r in lane["runs"] if "scene" in r})
+    # gpu_compare.sh with no sides: only its set-up and the scenes' COLMAP layouts under $STATE/scenes
+    env = dict(os.environ, SCENES=" ".join(scenes), SIDES="", OUT=str(STATE / "setup_out"), STATE=str(STATE))
+    with open(STATE / "setup_scenes.log", "w") as log:
+        subprocess.call(["bash", "bench/gpu_compare.sh"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    (STATE / "setup.done").write_text(str(time.time()))
+    threads = [threading.Thread(target=lane_worker, args=(lane,)) for lane in plan["lanes"]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    (STATE / "plan.done").write_text(str(time.time()))
+
+
+def pick(reported: dict[str, Any] | None, *names: str) -> float | None:
+    if not isinstance(reported, dict):
+        return None
+    for name in names:
+        value = reported.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+    return None
+
+
+def summary(plan: dict[str, Any]) -> str:
+    records = {p.stem: json.loads(p.read_text()) for p in sorted((STATE / "runs").glob("*.json"))}
+    lines = ["| key | GPU | status | PSNR | SSIM | Gaussians | train s | process s | peak GiB |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for key, r in records.items():
+        rep = r.get("reported")
+        psnr, ssim = pick(rep, "psnr"), pick(rep, "ssim")
+        n, train = pick(rep, "num_gaussians", "num_GS"), pick(rep, "train_s", "train_seconds")
+        mem = pick(rep, "peak_mem_gib")
+        shared = " (shared: times not comparable)" if r.get("gpu_shared") else ""
+
+        def fmt(v: float | None, spec: str) -> str:
+            return "n/a" if v is None else format(v, spec)
+
+        lines.append(
+            f"| {key} | {r.get('gpu')}{shared} | {r['status']} | {fmt(psnr, '.2f')} | {fmt(ssim, '.4f')} | "
+            f"{fmt(n, ',.0f')} | {fmt(train, '.1f')} | {r['process_wall_s']:.1f} | {fmt(mem, '.2f')} |"
+        )
+    pairs = plan.get("pairs", [])
+    if pairs:
+        lines += ["", "| ours | theirs | ΔPSNR dB | train s ratio | peak mem ratio |", "|---|---|---:|---:|---:|"]
+        for ours_key, theirs_key in pairs:
+            o, t = records.get(ours_key), records.get(theirs_key)
+            if not (o and t and o["status"] == t["status"] == "ok"):
+                lines.append(f"| {ours_key} | {theirs_key} | not both done | | |")
+                continue
+            ro, rt = o["reported"], t["reported"]
+
+            def ratio(name: str, spec: str, diff: bool = False, ro: Any = ro, rt: Any = rt) -> str:
+                a, b = pick(ro, name), pick(rt, name)
+                if a is None or b is None or (not diff and b == 0):
+                    return "n/a"
+                return format(a - b if diff else a / b, spec)
+
+            lines.append(
+                f"| {ours_key} | {theirs_key} | {ratio('psnr', '+.2f', diff=True)} | "
+                f"{ratio('train_s', '.3f')} | {ratio('peak_mem_gib', '.2f')} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def pack(plan: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.md").write_text(summary(plan))
+    records = [json.loads(p.read_text()) for p in sorted((STATE / "runs").glob("*.json"))]
+    (out / "results.json").write_text(json.dumps(records, indent=2))
+    with tarfile.open(out / "logs.tgz", "w:gz") as tar:
+        for path in sorted((STATE / "logs").glob("*.log")):
+            tail = "\n".join(path.read_text(errors="replace").splitlines()[-150:])
+            info = tarfile.TarInfo(path.name)
+            data = tail.encode()
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for extra in ("setup_scenes.log", "setup.log", "scheduler.log"):
+            if (STATE / extra).exists():
+                tar.add(STATE / extra, arcname=extra)
+        if (STATE / "setup_out" / "gpu_compare.log").exists():
+            tar.add(STATE / "setup_out" / "gpu_compare.log", arcname="gpu_compare.log")
+
+
+def go(plan_path: Path, max_s: float) -> int:
+    t0 = time.time()
+    for sub in ("runs", "logs", "results", "scenes"):
+        (STATE / sub).mkdir(parents=True, exist_ok=True)
+    plan = json.loads(plan_path.read_text())
+    pid_file = STATE / "scheduler.pid"
+    alive = False
+    if pid_file.exists():
+        try:
+            os.kill(int(pid_file.read_text()), 0)
+            alive = True
+        except (OSError, ValueError):
+            alive = False
+    if not alive and not (STATE / "plan.done").exists():
+        with open(STATE / "scheduler.log", "a") as log:
+            proc = subprocess.Popen(
+                [sys.executable, __file__, "serve", str(plan_path)],
+                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        pid_file.write_text(str(proc.pid))
+        print(f"scheduler started (pid {proc.pid})", flush=True)
+    else:
+        print("scheduler already running" if alive else "plan already done", flush=True)
+    out = Path(os.environ.get("OUT", REPO / ".work" / "gpu_queue"))
+    while time.time() - t0 < max_s and not (STATE / "plan.done").exists():
+        time.sleep(10)
+        pack(plan, out)  # keep $OUT current: whatever the call's end, it returns what is done
+    pack(plan, out)
+    print(summary(plan))
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("action", choices=("go", "serve", "summary"))
+    parser.add_argument("plan")
+    parser.add_argument("--max-s", type=float, default=540)
+    args = parser.parse_args()
+    if args.action == "serve":
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        serve(Path(args.plan))
+        return 0
+    if args.action == "summary":
+        print(summary(json.loads(Path(args.plan).read_text())))
+        return 0
+    return go(Path(args.plan), args.max_s)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
