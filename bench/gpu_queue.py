@@ -88,7 +88,14 @@ def execute(run: dict[str, Any], gpu: int, shared: bool) -> None:
         return
     result = STATE / "results" / key
     result.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES=str(gpu), PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ,
+        CUDA_VISIBLE_DEVICES=str(gpu),
+        PYTHONUNBUFFERED="1",
+        PYTHONPATH=f"{REPO / 'container'}:{SITE}",  # as gpu_compare.sh sets it for its runs
+        TORCH_EXTENSIONS_DIR=str(STATE / "torch_extensions"),  # gsplat's JIT build, warmed by the set-up
+        TORCH_CUDA_ARCH_LIST=os.environ.get("TORCH_CUDA_ARCH_LIST", "9.0"),
+    )
     cmd = command(run, result)
     log_path = STATE / "logs" / f"{key}.log"
     start = time.time()
@@ -235,6 +242,9 @@ def go(plan_path: Path, max_s: float) -> int:
         except (OSError, ValueError):
             alive = False
     if not alive and not (STATE / "plan.done").exists():
+        for record in (STATE / "runs").glob("*.json"):  # a fresh scheduler retries what failed before
+            if json.loads(record.read_text()).get("status") != "ok":
+                record.unlink()
         with open(STATE / "scheduler.log", "a") as log:
             proc = subprocess.Popen(
                 [sys.executable, __file__, "serve", str(plan_path)],
