@@ -105,20 +105,20 @@ def test_default_strategy_resets_opacity_every_reset_every_steps() -> None:
 
 
 def test_no_opacity_reset_in_the_last_quiet_steps_of_a_run() -> None:
-    """splatfacto resets every 3000 steps; a reset needs ~3000 steps to heal, so none comes later."""
+    """With reset_alpha_quiet_steps, no opacity reset falls that close to the end of the run."""
     preset = PRESETS["splatfacto"]
     generator = torch.Generator()
 
-    def resets(max_steps: int, quiet: int = 3000) -> list[int]:
+    def resets(max_steps: int, quiet: int) -> list[int]:
         custom = dataclasses.replace(preset, reset_alpha_quiet_steps=quiet)
         strategy = make_strategy(custom, 40, generator, max_steps=max_steps)
         return [s for s in range(max_steps) if s < strategy.refine_stop_iter and strategy.resets_at(s)]
 
-    assert resets(7000) == [3000]
-    assert resets(15000) == [3000, 6000, 9000, 12000]  # the job default: nerfstudio's schedule
-    assert resets(30000) == [3000, 6000, 9000, 12000]  # nerfstudio's own length: unchanged
-    assert resets(7000, quiet=0) == [3000, 6000]  # nerfstudio's rule
-    assert resets(2000) == []
+    assert resets(7000, quiet=3000) == [3000]
+    assert resets(15000, quiet=3000) == [3000, 6000, 9000, 12000]  # the job default: nerfstudio's schedule
+    assert resets(30000, quiet=3000) == [3000, 6000, 9000, 12000]  # nerfstudio's own length: unchanged
+    assert resets(2000, quiet=3000) == []
+    assert resets(7000, quiet=preset.reset_alpha_quiet_steps) == [3000, 6000]  # default: nerfstudio's rule
 
 
 def test_refinement_pauses_only_after_a_reset_that_happened() -> None:
