@@ -26,10 +26,11 @@ def _sample(image: np.ndarray, pixels: np.ndarray) -> np.ndarray:
     return cv2.remap(image, coords[:, None, 0], coords[:, None, 1], cv2.INTER_LINEAR)[:, 0].astype(np.float32)
 
 
-def test_distorted_camera_is_undistorted_to_a_pinhole_with_the_same_content() -> None:
+@pytest.mark.parametrize("undistort", ["crop", "colmap"])
+def test_distorted_camera_is_undistorted_to_a_pinhole_with_the_same_content(undistort: str) -> None:
     """SfM points land on the same colours in the undistorted view (ideal pinhole) as in the photo
     (real SIMPLE_RADIAL camera, k = -0.68); without undistortion they would not."""
-    scene = load_scene(STATUE, STATUE, None, downscale=1)
+    scene = load_scene(STATUE, STATUE, None, downscale=1, undistort=undistort)
     assert scene.undistorted and len(scene.test) == 5 and len(scene.train) == 35
     reconstruction = pycolmap.Reconstruction(str(STATUE / "sparse" / "0"))
     by_name = {im.name: im for im in reconstruction.images.values()}
@@ -47,6 +48,30 @@ def test_distorted_camera_is_undistorted_to_a_pinhole_with_the_same_content() ->
         naive = _sample(photo, pinhole[inside] - [view.width / 2, view.height / 2] + [400, 600])
         assert np.abs(ours - truth).mean() < 3.0  # grey levels out of 255
         assert np.abs(naive - truth).mean() > 3 * np.abs(ours - truth).mean()
+
+
+def test_crop_undistortion_matches_opencv_and_keeps_only_valid_pixels() -> None:
+    """"crop" is nerfstudio's and gsplat's convention: OpenCV's alpha=0 camera, cropped to its valid
+    region. Our resampling (through pycolmap's camera model) must give OpenCV's own undistorted pixels,
+    with no blank border; "colmap" keeps the whole field of view, so its images are larger."""
+    crop = load_scene(STATUE, STATUE, None, downscale=1, undistort="crop")
+    full = load_scene(STATUE, STATUE, None, downscale=1, undistort="colmap")
+    reconstruction = pycolmap.Reconstruction(str(STATUE / "sparse" / "0"))
+    by_name = {im.name: im for im in reconstruction.images.values()}
+    for view, wide in zip(crop.test[:3], full.test[:3], strict=True):
+        camera = reconstruction.cameras[by_name[view.name].camera_id]
+        f, cx, cy, k = camera.params
+        K = np.array([[f, 0, cx - 0.5], [0, f, cy - 0.5], [0, 0, 1]])  # OpenCV: pixel centres at integers
+        dist = np.array([k, 0, 0, 0])
+        new_K, (x, y, w, h) = cv2.getOptimalNewCameraMatrix(K, dist, (camera.width, camera.height), 0)
+        photo = cv2.cvtColor(cv2.imread(str(STATUE / "images" / view.name)), cv2.COLOR_BGR2RGB)
+        reference = cv2.undistort(photo, K, dist, None, new_K)[y : y + h, x : x + w].astype(np.float64)
+        assert (view.width, view.height) == (w, h)
+        assert wide.width * wide.height > 1.05 * w * h
+        mse = ((view.image.numpy().astype(np.float64) - reference) ** 2).mean()
+        assert 10 * np.log10(255**2 / mse) > 40  # the same pixels, up to interpolation
+        assert view.valid is not None and view.valid.float().mean() > 0.999
+        assert torch.allclose(view.K[:2, 2], torch.tensor([new_K[0, 2] - x + 0.5, new_K[1, 2] - y + 0.5]).float())
 
 
 def test_every_eighth_image_is_held_out_and_downscaling_scales_intrinsics(tmp_path: Path) -> None:

@@ -1,10 +1,17 @@
 """The training scene: posed pinhole views, their images and masks, and the SfM points, from disk.
 
 Both rasterizers model an ideal pinhole camera, so a COLMAP camera with distortion (SIMPLE_RADIAL,
-OPENCV, the fisheye models ...) is undistorted first: pycolmap picks the pinhole camera that
-COLMAP's own undistorter would (no blank pixels), and each output pixel is looked up in the original
-image through the original camera model. Masks take the same path. Pixels that still map outside
-the original image are marked invalid and ignored by the loss and the metrics.
+OPENCV, the fisheye models ...) is undistorted first, into one of two pinhole cameras (engine setting
+`undistort`):
+* "crop" (default): the field's convention, what nerfstudio's and gsplat's COLMAP loaders do: OpenCV's
+  `getOptimalNewCameraMatrix(alpha=0)` for the models OpenCV's distortion vector expresses (the radial
+  and OPENCV families), then a crop to its valid region. Held-out metrics are then taken over the
+  same pixels as theirs. Fisheye and other models fall back to "colmap".
+* "colmap": the pinhole camera COLMAP's own undistorter picks (no blank pixels, the whole field of
+  view kept, so the image usually grows).
+Each output pixel is looked up in the original image through the original camera model; masks take
+the same path. Pixels that still map outside the original image are marked invalid and ignored by
+the loss and the metrics.
 
 Held-out split (the field's convention, as nerfstudio's `eval_mode="interval"` and gsplat's
 examples): in image-name order, image i is held out when i % test_every == 0 (every 8th), and
@@ -94,6 +101,7 @@ def load_scene(
     masks_dir: Path | None = None,
     downscale: int | str = "auto",
     test_every: int = 8,
+    undistort: str = "crop",
 ) -> Scene:
     """Read the COLMAP model under `<sparse_dir>/sparse/0`, images under `<frames_dir>/images`."""
     model_dir = Path(sparse_dir) / SPARSE_DIR
@@ -116,7 +124,7 @@ def load_scene(
     factor = int(downscale)
     # One image at a time at full resolution: a few hundred 4K frames would not fit in memory at once.
     views = [
-        _read_view(im, reconstruction.cameras[im.camera_id], image_dir, masks).downscaled(factor)
+        _read_view(im, reconstruction.cameras[im.camera_id], image_dir, masks, undistort).downscaled(factor)
         for im in images
     ]
     undistorted = any(reconstruction.cameras[im.camera_id].model.name not in PINHOLE_MODELS for im in images)
@@ -147,7 +155,9 @@ def _mask_source(masks_dir: Path | None) -> Path | None:
     return Path(masks_dir) / MASKS_DIR
 
 
-def _read_view(image: pycolmap.Image, camera: pycolmap.Camera, image_dir: Path, masks: Path | None) -> View:
+def _read_view(
+    image: pycolmap.Image, camera: pycolmap.Camera, image_dir: Path, masks: Path | None, undistort: str = "crop"
+) -> View:
     path = image_dir / image.name
     pixels = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if pixels is None:
@@ -161,7 +171,10 @@ def _read_view(image: pycolmap.Image, camera: pycolmap.Camera, image_dir: Path, 
         camera.rescale(width, height)
     valid = None
     if camera.model.name not in PINHOLE_MODELS:
-        camera, pixels, mask, valid = _undistort(camera, pixels, mask)
+        pinhole = _cropped_pinhole(camera) if undistort == "crop" else None
+        if pinhole is None:
+            pinhole = pycolmap.undistort_camera(pycolmap.UndistortCameraOptions(), camera)
+        camera, pixels, mask, valid = _undistort(camera, pinhole, pixels, mask)
     viewmat = np.eye(4, dtype=np.float32)
     viewmat[:3] = image.cam_from_world().matrix()
     return View(
@@ -183,11 +196,47 @@ def _read_mask(masks: Path, name: str) -> np.ndarray:
     raise StageError(f"masks are enabled but {candidates[0]} is missing", hint="re-run the masks stage")
 
 
+#: OpenCV's distortion vector (k1, k2, p1, p2[, k3, k4, k5, k6]) for the COLMAP models that have one,
+#: from COLMAP's parameter order (focal(s), principal point, then these).
+_OPENCV_DISTORTION = {
+    "SIMPLE_RADIAL": lambda p: [p[3], 0.0, 0.0, 0.0],
+    "RADIAL": lambda p: [p[3], p[4], 0.0, 0.0],
+    "OPENCV": lambda p: list(p[4:8]),
+    "FULL_OPENCV": lambda p: list(p[4:12]),
+}
+
+
+def _cropped_pinhole(camera: pycolmap.Camera) -> pycolmap.Camera | None:
+    """The pinhole camera of nerfstudio's and gsplat's loaders: OpenCV's optimal new camera matrix with
+    alpha=0 (only valid pixels), cropped to its valid region; None for models OpenCV cannot express.
+
+    COLMAP puts pixel centres at +0.5, OpenCV at integers: the principal point moves by half a pixel
+    into OpenCV's convention and back, so the crop is exact (the peers skip this sub-pixel step).
+    """
+    distortion = _OPENCV_DISTORTION.get(camera.model.name)
+    if distortion is None:
+        return None
+    K = camera.calibration_matrix().astype(np.float64)
+    K[:2, 2] -= 0.5
+    new_K, (x, y, w, h) = cv2.getOptimalNewCameraMatrix(
+        K, np.array(distortion(camera.params), np.float64), (camera.width, camera.height), 0
+    )
+    if w <= 0 or h <= 0:
+        return None
+    new_K[0, 2] += 0.5 - x
+    new_K[1, 2] += 0.5 - y
+    return pycolmap.Camera(
+        model="PINHOLE",
+        width=int(w),
+        height=int(h),
+        params=[new_K[0, 0], new_K[1, 1], new_K[0, 2], new_K[1, 2]],
+    )
+
+
 def _undistort(
-    camera: pycolmap.Camera, pixels: np.ndarray, mask: np.ndarray | None
+    camera: pycolmap.Camera, pinhole: pycolmap.Camera, pixels: np.ndarray, mask: np.ndarray | None
 ) -> tuple[pycolmap.Camera, np.ndarray, np.ndarray | None, np.ndarray]:
-    """Resample an image (and mask) into the pinhole camera COLMAP's undistorter would choose."""
-    pinhole = pycolmap.undistort_camera(pycolmap.UndistortCameraOptions(), camera)
+    """Resample an image (and mask) from `camera` into the distortion-free `pinhole` camera."""
     u, v = np.meshgrid(np.arange(pinhole.width) + 0.5, np.arange(pinhole.height) + 0.5)
     rays = pinhole.cam_from_img(np.stack([u.ravel(), v.ravel()], axis=1))
     source = camera.img_from_cam(np.concatenate([rays, np.ones((len(rays), 1))], axis=1)) - 0.5

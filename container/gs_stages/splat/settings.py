@@ -8,6 +8,9 @@ is shared by every stage of a chain, so names this stage does not know are ignor
   or "gsplat", "torch".
 * `image_downscale` = "auto": an integer factor, or the smallest power of two that brings the
   longest image side to <= 1600 px (nerfstudio's COLMAP rule).
+* `undistort` = "crop": how distorted cameras become pinholes (`scene.py`): "crop" (OpenCV's
+  alpha=0 camera cropped to valid pixels, as nerfstudio's and gsplat's loaders) or "colmap" (COLMAP's
+  undistorter, the whole field of view).
 * `checkpoint_every` = 2000: save a resumable checkpoint every N steps (nerfstudio's
   steps_per_save); 0 = only at the end. `keep_checkpoints` = 2: how many of the newest to keep.
 * `test_every` = 8: held-out split, image i (name order) is held out when i % test_every == 0.
@@ -37,6 +40,7 @@ class EngineSettings:
     device: str = "auto"
     backend: str = "auto"
     image_downscale: int | str = "auto"
+    undistort: str = "crop"
     checkpoint_every: int = 2000
     keep_checkpoints: int = 2
     test_every: int = 8
@@ -78,6 +82,8 @@ class EngineSettings:
             problems.append(f"stop_after must be an integer >= 1, got {self.stop_after!r}")
         if self.strategy_impl not in ("builtin", "gsplat"):
             problems.append(f"strategy_impl must be builtin or gsplat, got {self.strategy_impl!r}")
+        if self.undistort not in ("crop", "colmap"):
+            problems.append(f"undistort must be crop or colmap, got {self.undistort!r}")
         if self.ssim not in ("auto", "fused", "torch"):
             problems.append(f"ssim must be auto, fused or torch, got {self.ssim!r}")
         if self.optimizer not in ("adam", "selective_adam"):

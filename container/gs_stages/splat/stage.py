@@ -42,6 +42,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         ctx.optional_input("masks"),
         settings.image_downscale,
         settings.test_every,
+        settings.undistort,
     )
     load_seconds = time.perf_counter() - started
     ctx.log.info(
