@@ -153,6 +153,9 @@ def test_gsplat_is_compiled_at_build_time_for_the_target_gpus():
     gsplat = [r for r in runs if "/opt/venvs/gs/bin/pip install --no-deps --no-build-isolation --no-binary gsplat" in r]
     assert len(gsplat) == 1 and "find_spec('gsplat.csrc')" in gsplat[0]  # the build fails if it would JIT
     assert any("--no-binary gsplat,nerfacc" in r for r in runs)
+    fused = [r for r in runs if "/build/fused-ssim" in r and "pip install" in r]
+    assert len(fused) == 1 and 'checkout --detach "${FUSED_SSIM_COMMIT}"' in fused[0]
+    assert "import fused_ssim" in fused[0]  # the SSIM kernel is compiled now, or the build fails
     assert _env(stage=1)["TORCH_CUDA_ARCH_LIST"] == build_env["TORCH_CUDA_ARCH_LIST"]
 
 
@@ -160,6 +163,7 @@ def test_every_version_is_pinned():
     for name in REQUIREMENT_FILES:
         assert pins(name), name  # exact pins only (pins() asserts the form of every line)
     assert re.fullmatch(r"[0-9a-f]{40}", _args()["GRUT_COMMIT"])
+    assert re.fullmatch(r"[0-9a-f]{40}", _args()["FUSED_SSIM_COMMIT"])
     for ins in instructions():
         if ins.keyword != "RUN":
             continue
