@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Write the GPU plans of issue #5 (bench/gpu_queue.py reads them): `python3 bench/plans/make_plans.py`.
+
+compare_x4.json: round 2 (2026-11-21), as run. compare_x4_round3.json: the next round, same layout,
+for a fresh session with its own device time: three runs per side of every 7000-step pair (with
+`undistort="crop"` the held-out pixels are now the peer's), the 30000-step mcmc pairs round 2 could
+not fit, and the whole fox job. Lanes are ordered by priority: what matters most runs first.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+SCENES = ["fox", "kermit", "statue_of_liberty_colmap"]
+Run = dict[str, Any]
+
+
+def ours(scene: str, steps: int, preset: str = "splatfacto", seed: int = 0, tag: str = "", setting=None) -> Run:
+    run: Run = {"side": "ours", "scene": scene, "steps": steps, "variant": preset}
+    settings = dict(setting or {})
+    if seed:
+        settings["seed"] = seed
+    if settings:
+        run["setting"] = settings
+    if tag or seed:
+        run["tag"] = tag or f"{preset}-s{seed}"
+    return run
+
+
+def peer(scene: str, steps: int, mode: str = "default", repeat: int = 0) -> Run:
+    run: Run = {"side": "peer", "scene": scene, "steps": steps, "variant": mode}
+    if repeat:
+        run["tag"] = f"{mode}-r{repeat}"
+    return run
+
+
+def key(run: Run) -> str:
+    return f"{run['scene']}__{run['steps']}__{run['side']}__{run.get('tag') or run['variant']}"
+
+
+class Plan:
+    def __init__(self, about: str):
+        self.about, self.lanes, self.pairs = about, [], []
+
+    def pair(self, a: Run, b: Run) -> list[Run]:
+        self.pairs.append([key(a), key(b)])
+        return [a, b]
+
+    def write(self, name: str) -> None:
+        plan = {"about": self.about, "lanes": self.lanes, "pairs": self.pairs}
+        (HERE / name).write_text(json.dumps(plan, indent=1) + "\n")
+
+
+FOX_JOB: Run = {
+    "side": "cmd",
+    "key": "fox_job_sfm",
+    "cmd": "FOX=.gpu/fox STEPS=7000 OUT=/tmp/gsbench/results bash bench/fox_job.sh sfm",
+    "result": "/tmp/gsbench/results/fox_job_sfm.json",
+}
+
+
+def round2() -> None:
+    plan = Plan("issue #5 final comparison: one timed run per GPU at a time (4 x H200)")
+    sweep = [x for s in SCENES for x in plan.pair(ours(s, 7000), peer(s, 7000))]
+    sweep += [x for s in SCENES for x in plan.pair(ours(s, 7000, seed=1), peer(s, 7000, repeat=1))]
+    mcmc = [x for s in SCENES for x in plan.pair(ours(s, 7000, "splatfacto-mcmc"), peer(s, 7000, "mcmc"))]
+    mcmc += [x for s in SCENES for x in plan.pair(ours(s, 7000, seed=2), peer(s, 7000, repeat=2))]
+    statue = "statue_of_liberty_colmap"
+    ssim_torch = ours("fox", 7000, tag="splatfacto-ssim-torch", setting={"ssim": "torch"})
+    selective = ours("fox", 7000, tag="splatfacto-selective-adam", setting={"optimizer": "selective_adam"})
+    plan.lanes = [
+        {"gpu": 0, "runs": [FOX_JOB, peer("fox", 30000), peer("kermit", 30000)]},
+        {"gpu": 1, "runs": [ours("fox", 30000), peer(statue, 30000), ours(statue, 30000), ours("kermit", 30000)]},
+        {"gpu": 2, "runs": [*sweep, ssim_torch]},
+        {"gpu": 3, "runs": [*mcmc, selective]},
+    ]
+    for s in SCENES:
+        plan.pairs.append([key(ours(s, 30000)), key(peer(s, 30000))])
+    plan.write("compare_x4.json")
+
+
+def round3() -> None:
+    plan = Plan("issue #5 round 3: repeated 7000-step pairs on the peer's pixels, 30000-step mcmc, whole job")
+    seven = []
+    for repeat in range(3):
+        for s in SCENES:
+            seven += plan.pair(ours(s, 7000, seed=repeat), peer(s, 7000, repeat=repeat))
+    mcmc7 = []
+    for repeat in range(3):
+        for s in SCENES:
+            mcmc7 += plan.pair(ours(s, 7000, "splatfacto-mcmc", seed=repeat), peer(s, 7000, "mcmc", repeat=repeat))
+    plan.lanes = [
+        {"gpu": 0, "runs": seven[:12]},
+        {"gpu": 1, "runs": [FOX_JOB, *seven[12:]]},
+        {
+            "gpu": 2,
+            "runs": [
+                *plan.pair(ours("fox", 30000, "splatfacto-mcmc"), peer("fox", 30000, "mcmc")),
+                *plan.pair(ours("kermit", 30000, "splatfacto-mcmc"), peer("kermit", 30000, "mcmc")),
+            ],
+        },
+        {"gpu": 3, "runs": [*mcmc7[:6], *plan.pair(ours("fox", 30000), peer("fox", 30000)), *mcmc7[6:]]},
+    ]
+    plan.write("compare_x4_round3.json")
+
+
+if __name__ == "__main__":
+    round2()
+    round3()
