@@ -4,7 +4,8 @@
 compare_x4.json: round 2 (2026-11-21), as run. compare_x4_round3.json: the next round, same layout,
 for a fresh session with its own device time: three runs per side of every 7000-step pair (with
 `undistort="crop"` the held-out pixels are now the peer's), the 30000-step mcmc pairs round 2 could
-not fit, and the whole fox job. Lanes are ordered by priority: what matters most runs first.
+not fit, and the whole fox job. Lanes are ordered by priority: what matters most runs first; each
+lane holds about 15-21 minutes of round 2's measured run times.
 """
 
 from __future__ import annotations
@@ -93,8 +94,8 @@ def round3() -> None:
         for s in SCENES:
             mcmc7 += plan.pair(ours(s, 7000, "splatfacto-mcmc", seed=repeat), peer(s, 7000, "mcmc", repeat=repeat))
     plan.lanes = [
-        {"gpu": 0, "runs": seven[:12]},
-        {"gpu": 1, "runs": [FOX_JOB, *seven[12:]]},
+        {"gpu": 0, "runs": [*seven[:12], *mcmc7[12:]]},
+        {"gpu": 1, "runs": [FOX_JOB, *seven[12:], *mcmc7[6:12]]},
         {
             "gpu": 2,
             "runs": [
@@ -102,7 +103,7 @@ def round3() -> None:
                 *plan.pair(ours("kermit", 30000, "splatfacto-mcmc"), peer("kermit", 30000, "mcmc")),
             ],
         },
-        {"gpu": 3, "runs": [*mcmc7[:6], *plan.pair(ours("fox", 30000), peer("fox", 30000)), *mcmc7[6:]]},
+        {"gpu": 3, "runs": [*mcmc7[:6], *plan.pair(ours("fox", 30000), peer("fox", 30000))]},
     ]
     plan.write("compare_x4_round3.json")
 
