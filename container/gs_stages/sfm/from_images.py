@@ -1,5 +1,6 @@
 """Poses from the images alone: SIFT features, matching by the job's method, then the incremental
-(`colmap`) or global (`glomap`) mapper; the largest model found is kept."""
+(`colmap`) or global (`glomap`) mapper; the largest model found is kept. Before the global mapper,
+cameras without a known focal length start from one estimated from the matches (see focal.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pycolmap
 
 from gs_stages.sfm.database import count_verified_pairs
 from gs_stages.sfm.features import CameraSetup, extract_features
+from gs_stages.sfm.focal import initialise_focal_lengths
 from gs_stages.sfm.inputs import FramesInput, mask_dir
 from gs_stages.sfm.mapping import map_poses
 from gs_stages.sfm.matching import match_features, vocab_tree_for
@@ -41,6 +43,8 @@ def from_images(
     with timer.step("matching"):
         match_features(database, sfm.matching_method, settings, ctx.log, vocab_tree)
     with timer.step("mapping"):
+        # The global mapper, unlike the incremental one, cannot recover from a focal length far off.
+        initial_focals = initialise_focal_lengths(database, ctx.log) if sfm.software_name == "glomap" else {}
         models = map_poses(
             database, frames.image_dir, workdir / "models", sfm.software_name, settings, total, ctx.log
         )
@@ -61,4 +65,6 @@ def from_images(
         "verified_pairs": count_verified_pairs(database),
         "models_found": len(models),
         "other_models_images": [m.num_reg_images() for m in models[1:]],
+        # Per camera whose first focal length came from the matches: [COLMAP's guess, estimate] in px.
+        "initial_focal_px": {str(c): [round(g, 1), round(f, 1)] for c, (g, f) in initial_focals.items()},
     }
