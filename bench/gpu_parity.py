@@ -86,14 +86,10 @@ def load_splats(args: argparse.Namespace, device: torch.device) -> dict[str, Any
     }
 
 
-def render_and_backward(
-    rasterize, splats: dict[str, Any], weights: torch.Tensor, dtype: torch.dtype, device, degree
-):
+def render_and_backward(rasterize, splats: dict[str, Any], weights: torch.Tensor, dtype: torch.dtype, device, degree):
     """Render all cameras, backpropagate sum(weights * rgb) + sum(alpha); return outputs and gradients."""
     raw = {k: v.detach().to(device, dtype).requires_grad_() for k, v in splats["params"].items()}
-    background = torch.tensor([[0.2, 0.4, 0.6]], device=device, dtype=dtype).repeat(
-        len(splats["viewmats"]), 1
-    )
+    background = torch.tensor([[0.2, 0.4, 0.6]], device=device, dtype=dtype).repeat(len(splats["viewmats"]), 1)
     start = time.perf_counter()
     rgb, alpha, info = rasterize(
         means=raw["means"],
@@ -125,9 +121,7 @@ def agreement(a: torch.Tensor, b: torch.Tensor) -> dict[str, float]:
     """Cosine similarity and relative L2 error of `a` against the reference `b`."""
     a, b = a.flatten(), b.flatten()
     norm = float(b.norm())
-    cosine = (
-        float(torch.dot(a, b) / (a.norm() * b.norm())) if norm > 0 and float(a.norm()) > 0 else float("nan")
-    )
+    cosine = float(torch.dot(a, b) / (a.norm() * b.norm())) if norm > 0 and float(a.norm()) > 0 else float("nan")
     return {"cosine": cosine, "rel_error": float((a - b).norm()) / norm if norm > 0 else float("nan")}
 
 
@@ -138,9 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gaussians", type=int, default=20000)
     parser.add_argument("--sh-degree", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--torch-device", default=None, help="device for the PyTorch renderer (default: cuda)"
-    )
+    parser.add_argument("--torch-device", default=None, help="device for the PyTorch renderer (default: cuda)")
     parser.add_argument("--self-check", action="store_true", help="no GPU: float32 vs float64 PyTorch")
     args = parser.parse_args(argv)
 
@@ -193,9 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     per_camera = [
         {
             "rgb_rel_error": float((rgb[c] - ref_rgb[c]).norm() / ref_rgb[c].norm()),
-            "alpha_rel_error": float(
-                (alpha[c] - ref_alpha[c]).norm() / max(float(ref_alpha[c].norm()), 1e-12)
-            ),
+            "alpha_rel_error": float((alpha[c] - ref_alpha[c]).norm() / max(float(ref_alpha[c].norm()), 1e-12)),
             "rgb_max_abs": float((rgb[c] - ref_rgb[c]).abs().max()),
         }
         for c in range(cameras)

@@ -64,12 +64,8 @@ CASES = [
             "sfm.enableEnhancedFeatureExtraction": True,
         },
     ),
-    Case(
-        "fox sequential + colmap", "fox", {"sfm.matchingMethod": "sequential", "sfm.softwareName": "colmap"}
-    ),
-    Case(
-        "fox sequential + glomap", "fox", {"sfm.matchingMethod": "sequential", "sfm.softwareName": "glomap"}
-    ),
+    Case("fox sequential + colmap", "fox", {"sfm.matchingMethod": "sequential", "sfm.softwareName": "colmap"}),
+    Case("fox sequential + glomap", "fox", {"sfm.matchingMethod": "sequential", "sfm.softwareName": "glomap"}),
     Case(
         "fox transforms.json priors, sequential + triangulation",
         "fox",
@@ -113,9 +109,7 @@ def _frames(data: Path, dataset: str, target: Path, max_side: int, with_priors: 
 
 def _pose_error(data: Path, manifest: FramesManifest, output: Path) -> float:
     """Median camera-centre error after a Sim3 alignment to transforms.json, as a share of scene extent."""
-    priors = load_transforms_priors(
-        data / "fox" / TRANSFORMS_JSON, manifest, "opengl", False, logging.getLogger()
-    )
+    priors = load_transforms_priors(data / "fox" / TRANSFORMS_JSON, manifest, "opengl", False, logging.getLogger())
     reference = prior_centres({f.name: f.cam_from_world for f in priors.frames})
     model = pycolmap.Reconstruction(output / "sparse" / "0")
     return align_centres(model_centres(model), reference).median_relative_error

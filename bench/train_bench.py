@@ -49,9 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", help="COLMAP layout: DIR/images and DIR/sparse/0")
     parser.add_argument("--images", help="image folder (instead of --data)")
-    parser.add_argument(
-        "--sparse", help="folder holding sparse/0, or the COLMAP model folder (instead of --data)"
-    )
+    parser.add_argument("--sparse", help="folder holding sparse/0, or the COLMAP model folder (instead of --data)")
     parser.add_argument("--masks", help="masks stage output (masks/ + masks.json), optional")
     parser.add_argument("--preset", default="splatfacto", choices=sorted(PRESETS))
     parser.add_argument("--steps", type=int, default=7000)

@@ -22,12 +22,8 @@ LOG = logging.getLogger("gs_stages.test")
 def _manifest(names: list[str], scale: float = 0.5) -> FramesManifest:
     """The statue photos as the frames stage records them (800x1200 originals written at `scale`)."""
     size = (round(800 * scale), round(1200 * scale))
-    records = [
-        FrameRecord(f"{i:06d}.jpg", f"statue/images/{n}", *size, 800, 1200, 0.0) for i, n in enumerate(names)
-    ]
-    return FramesManifest(
-        "archive", "statue.zip", records, priors="colmap_model", priors_source="statue/sparse/0"
-    )
+    records = [FrameRecord(f"{i:06d}.jpg", f"statue/images/{n}", *size, 800, 1200, 0.0) for i, n in enumerate(names)]
+    return FramesManifest("archive", "statue.zip", records, priors="colmap_model", priors_source="statue/sparse/0")
 
 
 def _priors(tmp_path: Path, suffix: str, subdir: str) -> Path:
@@ -41,9 +37,7 @@ def _priors(tmp_path: Path, suffix: str, subdir: str) -> Path:
 ALL_NAMES = sorted(p.name for p in (STATUE / "images").glob("*.jpg"))
 
 
-@pytest.mark.parametrize(
-    ("suffix", "subdir"), [(".txt", ""), (".bin", "0")], ids=["text-flat", "binary-sparse0"]
-)
+@pytest.mark.parametrize(("suffix", "subdir"), [(".txt", ""), (".bin", "0")], ids=["text-flat", "binary-sparse0"])
 def test_model_is_used_as_given_with_frame_names_and_half_size_cameras(
     tmp_path: Path, suffix: str, subdir: str
 ) -> None:
@@ -62,9 +56,7 @@ def test_model_is_used_as_given_with_frame_names_and_half_size_cameras(
     for image in given.images.values():
         renamed = model.find_image_with_name(by_source[image.name])
         assert renamed is not None, image.name
-        np.testing.assert_allclose(
-            renamed.cam_from_world().matrix(), image.cam_from_world().matrix(), atol=1e-12
-        )
+        np.testing.assert_allclose(renamed.cam_from_world().matrix(), image.cam_from_world().matrix(), atol=1e-12)
         halved = np.array([p.xy for p in image.points2D]) / 2
         np.testing.assert_allclose([p.xy for p in renamed.points2D], halved, atol=1e-9)
     # Halving the images halves every reprojection error (recomputed: the file's errors are rounded).
@@ -74,9 +66,7 @@ def test_model_is_used_as_given_with_frame_names_and_half_size_cameras(
     )
 
 
-def test_model_images_that_are_not_frames_are_left_out(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_model_images_that_are_not_frames_are_left_out(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     kept = ALL_NAMES[:30]
     with caplog.at_level(logging.WARNING):
         prior = load_colmap_prior(_priors(tmp_path, ".bin", "0"), _manifest(kept, scale=1.0), LOG)

@@ -53,9 +53,7 @@ CONVENTIONS = ["arkit", "arcore", "opengl", "opencv", "ros"]
 
 @pytest.mark.parametrize("pose_is_world_to_cam", [False, True], ids=["cam-to-world", "world-to-cam"])
 @pytest.mark.parametrize("convention", CONVENTIONS)
-def test_known_pose_projects_target_to_centre_and_up_to_top(
-    convention: str, pose_is_world_to_cam: bool
-) -> None:
+def test_known_pose_projects_target_to_centre_and_up_to_top(convention: str, pose_is_world_to_cam: bool) -> None:
     given = _camera_to_world(convention)
     if pose_is_world_to_cam:
         given = np.linalg.inv(given)

@@ -28,9 +28,7 @@ def _fox_manifest(scale: int = 3) -> FramesManifest:
         FrameRecord(f"{i:06d}.jpg", f"fox/images/{p.name}", 1080 // scale, 1920 // scale, 1080, 1920, 0.0)
         for i, p in enumerate(files)
     ]
-    return FramesManifest(
-        "archive", "fox.zip", records, priors="transforms_json", priors_source="fox/transforms.json"
-    )
+    return FramesManifest("archive", "fox.zip", records, priors="transforms_json", priors_source="fox/transforms.json")
 
 
 def test_fox_keeps_50_frames_and_skips_17_missing_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
@@ -65,9 +63,7 @@ def test_camera_to_world_is_inverted_so_centres_are_the_matrix_translations() ->
     sources = {r.name: Path(r.source).name for r in manifest.frames}
     priors = load_transforms_priors(FOX / "transforms.json", manifest, "opengl", False, LOG)
     for frame in priors.frames:  # the fox rotations are orthonormal to about 1e-7, hence the tolerance
-        np.testing.assert_allclose(
-            camera_centre(frame.cam_from_world), given[sources[frame.name]][:3, 3], atol=1e-5
-        )
+        np.testing.assert_allclose(camera_centre(frame.cam_from_world), given[sources[frame.name]][:3, 3], atol=1e-5)
 
 
 def _synthetic(tmp_path: Path, document: dict) -> Path:
@@ -78,9 +74,7 @@ def _synthetic(tmp_path: Path, document: dict) -> Path:
 
 def _manifest(sources: list[str], written: tuple[int, int], source: tuple[int, int]) -> FramesManifest:
     records = [FrameRecord(f"{i:06d}.jpg", s, *written, *source, 0.0) for i, s in enumerate(sources)]
-    return FramesManifest(
-        "archive", "x.zip", records, priors="transforms_json", priors_source="cap/transforms.json"
-    )
+    return FramesManifest("archive", "x.zip", records, priors="transforms_json", priors_source="cap/transforms.json")
 
 
 def test_paths_without_extension_and_per_frame_intrinsics(tmp_path: Path) -> None:

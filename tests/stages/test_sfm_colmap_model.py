@@ -23,9 +23,7 @@ def test_statue_model_is_used_as_given(tmp_path: Path, sfm_enable: bool) -> None
 
     model = sparse_model(tmp_path / "out")
     assert (model.num_reg_images(), model.num_points3D()) == (40, 1816)
-    assert sorted(i.name for i in model.images.values()) == sorted(
-        p.name for p in (frames / "images").iterdir()
-    )
+    assert sorted(i.name for i in model.images.values()) == sorted(p.name for p in (frames / "images").iterdir())
     camera = next(iter(model.cameras.values()))
     assert (camera.width, camera.height) == (400, 600)
     assert camera.params[0] == pytest.approx(2395.65 / 2, rel=1e-5)

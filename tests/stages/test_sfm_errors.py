@@ -38,9 +38,7 @@ def test_unrelated_photos_fail_with_what_to_try(tmp_path: Path) -> None:
     ("registered", "total", "fails"),
     [(2, 3, True), (3, 3, False), (4, 10, True), (5, 10, False), (149, 300, True), (150, 300, False)],
 )
-def test_the_registration_bar_is_3_images_and_half_the_input(
-    registered: int, total: int, fails: bool
-) -> None:
+def test_the_registration_bar_is_3_images_and_half_the_input(registered: int, total: int, fails: bool) -> None:
     if fails:
         with pytest.raises(StageError, match=f"registered only {registered} of {total} images"):
             require_registered(registered, total, 0.5)

@@ -45,9 +45,7 @@ def _reference_poses(frames: Path) -> dict[str, np.ndarray]:
 def test_fox_priors_are_kept_and_triangulated(
     fox_with_priors: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    spec = make_spec(
-        **FOX_PRIORS, **{f"{PRIORS}.poseIsWorldToCam": "false", "sfm.matchingMethod": "sequential"}
-    )
+    spec = make_spec(**FOX_PRIORS, **{f"{PRIORS}.poseIsWorldToCam": "false", "sfm.matchingMethod": "sequential"})
     with caplog.at_level(logging.WARNING):
         metrics = run_sparse(spec, fox_with_priors, tmp_path / "out")
     assert any("17 of 67 frames" in r.getMessage() for r in caplog.records)

@@ -44,9 +44,7 @@ def _assert_good_model(frames: Path, output: Path, metrics: dict, min_registered
     for stem in ("cameras", "images", "points3D"):
         assert (output / "sparse" / "0" / f"{stem}.bin").is_file()
         assert (output / "sparse" / "0" / f"{stem}.txt").is_file()
-    assert (
-        json.loads((output / "metrics.json").read_text())["registered_images"] == metrics["registered_images"]
-    )
+    assert json.loads((output / "metrics.json").read_text())["registered_images"] == metrics["registered_images"]
 
 
 def test_exhaustive_incremental(kermit: Path, tmp_path: Path) -> None:
@@ -120,9 +118,7 @@ def test_spatial_matching_without_position_priors_says_so(kermit: Path, tmp_path
     assert "exhaustive" in str(error.value)
 
 
-def test_two_scenes_give_two_models_and_the_largest_is_kept(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_two_scenes_give_two_models_and_the_largest_is_kept(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """11 kermit photos plus 6 fox frames: two separate models; kermit's (the larger) becomes sparse/0."""
     frames = tmp_path / "frames"
     kermit_files = sorted(KERMIT.glob("*.jpg"))

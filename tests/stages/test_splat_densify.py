@@ -78,9 +78,7 @@ def test_relocation_matches_the_papers_double_sum() -> None:
         )
         assert math.isclose(new_o[i], expected_o, rel_tol=1e-6)
         assert math.isclose(new_s[i, 0], o / denominator, rel_tol=1e-5)
-    assert torch.allclose(new_o[0], opacities[0]) and torch.allclose(
-        new_s[0], scales[0]
-    )  # one copy: unchanged
+    assert torch.allclose(new_o[0], opacities[0]) and torch.allclose(new_s[0], scales[0])  # one copy: unchanged
 
 
 def test_default_strategy_resets_opacity_every_reset_every_steps() -> None:
@@ -155,9 +153,7 @@ def test_refinement_pauses_only_after_a_reset_that_happened() -> None:
 def test_mcmc_strategy_moves_dead_gaussians_and_grows_five_percent() -> None:
     params, optimizers, generator = _trained_params(n=40)
     params["opacities"].data[:10] = -10.0  # dead
-    strategy = MCMCStrategy(
-        cap_max=1000, refine_start_iter=0, refine_every=10, min_opacity=0.005, generator=generator
-    )
+    strategy = MCMCStrategy(cap_max=1000, refine_start_iter=0, refine_every=10, min_opacity=0.005, generator=generator)
     state = strategy.initialize_state(1.0)
     strategy.step_post_backward(params, optimizers, state, 10, {}, lr=1e-4)
     assert len(params["means"]) == 42  # int(1.05 * 40)

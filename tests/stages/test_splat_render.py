@@ -101,12 +101,8 @@ def test_compositing_follows_gsplat_rules_pixel_by_pixel() -> None:
 
 def test_gradients_match_finite_differences_in_float64() -> None:
     torch.manual_seed(1)
-    means = (
-        torch.tensor([[0.0, 0.0, 3.0], [0.2, -0.1, 3.4], [-0.25, 0.1, 2.8]], dtype=torch.float64)
-    ).requires_grad_()
-    log_scales = torch.log(
-        torch.tensor([[0.15, 0.1, 0.12], [0.1, 0.2, 0.1], [0.08, 0.12, 0.1]], dtype=torch.float64)
-    )
+    means = (torch.tensor([[0.0, 0.0, 3.0], [0.2, -0.1, 3.4], [-0.25, 0.1, 2.8]], dtype=torch.float64)).requires_grad_()
+    log_scales = torch.log(torch.tensor([[0.15, 0.1, 0.12], [0.1, 0.2, 0.1], [0.08, 0.12, 0.1]], dtype=torch.float64))
     log_scales.requires_grad_()
     quats = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
     logits = torch.tensor([0.2, -0.3, 0.5], dtype=torch.float64, requires_grad=True)
@@ -163,7 +159,5 @@ def test_info_carries_what_densification_needs() -> None:
     visible = (info["radii"] > 0).all(-1)
     assert visible.any() and (grad[~visible] == 0).all()
     assert (absgrad >= grad.abs() - 1e-7).all() and (absgrad[visible] > 0).any()
-    single, _, _ = rasterization(
-        means.detach(), quats, scales, torch.full((n,), 0.7), colours, viewmats[1:], K, 32, 24
-    )
+    single, _, _ = rasterization(means.detach(), quats, scales, torch.full((n,), 0.7), colours, viewmats[1:], K, 32, 24)
     assert torch.allclose(single[0], rgb[1].detach(), atol=1e-6)

@@ -51,7 +51,7 @@ def test_distorted_camera_is_undistorted_to_a_pinhole_with_the_same_content(undi
 
 
 def test_crop_undistortion_matches_opencv_and_keeps_only_valid_pixels() -> None:
-    """"crop" is nerfstudio's and gsplat's convention: OpenCV's alpha=0 camera, cropped to its valid
+    """ "crop" is nerfstudio's and gsplat's convention: OpenCV's alpha=0 camera, cropped to its valid
     region. Our resampling (through pycolmap's camera model) must give OpenCV's own undistorted pixels,
     with no blank border; "colmap" keeps the whole field of view, so its images are larger."""
     crop = load_scene(STATUE, STATUE, None, downscale=1, undistort="crop")

@@ -27,9 +27,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     spec = make_spec(**{"training.maxSteps": STEPS})
     settings = {"device": "cpu", "backend": "auto", "image_downscale": 1, "preset_overrides": OVERRIDES}
     output = root / "splat"
-    metrics = run_stage(
-        "splat", spec, {"frames": scene.frames, "sparse_model": scene.sparse}, output, settings
-    )
+    metrics = run_stage("splat", spec, {"frames": scene.frames, "sparse_model": scene.sparse}, output, settings)
     return output, metrics
 
 

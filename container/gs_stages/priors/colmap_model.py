@@ -33,9 +33,7 @@ class ColmapPrior:
 
 
 def _is_model_dir(folder: Path) -> bool:
-    return all(
-        any((folder / f"{stem}{suffix}").is_file() for suffix in (".bin", ".txt")) for stem in _REQUIRED_STEMS
-    )
+    return all(any((folder / f"{stem}{suffix}").is_file() for suffix in (".bin", ".txt")) for stem in _REQUIRED_STEMS)
 
 
 def find_model_dir(root: Path) -> Path | None:
@@ -114,9 +112,7 @@ def load_colmap_prior(priors_dir: Path, manifest: FramesManifest, log: logging.L
     scales: dict[int, tuple[float, float]] = {}
     for camera_id in sorted({given.image(i).camera_id for i in kept}):
         camera = given.camera(camera_id)
-        width, height = _camera_scale(
-            camera, [r for i, r in kept.items() if given.image(i).camera_id == camera_id]
-        )
+        width, height = _camera_scale(camera, [r for i, r in kept.items() if given.image(i).camera_id == camera_id])
         scales[camera_id] = (width / camera.width, height / camera.height)
         scaled = pycolmap.Camera(
             model=camera.model,
@@ -132,9 +128,7 @@ def load_colmap_prior(priors_dir: Path, manifest: FramesManifest, log: logging.L
         image = given.image(image_id)
         sx, sy = scales[image.camera_id]
         keypoints = np.array([p.xy for p in image.points2D], dtype=float).reshape(-1, 2) * [sx, sy]
-        renamed = pycolmap.Image(
-            name=record.name, keypoints=keypoints, camera_id=image.camera_id, image_id=image_id
-        )
+        renamed = pycolmap.Image(name=record.name, keypoints=keypoints, camera_id=image.camera_id, image_id=image_id)
         model.add_image_with_trivial_frame(renamed, image.cam_from_world())
 
     for point in given.points3D.values():

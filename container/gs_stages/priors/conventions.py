@@ -73,10 +73,7 @@ def rigid_matrix(value: object) -> np.ndarray:
     if not np.allclose(matrix[3], [0.0, 0.0, 0.0, 1.0], atol=_RIGID_TOLERANCE):
         raise PoseMatrixError(f"transform_matrix's last row is {matrix[3].tolist()}, expected [0, 0, 0, 1]")
     rotation = matrix[:3, :3]
-    if (
-        not np.allclose(rotation.T @ rotation, np.eye(3), atol=_RIGID_TOLERANCE)
-        or np.linalg.det(rotation) < 0
-    ):
+    if not np.allclose(rotation.T @ rotation, np.eye(3), atol=_RIGID_TOLERANCE) or np.linalg.det(rotation) < 0:
         raise PoseMatrixError("transform_matrix's 3x3 block is not a rotation (scaled, sheared or mirrored)")
     # Exports round rotations to ~7 digits; snap to the nearest rotation so inverses are exact.
     u, _, vt = np.linalg.svd(rotation)
@@ -94,14 +91,10 @@ def invert_rigid(matrix: np.ndarray) -> np.ndarray:
     return inverse
 
 
-def colmap_cam_from_world(
-    matrix: np.ndarray, convention: Convention, pose_is_world_to_cam: bool
-) -> np.ndarray:
+def colmap_cam_from_world(matrix: np.ndarray, convention: Convention, pose_is_world_to_cam: bool) -> np.ndarray:
     """The 4x4 world-to-camera pose in OpenCV camera axes for a pose given in `convention`."""
     if convention not in OPENCV_FROM_CONVENTION:
-        raise ValueError(
-            f"unknown camera convention {convention!r}; expected one of {sorted(OPENCV_FROM_CONVENTION)}"
-        )
+        raise ValueError(f"unknown camera convention {convention!r}; expected one of {sorted(OPENCV_FROM_CONVENTION)}")
     matrix = rigid_matrix(matrix)
     # Step 1: world-to-camera, still in the source camera's axes.
     source_cam_from_world = matrix if pose_is_world_to_cam else invert_rigid(matrix)

@@ -41,9 +41,7 @@ class Intrinsics:
     def scaled(self, width: int, height: int) -> Intrinsics:
         """The same camera for the image resized to width x height (focal and principal point scale)."""
         sx, sy = width / self.width, height / self.height
-        return Intrinsics(
-            width, height, self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, self.distortion
-        )
+        return Intrinsics(width, height, self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, self.distortion)
 
     def colmap(self) -> tuple[str, list[float]]:
         """COLMAP model name and parameters: OPENCV with distortion, else PINHOLE."""
@@ -135,11 +133,7 @@ def read_transforms_document(path: Path) -> dict[str, Any]:
             f"cannot read the pose priors {path.name}: {exc}",
             hint="upload a valid transforms.json (NeRFCapture / instant-ngp format)",
         ) from None
-    if (
-        not isinstance(document, dict)
-        or not isinstance(document.get("frames"), list)
-        or not document["frames"]
-    ):
+    if not isinstance(document, dict) or not isinstance(document.get("frames"), list) or not document["frames"]:
         raise StageError(
             f"{path.name} has no 'frames' list",
             hint="a transforms.json holds frames[] with file_path and transform_matrix per image",
@@ -175,17 +169,13 @@ def load_transforms_priors(
         if "transform_matrix" not in frame:
             raise StageError(f"transforms.json {where} has no transform_matrix")
         try:
-            cam_from_world = colmap_cam_from_world(
-                frame["transform_matrix"], convention, pose_is_world_to_cam
-            )
+            cam_from_world = colmap_cam_from_world(frame["transform_matrix"], convention, pose_is_world_to_cam)
         except PoseMatrixError as exc:
             raise StageError(
                 f"transforms.json {where}: {exc}",
                 hint="transform_matrix must be a 4x4 rigid transform (rotation and translation)",
             ) from None
-        posed[record.name] = PosedFrame(
-            record.name, cam_from_world, _intrinsics(document, frame, record, where)
-        )
+        posed[record.name] = PosedFrame(record.name, cam_from_world, _intrinsics(document, frame, record, where))
     if missing:
         shown = ", ".join(missing[:10]) + (", ..." if len(missing) > 10 else "")
         log.warning(

@@ -33,9 +33,7 @@ class CentreAlignment:
 
 def model_centres(model: pycolmap.Reconstruction) -> dict[str, np.ndarray]:
     """Camera centre of each registered image, by name."""
-    return {
-        image.name: np.asarray(image.projection_center()) for image in model.images.values() if image.has_pose
-    }
+    return {image.name: np.asarray(image.projection_center()) for image in model.images.values() if image.has_pose}
 
 
 def prior_centres(cam_from_world: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -67,10 +67,7 @@ def set_intrinsics(path: Path, intrinsics: Mapping[str, Intrinsics]) -> None:
 
 def count_keypoints(path: Path) -> dict[str, int]:
     with open_database(path) as database:
-        return {
-            image.name: database.num_keypoints_for_image(image.image_id)
-            for image in database.read_all_images()
-        }
+        return {image.name: database.num_keypoints_for_image(image.image_id) for image in database.read_all_images()}
 
 
 def count_verified_pairs(path: Path) -> int:

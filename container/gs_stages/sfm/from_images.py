@@ -45,9 +45,7 @@ def from_images(
     with timer.step("mapping"):
         # The global mapper, unlike the incremental one, cannot recover from a focal length far off.
         initial_focals = initialise_focal_lengths(database, ctx.log) if sfm.software_name == "glomap" else {}
-        models = map_poses(
-            database, frames.image_dir, workdir / "models", sfm.software_name, settings, total, ctx.log
-        )
+        models = map_poses(database, frames.image_dir, workdir / "models", sfm.software_name, settings, total, ctx.log)
     if not models:
         require_registered(0, total, settings.min_registered_ratio)
     model = models[0]

@@ -44,8 +44,7 @@ def from_colmap_model(
     if prior.reconstruction.num_reg_images() < MIN_REGISTERED_IMAGES:
         raise StageError(
             f"the COLMAP model poses only {prior.reconstruction.num_reg_images()} of the uploaded images",
-            hint=f"a model needs at least {MIN_REGISTERED_IMAGES} posed images; "
-            "upload the images it was made from",
+            hint=f"a model needs at least {MIN_REGISTERED_IMAGES} posed images; upload the images it was made from",
         )
     return prior.reconstruction, {
         "pose_source": "colmap_model",
@@ -114,9 +113,7 @@ def from_transforms(
     with timer.step("matching"):
         match_features(database, sfm.matching_method, settings, ctx.log, vocab_tree)
     with timer.step("triangulation"):
-        model = triangulate_known_poses(
-            database, frames.image_dir, workdir / "triangulated", priors.frames, settings
-        )
+        model = triangulate_known_poses(database, frames.image_dir, workdir / "triangulated", priors.frames, settings)
     matched = count_matched_keypoints(database)
     share = model.compute_num_observations() / matched if matched else 0.0
     if model.num_points3D() < _MIN_TRIANGULATED_POINTS or share < _MIN_TRIANGULATED_SHARE:

@@ -28,8 +28,7 @@ def read_frames_input(frames_dir: Path) -> FramesInput:
         absent = [n for n in names if not (image_dir / n).is_file()]
         if absent:
             raise StageError(
-                f"the frames manifest lists {len(absent)} image(s) missing from {image_dir}: "
-                f"{', '.join(absent[:5])}",
+                f"the frames manifest lists {len(absent)} image(s) missing from {image_dir}: {', '.join(absent[:5])}",
                 hint="run the frames stage again; its output is incomplete",
             )
     else:

@@ -34,9 +34,7 @@ def _incremental(
         if registered % step == 0:
             log.info("mapping: %d images registered so far (of %d)", registered, total)
 
-    return pycolmap.incremental_mapping(
-        database, image_dir, workdir, options=options, next_image_callback=next_image
-    )
+    return pycolmap.incremental_mapping(database, image_dir, workdir, options=options, next_image_callback=next_image)
 
 
 def _global(
@@ -65,9 +63,7 @@ def map_poses(
     """Every model the mapper found, largest (most registered images, then points) first."""
     workdir.mkdir(parents=True, exist_ok=True)
     pycolmap.set_random_seed(settings.random_seed)
-    log.info(
-        "mapping: %s mapper on %d images", "incremental (colmap)" if mapper == "colmap" else "global", total
-    )
+    log.info("mapping: %s mapper on %d images", "incremental (colmap)" if mapper == "colmap" else "global", total)
     if mapper == "colmap":
         models = _incremental(database, image_dir, workdir, settings, total, log)
     else:

@@ -123,9 +123,7 @@ def match_features(
         pycolmap.match_spatial(database, matching_options=matching, pairing_options=pairing, device=device)
     elif method == "vocab":
         if vocab_tree is None:
-            raise StageError(
-                "vocab matching needs a vocabulary tree, and none is configured", hint=_VOCAB_HINT
-            )
+            raise StageError("vocab matching needs a vocabulary tree, and none is configured", hint=_VOCAB_HINT)
         pairing = pycolmap.VocabTreePairingOptions()
         pairing.num_threads = settings.num_threads
         pairing.vocab_tree_path = str(vocab_tree)

@@ -23,9 +23,7 @@ def pick_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise NotAvailableError(
-            f"device {name!r} requested but torch sees no CUDA GPU", hint="use device=auto or cpu"
-        )
+        raise NotAvailableError(f"device {name!r} requested but torch sees no CUDA GPU", hint="use device=auto or cpu")
     return device
 
 
@@ -37,7 +35,5 @@ def pick_renderer(name: str, device: torch.device) -> tuple[str, Renderer]:
     if problem is None:
         return "gsplat", render_gsplat.rasterization
     if name == "gsplat":
-        raise NotAvailableError(
-            f"backend 'gsplat' is not available: {problem}", hint="use backend=auto or torch"
-        )
+        raise NotAvailableError(f"backend 'gsplat' is not available: {problem}", hint="use backend=auto or torch")
     return "torch", render_torch.rasterization

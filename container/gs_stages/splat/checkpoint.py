@@ -78,9 +78,7 @@ def load(path: Path, fingerprint: dict[str, Any]) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # a corrupt file: say which, do not guess
-        raise StageError(
-            f"checkpoint {path} is unreadable: {exc}", hint=f"delete {path} to start over"
-        ) from exc
+        raise StageError(f"checkpoint {path} is unreadable: {exc}", hint=f"delete {path} to start over") from exc
     if data.get("format") != FORMAT:
         raise StageError(f"checkpoint {path} has format {data.get('format')}, expected {FORMAT}")
     if data.get("fingerprint") != fingerprint:

@@ -126,9 +126,7 @@ class DefaultStrategy:
         # radii: largest screen footprint, as a fraction of the image's longer side.
         return {"grad2d": None, "count": None, "radii": None, "scene_scale": scene_scale}
 
-    def step_pre_backward(
-        self, params: Params, optimizers: Optimizers, state: State, step: int, info: dict
-    ) -> None:
+    def step_pre_backward(self, params: Params, optimizers: Optimizers, state: State, step: int, info: dict) -> None:
         info["means2d"].retain_grad()
 
     def step_post_backward(
@@ -180,9 +178,7 @@ class DefaultStrategy:
             split_mask |= state["radii"] > self.grow_scale2d
         if clone.any():
             duplicate(params, optimizers, state, clone)
-        split_mask = torch.cat(
-            [split_mask, torch.zeros(int(clone.sum()), dtype=torch.bool, device=grads.device)]
-        )
+        split_mask = torch.cat([split_mask, torch.zeros(int(clone.sum()), dtype=torch.bool, device=grads.device)])
         if split_mask.any():
             split(params, optimizers, state, split_mask, self.generator)
 
@@ -190,9 +186,7 @@ class DefaultStrategy:
     def _prune(self, params: Params, optimizers: Optimizers, state: State, step: int) -> None:
         prune = torch.sigmoid(params["opacities"]) < self.prune_opa
         if step > self.reset_every:
-            prune |= (
-                torch.exp(params["scales"]).max(dim=-1).values > self.prune_scale3d * state["scene_scale"]
-            )
+            prune |= torch.exp(params["scales"]).max(dim=-1).values > self.prune_scale3d * state["scene_scale"]
             if step < self.refine_scale2d_stop_iter:
                 prune |= state["radii"] > self.prune_scale2d
         if prune.any():
@@ -215,9 +209,7 @@ class MCMCStrategy:
     def initialize_state(self, scene_scale: float = 1.0) -> State:
         return {"scene_scale": scene_scale}
 
-    def step_pre_backward(
-        self, params: Params, optimizers: Optimizers, state: State, step: int, info: dict
-    ) -> None:
+    def step_pre_backward(self, params: Params, optimizers: Optimizers, state: State, step: int, info: dict) -> None:
         return None
 
     @torch.no_grad()
@@ -278,9 +270,7 @@ class MCMCStrategy:
     def _inject_noise(self, params: Params, scaler: float) -> None:
         opacities = torch.sigmoid(params["opacities"])
         gate = torch.sigmoid(100.0 * ((1.0 - opacities) - 0.995))  # ~1 for nearly transparent, ~0 else
-        noise = (
-            _randn(params["means"].shape, self.generator, params["means"].device) * (gate * scaler)[:, None]
-        )
+        noise = _randn(params["means"].shape, self.generator, params["means"].device) * (gate * scaler)[:, None]
         cov = covariances(params["quats"], torch.exp(params["scales"]))
         params["means"].data += torch.einsum("nij,nj->ni", cov, noise)
 
@@ -294,9 +284,7 @@ def relocation(opacities: Tensor, scales: Tensor, copies: Tensor, n_max: int = 5
     o = opacities.double()
     new_o = 1.0 - torch.pow(1.0 - o, 1.0 / n)
     k = torch.arange(1, n_max + 1, device=o.device, dtype=torch.float64)
-    log_binom = (
-        torch.lgamma(n[:, None] + 1) - torch.lgamma(k + 1) - torch.lgamma((n[:, None] - k).clamp_min(0) + 1)
-    )
+    log_binom = torch.lgamma(n[:, None] + 1) - torch.lgamma(k + 1) - torch.lgamma((n[:, None] - k).clamp_min(0) + 1)
     sign = torch.where(k % 2 == 1, 1.0, -1.0).to(torch.float64)
     terms = torch.exp(log_binom) * sign * new_o[:, None] ** k / torch.sqrt(k)
     denominator = torch.where(k <= n[:, None], terms, torch.zeros_like(terms)).sum(-1)
@@ -312,9 +300,7 @@ def _sample(weights: Tensor, count: int, generator: torch.Generator | None) -> T
     return picks.clamp_max(len(weights) - 1)
 
 
-def _randn(
-    shape: tuple[int, ...] | torch.Size, generator: torch.Generator | None, device: torch.device
-) -> Tensor:
+def _randn(shape: tuple[int, ...] | torch.Size, generator: torch.Generator | None, device: torch.device) -> Tensor:
     """Normal noise from the run's generator (which may live on another device than the params)."""
     noise = torch.randn(shape, generator=generator, device=generator.device if generator else device)
     return noise.to(device)
@@ -388,9 +374,7 @@ def split(
         params,
         optimizers,
         param_fn,
-        lambda key, v: torch.cat(
-            [v[rest], torch.zeros((2 * len(sel), *v.shape[1:]), device=v.device, dtype=v.dtype)]
-        ),
+        lambda key, v: torch.cat([v[rest], torch.zeros((2 * len(sel), *v.shape[1:]), device=v.device, dtype=v.dtype)]),
     )
     _update_running_state(state, lambda v: torch.cat([v[rest], v[sel].repeat(2, *([1] * (v.dim() - 1)))]))
 
@@ -441,9 +425,7 @@ class _GsplatStrategy:
             return {**self.inner.initialize_state(), "scene_scale": scene_scale}
         return self.inner.initialize_state(scene_scale=scene_scale)
 
-    def step_pre_backward(
-        self, params: Params, optimizers: Optimizers, state: State, step: int, info: dict
-    ) -> None:
+    def step_pre_backward(self, params: Params, optimizers: Optimizers, state: State, step: int, info: dict) -> None:
         if not self.mcmc:
             self.inner.step_pre_backward(params, optimizers, state, step, info)
 

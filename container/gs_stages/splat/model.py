@@ -39,9 +39,7 @@ def init_params(
         "means": means,
         "scales": torch.log(scale)[:, None].repeat(1, 3),
         "quats": random_quats(n, generator).to(device),
-        "opacities": torch.full(
-            (n,), math.log(preset.init_opacity / (1 - preset.init_opacity)), device=device
-        ),
+        "opacities": torch.full((n,), math.log(preset.init_opacity / (1 - preset.init_opacity)), device=device),
         "sh0": sh[:, :1],
         "shN": sh[:, 1:],
     }

@@ -90,9 +90,7 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "splatfacto": Preset(name="splatfacto", background_color="black"),  # see the deviations above
     "splatfacto-big": Preset(name="splatfacto-big", cull_alpha_thresh=0.005, densify_grad_thresh=0.0005),
-    "splatfacto-mcmc": Preset(
-        name="splatfacto-mcmc", strategy="mcmc", cull_alpha_thresh=0.005, stop_split_at=25000
-    ),
+    "splatfacto-mcmc": Preset(name="splatfacto-mcmc", strategy="mcmc", cull_alpha_thresh=0.005, stop_split_at=25000),
 }
 
 #: Models the job spec accepts but this build cannot train; each fails before any data is read.

@@ -73,9 +73,7 @@ class View:
             viewmat=self.viewmat,
             K=_scale_intrinsics(self.K, width / self.width, height / self.height),
             mask=_resize(self.mask, width, height) if self.mask is not None else None,
-            valid=_resize(self.valid.to(torch.uint8) * 255, width, height) > 254
-            if self.valid is not None
-            else None,
+            valid=_resize(self.valid.to(torch.uint8) * 255, width, height) > 254 if self.valid is not None else None,
         )
 
 
@@ -257,9 +255,7 @@ def _image_size(path: Path) -> tuple[int, int]:
         with Image.open(path) as image:
             return image.size
     except (OSError, ValueError):
-        raise StageError(
-            f"image {path.name!r} of the sparse model is missing or unreadable at {path}"
-        ) from None
+        raise StageError(f"image {path.name!r} of the sparse model is missing or unreadable at {path}") from None
 
 
 def _auto_downscale(sizes: list[tuple[int, int]]) -> int:

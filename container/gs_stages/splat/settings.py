@@ -67,12 +67,8 @@ class EngineSettings:
             problems.append(f"backend must be auto, gsplat or torch, got {self.backend!r}")
         if not (self.device in ("auto", "cpu", "cuda") or str(self.device).startswith("cuda:")):
             problems.append(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
-        if self.image_downscale != "auto" and not (
-            _is_int(self.image_downscale) and self.image_downscale >= 1
-        ):
-            problems.append(
-                f"image_downscale must be 'auto' or an integer >= 1, got {self.image_downscale!r}"
-            )
+        if self.image_downscale != "auto" and not (_is_int(self.image_downscale) and self.image_downscale >= 1):
+            problems.append(f"image_downscale must be 'auto' or an integer >= 1, got {self.image_downscale!r}")
         for name in ("checkpoint_every", "keep_checkpoints", "seed", "preview_views"):
             if not (_is_int(getattr(self, name)) and getattr(self, name) >= 0):
                 problems.append(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")

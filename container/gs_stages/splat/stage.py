@@ -45,23 +45,17 @@ def run(ctx: StageContext) -> dict[str, Any]:
         settings.undistort,
     )
     load_seconds = time.perf_counter() - started
-    ctx.log.info(
-        "splat: %s on %s with the %s rasterizer, %d steps", preset.name, device, backend, training.max_steps
-    )
+    ctx.log.info("splat: %s on %s with the %s rasterizer, %d steps", preset.name, device, backend, training.max_steps)
 
     reset_peak_memory(device)
     torch.manual_seed(settings.seed)
     trainer = Trainer(scene, preset, settings, renderer, device, ctx.output / CHECKPOINTS_DIR)
-    result = trainer.run(
-        training.max_steps, progress=lambda items, total: ctx.progress(items, total, "splat")
-    )
+    result = trainer.run(training.max_steps, progress=lambda items, total: ctx.progress(items, total, "splat"))
     memory, memory_kind = peak_memory(device)
 
     lpips_model, lpips_absent = load_lpips(settings.lpips_weights, device)
     sh_degree = trainer.sh_degree(result.steps)
-    evaluation = evaluate(
-        result.params, scene.test, renderer, preset, sh_degree, lpips_model, settings.preview_views
-    )
+    evaluation = evaluate(result.params, scene.test, renderer, preset, sh_degree, lpips_model, settings.preview_views)
     if evaluation.pairs:
         write_preview(ctx.output / PREVIEW_PNG, evaluation.pairs)
 

@@ -87,9 +87,7 @@ class Trainer:
         scale = self.scene.scene_scale
         found = checkpoint.latest(self.checkpoint_dir)
         if found is None:
-            self.params = init_params(
-                self.scene.points, self.scene.colors, self.preset, self.generator, self.device
-            )
+            self.params = init_params(self.scene.points, self.scene.colors, self.preset, self.generator, self.device)
             self.optimizers = make_optimizers(self.params, self.preset, scale, self.settings.optimizer)
             self.state = self.strategy.initialize_state(scene_scale=scale)
             return 0, 0.0, None
@@ -98,14 +96,10 @@ class Trainer:
         self.optimizers = make_optimizers(self.params, self.preset, scale, self.settings.optimizer)
         for name, optimizer in self.optimizers.items():
             optimizer.load_state_dict(data["optimizers"][name])
-        self.state = {
-            k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in data["strategy"].items()
-        }
+        self.state = {k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in data["strategy"].items()}
         self.queue = list(data["queue"])
         checkpoint.restore_rng(data["rng"], self.generator)
-        log.info(
-            "resuming from %s (step %d, %d Gaussians)", found.name, data["step"], len(self.params["means"])
-        )
+        log.info("resuming from %s (step %d, %d Gaussians)", found.name, data["step"], len(self.params["means"]))
         return data["step"], data["train_seconds"], data["step"]
 
     def save(self, step: int, seconds: float) -> Path:
@@ -215,9 +209,7 @@ class Trainer:
     def next_view(self) -> int:
         """Each training view once per epoch, in a new random order every epoch."""
         if not self.queue:
-            order = torch.randperm(
-                len(self.scene.train), generator=self.generator, device=self.generator.device
-            )
+            order = torch.randperm(len(self.scene.train), generator=self.generator, device=self.generator.device)
             self.queue = order.tolist()
         return self.queue.pop(0)
 
