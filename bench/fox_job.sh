@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The whole fox job (frames -> masks -> sparse_model -> splat -> spz) through the stage CLI, timed.
-#   bash bench/fox_job.sh [priors|sfm]   (FOX=<dir with images/ and transforms.json>, STEPS=7000)
-# priors: the zip carries transforms.json (OpenGL, camera-to-world); sfm: exhaustive + incremental SfM.
+#   bash bench/fox_job.sh [priors|sfm|defaults]   (FOX=<dir with images/ and transforms.json>, STEPS=7000)
+# priors: the zip carries transforms.json (OpenGL, camera-to-world); sfm: exhaustive + incremental SfM;
+# defaults: the job JSON's SfM defaults (sequential matching + global mapper).
 # Writes the stages' metrics as one JSON to ${OUT:-/tmp}/fox_job_<mode>.json.
 set -eu
 MODE=${1:-priors}; FOX=${FOX:-.gpu/fox}; STEPS=${STEPS:-7000}; W=/tmp/fox-job-$MODE; OUT=${OUT:-/tmp}
+case $MODE in priors|sfm|defaults) ;; *) echo "usage: $0 [priors|sfm|defaults]" >&2; exit 2 ;; esac
 rm -rf "$W"; mkdir -p "$W"
 python3 - "$MODE" "$FOX" "$W" "$STEPS" <<'PY'
 import json, sys, zipfile
@@ -16,10 +18,12 @@ with zipfile.ZipFile(work / "media.zip", "w", zipfile.ZIP_STORED) as z:
     for p in sorted((fox / "images").glob("*.jpg")):
         z.write(p, f"images/{p.name}")
 sfm = {"matchingMethod": "exhaustive"}
-if mode == "priors":
+if mode == "defaults":
+    sfm = {}
+elif mode == "priors":
     sfm["posePriors"] = {"usePosePriorTransformJson": {
         "enable": True, "sourceCoordinateName": "opengl", "poseIsWorldToCam": False}}
-else:
+elif mode == "sfm":
     sfm["softwareName"] = "colmap"
 job = {"uuid": f"fox-{mode}", "s3": {"bucketName": "bench-local", "inputKey": "media.zip"},
        "imageProcessing": {"filterBlurryImages": False}, "sfm": sfm,

@@ -81,11 +81,25 @@ def last_json(text: str) -> dict[str, Any] | None:
     return None
 
 
-def execute(run: dict[str, Any], gpu: int, shared: bool) -> None:
+def execute(run: dict[str, Any], gpu: int, shared: bool, attempts: int = 2) -> None:
+    """Run once; a failed run (not a timed-out one) is run once more, its first log kept as .log.1.
+
+    Round 2 lost two peer runs to a transient FileNotFoundError on a frame that was there."""
     key = run_key(run)
     record_path = STATE / "runs" / f"{key}.json"
     if record_path.exists():
         return
+    for attempt in range(1, attempts + 1):
+        record = _attempt(run, key, gpu, shared)
+        record["attempt"] = attempt
+        if record["status"] == "ok" or attempt == attempts:
+            break
+        log_path = STATE / "logs" / f"{key}.log"
+        log_path.rename(log_path.with_suffix(f".log.{attempt}"))
+    record_path.write_text(json.dumps(record, indent=2))
+
+
+def _attempt(run: dict[str, Any], key: str, gpu: int, shared: bool) -> dict[str, Any]:
     result = STATE / "results" / key
     result.mkdir(parents=True, exist_ok=True)
     env = dict(
@@ -109,11 +123,10 @@ def execute(run: dict[str, Any], gpu: int, shared: bool) -> None:
     if run["side"] == "cmd" and run.get("result") and Path(run["result"]).exists():
         reported = json.loads(Path(run["result"]).read_text())
     status = "ok" if rc == 0 and reported is not None else "failed"
-    record = {"key": key, "side": run["side"], "variant": run.get("tag") or run.get("variant"),
-              "steps": run.get("steps"), "scene": run.get("scene"), "gpu": gpu, "gpu_shared": shared,
-              "status": status, "rc": rc, "process_wall_s": round(wall, 2), "run": run,
-              "reported": reported}  # fmt: skip
-    record_path.write_text(json.dumps(record, indent=2))
+    return {"key": key, "side": run["side"], "variant": run.get("tag") or run.get("variant"),
+            "steps": run.get("steps"), "scene": run.get("scene"), "gpu": gpu, "gpu_shared": shared,
+            "status": status, "rc": rc, "process_wall_s": round(wall, 2), "run": run,
+            "reported": reported}  # fmt: skip
 
 
 def lane_worker(lane: dict[str, Any]) -> None:
@@ -241,7 +254,8 @@ def go(plan_path: Path, max_s: float) -> int:
             alive = True
         except (OSError, ValueError):
             alive = False
-    if not alive and not (STATE / "plan.done").exists():
+    if not alive:
+        (STATE / "plan.done").unlink(missing_ok=True)  # a new call re-runs whatever is not ok yet
         for record in (STATE / "runs").glob("*.json"):  # a fresh scheduler retries what failed before
             if json.loads(record.read_text()).get("status") != "ok":
                 record.unlink()
@@ -253,7 +267,7 @@ def go(plan_path: Path, max_s: float) -> int:
         pid_file.write_text(str(proc.pid))
         print(f"scheduler started (pid {proc.pid})", flush=True)
     else:
-        print("scheduler already running" if alive else "plan already done", flush=True)
+        print("scheduler already running", flush=True)
     out = Path(os.environ.get("OUT", REPO / ".work" / "gpu_queue"))
     while time.time() - t0 < max_s and not (STATE / "plan.done").exists():
         time.sleep(10)

@@ -4,7 +4,7 @@
 compare_x4.json: round 2 (2026-11-21), as run. compare_x4_round3.json: the next round, same layout,
 for a fresh session with its own device time: three runs per side of every 7000-step pair (with
 `undistort="crop"` the held-out pixels are now the peer's), the 30000-step mcmc pairs round 2 could
-not fit, and the whole fox job. Lanes are ordered by priority: what matters most runs first; each
+not fit, and the whole fox job, with exhaustive + incremental SfM and with the job's SfM defaults. Lanes are ordered by priority: what matters most runs first; each
 lane holds about 15-21 minutes of round 2's measured run times.
 """
 
@@ -63,6 +63,14 @@ FOX_JOB: Run = {
 }
 
 
+FOX_JOB_DEFAULTS: Run = {
+    "side": "cmd",
+    "key": "fox_job_defaults",
+    "cmd": "FOX=.gpu/fox STEPS=7000 OUT=/tmp/gsbench/results bash bench/fox_job.sh defaults",
+    "result": "/tmp/gsbench/results/fox_job_defaults.json",
+}
+
+
 def round2() -> None:
     plan = Plan("issue #5 final comparison: one timed run per GPU at a time (4 x H200)")
     sweep = [x for s in SCENES for x in plan.pair(ours(s, 7000), peer(s, 7000))]
@@ -95,7 +103,7 @@ def round3() -> None:
             mcmc7 += plan.pair(ours(s, 7000, "splatfacto-mcmc", seed=repeat), peer(s, 7000, "mcmc", repeat=repeat))
     plan.lanes = [
         {"gpu": 0, "runs": [*seven[:12], *mcmc7[12:]]},
-        {"gpu": 1, "runs": [FOX_JOB, *seven[12:], *mcmc7[6:12]]},
+        {"gpu": 1, "runs": [FOX_JOB, FOX_JOB_DEFAULTS, *seven[12:], *mcmc7[6:12]]},
         {
             "gpu": 2,
             "runs": [
