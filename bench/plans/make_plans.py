@@ -4,8 +4,9 @@
 compare_x4.json: round 2 (2026-11-21), as run. compare_x4_round3.json: the next round, same layout,
 for a fresh session with its own device time: three runs per side of every 7000-step pair (with
 `undistort="crop"` the held-out pixels are now the peer's), the 30000-step mcmc pairs round 2 could
-not fit, and the whole fox job, with exhaustive + incremental SfM and with the job's SfM defaults. Lanes are ordered by priority: what matters most runs first; each
-lane holds about 15-21 minutes of round 2's measured run times.
+not fit, and the whole fox job, with exhaustive + incremental SfM and with the job's SfM defaults.
+Lanes are ordered by priority, what matters most first; each holds about 15-21 minutes of round 2's
+measured run times.
 """
 
 from __future__ import annotations
