@@ -26,8 +26,10 @@ import io
 import json
 import math
 import os
+import re
 import shlex
 import signal
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -219,7 +221,44 @@ def summary(plan: dict[str, Any]) -> str:
                 f"| {ours_key} | {theirs_key} | {ratio('psnr', '+.2f', diff=True)} | "
                 f"{ratio('train_s', '.3f')} | {ratio('peak_mem_gib', '.2f')} |"
             )
+        lines += repeated(records, pairs)
     return "\n".join(lines) + "\n"
+
+
+def comparison(key: str) -> str:
+    """A pair's comparison without its repeat suffix: fox__7000__ours__splatfacto-s1 -> fox__7000__ours__splatfacto."""
+    return re.sub(r"-(s|r)\d+$", "", key)
+
+
+def repeated(records: dict[str, Any], pairs: list[list[str]]) -> list[str]:
+    """Mean and spread over the repeats of each comparison (seeds for ours, repeats for the peer)."""
+    groups: dict[tuple[str, str], list[tuple[dict, dict]]] = {}
+    for ours_key, theirs_key in pairs:
+        o, t = records.get(ours_key), records.get(theirs_key)
+        if o and t and o["status"] == t["status"] == "ok":
+            groups.setdefault((comparison(ours_key), comparison(theirs_key)), []).append((o["reported"], t["reported"]))
+    if not any(len(v) > 1 for v in groups.values()):
+        return []
+    header = "| ours | theirs | runs | PSNR ours mean ± sd | PSNR theirs mean ± sd | Δ mean dB | train s ratio |"
+    lines = ["", header, "|---|---|---:|---|---|---:|---:|"]
+    for (ours_key, theirs_key), runs in groups.items():
+        po = [pick(o, "psnr") for o, _ in runs]
+        pt = [pick(t, "psnr") for _, t in runs]
+        to = [pick(o, "train_s") for o, _ in runs]
+        tt = [pick(t, "train_s") for _, t in runs]
+        if None in po + pt + to + tt:
+            continue
+
+        def mean_sd(values: list) -> str:
+            if len(values) == 1:
+                return f"{values[0]:.2f}"
+            return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+        lines.append(
+            f"| {ours_key} | {theirs_key} | {len(runs)} | {mean_sd(po)} | {mean_sd(pt)} | "
+            f"{statistics.mean(po) - statistics.mean(pt):+.2f} | {statistics.mean(to) / statistics.mean(tt):.3f} |"
+        )
+    return lines
 
 
 def pack(plan: dict[str, Any], out: Path) -> None:
