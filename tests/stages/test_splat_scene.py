@@ -98,3 +98,26 @@ def test_a_missing_image_is_named(tmp_path: Path) -> None:
     shutil.rmtree(synthetic.sparse / "sparse")
     with pytest.raises(StageError, match="no COLMAP model"):
         load_scene(synthetic.frames, synthetic.sparse)
+
+
+def test_crop_undistortion_covers_the_opencv_models_and_leaves_fisheye_to_colmap() -> None:
+    from gs_stages.splat.scene import _cropped_pinhole
+
+    radial = pycolmap.Camera(model="RADIAL", width=640, height=480, params=[500.0, 320.0, 240.0, -0.2, 0.05])
+    opencv = pycolmap.Camera(
+        model="OPENCV", width=640, height=480, params=[500.0, 510.0, 320.0, 240.0, 0.1, -0.02, 0.001, 0.0]
+    )
+    fisheye = pycolmap.Camera(
+        model="OPENCV_FISHEYE", width=640, height=480, params=[300.0, 300.0, 320.0, 240.0, 0.1, 0.0, 0.0, 0.0]
+    )
+    for camera in (radial, opencv):
+        pinhole = _cropped_pinhole(camera)
+        assert pinhole is not None and pinhole.model.name == "PINHOLE"
+        assert 0 < pinhole.width <= camera.width and 0 < pinhole.height <= camera.height
+        # every corner of the cropped pinhole image sees a point inside the original photo
+        corners = np.array([[0.5, 0.5], [pinhole.width - 0.5, 0.5], [0.5, pinhole.height - 0.5],
+                            [pinhole.width - 0.5, pinhole.height - 0.5]])  # fmt: skip
+        rays = pinhole.cam_from_img(corners)
+        source = camera.img_from_cam(np.concatenate([rays, np.ones((4, 1))], axis=1))
+        assert (source > -1).all() and (source < [camera.width + 1, camera.height + 1]).all()
+    assert _cropped_pinhole(fisheye) is None  # load_scene then uses COLMAP's undistorter
