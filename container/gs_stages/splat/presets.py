@@ -12,11 +12,10 @@ Field names are nerfstudio's so a value can be checked against that file by name
 
 Deviations from nerfstudio, each measured on the H200 against gsplat's simple_trainer
 (docs/BENCHMARKS.md, issue #5):
-* `splatfacto` trains over a black background instead of a random colour per step. The held-out
-  metric renders over a fixed colour, and the peer trains and evaluates on black; random backgrounds
-  push every pixel to full opacity, which costs held-out PSNR on captured scenes (sweep at 7000 steps,
-  one seed each: fox +0.29, kermit +1.64, statue -0.14 dB) and adds Gaussians (kermit 197k -> 112k);
-  with three seeds each, it did not yet close the gap to the peer (BENCHMARKS.md, round 2).
+* `splatfacto` trains over a black background instead of a random colour per step, as the peer does;
+  the held-out metric renders over one fixed colour either way. Measured in a sweep at 7000 steps (one
+  seed each): fox +0.29, kermit +1.64, statue -0.14 dB, and fewer Gaussians (kermit 197k -> 112k);
+  with three seeds each it did not yet close the gap to the peer (BENCHMARKS.md, round 2).
   The other presets keep nerfstudio's random background.
 
 Two translations: nerfstudio rescales each scene so the cameras fit in [-1, 1]; we train in the SfM
