@@ -164,7 +164,6 @@ def serve(plan_path: Path) -> None:
     env = dict(os.environ, SCENES=" ".join(scenes), SIDES="", OUT=str(STATE / "setup_out"), STATE=str(STATE))
     with open(STATE / "setup_scenes.log", "w") as log:
         subprocess.call(["bash", "bench/gpu_compare.sh"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    (STATE / "setup.done").write_text(str(time.time()))
     threads = [threading.Thread(target=lane_worker, args=(lane,)) for lane in plan["lanes"]]
     for thread in threads:
         thread.start()

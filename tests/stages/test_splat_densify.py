@@ -35,6 +35,19 @@ def _trained_params(n: int = 8):
     return params, optimizers, generator
 
 
+def _seen_by_one_camera(gradient: float, n: int = 8) -> dict:
+    """A rasterizer `info` where one 10x10 camera sees all n Gaussians, with this screen-space gradient."""
+    info = {
+        "means2d": torch.zeros(1, n, 2),
+        "radii": torch.ones(1, n, 2, dtype=torch.int32),
+        "width": 10,
+        "height": 10,
+        "n_cameras": 1,
+    }
+    info["means2d"].grad = torch.full((1, n, 2), gradient)
+    return info
+
+
 def _moments(params, optimizers, name):
     return optimizers[name].state[params[name]]["exp_avg"]
 
@@ -87,14 +100,7 @@ def test_default_strategy_resets_opacity_every_reset_every_steps() -> None:
     strategy = DefaultStrategy(prune_opa=0.05, reset_every=30, refine_stop_iter=100, generator=generator)
     state = strategy.initialize_state(1.0)
     params["opacities"].data[:] = 3.0
-    info = {
-        "means2d": torch.zeros(1, 8, 2),
-        "radii": torch.ones(1, 8, 2, dtype=torch.int32),
-        "width": 10,
-        "height": 10,
-        "n_cameras": 1,
-    }
-    info["means2d"].grad = torch.zeros(1, 8, 2)
+    info = _seen_by_one_camera(gradient=0.0)
     strategy.step_post_backward(params, optimizers, state, 29, info)
     assert (params["opacities"] == 3.0).all()
     strategy.step_post_backward(params, optimizers, state, 30, info)
@@ -133,14 +139,7 @@ def test_refinement_pauses_only_after_a_reset_that_happened() -> None:
     )
     state = strategy.initialize_state(1.0)
     params["opacities"].data[:] = 3.0
-    info = {
-        "means2d": torch.zeros(1, 8, 2),
-        "radii": torch.ones(1, 8, 2, dtype=torch.int32),
-        "width": 10,
-        "height": 10,
-        "n_cameras": 1,
-    }
-    info["means2d"].grad = torch.full((1, 8, 2), 1.0)  # every Gaussian wants to grow
+    info = _seen_by_one_camera(gradient=1.0)  # 1.0: every Gaussian wants to grow
     strategy.step_post_backward(params, optimizers, state, 300, info)  # reset, refinement paused
     assert len(params["means"]) == 8 and torch.allclose(torch.sigmoid(params["opacities"]), torch.tensor(0.1))
     strategy.step_post_backward(params, optimizers, state, 400, info)  # still within the pause
@@ -160,19 +159,3 @@ def test_mcmc_strategy_moves_dead_gaussians_and_grows_five_percent() -> None:
     assert (torch.sigmoid(params["opacities"]) > 0.005).all()
     assert all(len(p) == 42 for p in params.values())
     assert len(_moments(params, optimizers, "sh0")) == 42
-
-
-def test_ssim_setting_picks_the_torch_ssim_on_cpu_and_refuses_fused_there() -> None:
-    import pytest
-
-    from gs_stages.splat.metrics import ssim
-    from gs_stages.splat.settings import EngineSettings
-    from gs_stages.splat.train import pick_ssim
-    from gs_stages.stage import StageError
-
-    cpu = torch.device("cpu")
-    assert pick_ssim("auto", cpu) is ssim and pick_ssim("torch", cpu) is ssim
-    with pytest.raises(StageError, match="fused"):
-        pick_ssim("fused", cpu)
-    with pytest.raises(StageError, match="optimizer must be adam or selective_adam"):
-        EngineSettings.from_mapping({"optimizer": "sgd"})

@@ -7,9 +7,14 @@ from pathlib import Path
 
 import cv2
 import pytest
+import torch
 
 from gs_stages.cli import run_stage
 from gs_stages.export.ply import read_ply
+from gs_stages.splat.metrics import ssim
+from gs_stages.splat.settings import EngineSettings
+from gs_stages.splat.train import pick_ssim
+from gs_stages.stage import StageError
 
 from .jobs import make_spec
 from .splat_scenes import make_scene
@@ -52,3 +57,12 @@ def test_outputs_splat_preview_and_metrics(trained: tuple[Path, dict]) -> None:
     assert written["lpips"] is None and "lpips_weights" in written["lpips_absent_reason"]
     assert written["peak_memory_kind"] == "process_peak_rss" and written["peak_memory_bytes"] > 0
     assert written["train_seconds"] > 0
+
+
+def test_ssim_setting_picks_the_torch_ssim_on_cpu_and_refuses_fused_there() -> None:
+    cpu = torch.device("cpu")
+    assert pick_ssim("auto", cpu) is ssim and pick_ssim("torch", cpu) is ssim
+    with pytest.raises(StageError, match="fused"):
+        pick_ssim("fused", cpu)
+    with pytest.raises(StageError, match="optimizer must be adam or selective_adam"):
+        EngineSettings.from_mapping({"optimizer": "sgd"})

@@ -9,6 +9,8 @@ deliberate differences:
   reads as a chained comparison that is never true, so it never resets opacities (fixed upstream
   after 1.5.3, "Fix bit-wise and", #776). We reset every `reset_every` steps after step 0, as
   3DGS and the fix intend;
+* refinement pauses (`pause_refine_after_reset`) only after a reset that happened; gsplat's modulo
+  test also pauses in the first steps of every `reset_every` window without one;
 * randomness comes from the run's generator (checkpointed), not the global RNG, so a resumed run
   draws the same numbers as an uninterrupted one;
 * MCMC: the relocation formula (3DGS-as-MCMC, Eq. 9) is evaluated in float64 as a single sum
@@ -109,9 +111,9 @@ class DefaultStrategy:
     reset_every: int = 3000
     refine_every: int = 100
     pause_refine_after_reset: int = 0
-    #: No opacity reset after this step (None: no limit). A reset sets every opacity to 2 x prune_opa
-    #: and needs about `reset_every` steps to recover from; one at step 6000 of a 7000-step run costs
-    #: the final model its quality, so the trainer sets this to max_steps - reset_alpha_quiet_steps.
+    #: No opacity reset after this step (None: no limit). The trainer sets it to max_steps -
+    #: preset.reset_alpha_quiet_steps; the presets keep that window at 0 (nerfstudio's schedule), since
+    #: on fox a 3000-step window scored lower than the late reset it skips (presets.py).
     reset_stop_iter: int | None = None
     absgrad: bool = False
     generator: torch.Generator | None = None

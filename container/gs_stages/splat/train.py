@@ -164,15 +164,11 @@ class Trainer:
         self.strategy.step_pre_backward(self.params, self.optimizers, self.state, step, info)
         loss = self.loss(renders[0].clamp(0.0, 1.0), alphas[0, ..., 0], view)
         loss.backward()
-        if self.settings.optimizer == "selective_adam":
-            visible = (info["radii"] > 0).all(dim=-1).any(dim=0)  # (N,): seen by this step's camera
-            for optimizer in self.optimizers.values():
-                optimizer.step(visible)
-                optimizer.zero_grad(set_to_none=True)
-        else:
-            for optimizer in self.optimizers.values():
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
+        # SelectiveAdam's step takes which Gaussians this step's camera saw; torch's Adam takes nothing.
+        visible = ((info["radii"] > 0).all(dim=-1).any(dim=0),) if self.settings.optimizer == "selective_adam" else ()
+        for optimizer in self.optimizers.values():
+            optimizer.step(*visible)
+            optimizer.zero_grad(set_to_none=True)
         lr = means_lr(preset, self.scene.scene_scale, step + 1)
         self.optimizers["means"].param_groups[0]["lr"] = lr
         # densify.py takes the means' rate in nerfstudio's normalised units (see presets.py).
