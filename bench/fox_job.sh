@@ -3,9 +3,12 @@
 #   bash bench/fox_job.sh [priors|sfm|defaults]   (FOX=<dir with images/ and transforms.json>, STEPS=7000)
 # priors: the zip carries transforms.json (OpenGL, camera-to-world); sfm: exhaustive + incremental SfM;
 # defaults: the job JSON's SfM defaults (sequential matching + global mapper).
-# Writes the stages' metrics as one JSON to ${OUT:-/tmp}/fox_job_<mode>.json.
+# SETTINGS="name=json ..." adds engine settings (`--setting`), TAG names the variant.
+# Writes the stages' metrics as one JSON to ${OUT:-/tmp}/fox_job_<mode>[_<tag>].json.
 set -eu
-MODE=${1:-priors}; FOX=${FOX:-.gpu/fox}; STEPS=${STEPS:-7000}; W=/tmp/fox-job-$MODE; OUT=${OUT:-/tmp}
+MODE=${1:-priors}; FOX=${FOX:-.gpu/fox}; STEPS=${STEPS:-7000}; OUT=${OUT:-/tmp}
+NAME=$MODE${TAG:+_$TAG}; W=/tmp/fox-job-$NAME
+EXTRA=(); for s in ${SETTINGS:-}; do EXTRA+=(--setting "$s"); done
 case $MODE in priors|sfm|defaults) ;; *) echo "usage: $0 [priors|sfm|defaults]" >&2; exit 2 ;; esac
 rm -rf "$W"; mkdir -p "$W"
 python3 - "$MODE" "$FOX" "$W" "$STEPS" <<'PY'
@@ -32,9 +35,9 @@ job = {"uuid": f"fox-{mode}", "s3": {"bucketName": "bench-local", "inputKey": "m
 PY
 t=$(date +%s%N)
 python3 -m gs_stages chain --spec "$W/job.json" --media "$W/media.zip" --root "$W" \
-  --stages frames,masks,sparse_model,splat,spz > "$W/job.log" 2>&1 || { tail -20 "$W/job.log"; exit 1; }
+  --stages frames,masks,sparse_model,splat,spz ${EXTRA[@]+"${EXTRA[@]}"} > "$W/job.log" 2>&1 || { tail -20 "$W/job.log"; exit 1; }
 wall_ms=$(( ($(date +%s%N) - t) / 1000000 ))
-python3 - "$W" "fox-$MODE" "$wall_ms" <<'PY' | tee "$OUT/fox_job_$MODE.json"
+python3 - "$W" "fox-$MODE" "$wall_ms" <<'PY' | tee "$OUT/fox_job_$NAME.json"
 import json, sys
 from pathlib import Path
 work, uuid, wall_ms = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])

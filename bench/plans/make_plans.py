@@ -1,12 +1,11 @@
 #!/usr/bin/env python3
 """Write the GPU plans of issue #5 (bench/gpu_queue.py reads them): `python3 bench/plans/make_plans.py`.
 
-compare_x4.json: round 2 (2026-11-21), as run. compare_x4_round3.json: the next round, same layout,
-for a fresh session with its own device time: three runs per side of every 7000-step pair (with
-`undistort="crop"` the held-out pixels are now the peer's), the 30000-step mcmc pairs round 2 could
-not fit, and the whole fox job, with exhaustive + incremental SfM and with the job's SfM defaults.
-Lanes are ordered by priority, what matters most first; each holds about 15-21 minutes of round 2's
-measured run times.
+compare_x4.json: round 2 (2026-11-21), as run. compare_x4_round3.json: round 3, session 3: three
+runs per side of every 7000-step pair (with `undistort="crop"` the held-out pixels are now the
+peer's), each with a candidate beside ours (the means' learning rate decayed over the run, as the
+peer does), the 30000-step fox pairs, and the whole fox job with the job's SfM defaults. Lanes are
+ordered by priority, what matters most first; each holds about 20 minutes of round 2's run times.
 """
 
 from __future__ import annotations
@@ -92,27 +91,48 @@ def round2() -> None:
     plan.write("compare_x4.json")
 
 
+#: gsplat's simple_trainer decays the means' learning rate over its own run; nerfstudio over 30000 steps.
+DECAY = {"preset_overrides": {"lr_means_max_steps": 0}}
+
+
 def round3() -> None:
-    plan = Plan("issue #5 round 3: repeated 7000-step pairs on the peer's pixels, 30000-step mcmc, whole job")
-    seven = []
-    for repeat in range(3):
-        for s in SCENES:
-            seven += plan.pair(ours(s, 7000, seed=repeat), peer(s, 7000, repeat=repeat))
-    mcmc7 = []
-    for repeat in range(3):
-        for s in SCENES:
-            mcmc7 += plan.pair(ours(s, 7000, "splatfacto-mcmc", seed=repeat), peer(s, 7000, "mcmc", repeat=repeat))
+    plan = Plan(
+        "issue #5 round 3: 7000-step pairs on the peer's pixels (crop undistortion), three runs per side, "
+        "with the means' learning rate decayed over the run as a candidate; 30000-step fox; the whole fox job"
+    )
+
+    def triplet(s: str, r: int, preset: str, mode: str, baseline: bool = True) -> list[Run]:
+        theirs = peer(s, 7000, mode, repeat=r)
+        runs = [theirs]
+        if baseline:
+            runs += plan.pair(ours(s, 7000, preset, seed=r), theirs)[:1]
+        tag = f"{preset}-decay" + (f"-s{r}" if r else "")
+        runs += plan.pair(ours(s, 7000, preset, seed=r, tag=tag, setting=DECAY), theirs)[:1]
+        return runs
+
+    def default(r: int) -> list[Run]:
+        return [x for s in SCENES for x in triplet(s, r, "splatfacto", "default")]
+
+    def mcmc(r: int, baseline: bool = True) -> list[Run]:
+        return [x for s in SCENES for x in triplet(s, r, "splatfacto-mcmc", "mcmc", baseline)]
+
+    job = {
+        **FOX_JOB_DEFAULTS,
+        "key": "fox_job_defaults_decay",
+        "result": "/tmp/gsbench/results/fox_job_defaults_decay.json",
+    }
+    job["cmd"] = "TAG=decay SETTINGS='preset_overrides={\"lr_means_max_steps\":0}' " + FOX_JOB_DEFAULTS["cmd"]
     plan.lanes = [
-        {"gpu": 0, "runs": [*seven[:12], *mcmc7[12:]]},
-        {"gpu": 1, "runs": [FOX_JOB, FOX_JOB_DEFAULTS, *seven[12:], *mcmc7[6:12]]},
+        {"gpu": 0, "runs": [*default(0), *default(1), job]},
+        {"gpu": 1, "runs": [*default(2), *mcmc(0), FOX_JOB_DEFAULTS]},
+        {"gpu": 2, "runs": [*mcmc(1), *plan.pair(ours("fox", 30000), peer("fox", 30000))]},
         {
-            "gpu": 2,
+            "gpu": 3,
             "runs": [
+                *mcmc(2, baseline=False),
                 *plan.pair(ours("fox", 30000, "splatfacto-mcmc"), peer("fox", 30000, "mcmc")),
-                *plan.pair(ours("kermit", 30000, "splatfacto-mcmc"), peer("kermit", 30000, "mcmc")),
             ],
         },
-        {"gpu": 3, "runs": [*mcmc7[:6], *plan.pair(ours("fox", 30000), peer("fox", 30000))]},
     ]
     plan.write("compare_x4_round3.json")
 

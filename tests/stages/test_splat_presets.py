@@ -11,6 +11,7 @@ import torch
 
 from gs_stages.cli import run_stage
 from gs_stages.splat import checkpoint
+from gs_stages.splat.model import means_lr
 from gs_stages.splat.presets import PRESETS, UNAVAILABLE, resolve
 from gs_stages.splat.train import TrainingStopped
 from gs_stages.stage import NotAvailableError, StageError
@@ -104,3 +105,13 @@ def test_a_stopped_run_resumes_from_its_last_checkpoint(scene: SyntheticScene, t
     assert torch.equal(a["strategy"]["count"], b["strategy"]["count"])
     assert resumed["num_gaussians"] == straight["num_gaussians"]
     assert resumed["psnr"] == pytest.approx(straight["psnr"], abs=1e-4)
+
+
+def test_means_learning_rate_decays_over_the_preset_horizon_or_the_run() -> None:
+    fixed = resolve("splatfacto")  # nerfstudio: 1.6e-4 -> 1.6e-6 over 30000 steps, whatever the run's length
+    run = resolve("splatfacto", {"lr_means_max_steps": 0})  # over this run, as gsplat's simple_trainer
+    assert means_lr(fixed, 2.0, 0, 7000) == pytest.approx(2.0 * 1.6e-4)
+    assert means_lr(fixed, 2.0, 7000, 7000) == pytest.approx(2.0 * 1.6e-4 * 0.01 ** (7000 / 30000))
+    assert means_lr(run, 2.0, 7000, 7000) == pytest.approx(2.0 * 1.6e-6)
+    assert means_lr(run, 2.0, 3500, 7000) == pytest.approx(2.0 * 1.6e-5)
+    assert means_lr(fixed, 2.0, 30000, 30000) == pytest.approx(means_lr(run, 2.0, 30000, 30000))

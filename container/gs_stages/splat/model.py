@@ -90,9 +90,13 @@ def learning_rates(preset: Preset, scene_scale: float) -> dict[str, float]:
     }
 
 
-def means_lr(preset: Preset, scene_scale: float, step: int) -> float:
-    """nerfstudio's ExponentialDecayScheduler without warm-up: log-linear from lr to lr_final."""
-    t = min(step / preset.lr_means_max_steps, 1.0)
+def means_lr(preset: Preset, scene_scale: float, step: int, max_steps: int) -> float:
+    """nerfstudio's ExponentialDecayScheduler without warm-up: log-linear from lr to lr_final.
+
+    The horizon is the preset's `lr_means_max_steps`, or this run's `max_steps` when that is 0 (gsplat's
+    simple_trainer decays over its run, so a short run ends with the means settled)."""
+    horizon = preset.lr_means_max_steps or max_steps
+    t = min(step / horizon, 1.0)
     return scene_scale * math.exp((1 - t) * math.log(preset.lr_means) + t * math.log(preset.lr_means_final))
 
 

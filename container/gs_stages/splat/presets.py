@@ -41,7 +41,7 @@ class Preset:
     # -- optimisation (method_configs.py) -------------------------------------------------------
     lr_means: float = 1.6e-4  # x scene scale; exponential decay to lr_means_final
     lr_means_final: float = 1.6e-6
-    lr_means_max_steps: int = 30000  # the decay horizon is fixed, whatever max_steps is
+    lr_means_max_steps: int = 30000  # the decay horizon, whatever max_steps is; 0 = over this run
     lr_features_dc: float = 0.0025
     lr_features_rest: float = 0.0025 / 20
     lr_opacities: float = 0.05

@@ -126,7 +126,7 @@ class Trainer:
         every = self.settings.checkpoint_every
         steps = range(step, max_steps)
         for step in progress(steps, len(steps)) if progress else steps:
-            loss = self.train_step(step)
+            loss = self.train_step(step, max_steps)
             done = step + 1
             if done % 500 == 0 or done == max_steps:
                 log.info(
@@ -147,7 +147,7 @@ class Trainer:
             self.save(final, seconds)  # lets a re-run of a finished stage skip straight to evaluation
         return TrainResult(self.params, final, resumed, seconds)
 
-    def train_step(self, step: int) -> Tensor:
+    def train_step(self, step: int, max_steps: int) -> Tensor:
         preset = self.preset
         view = self.view(self.next_view(), self.downscale(step))
         background = self.background()
@@ -169,7 +169,7 @@ class Trainer:
         for optimizer in self.optimizers.values():
             optimizer.step(*visible)
             optimizer.zero_grad(set_to_none=True)
-        lr = means_lr(preset, self.scene.scene_scale, step + 1)
+        lr = means_lr(preset, self.scene.scene_scale, step + 1, max_steps)
         self.optimizers["means"].param_groups[0]["lr"] = lr
         # densify.py takes the means' rate in nerfstudio's normalised units (see presets.py).
         self.strategy.step_post_backward(
