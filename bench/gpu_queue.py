@@ -266,7 +266,7 @@ def pack(plan: dict[str, Any], out: Path) -> None:
     records = [json.loads(p.read_text()) for p in sorted((STATE / "runs").glob("*.json"))]
     (out / "results.json").write_text(json.dumps(records, indent=2))
     with tarfile.open(out / "logs.tgz", "w:gz") as tar:
-        for path in sorted((STATE / "logs").glob("*.log")):
+        for path in sorted((STATE / "logs").glob("*.log*")):  # .log.N: a failed first attempt
             tail = "\n".join(path.read_text(errors="replace").splitlines()[-150:])
             info = tarfile.TarInfo(path.name)
             data = tail.encode()

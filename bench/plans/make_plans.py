@@ -6,6 +6,9 @@ runs per side of every 7000-step pair (with `undistort="crop"` the held-out pixe
 peer's), each with a candidate beside ours (the means' learning rate decayed over the run, as the
 peer does), the 30000-step fox pairs, and the whole fox job with the job's SfM defaults. Lanes are
 ordered by priority, what matters most first; each holds about 20 minutes of round 2's run times.
+compare_x4_round4.json: the next round (a fresh session's device time): the preset candidates in
+CANDIDATES, three seeds each on every scene, and the 30000-step runs round 3 could not fit; each
+lane holds about 15 minutes of round 3's run times, so a short confirmation run fits after it.
 """
 
 from __future__ import annotations
@@ -137,6 +140,66 @@ def round3() -> None:
     plan.write("compare_x4_round3.json")
 
 
+#: Round 4's candidates for closing the 7000-step gap (round 3: splatfacto -0.12 dB on fox, -0.77 on
+#: statue; splatfacto-mcmc -2.38 on kermit), each a preset override: what the peer does differently.
+CANDIDATES: dict[str, tuple[str, dict]] = {
+    # the peer keeps Gaussians down to opacity 0.005 (splatfacto culls below 0.1): more Gaussians
+    "splatfacto-cull005": ("splatfacto", {"cull_alpha_thresh": 0.005}),
+    # the peer's whole densification: plain (not absolute) gradients over 0.0002, culling at 0.005
+    "splatfacto-gsdensify": (
+        "splatfacto",
+        {"cull_alpha_thresh": 0.005, "densify_grad_thresh": 0.0002, "use_absgrad": False},
+    ),
+    # the peer trains at full resolution from step 0 (splatfacto: 1/4 until 3000, 1/2 until 6000)
+    "splatfacto-fullres": ("splatfacto", {"num_downscales": 0}),
+    # the peer trains over black (splatfacto-mcmc keeps nerfstudio's random colour)
+    "splatfacto-mcmc-black": ("splatfacto-mcmc", {"background_color": "black"}),
+    # ... and starts MCMC from opacity 0.5 at a tenth of the neighbour distance
+    "splatfacto-mcmc-peerinit": (
+        "splatfacto-mcmc",
+        {"background_color": "black", "init_opacity": 0.5, "init_scale": 0.1},
+    ),
+}
+
+
+def round4() -> None:
+    plan = Plan(
+        "issue #5 round 4: preset candidates at 7000 steps (three seeds, one peer run per scene beside them; "
+        "round 3 holds the peer's three-run means), the 30000-step pairs round 3 missed"
+    )
+
+    def candidate(tag: str, scene: str, seed: int) -> Run:
+        preset, override = CANDIDATES[tag]
+        name = tag + (f"-s{seed}" if seed else "")
+        return ours(scene, 7000, preset, seed=seed, tag=name, setting={"preset_overrides": override})
+
+    def screen(tag: str) -> list[Run]:
+        mode = "mcmc" if tag.startswith("splatfacto-mcmc") else "default"
+        runs = []
+        for seed in range(3):
+            for s in SCENES:
+                runs += plan.pair(candidate(tag, s, seed), peer(s, 7000, mode, repeat=4))[:1]
+        return runs
+
+    peers = {mode: [peer(s, 7000, mode, repeat=4) for s in SCENES] for mode in ("default", "mcmc")}
+    statue = "statue_of_liberty_colmap"
+    plan.lanes = [
+        {"gpu": 0, "runs": [*peers["default"], *screen("splatfacto-cull005"), *screen("splatfacto-gsdensify")]},
+        {"gpu": 1, "runs": [*peers["mcmc"], *screen("splatfacto-mcmc-black"), *screen("splatfacto-fullres")]},
+        {"gpu": 2, "runs": [*screen("splatfacto-mcmc-peerinit"), peer("fox", 30000, "mcmc")]},
+        {
+            "gpu": 3,
+            "runs": [
+                *plan.pair(ours("kermit", 30000), peer("kermit", 30000)),
+                *plan.pair(ours(statue, 30000), peer(statue, 30000)),
+            ],
+        },
+    ]
+    plan.pairs.append([key(ours("fox", 30000, "splatfacto-mcmc")), key(peer("fox", 30000, "mcmc"))])
+    plan.write("compare_x4_round4.json")
+
+
 if __name__ == "__main__":
     round2()
     round3()
+    round4()

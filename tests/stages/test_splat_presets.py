@@ -6,12 +6,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
 from gs_stages.cli import run_stage
 from gs_stages.splat import checkpoint
-from gs_stages.splat.model import means_lr
+from gs_stages.splat.model import init_params, means_lr
 from gs_stages.splat.presets import PRESETS, UNAVAILABLE, resolve
 from gs_stages.splat.train import TrainingStopped
 from gs_stages.stage import NotAvailableError, StageError
@@ -115,3 +116,20 @@ def test_means_learning_rate_decays_over_the_preset_horizon_or_the_run() -> None
     assert means_lr(run, 2.0, 7000, 7000) == pytest.approx(2.0 * 1.6e-6)
     assert means_lr(run, 2.0, 3500, 7000) == pytest.approx(2.0 * 1.6e-5)
     assert means_lr(fixed, 2.0, 30000, 30000) == pytest.approx(means_lr(run, 2.0, 30000, 30000))
+
+
+def test_initial_scale_and_opacity_follow_the_preset() -> None:
+    # Four points on a unit square: each one's 3 nearest others lie at 1, 1 and sqrt(2).
+    points = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0]], dtype=np.float32)
+    colours = np.full((4, 3), 128, dtype=np.uint8)
+    generator = torch.Generator().manual_seed(0)
+    cpu = torch.device("cpu")
+    plain = init_params(points, colours, resolve("splatfacto"), generator, cpu)
+    peer_mcmc = init_params(
+        points, colours, resolve("splatfacto", {"init_scale": 0.1, "init_opacity": 0.5}), generator, cpu
+    )
+    expected = (2 + 2**0.5) / 3
+    assert torch.exp(plain["scales"]).detach() == pytest.approx(torch.full((4, 3), expected))
+    assert torch.exp(peer_mcmc["scales"]).detach() == pytest.approx(torch.full((4, 3), 0.1 * expected))
+    assert torch.sigmoid(plain["opacities"]).detach() == pytest.approx(torch.full((4,), 0.1))
+    assert torch.sigmoid(peer_mcmc["opacities"]).detach() == pytest.approx(torch.full((4,), 0.5))

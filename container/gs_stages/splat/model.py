@@ -27,11 +27,11 @@ def init_params(
     """Gaussians at the SfM points, as splatfacto starts them.
 
     Colour from the point colour (SH DC, higher bands 0), isotropic scale = mean distance to the 3
-    nearest other points, a uniformly random rotation, opacity 0.1.
+    nearest other points (times `init_scale`), a uniformly random rotation, opacity `init_opacity`.
     """
     means = torch.tensor(points, dtype=torch.float32, device=device)  # a copy: training moves it
     n = len(means)
-    scale = nearest_neighbour_distance(means, k=3).clamp_min(1e-7)
+    scale = (nearest_neighbour_distance(means, k=3) * preset.init_scale).clamp_min(1e-7)
     rgb = torch.as_tensor(colors, dtype=torch.float32, device=device) / 255.0
     sh = torch.zeros(n, (preset.sh_degree + 1) ** 2, 3, device=device)
     sh[:, 0] = torch.as_tensor(rgb_to_sh_dc(rgb.cpu().numpy()), device=device)

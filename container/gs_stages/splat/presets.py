@@ -53,6 +53,7 @@ class Preset:
     sh_degree: int = 3
     sh_degree_interval: int = 1000  # one more SH degree every this many steps
     init_opacity: float = 0.1
+    init_scale: float = 1.0  # x mean distance to the 3 nearest SfM points (simple_trainer's mcmc: 0.1)
     background_color: Literal["random", "black", "white"] = "random"
     num_downscales: int = 2  # train at 1/2^d of the resolution at first ...
     resolution_schedule: int = 3000  # ... and double it every this many steps
