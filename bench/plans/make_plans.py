@@ -7,8 +7,9 @@ peer's), each with a candidate beside ours (the means' learning rate decayed ove
 peer does), the 30000-step fox pairs, and the whole fox job with the job's SfM defaults. Lanes are
 ordered by priority, what matters most first; each holds about 20 minutes of round 2's run times.
 compare_x4_round4.json: the next round (a fresh session's device time): the preset candidates in
-CANDIDATES, three seeds each on every scene, and the 30000-step runs round 3 could not fit; each
-lane holds about 15 minutes of round 3's run times, so a short confirmation run fits after it.
+CANDIDATES, three seeds each on every scene, the optimizer levers on the 30000-step mcmc run, and the
+30000-step pairs round 3 could not fit (last, as lanes' tails); the lanes' heads hold about 14 minutes
+of round 3's run times.
 """
 
 from __future__ import annotations
@@ -183,19 +184,39 @@ def round4() -> None:
 
     peers = {mode: [peer(s, 7000, mode, repeat=4) for s in SCENES] for mode in ("default", "mcmc")}
     statue = "statue_of_liberty_colmap"
+
+    def lever(steps: int, preset: str, optimizer: str) -> Run:
+        return ours(
+            "fox", steps, preset, tag=f"{preset}-{optimizer.replace('_', '-')}", setting={"optimizer": optimizer}
+        )
+
+    # Speed levers for the 30000-step mcmc run (round 3: 0.85x of the peer, at 1 M Gaussians),
+    # predictions in BENCHMARKS.md: fused Adam -5 to -10 %, SelectiveAdam -10 to -20 %.
+    levers = [lever(30000, "splatfacto-mcmc", "fused_adam"), lever(30000, "splatfacto-mcmc", "selective_adam")]
     plan.lanes = [
-        {"gpu": 0, "runs": [*peers["default"], *screen("splatfacto-cull005"), *screen("splatfacto-gsdensify")]},
-        {"gpu": 1, "runs": [*peers["mcmc"], *screen("splatfacto-mcmc-black"), *screen("splatfacto-fullres")]},
-        {"gpu": 2, "runs": [*screen("splatfacto-mcmc-peerinit"), peer("fox", 30000, "mcmc")]},
         {
-            "gpu": 3,
+            "gpu": 0,
             "runs": [
-                *plan.pair(ours("kermit", 30000), peer("kermit", 30000)),
-                *plan.pair(ours(statue, 30000), peer(statue, 30000)),
+                *peers["default"],
+                *screen("splatfacto-cull005"),
+                *screen("splatfacto-gsdensify"),
+                lever(7000, "splatfacto", "fused_adam"),
             ],
         },
+        {"gpu": 1, "runs": [*peers["mcmc"], *screen("splatfacto-mcmc-black"), *screen("splatfacto-fullres")]},
+        {
+            "gpu": 2,
+            "runs": [
+                *screen("splatfacto-mcmc-peerinit"),
+                peer("fox", 30000, "mcmc"),
+                *plan.pair(ours("kermit", 30000), peer("kermit", 30000)),
+            ],
+        },
+        {"gpu": 3, "runs": [*levers, *plan.pair(ours(statue, 30000), peer(statue, 30000))]},
     ]
     plan.pairs.append([key(ours("fox", 30000, "splatfacto-mcmc")), key(peer("fox", 30000, "mcmc"))])
+    plan.pairs += [[key(run), key(peer("fox", 30000, "mcmc"))] for run in levers]
+    plan.pairs.append([key(lever(7000, "splatfacto", "fused_adam")), key(peer("fox", 7000, repeat=4))])
     plan.write("compare_x4_round4.json")
 
 

@@ -21,18 +21,24 @@ from gs_stages.splat.model import init_params, make_optimizers
 from gs_stages.splat.presets import PRESETS
 
 
-def _trained_params(n: int = 8):
+def _trained_params(n: int = 8, kind: str = "adam"):
     """Parameters with one Adam step taken, so every Gaussian has distinct moments."""
     generator = torch.Generator().manual_seed(0)
     points = np.random.default_rng(0).normal(size=(n, 3)).astype(np.float32)
     colours = np.full((n, 3), 128, np.uint8)
     params = init_params(points, colours, PRESETS["splatfacto"], generator, torch.device("cpu"))
-    optimizers = make_optimizers(params, PRESETS["splatfacto"], scene_scale=1.0)
+    optimizers = make_optimizers(params, PRESETS["splatfacto"], scene_scale=1.0, kind=kind)
+    _step(params, optimizers)
+    return params, optimizers, generator
+
+
+def _step(params, optimizers) -> None:
+    n = len(params["means"])
     loss = sum((p * torch.arange(1.0, n + 1).view(-1, *[1] * (p.dim() - 1))).sum() for p in params.values())
     loss.backward()
     for optimizer in optimizers.values():
         optimizer.step()
-    return params, optimizers, generator
+        optimizer.zero_grad(set_to_none=True)
 
 
 def _seen_by_one_camera(gradient: float, n: int = 8) -> dict:
@@ -74,6 +80,21 @@ def test_duplicate_split_remove_carry_adam_moments_with_their_gaussians() -> Non
     remove(params, optimizers, state, torch.arange(10) % 2 == 0)
     assert len(params["means"]) == 5 and len(_moments(params, optimizers, "means")) == 5
     assert all(len(p) == 5 for p in params.values()) and len(state["grad2d"]) == 5
+
+
+def test_fused_adam_makes_the_same_updates_through_densification() -> None:
+    runs = {kind: _trained_params(kind=kind) for kind in ("adam", "fused_adam")}
+    assert runs["fused_adam"][1]["means"].defaults["fused"] and not runs["adam"][1]["means"].defaults["fused"]
+    for params, optimizers, generator in runs.values():
+        state = {"grad2d": torch.arange(8.0), "scene_scale": 1.0}
+        duplicate(params, optimizers, state, torch.tensor([True] + [False] * 7))
+        split(params, optimizers, state, torch.tensor([False, True] + [False] * 7), generator)
+        remove(params, optimizers, state, torch.arange(10) % 3 == 0)
+        for _ in range(3):
+            _step(params, optimizers)
+    (adam, _, _), (fused, _, _) = runs["adam"], runs["fused_adam"]
+    for name in adam:
+        assert torch.allclose(adam[name], fused[name], rtol=1e-6, atol=1e-7), name
 
 
 def test_relocation_matches_the_papers_double_sum() -> None:

@@ -64,5 +64,5 @@ def test_ssim_setting_picks_the_torch_ssim_on_cpu_and_refuses_fused_there() -> N
     assert pick_ssim("auto", cpu) is ssim and pick_ssim("torch", cpu) is ssim
     with pytest.raises(StageError, match="fused"):
         pick_ssim("fused", cpu)
-    with pytest.raises(StageError, match="optimizer must be adam or selective_adam"):
+    with pytest.raises(StageError, match="optimizer must be adam, fused_adam or selective_adam"):
         EngineSettings.from_mapping({"optimizer": "sgd"})

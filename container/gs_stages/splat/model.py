@@ -104,7 +104,9 @@ def make_optimizers(
     params: Params, preset: Preset, scene_scale: float, kind: str = "adam"
 ) -> dict[str, torch.optim.Adam]:
     """One Adam per parameter. kind="selective_adam": gsplat's SelectiveAdam (an Adam subclass with the
-    same state keys, so densification and checkpoints treat it alike); its step() takes visibility."""
+    same state keys, so densification and checkpoints treat it alike); its step() takes visibility.
+    kind="fused_adam": torch's single-kernel Adam, the same update as "adam" (multi-tensor, several
+    kernels per step); with one big tensor per optimizer the kernel count is what costs at 1 M Gaussians."""
     rates = learning_rates(preset, scene_scale)
     if kind == "selective_adam":
         from gsplat.optimizers import SelectiveAdam
@@ -114,7 +116,7 @@ def make_optimizers(
             for name, param in params.items()
         }
     return {
-        name: torch.optim.Adam([param], lr=rates[name], eps=preset.adam_eps, fused=False)
+        name: torch.optim.Adam([param], lr=rates[name], eps=preset.adam_eps, fused=kind == "fused_adam")
         for name, param in params.items()
     }
 

@@ -21,8 +21,9 @@ is shared by every stage of a chain, so names this stage does not know are ignor
 * `strategy_impl` = "builtin": `densify.py`, or "gsplat" (gsplat.strategy, for comparison runs).
 * `ssim` = "auto": the D-SSIM loss's implementation: "fused" (the fused-ssim CUDA kernel, same
   window and constants as ours), "torch" (`metrics.ssim`), or "auto" (fused when it imports on CUDA).
-* `optimizer` = "adam": torch's Adam; or "selective_adam" (gsplat's fused kernel that updates only the
-  Gaussians seen in this step's view; Taming 3DGS; it also skips Adam's bias correction).
+* `optimizer` = "adam": torch's Adam (multi-tensor); "fused_adam" (torch's single-kernel Adam, the
+  same update); or "selective_adam" (gsplat's fused kernel that updates only the Gaussians seen in
+  this step's view; Taming 3DGS; it also skips Adam's bias correction).
 * `stop_after`: stop as if killed after this many steps (checkpoint-resume drills and tests).
 * `preview_views` = 4: held-out views shown in `preview.png`.
 """
@@ -82,8 +83,8 @@ class EngineSettings:
             problems.append(f"undistort must be crop or colmap, got {self.undistort!r}")
         if self.ssim not in ("auto", "fused", "torch"):
             problems.append(f"ssim must be auto, fused or torch, got {self.ssim!r}")
-        if self.optimizer not in ("adam", "selective_adam"):
-            problems.append(f"optimizer must be adam or selective_adam, got {self.optimizer!r}")
+        if self.optimizer not in ("adam", "fused_adam", "selective_adam"):
+            problems.append(f"optimizer must be adam, fused_adam or selective_adam, got {self.optimizer!r}")
         if not isinstance(self.preset_overrides, dict):
             problems.append(f"preset_overrides must be a JSON object, got {self.preset_overrides!r}")
         if problems:
