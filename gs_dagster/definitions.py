@@ -12,6 +12,7 @@ import dagster as dg
 from assets.pipeline import STAGE_KEYS, reconstruction
 from gs_dagster.config import GsConfig
 from gs_dagster.sensors.intake import build_intake_sensor
+from gs_dagster.sensors.orphan_jobs import orphan_sensors
 from gs_dagster.sensors.run_status import RUN_STATUS_SENSORS
 
 RECONSTRUCT_JOB = "reconstruct"
@@ -28,7 +29,11 @@ def build_definitions(config: GsConfig | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=[reconstruction],
         jobs=[reconstruct_job],
-        sensors=[build_intake_sensor(reconstruct_job, config.sensor_interval_s), *RUN_STATUS_SENSORS],
+        sensors=[
+            build_intake_sensor(reconstruct_job, config.sensor_interval_s),
+            *RUN_STATUS_SENSORS,
+            *orphan_sensors(config.launcher, config.sagemaker_env),
+        ],
         resources=config.resources(),
     )
 

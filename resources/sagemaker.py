@@ -64,6 +64,9 @@ JOB_NAME_MAX = 63  # SageMaker: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}
 ENV_VALUE_MAX = 512  # SageMaker: each Environment value
 HYPERPARAMETER_VALUE_MAX = 2500  # SageMaker: each HyperParameters value
 TERMINAL_STATUSES = ("Completed", "Failed", "Stopped")
+#: Tags on every training job: whose Dagster run and which job it serves (the orphan sweeper reads them).
+RUN_ID_TAG = "dagster/run-id"
+JOB_UUID_TAG = "gs/job-uuid"
 _JOB_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _IMAGE_RE = re.compile(r"^(?P<repo>[^@\s]+?)(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
 
@@ -282,9 +285,9 @@ def build_create_training_job_request(
 
     tags = {
         **settings.tags,
-        "dagster/run-id": run_id,
+        RUN_ID_TAG: run_id,
         "dagster/attempt": str(attempt),
-        "gs/job-uuid": spec.uuid,
+        JOB_UUID_TAG: spec.uuid,
         "gs/stages": "+".join(ordered),
     }
     request: dict[str, Any] = {
