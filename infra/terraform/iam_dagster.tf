@@ -43,8 +43,16 @@ data "aws_iam_policy_document" "dagster" {
 
   statement {
     sid       = "TagWatchAndStopTrainingJobs"
-    actions   = ["sagemaker:AddTags", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob"]
+    actions   = ["sagemaker:AddTags", "sagemaker:DescribeTrainingJob", "sagemaker:ListTags", "sagemaker:StopTrainingJob"]
     resources = [local.training_job_arn_pattern]
+  }
+
+  # The orphaned-job sensor (gs_dagster/sensors/orphan_jobs.py) lists InProgress jobs by name prefix.
+  # ListTrainingJobs has no resource-level permissions: "*" is the only resource it accepts.
+  statement {
+    sid       = "ListTrainingJobsForTheOrphanSweeper"
+    actions   = ["sagemaker:ListTrainingJobs"]
+    resources = ["*"]
   }
 
   statement {

@@ -21,7 +21,7 @@ TERRAFORM = ROOT / "infra" / "terraform"
 CHECKOV_VENV = ROOT / ".work" / "checkov-venv" / "bin" / "checkov"
 
 #: Actions AWS offers no resource-level permission for: the only ones a policy may grant on "*".
-STAR_ACTIONS = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
+STAR_ACTIONS = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData", "sagemaker:ListTrainingJobs"}
 #: ARNs of resources created at run time (so no Terraform resource declares them), with the reason.
 RUNTIME_ARNS = {
     # training jobs are created by the Dagster role, named <job_name_prefix>-...
@@ -166,6 +166,10 @@ def test_roles_are_least_privilege_in_the_ways_that_matter():
         "sagemaker:InstanceTypes",
         "sagemaker:OutputKmsKey",
     }
+    sweeper = dagster["ListTrainingJobsForTheOrphanSweeper"]  # the only "*" grant: list, nothing else
+    assert [_unquote(a) for a in sweeper["actions"]] == ["sagemaker:ListTrainingJobs"]
+    watch = {_unquote(a) for a in dagster["TagWatchAndStopTrainingJobs"]["actions"]}
+    assert {"sagemaker:ListTags", "sagemaker:StopTrainingJob"} <= watch
     every_action = {_unquote(a) for doc in documents.values() for s in doc["statement"] for a in s["actions"]}
     assert not any(a.startswith("logs:Get") or a.startswith("logs:Filter") for a in every_action), "no log polling"
     sagemaker_writes = {
