@@ -135,6 +135,12 @@ class JobTable(ABC):
         changes = {k: v for k, v in record.to_dict().items() if k != "uuid"}
         return self._update(record.uuid, changes, {"source_etag": old_etag, "failed_at": "intake"}, "")
 
+    def replace_error(self, record: JobRecord, error: str) -> bool:
+        """Set a record's error text if the record still holds what was read: a concurrent write (the
+        run-status sensor recording a newer outcome) wins and this returns False."""
+        expect = {"run_id": record.run_id, "status": record.status, "error": record.error}
+        return self._update(record.uuid, {"error": error, "updated_at": utc_now()}, expect, "")
+
     def record_run(self, uuid: str, outcome: RunOutcome) -> bool:
         """Store a run's outcome unless a newer run of the job already reported."""
         changes: dict[str, Any] = {"status": outcome.status, "run_id": outcome.run_id, "updated_at": utc_now()}

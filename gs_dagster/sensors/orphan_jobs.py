@@ -194,15 +194,7 @@ def write_note(table: JobTable, stopped: Mapping[str, str]) -> bool | None:
         return None
     error = f"{record.error[: MAX_ERROR_CHARS - len(text) - 1]}\n{text}" if record.error else text
     # Conditional on what was read, so a concurrent write by the run-status sensor is never lost.
-    return (
-        table._update(
-            record.uuid,
-            {"error": error, "updated_at": utc_now()},
-            {"run_id": record.run_id, "status": record.status, "error": record.error},
-            "",
-        )
-        or None
-    )
+    return table.replace_error(record, error) or None
 
 
 @dataclass
