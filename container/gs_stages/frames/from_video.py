@@ -17,11 +17,20 @@ from gs_stages.stage import StageContext, StageError
 
 
 def ingest_video(
-    ctx: StageContext, media: Path, images: Path, settings: FramesSettings, timer: StepTimer
+    ctx: StageContext,
+    media: Path,
+    images: Path,
+    settings: FramesSettings,
+    timer: StepTimer,
+    wanted: int | None = None,
 ) -> tuple[FramesManifest, dict[str, Any]]:
-    """Write the selected frames; with filterBlurryImages off the pick is the middle of each window."""
+    """Write the selected frames; with filterBlurryImages off the pick is the middle of each window.
+
+    `wanted` replaces videoProcessing.maxNumImages (360° video asks for a sixth: each frame gives six views).
+    """
     sharpest = ctx.spec.image_processing.filter_blurry_images
-    wanted = ctx.spec.video_processing.max_num_images
+    if wanted is None:
+        wanted = ctx.spec.video_processing.max_num_images
     manifest = FramesManifest(media_kind="video", media_name=media.name)
     stats = VideoStats()
     write_seconds = 0.0

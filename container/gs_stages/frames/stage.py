@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gs_stages.frames.from_archive import ingest_archive
+from gs_stages.frames.from_spherical import ingest_spherical
 from gs_stages.frames.from_video import ingest_video
 from gs_stages.frames.output import STAGING_DIR, StepTimer, prepare_output
 from gs_stages.frames.settings import FramesSettings
@@ -33,7 +34,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
     timer = StepTimer()
     images = prepare_output(ctx.output)
     try:
-        if media.name.lower().endswith(VIDEO_EXTENSIONS):
+        if ctx.spec.spherical_camera.enable:
+            manifest, details = ingest_spherical(ctx, media, images, settings, timer)
+        elif media.name.lower().endswith(VIDEO_EXTENSIONS):
             manifest, details = ingest_video(ctx, media, images, settings, timer)
         else:
             manifest, details = ingest_archive(ctx, media, images, settings, timer)

@@ -17,6 +17,7 @@ from gs_stages.sfm.mapping import map_poses
 from gs_stages.sfm.matching import match_features, vocab_tree_for
 from gs_stages.sfm.metrics import StepTimer, require_registered
 from gs_stages.sfm.settings import SfmSettings
+from gs_stages.sfm.spherical import apply_view_rig, view_camera, view_of_images
 from gs_stages.stage import StageContext
 
 
@@ -29,23 +30,41 @@ def from_images(
     media_kind = frames.manifest.media_kind if frames.manifest is not None else "archive"
     database = workdir / "database.db"
     total = len(frames.names)
+    # 360° input: the views' camera and their rotations within a frame are exact (see spherical.py).
+    views = view_of_images(frames.names) if ctx.spec.spherical_camera.enable else None
+    camera = (
+        view_camera(frames.image_dir, frames.names)
+        if views is not None
+        else CameraSetup.for_frames(frames.image_dir, frames.names, media_kind)
+    )
     with timer.step("features"):
         extract_features(
             database,
             frames.image_dir,
             frames.names,
-            CameraSetup.for_frames(frames.image_dir, frames.names, media_kind),
+            camera,
             sfm.enhanced_features,
             settings,
             ctx.log,
             mask_dir(ctx),
         )
+        rig_cameras = apply_view_rig(database, views, ctx.log) if views is not None else 0
     with timer.step("matching"):
         match_features(database, sfm.matching_method, settings, ctx.log, vocab_tree)
     with timer.step("mapping"):
         # The global mapper, unlike the incremental one, cannot recover from a focal length far off.
-        initial_focals = initialise_focal_lengths(database, ctx.log) if sfm.software_name == "glomap" else {}
-        models = map_poses(database, frames.image_dir, workdir / "models", sfm.software_name, settings, total, ctx.log)
+        estimate_focals = sfm.software_name == "glomap" and views is None
+        initial_focals = initialise_focal_lengths(database, ctx.log) if estimate_focals else {}
+        models = map_poses(
+            database,
+            frames.image_dir,
+            workdir / "models",
+            sfm.software_name,
+            settings,
+            total,
+            ctx.log,
+            known_cameras=views is not None,
+        )
     if not models:
         require_registered(0, total, settings.min_registered_ratio)
     model = models[0]
@@ -65,4 +84,7 @@ def from_images(
         "other_models_images": [m.num_reg_images() for m in models[1:]],
         # Per camera whose first focal length came from the matches: [COLMAP's guess, estimate] in px.
         "initial_focal_px": {str(c): [round(g, 1), round(f, 1)] for c, (g, f) in initial_focals.items()},
+        # 360° input: cameras of the view rig (0 otherwise) and 360° frames with a pose.
+        "rig_cameras": rig_cameras,
+        "registered_frames": model.num_reg_frames(),
     }

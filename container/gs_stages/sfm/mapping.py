@@ -19,12 +19,25 @@ _MIN_MODEL_SIZE = 3
 
 
 def _incremental(
-    database: Path, image_dir: Path, workdir: Path, settings: SfmSettings, total: int, log: logging.Logger
+    database: Path,
+    image_dir: Path,
+    workdir: Path,
+    settings: SfmSettings,
+    total: int,
+    log: logging.Logger,
+    known_cameras: bool,
 ) -> dict[int, pycolmap.Reconstruction]:
     options = pycolmap.IncrementalPipelineOptions()
     options.num_threads = settings.num_threads
     options.random_seed = settings.random_seed
     options.min_model_size = _MIN_MODEL_SIZE
+    if known_cameras:
+        options.ba_refine_focal_length = False
+        options.ba_refine_principal_point = False
+        options.ba_refine_extra_params = False
+        options.ba_refine_sensor_from_rig = False
+        options.mapper.abs_pose_refine_focal_length = False
+        options.mapper.abs_pose_refine_extra_params = False
     registered = 0
     step = max(1, total // 10)
 
@@ -38,12 +51,21 @@ def _incremental(
 
 
 def _global(
-    database: Path, image_dir: Path, workdir: Path, settings: SfmSettings
+    database: Path, image_dir: Path, workdir: Path, settings: SfmSettings, known_cameras: bool
 ) -> dict[int, pycolmap.Reconstruction]:
     options = pycolmap.GlobalPipelineOptions()
     options.num_threads = settings.num_threads
     options.random_seed = settings.random_seed
     options.min_model_size = _MIN_MODEL_SIZE
+    if known_cameras:
+        mapper = options.mapper
+        mapper.refine_sensor_from_rig = False
+        mapper.rotation_averaging.refine_sensor_from_rig = False
+        mapper.global_positioning.refine_sensor_from_rig = False
+        mapper.bundle_adjustment.refine_sensor_from_rig = False
+        mapper.bundle_adjustment.refine_focal_length = False
+        mapper.bundle_adjustment.refine_principal_point = False
+        mapper.bundle_adjustment.refine_extra_params = False
     # The global mapper asks for the GPU by default and warns on every solve when there is none.
     use_gpu = pycolmap.has_cuda
     options.mapper.global_positioning.use_gpu = use_gpu
@@ -59,15 +81,20 @@ def map_poses(
     settings: SfmSettings,
     total: int,
     log: logging.Logger,
+    known_cameras: bool = False,
 ) -> list[pycolmap.Reconstruction]:
-    """Every model the mapper found, largest (most registered images, then points) first."""
+    """Every model the mapper found, largest (most registered images, then points) first.
+
+    `known_cameras` holds intrinsics and rig rotations fixed (the views of 360° frames, whose
+    geometry is exact): no focal length, principal point, distortion or sensor_from_rig refinement.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     pycolmap.set_random_seed(settings.random_seed)
     log.info("mapping: %s mapper on %d images", "incremental (colmap)" if mapper == "colmap" else "global", total)
     if mapper == "colmap":
-        models = _incremental(database, image_dir, workdir, settings, total, log)
+        models = _incremental(database, image_dir, workdir, settings, total, log, known_cameras)
     else:
-        models = _global(database, image_dir, workdir, settings)
+        models = _global(database, image_dir, workdir, settings, known_cameras)
     return sorted(models.values(), key=lambda m: (m.num_reg_images(), m.num_points3D()), reverse=True)
 
 
