@@ -272,6 +272,8 @@ def pack(plan: dict[str, Any], out: Path) -> None:
             data = tail.encode()
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+        for profile in sorted((STATE / "results").glob("*/profile.txt")):  # engine setting profile_steps
+            tar.add(profile, arcname=f"{profile.parent.name}.profile.txt")
         for extra in ("setup_scenes.log", "setup.log", "scheduler.log"):
             if (STATE / extra).exists():
                 tar.add(STATE / extra, arcname=extra)

@@ -193,6 +193,10 @@ def round4() -> None:
     # Speed levers for the 30000-step mcmc run (round 3: 0.85x of the peer, at 1 M Gaussians),
     # predictions in BENCHMARKS.md: fused Adam -5 to -10 %, SelectiveAdam -10 to -20 %.
     levers = [lever(30000, "splatfacto-mcmc", "fused_adam"), lever(30000, "splatfacto-mcmc", "selective_adam")]
+    # Where a step goes at 1 M Gaussians (the cap is reached near step 9400 on fox): torch.profiler
+    # over 100 steps from step 10000 of a 12000-step run (`profile.txt` comes back in logs.tgz).
+    window = {"profile_steps": 100, "profile_start": 10000}
+    profile = ours("fox", 12000, "splatfacto-mcmc", tag="splatfacto-mcmc-profile", setting=window)
     plan.lanes = [
         {
             "gpu": 0,
@@ -212,7 +216,7 @@ def round4() -> None:
                 *plan.pair(ours("kermit", 30000), peer("kermit", 30000)),
             ],
         },
-        {"gpu": 3, "runs": [*levers, *plan.pair(ours(statue, 30000), peer(statue, 30000))]},
+        {"gpu": 3, "runs": [*levers, profile, *plan.pair(ours(statue, 30000), peer(statue, 30000))]},
     ]
     plan.pairs.append([key(ours("fox", 30000, "splatfacto-mcmc")), key(peer("fox", 30000, "mcmc"))])
     plan.pairs += [[key(run), key(peer("fox", 30000, "mcmc"))] for run in levers]

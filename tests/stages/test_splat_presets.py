@@ -133,3 +133,20 @@ def test_initial_scale_and_opacity_follow_the_preset() -> None:
     assert torch.exp(peer_mcmc["scales"]).detach() == pytest.approx(torch.full((4, 3), 0.1 * expected))
     assert torch.sigmoid(plain["opacities"]).detach() == pytest.approx(torch.full((4,), 0.1))
     assert torch.sigmoid(peer_mcmc["opacities"]).detach() == pytest.approx(torch.full((4,), 0.5))
+
+
+def test_a_profiled_window_writes_its_table_and_trains_the_same(scene: SyntheticScene, tmp_path: Path) -> None:
+    plain = _run(scene, tmp_path / "plain", steps=25)
+    profiled = _run(scene, tmp_path / "profiled", steps=25, profile_steps=5, profile_start=12)
+    assert "profile" not in plain
+    summary = profiled["profile"]
+    assert (summary["start"], summary["steps"], summary["file"]) == (12, 5, "profile.txt")
+    assert summary["gaussians"] == 3000 and summary["ms_per_step_profiled"] > 0  # before the first refinement
+    table = (tmp_path / "profiled" / "profile.txt").read_text()
+    assert table.startswith("steps 12..17 (5 steps)") and "aten::" in table
+    assert profiled["psnr"] == plain["psnr"]  # the profiler watches, it changes nothing
+    # A window past the end moves inside the run; a bad start is refused.
+    late = _run(scene, tmp_path / "late", steps=25, profile_steps=10, profile_start=100)
+    assert (late["profile"]["start"], late["profile"]["steps"]) == (15, 10)
+    with pytest.raises(StageError, match="profile_start must be an integer >= 0"):
+        _run(scene, tmp_path / "bad", steps=25, profile_steps=5, profile_start=-1)

@@ -25,6 +25,8 @@ is shared by every stage of a chain, so names this stage does not know are ignor
   same update); or "selective_adam" (gsplat's fused kernel that updates only the Gaussians seen in
   this step's view; Taming 3DGS; it also skips Adam's bias correction).
 * `stop_after`: stop as if killed after this many steps (checkpoint-resume drills and tests).
+* `profile_steps` = 0: profile this many training steps with torch.profiler, starting at step
+  `profile_start` (default: the middle of the run); writes `profile.txt` (`profiling.py`).
 * `preview_views` = 4: held-out views shown in `preview.png`.
 """
 
@@ -52,6 +54,8 @@ class EngineSettings:
     ssim: str = "auto"
     optimizer: str = "adam"
     stop_after: int | None = None
+    profile_steps: int = 0
+    profile_start: int | None = None
     preview_views: int = 4
 
     @classmethod
@@ -70,13 +74,15 @@ class EngineSettings:
             problems.append(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if self.image_downscale != "auto" and not (_is_int(self.image_downscale) and self.image_downscale >= 1):
             problems.append(f"image_downscale must be 'auto' or an integer >= 1, got {self.image_downscale!r}")
-        for name in ("checkpoint_every", "keep_checkpoints", "seed", "preview_views"):
+        for name in ("checkpoint_every", "keep_checkpoints", "seed", "preview_views", "profile_steps"):
             if not (_is_int(getattr(self, name)) and getattr(self, name) >= 0):
                 problems.append(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
         if not (_is_int(self.test_every) and self.test_every >= 2):
             problems.append(f"test_every must be an integer >= 2, got {self.test_every!r}")
         if self.stop_after is not None and not (_is_int(self.stop_after) and self.stop_after >= 1):
             problems.append(f"stop_after must be an integer >= 1, got {self.stop_after!r}")
+        if self.profile_start is not None and not (_is_int(self.profile_start) and self.profile_start >= 0):
+            problems.append(f"profile_start must be an integer >= 0, got {self.profile_start!r}")
         if self.strategy_impl not in ("builtin", "gsplat"):
             problems.append(f"strategy_impl must be builtin or gsplat, got {self.strategy_impl!r}")
         if self.undistort not in ("crop", "colmap"):

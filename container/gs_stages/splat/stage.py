@@ -18,6 +18,7 @@ from gs_stages.splat.evaluate import evaluate
 from gs_stages.splat.metrics import load_lpips, peak_memory, reset_peak_memory
 from gs_stages.splat.model import to_gaussians
 from gs_stages.splat.preview import write_preview
+from gs_stages.splat.profiling import PROFILE_TXT
 from gs_stages.splat.scene import load_scene
 from gs_stages.splat.settings import EngineSettings
 from gs_stages.splat.train import Trainer
@@ -49,7 +50,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
 
     reset_peak_memory(device)
     torch.manual_seed(settings.seed)
-    trainer = Trainer(scene, preset, settings, renderer, device, ctx.output / CHECKPOINTS_DIR)
+    trainer = Trainer(scene, preset, settings, renderer, device, ctx.output / CHECKPOINTS_DIR, ctx.output / PROFILE_TXT)
     result = trainer.run(training.max_steps, progress=lambda items, total: ctx.progress(items, total, "splat"))
     memory, memory_kind = peak_memory(device)
 
@@ -88,6 +89,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "lpips": evaluation.lpips,
         "per_view": evaluation.per_view,
     }
+    if result.profile is not None:
+        metrics["profile"] = result.profile
     if lpips_absent is not None:
         metrics["lpips_absent_reason"] = lpips_absent
     else:

@@ -34,6 +34,7 @@ from gs_stages.splat.densify import Strategy, make_strategy
 from gs_stages.splat.metrics import ssim
 from gs_stages.splat.model import Params, activated, init_params, make_optimizers, means_lr
 from gs_stages.splat.presets import Preset
+from gs_stages.splat.profiling import StepProfiler
 from gs_stages.splat.scene import Scene, View
 from gs_stages.splat.settings import EngineSettings
 from gs_stages.stage import StageError
@@ -52,6 +53,7 @@ class TrainResult:
     steps: int  # completed steps, == max_steps when training finished
     resumed_from: int | None  # the checkpoint's step when this run continued an earlier one
     train_seconds: float  # time in the loop, summed over the runs that made these steps
+    profile: dict[str, Any] | None = None  # the profiled window's summary (settings.profile_steps)
 
 
 class Trainer:
@@ -63,9 +65,11 @@ class Trainer:
         renderer: Renderer,
         device: torch.device,
         checkpoint_dir: Path,
+        profile_output: Path | None = None,
     ):
         self.scene, self.preset, self.settings = scene, preset, settings
         self.renderer, self.device, self.checkpoint_dir = renderer, device, Path(checkpoint_dir)
+        self.profile_output = profile_output
         self.generator = torch.Generator(device=device).manual_seed(settings.seed)
         self.strategy: Strategy  # made by run(): its opacity-reset schedule depends on max_steps
         self.absgrad = preset.use_absgrad and preset.strategy == "default"  # splatfacto: only the default one
@@ -124,10 +128,15 @@ class Trainer:
         begin = step
         clock = time.perf_counter()
         every = self.settings.checkpoint_every
+        profiler = self.step_profiler(max_steps)
         steps = range(step, max_steps)
         for step in progress(steps, len(steps)) if progress else steps:
+            if profiler:
+                profiler.before(step)
             loss = self.train_step(step, max_steps)
             done = step + 1
+            if profiler:
+                profiler.after(done, len(self.params["means"]))
             if done % 500 == 0 or done == max_steps:
                 log.info(
                     "step %d/%d: loss %.4f, %d Gaussians",
@@ -145,7 +154,15 @@ class Trainer:
         final = max(begin, max_steps)
         if resumed is None or final > begin:
             self.save(final, seconds)  # lets a re-run of a finished stage skip straight to evaluation
-        return TrainResult(self.params, final, resumed, seconds)
+        return TrainResult(self.params, final, resumed, seconds, profiler.summary if profiler else None)
+
+    def step_profiler(self, max_steps: int) -> StepProfiler | None:
+        steps = self.settings.profile_steps
+        if not steps or self.profile_output is None:
+            return None
+        start = self.settings.profile_start if self.settings.profile_start is not None else max_steps // 2
+        start = min(start, max(0, max_steps - steps))  # the whole window inside the run
+        return StepProfiler(start, min(steps, max_steps - start), self.profile_output, self.device)
 
     def train_step(self, step: int, max_steps: int) -> Tensor:
         preset = self.preset
