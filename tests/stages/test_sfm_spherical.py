@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pycolmap
 import pytest
+import torch
 
 from gs_stages.sfm.alignment import align_centres
+from gs_stages.splat.scene import load_scene
 from gs_stages.stage import StageError
 
 from .jobs import make_spec, run_frames
@@ -93,6 +95,17 @@ def test_room_views_register_as_one_rig_at_the_known_centres(
         expected = yaw_rotation(12.0 * k)
         angle = np.degrees(np.arccos(np.clip((np.trace(relative.T @ expected) - 1) / 2, -1, 1)))
         assert angle < 0.5, (k, angle)
+
+    # The splat stage's loader reads the rig model: every posed view, at its rig pose and exact camera.
+    scene = load_scene(tmp_path / "frames", tmp_path / "sparse", downscale=1)
+    views = {view.name: view for view in [*scene.train, *scene.test]}
+    posed = {image.name: image for image in model.images.values() if image.has_pose}
+    assert set(views) == set(posed)
+    for name, view in views.items():
+        assert torch.allclose(
+            view.viewmat[:3, :4], torch.tensor(posed[name].cam_from_world().matrix()).float(), atol=1e-5
+        )
+        assert view.K[0, 0] == view.K[1, 1] == FACE / 2 and (view.width, view.height) == (FACE, FACE)
 
 
 def test_frames_that_are_not_views_are_refused(tmp_path: Path) -> None:
