@@ -68,6 +68,9 @@ def test_presets_carry_nerfstudios_method_differences() -> None:
     assert resolve("splatfacto", {"num_downscales": 0}).num_downscales == 0
     with pytest.raises(StageError, match="unknown"):
         resolve("splatfacto", {"no_such_field": 1})
+    assert resolve("splatfacto-mcmc", {"background_color": "black"}).background_color == "black"
+    with pytest.raises(StageError, match="background_color: expected one of random, black, white, got 'purple'"):
+        resolve("splatfacto", {"background_color": "purple"})
 
 
 def test_max_steps_is_honoured(scene: SyntheticScene, tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from gs_stages.stage import NotAvailableError, StageError
 
@@ -125,7 +125,16 @@ def resolve(model: str, overrides: Mapping[str, Any] | None = None) -> Preset:
             hint="see gs_stages/splat/presets.py for the field names",
         )
     typed = {key: _coerce(fields[key].default, value, key) for key, value in overrides.items()}
+    for key, value in typed.items():
+        if key in CHOICES and value not in CHOICES[key]:
+            raise StageError(f"preset_overrides.{key}: expected one of {', '.join(CHOICES[key])}, got {value!r}")
     return dataclasses.replace(preset, **typed)
+
+
+#: The preset's Literal-typed fields and the values they take, for checking overrides at run time.
+CHOICES: dict[str, tuple[str, ...]] = {
+    name: get_args(hint) for name, hint in get_type_hints(Preset).items() if get_origin(hint) is Literal
+}
 
 
 def _coerce(default: Any, value: Any, key: str) -> Any:
