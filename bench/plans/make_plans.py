@@ -9,7 +9,8 @@ ordered by priority, what matters most first; each holds about 20 minutes of rou
 compare_x4_round4.json: the next round (a fresh session's device time): the preset candidates in
 CANDIDATES, three seeds each on every scene, the optimizer levers on the 30000-step mcmc run, and the
 30000-step pairs round 3 could not fit (last, as lanes' tails); the lanes' heads hold about 14 minutes
-of round 3's run times.
+of round 3's run times. `make_plans.py --confirm TAG ...` writes compare_x4_confirm.json: the chosen
+candidates against three fresh peer runs per scene (about 10 minutes of run time per lane).
 """
 
 from __future__ import annotations
@@ -224,7 +225,34 @@ def round4() -> None:
     plan.write("compare_x4_round4.json")
 
 
+def confirm(tags: list[str], steps: int = 7000) -> None:
+    """A side-by-side confirmation of chosen CANDIDATES: three seeds each and three fresh peer runs per
+    scene, every pair back to back on one GPU; lanes dealt round-robin by scene and repeat."""
+    plan = Plan(f"issue #5 confirmation of {', '.join(tags)} at {steps} steps: three runs per side")
+    runs_by_lane: list[list[Run]] = [[], [], [], []]
+    slot = 0
+    for repeat in range(3):
+        for s in SCENES:
+            for mode in sorted({"mcmc" if t.startswith("splatfacto-mcmc") else "default" for t in tags}):
+                theirs = peer(s, steps, mode, repeat=5 + repeat)
+                runs = [theirs]
+                for tag in (t for t in tags if ("mcmc" if t.startswith("splatfacto-mcmc") else "default") == mode):
+                    preset, override = CANDIDATES[tag]
+                    name = tag + (f"-s{repeat}" if repeat else "")
+                    mine = ours(s, steps, preset, seed=repeat, tag=name, setting={"preset_overrides": override})
+                    runs += plan.pair(mine, theirs)[:1]
+                runs_by_lane[slot % 4] += runs
+                slot += 1
+    plan.lanes = [{"gpu": gpu, "runs": runs} for gpu, runs in enumerate(runs_by_lane)]
+    plan.write("compare_x4_confirm.json")
+
+
 if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] == ["--confirm"]:  # make_plans.py --confirm TAG [TAG ...]: after round 4
+        confirm(sys.argv[2:])
+        sys.exit(0)
     round2()
     round3()
     round4()
