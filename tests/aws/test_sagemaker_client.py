@@ -109,14 +109,14 @@ def test_run_creates_the_job_runs_the_container_and_materializes(make_harness, s
 
 
 def test_failed_job_raises_with_its_failure_reason(make_harness, s3, job: Job):
-    spec = make_spec(job.uuid, segmentation={"removeBackground": True})  # masks refuses: not in this build
+    spec = make_spec(job.uuid, segmentation={"removeBackground": True})  # masks fails: no U^2-Net weights configured
     harness = make_harness()
     client = PipesSageMakerClient(_settings(), sagemaker_client=harness, s3_client=s3, **FAST)
     result = dg.materialize([_masks_asset(client, spec)], raise_on_error=False)
     assert not result.success
     (name,) = harness.jobs
     reason = harness.describe_training_job(TrainingJobName=name)["FailureReason"]
-    assert reason.startswith("masks: background removal (u2net) is not available")
+    assert reason.startswith("masks: background removal (u2net) needs the weights file u2net.onnx")
     (failure,) = result.get_step_failure_events()
     error = failure.step_failure_data.error
     text = error.to_string()
@@ -214,6 +214,6 @@ def test_launcher_streams_results_and_raises_stage_failure(make_harness, s3, aws
     error = failure.step_failure_data.error
     assert error.cls_name == "StageFailure"
     assert "stage masks failed: SageMaker training job" in error.message
-    assert "background removal (u2net) is not available" in error.message
+    assert "background removal (u2net) needs the weights file u2net.onnx" in error.message
     assert error.cause.cls_name == SageMakerJobFailed.__name__  # raised from the client's exception
     assert failure.step_failure_data.user_failure_data.metadata["stage"].value == "masks"

@@ -159,7 +159,7 @@ def test_failed_job_surfaces_its_failure_reason_in_dagster_and_the_job_record(de
     assert not result.success
     (name,) = harness.jobs
     reason = harness.describe_training_job(TrainingJobName=name)["FailureReason"]
-    assert reason.startswith("masks: background removal (u2net) is not available")
+    assert reason.startswith("masks: background removal (u2net) needs the weights file u2net.onnx")
     (failure,) = result.get_step_failure_events()
     message = failure.step_failure_data.error.message
     assert "stage masks failed" in message and reason.splitlines()[0] in message

@@ -206,10 +206,10 @@ def test_segmentation_fails_clearly(tmp_path: Path, instance: dg.DagsterInstance
     (result,) = runner.process()
     assert not result.success and materialized(instance, result.run_id) == ["frames"]
     record = _table(config).get(job.uuid)
-    assert record.status == "FAILED" and "not available in this build" in record.error
-    assert record.error.startswith("stage masks failed: background removal")
+    assert record.status == "FAILED" and "needs the weights file u2net.onnx" in record.error
+    assert record.error.startswith("stage masks failed: background removal (u2net)")
     notice = NotifierResource(outbox_dir=config.outbox_dir).outbox()[-1]
-    assert notice["event"] == "FAILED" and "not available in this build" in notice["text"]
+    assert notice["event"] == "FAILED" and "needs the weights file u2net.onnx" in notice["text"]
 
 
 def test_checks_alone_judge_the_stored_outputs(local_job: tuple) -> None:

@@ -1,0 +1,82 @@
+"""Where the segmentation models' weights come from: a folder or an s3:// prefix, never the internet.
+
+The U^2-Net ONNX files are not shipped with the image and are never downloaded from a model hub at run
+time (reproducible runs, no network in SageMaker's VPC mode). The operator puts them in one folder or
+S3 prefix and names it with the engine setting `segmentation_weights` (`--setting`, or
+`GS_STAGE_SETTINGS`) or the environment variable `GS_SEGMENTATION_WEIGHTS`; the setting wins.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from gs_stages.stage import StageError
+
+WEIGHTS_SETTING = "segmentation_weights"
+WEIGHTS_ENV = "GS_SEGMENTATION_WEIGHTS"
+#: The file each model needs in that folder/prefix (the names U^2-Net's ONNX exports are known by).
+WEIGHT_FILES: dict[str, str] = {"u2net": "u2net.onnx", "u2net-human": "u2net_human_seg.onnx"}
+
+
+def _hint(file: str) -> str:
+    return (
+        f"put {file} (the U^2-Net ONNX export) in a folder or under an s3://bucket/prefix and name it with the "
+        f"engine setting {WEIGHTS_SETTING} (--setting {WEIGHTS_SETTING}=..., or GS_STAGE_SETTINGS) or the "
+        f"environment variable {WEIGHTS_ENV}; weights are never downloaded at run time. "
+        "Or set segmentation.removeBackground and segmentation.removeHumanSubject to false"
+    )
+
+
+def _missing(what: str, file: str, where: str) -> str:
+    return f"{what} needs the weights file {file}, expected at {where}, and it is not there"
+
+
+def weights_location(settings: Mapping[str, Any]) -> str | None:
+    """The configured folder or s3:// prefix: the engine setting, else the environment variable."""
+    value = str(settings.get(WEIGHTS_SETTING) or os.environ.get(WEIGHTS_ENV) or "").strip()
+    return value or None
+
+
+def resolve_weights(
+    model: str, what: str, settings: Mapping[str, Any], workdir: Path, log: logging.Logger
+) -> tuple[Path, str]:
+    """(local file, where it came from) of `model`'s weights; s3:// files are downloaded into `workdir`.
+
+    `what` names the feature in the error ("background removal (u2net)"), so the user knows which option
+    needs the file.
+    """
+    file = WEIGHT_FILES[model]
+    location = weights_location(settings)
+    if location is None:
+        raise StageError(f"{what} needs the weights file {file}, and no weights location is configured", _hint(file))
+    if location.startswith("s3://"):
+        uri = location.rstrip("/") + "/" + file
+        return _download(uri, workdir / file, what, file, log), uri
+    path = Path(location).expanduser() / file
+    if not path.is_file():
+        raise StageError(_missing(what, file, str(path)), _hint(file))
+    return path, str(path)
+
+
+def _download(uri: str, target: Path, what: str, file: str, log: logging.Logger) -> Path:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    if not bucket:
+        raise StageError(f"{uri} is not an s3://bucket/prefix location", _hint(file))
+    log.info("masks: downloading %s", uri)
+    try:
+        boto3.client("s3").download_file(bucket, key, str(target))
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchKey", "NoSuchBucket"):
+            raise StageError(_missing(what, file, uri), _hint(file)) from None
+        raise StageError(f"{what}: cannot download the weights file {uri}: {exc}", _hint(file)) from None
+    except BotoCoreError as exc:
+        raise StageError(f"{what}: cannot download the weights file {uri}: {exc}", _hint(file)) from None
+    return target
