@@ -1,7 +1,5 @@
-"""`masks`: per-frame foreground masks; with segmentation off the frames pass through (no masks).
-
-Background and human-subject removal are accepted by the job spec but not available in this build: the
-stage fails with "... is not available in this build" rather than silently skipping them.
+"""`masks`: per-frame masks from U^2-Net (background removal, people left out); with segmentation off
+the frames pass through (no masks). What each option does: docs/OPERATING.md, "Segmentation".
 """
 
 from __future__ import annotations
@@ -15,8 +13,9 @@ spec = dg.AssetSpec(
     "masks",
     deps=["frames"],
     description=(
-        "Foreground masks for the frames. Segmentation off (the default): no masks, frames pass through. "
-        "segmentation.removeBackground / removeHumanSubject fail clearly: not available in this build."
+        "Per-frame masks (U^2-Net through onnxruntime). removeBackground: masks/ (255 = object; the "
+        "background trains transparent). removeHumanSubject: ignore/ (255 = person; SfM and training leave "
+        "those pixels out). Segmentation off (the default): no masks, frames pass through."
     ),
     group_name=GROUP,
     kinds={"python"},

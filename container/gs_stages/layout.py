@@ -7,7 +7,8 @@ frames/<uuid>/
     priors/sparse/               when the zip carried a COLMAP model (as given, untouched)
 masks/<uuid>/
     masks/000000.png ...         8-bit, 255 = keep; absent when segmentation is off
-    masks.json                   {"enabled": bool, ...}
+    ignore/000000.png ...        8-bit, 255 = leave out of SfM and training (people); only with removeHumanSubject
+    masks.json                   {"enabled": bool (masks/ is there), "ignore": {"dir": "ignore", ...} or absent}
 sparse_model/<uuid>/
     sparse/0/{cameras,images,points3D}.bin (+ .txt for humans); image names = frames/images names
 splat/<uuid>/
@@ -32,6 +33,7 @@ PRIORS_DIR = "priors"
 TRANSFORMS_JSON = "transforms.json"
 MASKS_DIR = "masks"
 MASKS_JSON = "masks.json"
+IGNORE_DIR = "ignore"
 SPARSE_DIR = "sparse/0"
 SPLAT_PLY = "splat.ply"
 CHECKPOINTS_DIR = "checkpoints"
@@ -77,3 +79,25 @@ class FramesManifest:
 
     def by_source(self) -> dict[str, FrameRecord]:
         return {f.source: f for f in self.frames}
+
+
+@dataclass(frozen=True)
+class MaskFolders:
+    """What the masks stage wrote, as later stages read it (masks.json)."""
+
+    keep: Path | None  # masks/: 255 = object, 0 = removed background (None: no background removal)
+    ignore: Path | None  # ignore/: 255 = pixels no later stage may use (None: none)
+
+
+def read_mask_folders(masks_dir: Path | None) -> MaskFolders:
+    """The masks stage's folders in use; raises ValueError when masks.json is not what it writes."""
+    config = Path(masks_dir) / MASKS_JSON if masks_dir is not None else None
+    if config is None or not config.is_file():
+        return MaskFolders(None, None)
+    raw = json.loads(config.read_text())
+    if not isinstance(raw, dict):
+        raise ValueError(f"{config} is not a JSON object")
+    keep = Path(masks_dir) / MASKS_DIR if raw.get("enabled", False) else None
+    entry = raw.get("ignore")
+    ignore = Path(masks_dir) / str(entry.get("dir", IGNORE_DIR)) if isinstance(entry, dict) else None
+    return MaskFolders(keep, ignore)  # as declared: a reader finding a mask missing says so

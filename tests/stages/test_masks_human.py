@@ -1,8 +1,8 @@
 """removeHumanSubject and sam2: what runs, what is refused and why, and the "ignore" masks' layout.
 
-People are to be left out of training, which the splat stage's masks cannot say yet (0 there means
-"background: train transparent"). The stage refuses until splat/scene.py declares READS_IGNORE_MASKS;
-with that flag on (patched here) it writes ignore/<stem>.png from u2net_human_seg.onnx.
+People are to be left out of training (not trained transparent, which 0 in masks/ means): the stage
+writes ignore/<stem>.png from u2net_human_seg.onnx, which the splat loader turns into invalid pixels
+(tests/stages/test_splat_ignore.py shows what that buys).
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import gs_stages.splat.scene as scene
-from gs_stages.layout import MASKS_DIR, MASKS_JSON
-from gs_stages.masks.stage import IGNORE_DIR
+from gs_stages.layout import IGNORE_DIR, MASKS_DIR, MASKS_JSON
 from gs_stages.stage import NotAvailableError, StageError
 
 from .jobs import make_spec
@@ -27,28 +25,7 @@ def frames(tmp_path: Path) -> Path:
     return tmp_path / "frames"
 
 
-def test_human_removal_is_refused_while_the_splat_stage_cannot_ignore_pixels(
-    frames: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(scene, "READS_IGNORE_MASKS", False, raising=False)
-    weights = str(weights_dir(tmp_path / "w"))
-    for spec in (
-        segmentation_spec(removeHumanSubject=True),
-        segmentation_spec(removeHumanSubject=True, removeBackground=True),
-    ):
-        out = tmp_path / "out"
-        with pytest.raises(NotAvailableError) as error:
-            run_masks(spec, frames, out, segmentation_weights=weights)
-        message = str(error.value)
-        assert message.startswith("human subject removal (segmentation.removeHumanSubject) is not available")
-        assert "splat stage cannot ignore pixels" in message and "removeHumanSubject to false" in message
-        assert list(out.iterdir()) == []
-
-
-def test_human_removal_writes_ignore_masks_once_the_splat_stage_reads_them(
-    frames: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(scene, "READS_IGNORE_MASKS", True, raising=False)
+def test_human_removal_writes_ignore_masks(frames: Path, tmp_path: Path) -> None:
     weights = weights_dir(tmp_path / "w")  # the human stand-in's saliency is blue: high on the left
     spec = segmentation_spec(removeHumanSubject=True, removeBackground=True, maskThreshold=0.6)
     metrics = run_masks(spec, frames, tmp_path / "out", segmentation_weights=str(weights))

@@ -151,3 +151,24 @@ def test_masks_keep_features_off_masked_out_pixels(kermit: Path, tmp_path: Path)
     xs = np.concatenate([[p.xy[0] for p in image.points2D] for image in model.images.values()])
     assert len(xs) > 1000
     assert xs.min() >= 319.0
+
+
+def test_ignore_masks_keep_features_off_people_too(kermit: Path, tmp_path: Path) -> None:
+    """removeHumanSubject's ignore masks (255 = person) remove features on top of the object masks."""
+    masks = tmp_path / "masks"
+    (masks / "masks").mkdir(parents=True)
+    (masks / "ignore").mkdir()
+    (masks / "masks.json").write_text(json.dumps({"enabled": True, "ignore": {"dir": "ignore"}}))
+    keep = np.zeros((480, 640), dtype=np.uint8)
+    keep[:, 160:] = 255  # the object: all but the left quarter
+    person = np.zeros((480, 640), dtype=np.uint8)
+    person[:, 320:480] = 255  # someone standing in the third quarter
+    for image in (kermit / "images").iterdir():
+        cv2.imwrite(str(masks / "masks" / f"{image.stem}.png"), keep)
+        cv2.imwrite(str(masks / "ignore" / f"{image.stem}.png"), person)
+    spec = make_spec(**{"sfm.matchingMethod": "exhaustive", "sfm.softwareName": "colmap"})
+    run_stage("sparse_model", spec, {"frames": kermit, "masks": masks}, tmp_path / "out", {})
+    xs = np.concatenate([[p.xy[0] for p in image.points2D] for image in sparse_model(tmp_path / "out").images.values()])
+    assert len(xs) > 500
+    assert xs.min() >= 159.0 and not ((xs > 321.0) & (xs < 479.0)).any()
+    assert (xs < 320).any() and (xs > 480).any()  # both allowed strips still give features

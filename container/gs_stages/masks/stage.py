@@ -10,16 +10,14 @@ Output (`gs_stages.layout`):
 
 Without segmentation only `masks.json` is written (`enabled: false`) and frames pass through unmasked.
 
-Human removal needs a mask kind the splat stage does not have yet: its masks say "object" or
-"background, train to alpha 0", and a person marked as background would punch a transparent hole
-through whatever stands behind them. Until `gs_stages.splat.scene` declares `READS_IGNORE_MASKS = True`
-(it reads `ignore/` and leaves those pixels out of both losses), `removeHumanSubject` is refused rather
-than run with the wrong meaning, or silently skipped (the reference system used the photos as masks).
+Why a second mask kind for people: the object masks say "object" or "background, train to alpha 0",
+and a person marked as background would punch a transparent hole through whatever stands behind
+them. The splat loader turns `ignore/` pixels invalid instead (`splat/scene.py`): no loss and no
+metric sees them, and the scene behind a person is learnt from the other views.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import tempfile
 import time
@@ -29,13 +27,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from gs_stages.layout import IMAGES_DIR, MASKS_DIR, MASKS_JSON
+from gs_stages.layout import IGNORE_DIR, IMAGES_DIR, MASKS_DIR, MASKS_JSON
 from gs_stages.masks.u2net import SaliencyModel
 from gs_stages.masks.weights import resolve_weights
 from gs_stages.stage import NotAvailableError, StageContext, StageError
 
-#: Folder of the "leave out of training" masks (people), next to masks/.
-IGNORE_DIR = "ignore"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 HUMAN_MODEL = "u2net-human"
 
@@ -120,22 +116,6 @@ def _check_human_removal(object_model: str | None) -> None:
             "itself (u2net-human keeps the person as the object)",
             hint="use backgroundRemovalModel u2net with removeHumanSubject, or turn removeHumanSubject off",
         )
-    if not splat_reads_ignore_masks():
-        raise NotAvailableError(
-            "human subject removal (segmentation.removeHumanSubject) is not available in this build: people must "
-            "be left out of training, and the splat stage cannot ignore pixels yet (its masks only say object, "
-            "or background to be trained transparent, which would cut holes where a person stood)",
-            hint="set segmentation.removeHumanSubject to false",
-        )
-
-
-def splat_reads_ignore_masks() -> bool:
-    """Whether the splat stage reads `ignore/` (it says so with `READS_IGNORE_MASKS` in splat/scene.py)."""
-    try:
-        scene = importlib.import_module("gs_stages.splat.scene")
-    except ImportError:
-        return False
-    return bool(getattr(scene, "READS_IGNORE_MASKS", False))
 
 
 def _write_masks(

@@ -6,10 +6,14 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pycolmap
 from PIL import Image
 
+from gs_stages.layout import MaskFolders
 from gs_stages.sfm.settings import SfmSettings
+from gs_stages.stage import StageError
 
 _MAKE, _MODEL, _EXIF_IFD, _FOCAL_LENGTH = 0x010F, 0x0110, 0x8769, 0x920A
 
@@ -54,16 +58,34 @@ def extraction_options(enhanced: bool, settings: SfmSettings) -> pycolmap.Featur
     return options
 
 
-def _colmap_masks(mask_dir: Path, names: list[str], workdir: Path) -> Path | None:
-    """COLMAP looks for `<image name>.png`, the masks stage writes `<stem>.png`: link under COLMAP's names."""
+def _colmap_masks(masks: MaskFolders, names: list[str], workdir: Path) -> Path | None:
+    """COLMAP looks for `<image name>.png` (0 = no features there); the masks stage writes `<stem>.png`.
+
+    Object masks alone are linked under COLMAP's names. With ignore masks (people), each image gets
+    its object mask (or all 255) with the ignored pixels set to 0: a person walking through the scene
+    moves between photos, and features on them would pull the poses.
+    """
     linked = workdir / "masks"
     count = 0
     for name in names:
-        mask = mask_dir / f"{Path(name).stem}.png"
-        if mask.is_file():
-            linked.mkdir(parents=True, exist_ok=True)
-            (linked / f"{name}.png").symlink_to(mask.resolve())
-            count += 1
+        keep = masks.keep / f"{Path(name).stem}.png" if masks.keep is not None else None
+        ignore = masks.ignore / f"{Path(name).stem}.png" if masks.ignore is not None else None
+        if ignore is None or not ignore.is_file():
+            if keep is not None and keep.is_file():
+                linked.mkdir(parents=True, exist_ok=True)
+                (linked / f"{name}.png").symlink_to(keep.resolve())
+                count += 1
+            continue
+        people = cv2.imread(str(ignore), cv2.IMREAD_GRAYSCALE)
+        allowed = cv2.imread(str(keep), cv2.IMREAD_GRAYSCALE) if keep is not None and keep.is_file() else None
+        if people is None or (keep is not None and keep.is_file() and allowed is None):
+            raise StageError(
+                f"unreadable mask for {name!r} under {ignore.parent.parent}", hint="run the masks stage again"
+            )
+        allowed = np.full_like(people, 255) if allowed is None else allowed
+        linked.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(linked / f"{name}.png"), np.where(people >= 128, 0, allowed).astype(np.uint8))
+        count += 1
     return linked if count else None
 
 
@@ -75,14 +97,14 @@ def extract_features(
     enhanced: bool,
     settings: SfmSettings,
     log: logging.Logger,
-    mask_dir: Path | None = None,
+    masks: MaskFolders | None = None,
 ) -> None:
     reader = pycolmap.ImageReaderOptions()
     reader.camera_model = camera.model
     if camera.params is not None:
         reader.camera_params = ",".join(repr(float(v)) for v in camera.params)
-    if mask_dir is not None:
-        linked = _colmap_masks(mask_dir, names, database.parent)
+    if masks is not None:
+        linked = _colmap_masks(masks, names, database.parent)
         if linked is not None:
             reader.mask_path = str(linked)
             log.info("features: masks applied (no features on masked-out pixels)")

@@ -12,7 +12,7 @@ import pycolmap
 from gs_stages.sfm.database import count_verified_pairs
 from gs_stages.sfm.features import CameraSetup, extract_features
 from gs_stages.sfm.focal import initialise_focal_lengths
-from gs_stages.sfm.inputs import FramesInput, mask_dir
+from gs_stages.sfm.inputs import FramesInput, feature_masks
 from gs_stages.sfm.mapping import map_poses
 from gs_stages.sfm.matching import match_features, vocab_tree_for
 from gs_stages.sfm.metrics import StepTimer, require_registered
@@ -46,7 +46,7 @@ def from_images(
             sfm.enhanced_features,
             settings,
             ctx.log,
-            mask_dir(ctx),
+            feature_masks(ctx),
         )
         rig_cameras = apply_view_rig(database, views, ctx.log) if views is not None else 0
     with timer.step("matching"):

@@ -14,7 +14,7 @@ from gs_stages.priors.conventions import camera_centre
 from gs_stages.priors.transforms_json import load_transforms_priors
 from gs_stages.sfm.database import count_matched_keypoints, set_intrinsics, write_position_priors
 from gs_stages.sfm.features import CameraSetup, extract_features
-from gs_stages.sfm.inputs import FramesInput, mask_dir, require_manifest
+from gs_stages.sfm.inputs import FramesInput, feature_masks, require_manifest
 from gs_stages.sfm.mapping import triangulate_known_poses
 from gs_stages.sfm.matching import match_features, vocab_tree_for
 from gs_stages.sfm.metrics import MIN_REGISTERED_IMAGES, StepTimer
@@ -105,7 +105,7 @@ def from_transforms(
             sfm.enhanced_features,
             settings,
             ctx.log,
-            mask_dir(ctx),
+            feature_masks(ctx),
         )
         if len(distinct) > 1:
             set_intrinsics(database, intrinsics)

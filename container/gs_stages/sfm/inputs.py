@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from gs_stages.layout import IMAGES_DIR, MANIFEST, MASKS_DIR, MASKS_JSON, FramesManifest
+from gs_stages.layout import IMAGES_DIR, MANIFEST, FramesManifest, MaskFolders, read_mask_folders
 from gs_stages.stage import StageContext, StageError
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -38,16 +37,17 @@ def read_frames_input(frames_dir: Path) -> FramesInput:
     return FramesInput(image_dir, names, manifest)
 
 
-def mask_dir(ctx: StageContext) -> Path | None:
-    """The masks stage's masks/ folder when segmentation ran; None otherwise (no masks input, or disabled)."""
-    masks = ctx.optional_input("masks")
-    if masks is None or not (masks / MASKS_JSON).is_file():
-        return None
+def feature_masks(ctx: StageContext) -> MaskFolders | None:
+    """Where SfM may take features, from the masks stage: its object masks (when background removal
+    ran) and its ignore masks (people); None when neither exists."""
     try:
-        enabled = bool(json.loads((masks / MASKS_JSON).read_text()).get("enabled", False))
-    except (json.JSONDecodeError, AttributeError):
-        raise StageError(f"{masks / MASKS_JSON} is not valid", hint="run the masks stage again") from None
-    return masks / MASKS_DIR if enabled and (masks / MASKS_DIR).is_dir() else None
+        folders = read_mask_folders(ctx.optional_input("masks"))
+    except ValueError as exc:  # json.JSONDecodeError included
+        raise StageError(
+            f"the masks stage's masks.json is not valid: {exc}", hint="run the masks stage again"
+        ) from None
+    keep = folders.keep if folders.keep is not None and folders.keep.is_dir() else None
+    return MaskFolders(keep, folders.ignore) if keep is not None or folders.ignore is not None else None
 
 
 def require_manifest(frames: FramesInput, what: str) -> FramesManifest:

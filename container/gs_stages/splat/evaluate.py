@@ -3,7 +3,8 @@
 Renders use the background colour splatfacto evaluates with (for "random" training backgrounds,
 the viewer's grey-blue; else the fixed colour). When the run had masks, the photo's removed
 background is replaced by that same colour, so a render scores well only if the background came
-out transparent. Pixels that undistortion could not fill are copied from the photo (no error).
+out transparent. Invalid pixels (undistortion could not fill them, or the masks stage asked to ignore
+them) are left out of PSNR and copied from the photo for SSIM and LPIPS, which need whole images.
 """
 
 from __future__ import annotations
@@ -77,11 +78,12 @@ def evaluate(
         if view.mask is not None:
             keep = view.mask.to(device).float()[..., None] / 255.0
             photo = photo * keep + background * (1 - keep)
-        if view.valid is not None:
-            render = torch.where(view.valid.to(device)[..., None], render, photo)
+        valid = view.valid.to(device) if view.valid is not None else None
+        if valid is not None:
+            render = torch.where(valid[..., None], render, photo)
         row: dict[str, float | str] = {
             "name": view.name,
-            "psnr": psnr(render, photo),
+            "psnr": psnr(render, photo, valid),
             "ssim": float(ssim(render, photo)),
         }
         if lpips_model is not None:

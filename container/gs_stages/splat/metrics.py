@@ -24,9 +24,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-def psnr(prediction: Tensor, target: Tensor) -> float:
-    """Peak signal-to-noise ratio in dB for images in [0, 1]."""
-    mse = torch.mean((prediction.float() - target.float()) ** 2).item()
+def psnr(prediction: Tensor, target: Tensor, valid: Tensor | None = None) -> float:
+    """Peak signal-to-noise ratio in dB for (H, W, C) images in [0, 1], over the `valid` (H, W) pixels."""
+    squared = (prediction.float() - target.float()) ** 2
+    mse = (squared[valid] if valid is not None else squared).mean().item()
     return float("inf") if mse == 0 else -10.0 * math.log10(mse)
 
 

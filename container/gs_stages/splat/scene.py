@@ -11,7 +11,8 @@ OPENCV, the fisheye models ...) is undistorted first, into one of two pinhole ca
   view kept, so the image usually grows).
 Each output pixel is looked up in the original image through the original camera model; masks take
 the same path. Pixels that still map outside the original image are marked invalid and ignored by
-the loss and the metrics.
+the loss and the metrics. So are the pixels the masks stage asked to ignore (`ignore/`, people with
+`removeHumanSubject`): they are neither object nor background, so no loss may see them.
 
 Held-out split (the field's convention, as nerfstudio's `eval_mode="interval"` and gsplat's
 examples): in image-name order, image i is held out when i % test_every == 0 (every 8th), and
@@ -20,7 +21,6 @@ never trained on.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -33,7 +33,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from gs_stages.layout import IMAGES_DIR, MASKS_DIR, MASKS_JSON, SPARSE_DIR
+from gs_stages.layout import IMAGES_DIR, SPARSE_DIR, MaskFolders, read_mask_folders
 from gs_stages.stage import StageError
 
 log = logging.getLogger("gs_stages.splat")
@@ -87,6 +87,7 @@ class Scene:
     downscale: int
     undistorted: bool
     masks_enabled: bool
+    ignore_masks: bool = False  # ignore/ masks were read (their pixels are invalid)
 
     @property
     def views(self) -> list[View]:
@@ -114,7 +115,8 @@ def load_scene(
         raise StageError(f"the sparse model has {len(images)} posed image(s); training needs at least 2")
     if reconstruction.num_points3D() == 0:
         raise StageError("the sparse model has no 3D points to start the Gaussians from")
-    masks = _mask_source(masks_dir)
+    folders = _mask_sources(masks_dir)
+    masks, ignore = folders.keep, folders.ignore
 
     image_dir = Path(frames_dir) / IMAGES_DIR
     if downscale == "auto":
@@ -122,7 +124,7 @@ def load_scene(
     factor = int(downscale)
     # One image at a time at full resolution: a few hundred 4K frames would not fit in memory at once.
     views = [
-        _read_view(im, reconstruction.cameras[im.camera_id], image_dir, masks, undistort).downscaled(factor)
+        _read_view(im, reconstruction.cameras[im.camera_id], image_dir, masks, undistort, ignore).downscaled(factor)
         for im in images
     ]
     undistorted = any(reconstruction.cameras[im.camera_id].model.name not in PINHOLE_MODELS for im in images)
@@ -140,21 +142,23 @@ def load_scene(
         len(train), len(test), views[0].width, views[0].height, factor,
         ", undistorted" if undistorted else "", len(xyz), scale,
     )  # fmt: skip
-    return Scene(train, test, xyz, rgb, scale, factor, undistorted, masks is not None)
+    return Scene(train, test, xyz, rgb, scale, factor, undistorted, masks is not None, ignore is not None)
 
 
-def _mask_source(masks_dir: Path | None) -> Path | None:
-    """The masks folder when the masks stage ran with segmentation enabled, else None."""
-    if masks_dir is None:
-        return None
-    config = Path(masks_dir) / MASKS_JSON
-    if not config.exists() or not json.loads(config.read_text()).get("enabled", False):
-        return None
-    return Path(masks_dir) / MASKS_DIR
+def _mask_sources(masks_dir: Path | None) -> MaskFolders:
+    try:
+        return read_mask_folders(masks_dir)
+    except ValueError as exc:
+        raise StageError(str(exc), hint="run the masks stage again") from None
 
 
 def _read_view(
-    image: pycolmap.Image, camera: pycolmap.Camera, image_dir: Path, masks: Path | None, undistort: str = "crop"
+    image: pycolmap.Image,
+    camera: pycolmap.Camera,
+    image_dir: Path,
+    masks: Path | None,
+    undistort: str = "crop",
+    ignore: Path | None = None,
 ) -> View:
     path = image_dir / image.name
     pixels = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -162,17 +166,19 @@ def _read_view(
         raise StageError(f"image {image.name!r} of the sparse model is missing or unreadable at {path}")
     pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
     mask = _read_mask(masks, image.name) if masks is not None else None
+    # 255 where training may look: everywhere, except the pixels the masks stage asked to ignore.
+    usable = 255 - _read_mask(ignore, image.name) if ignore is not None else None
     height, width = pixels.shape[:2]
     if (camera.width, camera.height) != (width, height):
         # The frames were resized after SfM (or SfM ran on smaller copies): scale the camera along.
         camera = pycolmap.Camera(camera.todict())
         camera.rescale(width, height)
-    valid = None
+    valid = usable == 255 if usable is not None else None
     if camera.model.name not in PINHOLE_MODELS:
         pinhole = _cropped_pinhole(camera) if undistort == "crop" else None
         if pinhole is None:
             pinhole = pycolmap.undistort_camera(pycolmap.UndistortCameraOptions(), camera)
-        camera, pixels, mask, valid = _undistort(camera, pinhole, pixels, mask)
+        camera, pixels, mask, valid = _undistort(camera, pinhole, pixels, mask, usable)
     viewmat = np.eye(4, dtype=np.float32)
     viewmat[:3] = image.cam_from_world().matrix()
     return View(
@@ -232,9 +238,14 @@ def _cropped_pinhole(camera: pycolmap.Camera) -> pycolmap.Camera | None:
 
 
 def _undistort(
-    camera: pycolmap.Camera, pinhole: pycolmap.Camera, pixels: np.ndarray, mask: np.ndarray | None
+    camera: pycolmap.Camera,
+    pinhole: pycolmap.Camera,
+    pixels: np.ndarray,
+    mask: np.ndarray | None,
+    usable: np.ndarray | None = None,
 ) -> tuple[pycolmap.Camera, np.ndarray, np.ndarray | None, np.ndarray]:
-    """Resample an image (and mask) from `camera` into the distortion-free `pinhole` camera."""
+    """Resample an image (and mask) from `camera` into the distortion-free `pinhole` camera; a pixel is
+    valid where it comes wholly from inside the image and from `usable` pixels (255) when given."""
     u, v = np.meshgrid(np.arange(pinhole.width) + 0.5, np.arange(pinhole.height) + 0.5)
     rays = pinhole.cam_from_img(np.stack([u.ravel(), v.ravel()], axis=1))
     source = camera.img_from_cam(np.concatenate([rays, np.ones((len(rays), 1))], axis=1)) - 0.5
@@ -244,7 +255,8 @@ def _undistort(
     def remap(image: np.ndarray, interpolation: int) -> np.ndarray:
         return cv2.remap(image, map_x, map_y, interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
-    valid = remap(np.full(pixels.shape[:2], 255, np.uint8), cv2.INTER_LINEAR) == 255
+    base = usable if usable is not None else np.full(pixels.shape[:2], 255, np.uint8)
+    valid = remap(base, cv2.INTER_LINEAR) == 255
     undistorted_mask = remap(mask, cv2.INTER_LINEAR) if mask is not None else None
     return pinhole, remap(pixels, cv2.INTER_LINEAR), undistorted_mask, valid
 
