@@ -153,3 +153,25 @@ def _render(gt: dict[str, torch.Tensor], viewmat: np.ndarray, K: np.ndarray, wid
         )
     to_uint8 = (rgb[0].clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
     return to_uint8, (alpha[0, ..., 0].numpy() * 255).astype(np.uint8)
+
+
+def render_splat(ply: Path, view) -> tuple[torch.Tensor, torch.Tensor]:
+    """A trained splat.ply rendered at a loaded view over black: ((H, W, 3) colour, (H, W) alpha)."""
+    from gs_stages.export.ply import read_ply
+
+    g = read_ply(ply)
+    with torch.no_grad():
+        rgb, alpha, _ = rasterization(
+            torch.from_numpy(g.means),
+            torch.from_numpy(g.quats),
+            torch.from_numpy(g.scales).exp(),
+            torch.from_numpy(g.opacities).sigmoid(),
+            torch.from_numpy(g.sh),
+            view.viewmat[None],
+            view.K[None],
+            view.width,
+            view.height,
+            sh_degree=3,
+            backgrounds=torch.zeros(1, 3),
+        )
+    return rgb[0], alpha[0, ..., 0]

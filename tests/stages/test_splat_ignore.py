@@ -9,16 +9,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from gs_stages.cli import run_stage
-from gs_stages.export.ply import read_ply
 from gs_stages.splat.metrics import psnr
-from gs_stages.splat.render_torch import rasterization
 from gs_stages.splat.scene import load_scene
 
 from .jobs import make_spec
-from .splat_scenes import SyntheticScene, make_scene
+from .splat_scenes import SyntheticScene, make_scene, render_splat
 
 STEPS = 150
 OVERRIDES = {"num_downscales": 0, "warmup_length": 50, "refine_every": 25}
@@ -44,25 +41,11 @@ def _occlude(scene: SyntheticScene, frames: Path, masks: Path) -> None:
 
 def _clean_psnr(ply: Path, scene: SyntheticScene) -> float:
     """Held-out renders against the unoccluded photos, every pixel."""
-    g = read_ply(ply)
     views = load_scene(scene.frames, scene.sparse, None, 1).test
     scores = []
     for view in views:
-        with torch.no_grad():
-            render, _, _ = rasterization(
-                torch.from_numpy(g.means),
-                torch.from_numpy(g.quats),
-                torch.from_numpy(g.scales).exp(),
-                torch.from_numpy(g.opacities).sigmoid(),
-                torch.from_numpy(g.sh),
-                view.viewmat[None],
-                view.K[None],
-                view.width,
-                view.height,
-                sh_degree=3,
-                backgrounds=torch.zeros(1, 3),
-            )
-        scores.append(psnr(render[0].clamp(0, 1), view.image.float() / 255.0))
+        render, _ = render_splat(ply, view)
+        scores.append(psnr(render.clamp(0, 1), view.image.float() / 255.0))
     return sum(scores) / len(scores)
 
 

@@ -6,12 +6,10 @@ import torch
 import torch.nn.functional as F
 
 from gs_stages.cli import run_stage
-from gs_stages.export.ply import read_ply
-from gs_stages.splat.render_torch import rasterization
 from gs_stages.splat.scene import load_scene
 
 from .jobs import make_spec
-from .splat_scenes import make_scene
+from .splat_scenes import make_scene, render_splat
 
 STEPS = 150
 OVERRIDES = {"num_downscales": 0, "warmup_length": 50, "refine_every": 25}
@@ -25,30 +23,17 @@ def test_masked_background_renders_transparent(tmp_path) -> None:
     metrics = run_stage("splat", spec, inputs, tmp_path / "splat", settings)
     assert metrics["masks"] is True
 
-    g = read_ply(tmp_path / "splat" / "splat.ply")
     views = load_scene(scene.frames, scene.sparse, scene.masks, 1)
     background, foreground = [], []
     for view in views.views:
-        with torch.no_grad():
-            _, alpha, _ = rasterization(
-                torch.from_numpy(g.means),
-                torch.from_numpy(g.quats),
-                torch.from_numpy(g.scales).exp(),
-                torch.from_numpy(g.opacities).sigmoid(),
-                torch.from_numpy(g.sh),
-                view.viewmat[None],
-                view.K[None],
-                view.width,
-                view.height,
-                sh_degree=3,
-            )
+        _, alpha = render_splat(tmp_path / "splat" / "splat.ply", view)
         # The object's soft edge legitimately spills a pixel or two past the thresholded mask:
         # judge the background and the object away from that edge.
         keep = (view.mask > 127).float()[None, None]
         inner = -F.max_pool2d(-keep, 5, stride=1, padding=2)[0, 0] > 0.5  # eroded by 2 px
         outer = F.max_pool2d(keep, 5, stride=1, padding=2)[0, 0] < 0.5  # background, 2 px away
-        background.append(alpha[0, ..., 0][outer])
-        foreground.append(alpha[0, ..., 0][inner])
+        background.append(alpha[outer])
+        foreground.append(alpha[inner])
     background, foreground = torch.cat(background), torch.cat(foreground)
     assert background.mean() < 0.01 and torch.quantile(background, 0.99) < 0.05
     assert foreground.mean() > 0.98
