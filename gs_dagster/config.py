@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES
+from resources.gpu_slots import parse_devices
 from resources.storage import split_s3_uri
 
 
@@ -86,6 +87,7 @@ class GsConfig:
     stage_settings: dict[str, Any] = field(default_factory=dict)
     dagster_url: str = "http://127.0.0.1:3000"
     launcher: str = "local"  # "local" (Pipes subprocess) or "sagemaker"
+    local_gpus: str = ""  # GS_LOCAL_GPUS: CUDA devices local launches share, one each (resources/gpu_slots.py)
     #: The GS_SAGEMAKER_* variables (and region, instance types) the SageMaker launcher reads.
     sagemaker_env: dict[str, str] = field(default_factory=dict)
 
@@ -140,6 +142,7 @@ class GsConfig:
             stage_settings=settings,
             dagster_url=(env.get("GS_DAGSTER_URL") or "http://127.0.0.1:3000").rstrip("/"),
             launcher=_launcher_kind(env),
+            local_gpus=",".join(parse_devices(env.get("GS_LOCAL_GPUS", ""))),  # checked at load, not at launch
             sagemaker_env={
                 k: v
                 for k, v in env.items()
@@ -153,7 +156,7 @@ class GsConfig:
             from resources.sagemaker import SageMakerLauncher
 
             return SageMakerLauncher.from_env(self.sagemaker_env, settings=self.stage_settings)
-        return local(settings=self.stage_settings)
+        return local(settings=self.stage_settings, gpus=self.local_gpus)
 
     def resources(self) -> dict[str, Any]:
         """The resource instances of the code location."""

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from subprocess import PIPE, Popen
@@ -38,6 +39,7 @@ from pydantic import Field
 from gs_stages.jobspec import JobSpec
 from gs_stages.report import FAILED_EVENT
 from gs_stages.stage import STAGE_ORDER, STAGES
+from resources.gpu_slots import GpuSlots, default_lock_dir, parse_devices
 from resources.storage import Store, open_store
 
 
@@ -201,6 +203,11 @@ class LocalPipesLauncher(StageLauncher):
     python: str = Field(default="", description="Python that has gs_stages[engine] (default: this one)")
     forward_stdio: bool = Field(default=True, description="stage stdout/stderr into the step's logs")
     poll_s: float = 0.5
+    gpus: str = Field(
+        default="",
+        description="CUDA devices local runs share, one per launch, e.g. '0,1' (GS_LOCAL_GPUS); empty: no assignment",
+    )
+    gpu_lock_dir: str = Field(default="", description="where the GPU slot locks live (default: the temp dir)")
 
     def launch(
         self,
@@ -247,14 +254,38 @@ class LocalPipesLauncher(StageLauncher):
                 command = self.chain_command(
                     self.python or sys.executable, spec_path, root, stages, media, settings or {}
                 )
-                context.log.info("launching: " + " ".join(command))
                 client = StreamingPipesSubprocessClient(forward_stdio=self.forward_stdio)
-                yield from client.stream(
-                    context=context, command=command, extras=extras, on_result=ship, poll_s=self.poll_s, stages=stages
-                )
+                with self._gpu(context) as env:
+                    context.log.info("launching: " + " ".join(command))
+                    yield from client.stream(
+                        context=context,
+                        command=command,
+                        extras=extras,
+                        env=env,
+                        on_result=ship,
+                        poll_s=self.poll_s,
+                        stages=stages,
+                    )
             finally:
                 if store.is_local:
                     settle_outputs(root, stages, uuid, aside, finished)
+
+    @contextmanager
+    def _gpu(self, context: dg.AssetExecutionContext) -> Iterator[dict[str, str]]:
+        """The stage process's extra environment: one free GPU of `gpus` (resources/gpu_slots.py)."""
+        devices = parse_devices(self.gpus)
+        if not devices:
+            yield {}
+            return
+        slots = GpuSlots(devices, Path(self.gpu_lock_dir) if self.gpu_lock_dir else default_lock_dir())
+
+        def waiting(seconds: int) -> None:
+            if seconds % 60 == 0:
+                context.log.info(f"every GPU of {','.join(devices)} is busy; waiting ({seconds} s so far)")
+
+        with slots.hold(on_wait=waiting) as device:
+            context.log.info(f"stages run on GPU {device} (CUDA_VISIBLE_DEVICES={device})")
+            yield {"CUDA_VISIBLE_DEVICES": device}
 
     @staticmethod
     def _media(locations: StageLocations, tmp: Path) -> Path:
