@@ -42,8 +42,15 @@ data "aws_iam_policy_document" "sagemaker" {
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["${var.storage_prefix}/*", "${var.media_prefix}/*"]
+      values   = ["${var.storage_prefix}/*", "${var.media_prefix}/*", "${var.models_prefix}/*"]
     }
+  }
+
+  # Model weights the stages load (U^2-Net for segmentation, LPIPS, a vocabulary tree), never written.
+  statement {
+    sid       = "ReadModelWeights"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.data.arn}/${var.models_prefix}/*"]
   }
 
   statement {

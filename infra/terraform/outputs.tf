@@ -8,6 +8,11 @@ output "storage_root" {
   value       = "s3://${aws_s3_bucket.data.id}/${var.storage_prefix}"
 }
 
+output "models_root" {
+  description = "Where to put model weights the SageMaker role may read, e.g. <models_root>/u2net/u2net.onnx"
+  value       = "s3://${aws_s3_bucket.data.id}/${var.models_prefix}"
+}
+
 output "job_table_url" {
   value = "dynamodb://${aws_dynamodb_table.jobs.name}"
 }

@@ -33,6 +33,12 @@ variable "storage_prefix" {
   default     = "gs-storage"
 }
 
+variable "models_prefix" {
+  description = "Key prefix of the model weights the stages read (segmentation_weights, lpips_weights, vocab_tree_path)."
+  type        = string
+  default     = "models"
+}
+
 variable "media_prefix" {
   description = "Key prefix users upload media to (the job JSON's s3.inputPrefix)."
   type        = string

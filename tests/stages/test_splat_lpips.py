@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import boto3
+import pytest
 import torch
 
 from gs_stages.splat.metrics import LPIPS, load_lpips
@@ -58,3 +60,28 @@ def test_lpips_absent_or_incomplete_weights_say_why(tmp_path: Path) -> None:
     torch.save(state, tmp_path / "partial.pth")
     model, reason = load_lpips(str(tmp_path / "partial.pth"), torch.device("cpu"))
     assert model is None and "heads.3.weight" in reason
+
+
+def test_lpips_weights_from_s3(tmp_path: Path, moto_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An s3:// key (a file) or prefix (a folder), against the moto server over HTTP."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_env)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="gs-models")
+    state = _weights(torch.Generator().manual_seed(3), "torchvision")
+    torch.save(state, tmp_path / "alex.pth")
+    s3.upload_file(str(tmp_path / "alex.pth"), "gs-models", "lpips/alex.pth")
+    torch.save({k: v for k, v in state.items() if k.startswith("features.")}, tmp_path / "alexnet.pth")
+    torch.save({k: v for k, v in state.items() if k.startswith("lin")}, tmp_path / "lin.pth")
+    for name in ("alexnet.pth", "lin.pth"):
+        s3.upload_file(str(tmp_path / name), "gs-models", f"lpips-split/{name}")
+
+    for uri in ("s3://gs-models/lpips/alex.pth", "s3://gs-models/lpips-split/"):
+        model, reason = load_lpips(uri, torch.device("cpu"))
+        assert reason is None and model is not None, uri
+        assert torch.equal(model.convs[2].weight, state["features.6.weight"])
+    assert (
+        load_lpips("s3://gs-models/nothing/", torch.device("cpu"))[1]
+        == "LPIPS weights not found at s3://gs-models/nothing/"
+    )
+    missing = load_lpips("s3://gs-models/lpips/gone.pth", torch.device("cpu"))[1]
+    assert missing.startswith("LPIPS weights not downloadable from s3://gs-models/lpips/gone.pth") and "404" in missing

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 import resource
+import tempfile
 from pathlib import Path
 
 import torch
@@ -131,15 +132,42 @@ class LPIPS(nn.Module):
 
 
 def load_lpips(path: str | None, device: torch.device) -> tuple[LPIPS | None, str | None]:
-    """(model, None), or (None, why LPIPS is absent)."""
+    """(model, None), or (None, why LPIPS is absent). `path`: a file or folder, or an s3:// key (a file)
+    or prefix ending in "/" (a folder), downloaded to a temporary folder first."""
     if not path:
         return None, "no LPIPS weights configured (engine setting lpips_weights)"
+    if path.startswith("s3://"):
+        with tempfile.TemporaryDirectory(prefix="lpips-") as scratch:
+            try:
+                local = _download_s3(path, Path(scratch))
+            except Exception as exc:  # botocore's errors: no such key or bucket, access, endpoint
+                return None, f"LPIPS weights not downloadable from {path}: {exc}"
+            if local is None:
+                return None, f"LPIPS weights not found at {path}"
+            return load_lpips(str(local), device)
     if not Path(path).exists():
         return None, f"LPIPS weights not found at {path}"
     try:
         return LPIPS.load(path, device), None
     except (ValueError, RuntimeError, OSError) as exc:
         return None, f"LPIPS weights at {path} unusable: {exc}"
+
+
+def _download_s3(uri: str, scratch: Path) -> Path | None:
+    """The object (or every object under the prefix, for a URI ending in "/") in `scratch`; None if none."""
+    import boto3
+
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    s3 = boto3.client("s3")
+    if not key.endswith("/"):
+        target = scratch / Path(key).name
+        s3.download_file(bucket, key, str(target))
+        return target
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
+    names = [item["Key"] for page in pages for item in page.get("Contents", []) if not item["Key"].endswith("/")]
+    for name in names:
+        s3.download_file(bucket, name, str(scratch / Path(name).name))
+    return scratch if names else None
 
 
 def reset_peak_memory(device: torch.device) -> None:

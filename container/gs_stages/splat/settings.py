@@ -15,8 +15,8 @@ is shared by every stage of a chain, so names this stage does not know are ignor
   steps_per_save); 0 = only at the end. `keep_checkpoints` = 2: how many of the newest to keep.
 * `test_every` = 8: held-out split, image i (name order) is held out when i % test_every == 0.
 * `seed` = 0: seeds every random choice of the run (view order, backgrounds, splits, MCMC).
-* `lpips_weights`: path to LPIPS (AlexNet backbone, v0.1 heads) weights, see `metrics.py`; without
-  it LPIPS is reported absent.
+* `lpips_weights`: LPIPS (AlexNet backbone, v0.1 heads) weights, see `metrics.py`: a file or folder,
+  or an s3:// key or prefix ending in "/"; without it LPIPS is reported absent.
 * `preset_overrides` = {}: preset fields to replace, e.g. {"num_downscales": 0} (`presets.py`).
 * `strategy_impl` = "builtin": `densify.py`, or "gsplat" (gsplat.strategy, for comparison runs).
 * `ssim` = "auto": the D-SSIM loss's implementation: "fused" (the fused-ssim CUDA kernel, same
