@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from gs_stages import s3_files
 from gs_stages.stage import StageError
 
 WEIGHTS_SETTING = "segmentation_weights"
@@ -63,20 +64,12 @@ def resolve_weights(
 
 
 def _download(uri: str, target: Path, what: str, file: str, log: logging.Logger) -> Path:
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    bucket, _, key = uri[len("s3://") :].partition("/")
-    if not bucket:
+    if not s3_files.split_uri(uri)[0]:
         raise StageError(f"{uri} is not an s3://bucket/prefix location", _hint(file))
     log.info("masks: downloading %s", uri)
     try:
-        boto3.client("s3").download_file(bucket, key, str(target))
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in ("404", "NoSuchKey", "NoSuchBucket"):
+        return s3_files.download(uri, target)
+    except s3_files.S3FileError as exc:
+        if exc.missing:
             raise StageError(_missing(what, file, uri), _hint(file)) from None
         raise StageError(f"{what}: cannot download the weights file {uri}: {exc}", _hint(file)) from None
-    except BotoCoreError as exc:
-        raise StageError(f"{what}: cannot download the weights file {uri}: {exc}", _hint(file)) from None
-    return target

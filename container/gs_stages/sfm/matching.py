@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pycolmap
 
+from gs_stages import s3_files
 from gs_stages.sfm.database import position_priors
 from gs_stages.sfm.settings import SfmSettings
 from gs_stages.stage import StageError
@@ -58,19 +59,15 @@ def _check_vocab_tree(path: Path, location: str) -> None:
 
 
 def _download_s3(uri: str, workdir: Path, log: logging.Logger) -> Path:
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    bucket, _, key = uri[len("s3://") :].partition("/")
+    bucket, key = s3_files.split_uri(uri)
     if not bucket or not key:
         raise StageError(f"{uri} is not an s3://bucket/key URI", hint=_VOCAB_HINT)
     target = Path(tempfile.mkdtemp(dir=workdir, prefix="vocab-")) / Path(key).name
     log.info("matching: downloading the vocabulary tree %s", uri)
     try:
-        boto3.client("s3").download_file(bucket, key, str(target))
-    except (BotoCoreError, ClientError) as exc:
+        return s3_files.download(uri, target)
+    except s3_files.S3FileError as exc:
         raise StageError(f"cannot download the vocabulary tree {uri}: {exc}", hint=_VOCAB_HINT) from None
-    return target
 
 
 def _matching_options(settings: SfmSettings) -> pycolmap.FeatureMatchingOptions:

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gs_stages import s3_files
+
 
 def psnr(prediction: Tensor, target: Tensor, valid: Tensor | None = None) -> float:
     """Peak signal-to-noise ratio in dB for (H, W, C) images in [0, 1], over the `valid` (H, W) pixels."""
@@ -139,8 +141,11 @@ def load_lpips(path: str | None, device: torch.device) -> tuple[LPIPS | None, st
     if path.startswith("s3://"):
         with tempfile.TemporaryDirectory(prefix="lpips-") as scratch:
             try:
-                local = _download_s3(path, Path(scratch))
-            except Exception as exc:  # botocore's errors: no such key or bucket, access, endpoint
+                if path.endswith("/"):  # a folder of weight files
+                    local = Path(scratch) if s3_files.download_prefix(path, Path(scratch)) else None
+                else:
+                    local = s3_files.download(path, Path(scratch) / Path(s3_files.split_uri(path)[1]).name)
+            except s3_files.S3FileError as exc:
                 return None, f"LPIPS weights not downloadable from {path}: {exc}"
             if local is None:
                 return None, f"LPIPS weights not found at {path}"
@@ -151,23 +156,6 @@ def load_lpips(path: str | None, device: torch.device) -> tuple[LPIPS | None, st
         return LPIPS.load(path, device), None
     except (ValueError, RuntimeError, OSError) as exc:
         return None, f"LPIPS weights at {path} unusable: {exc}"
-
-
-def _download_s3(uri: str, scratch: Path) -> Path | None:
-    """The object (or every object under the prefix, for a URI ending in "/") in `scratch`; None if none."""
-    import boto3
-
-    bucket, _, key = uri[len("s3://") :].partition("/")
-    s3 = boto3.client("s3")
-    if not key.endswith("/"):
-        target = scratch / Path(key).name
-        s3.download_file(bucket, key, str(target))
-        return target
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
-    names = [item["Key"] for page in pages for item in page.get("Contents", []) if not item["Key"].endswith("/")]
-    for name in names:
-        s3.download_file(bucket, name, str(scratch / Path(name).name))
-    return scratch if names else None
 
 
 def reset_peak_memory(device: torch.device) -> None:
