@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gs_stages.stage import StageError
+
 IMAGES_DIR = "images"
 MANIFEST = "manifest.json"
 PRIORS_DIR = "priors"
@@ -34,6 +36,7 @@ TRANSFORMS_JSON = "transforms.json"
 MASKS_DIR = "masks"
 MASKS_JSON = "masks.json"
 IGNORE_DIR = "ignore"
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")  # frames without a manifest
 SPARSE_DIR = "sparse/0"
 SPLAT_PLY = "splat.ply"
 CHECKPOINTS_DIR = "checkpoints"
@@ -101,3 +104,30 @@ def read_mask_folders(masks_dir: Path | None) -> MaskFolders:
     entry = raw.get("ignore")
     ignore = Path(masks_dir) / str(entry.get("dir", IGNORE_DIR)) if isinstance(entry, dict) else None
     return MaskFolders(keep, ignore)  # as declared: a reader finding a mask missing says so
+
+
+@dataclass
+class FramesInput:
+    image_dir: Path
+    names: list[str]
+    manifest: FramesManifest | None
+
+
+def read_frames_input(frames_dir: Path) -> FramesInput:
+    """The frames stage's images: names in the manifest's order (sequential matching relies on it),
+    checked to exist; without a manifest, the image files in name order."""
+    image_dir = frames_dir / IMAGES_DIR
+    manifest = FramesManifest.read(frames_dir) if (frames_dir / MANIFEST).is_file() else None
+    if manifest is not None:
+        names = [f.name for f in manifest.frames]
+        absent = [n for n in names if not (image_dir / n).is_file()]
+        if absent:
+            raise StageError(
+                f"the frames manifest lists {len(absent)} image(s) missing from {image_dir}: {', '.join(absent[:5])}",
+                hint="run the frames stage again; its output is incomplete",
+            )
+    else:
+        names = sorted(p.name for p in image_dir.glob("*") if p.suffix.lower() in _IMAGE_SUFFIXES)
+    if not names:
+        raise StageError(f"no images in {image_dir}", hint="run the frames stage first; it writes images/")
+    return FramesInput(image_dir, names, manifest)

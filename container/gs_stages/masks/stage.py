@@ -27,12 +27,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from gs_stages.layout import IGNORE_DIR, IMAGES_DIR, MASKS_DIR, MASKS_JSON
+from gs_stages.layout import IGNORE_DIR, IMAGES_DIR, MASKS_DIR, MASKS_JSON, read_frames_input
 from gs_stages.masks.u2net import SaliencyModel
 from gs_stages.masks.weights import resolve_weights
 from gs_stages.stage import NotAvailableError, StageContext, StageError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 HUMAN_MODEL = "u2net-human"
 
 
@@ -54,9 +53,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         )
     if seg.remove_human_subject:
         _check_human_removal(object_model)
-    names = sorted(p.name for p in frames.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not names:
-        raise StageError(f"no images in {frames}", hint="run the frames stage first; it writes images/")
+    names = read_frames_input(ctx.input("frames")).names
 
     threshold = float(seg.mask_threshold)
     threads = int(ctx.settings.get("num_threads") or 0)

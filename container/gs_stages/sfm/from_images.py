@@ -9,10 +9,11 @@ from typing import Any
 
 import pycolmap
 
+from gs_stages.layout import FramesInput
 from gs_stages.sfm.database import count_verified_pairs
 from gs_stages.sfm.features import CameraSetup, extract_features
 from gs_stages.sfm.focal import initialise_focal_lengths
-from gs_stages.sfm.inputs import FramesInput, feature_masks
+from gs_stages.sfm.inputs import feature_masks
 from gs_stages.sfm.mapping import map_poses
 from gs_stages.sfm.matching import match_features, vocab_tree_for
 from gs_stages.sfm.metrics import StepTimer, require_registered

@@ -26,9 +26,9 @@ from typing import Any
 
 import pycolmap
 
+from gs_stages.layout import read_frames_input
 from gs_stages.sfm.from_images import from_images
 from gs_stages.sfm.from_priors import from_colmap_model, from_transforms
-from gs_stages.sfm.inputs import read_frames_input
 from gs_stages.sfm.metrics import StepTimer, model_metrics
 from gs_stages.sfm.model_io import write_sparse_model
 from gs_stages.sfm.settings import SfmSettings
