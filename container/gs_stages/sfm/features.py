@@ -68,24 +68,24 @@ def _colmap_masks(masks: MaskFolders, names: list[str], workdir: Path) -> Path |
     linked = workdir / "masks"
     count = 0
     for name in names:
-        keep = masks.keep / f"{Path(name).stem}.png" if masks.keep is not None else None
-        ignore = masks.ignore / f"{Path(name).stem}.png" if masks.ignore is not None else None
-        if ignore is None or not ignore.is_file():
-            if keep is not None and keep.is_file():
-                linked.mkdir(parents=True, exist_ok=True)
-                (linked / f"{name}.png").symlink_to(keep.resolve())
-                count += 1
+        file = f"{Path(name).stem}.png"
+        keep = masks.keep / file if masks.keep is not None and (masks.keep / file).is_file() else None
+        ignore = masks.ignore / file if masks.ignore is not None and (masks.ignore / file).is_file() else None
+        if keep is None and ignore is None:
+            continue
+        linked.mkdir(parents=True, exist_ok=True)
+        count += 1
+        if ignore is None:
+            (linked / f"{name}.png").symlink_to(keep.resolve())
             continue
         people = cv2.imread(str(ignore), cv2.IMREAD_GRAYSCALE)
-        allowed = cv2.imread(str(keep), cv2.IMREAD_GRAYSCALE) if keep is not None and keep.is_file() else None
-        if people is None or (keep is not None and keep.is_file() and allowed is None):
+        allowed = cv2.imread(str(keep), cv2.IMREAD_GRAYSCALE) if keep is not None else None
+        if people is None or (keep is not None and allowed is None):
             raise StageError(
                 f"unreadable mask for {name!r} under {ignore.parent.parent}", hint="run the masks stage again"
             )
         allowed = np.full_like(people, 255) if allowed is None else allowed
-        linked.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(linked / f"{name}.png"), np.where(people >= 128, 0, allowed).astype(np.uint8))
-        count += 1
     return linked if count else None
 
 
