@@ -155,23 +155,34 @@ def _render(gt: dict[str, torch.Tensor], viewmat: np.ndarray, K: np.ndarray, wid
     return to_uint8, (alpha[0, ..., 0].numpy() * 255).astype(np.uint8)
 
 
+def render_gaussians(
+    g, viewmat, K, width: int, height: int, dtype: torch.dtype = torch.float32, backgrounds=None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`Gaussians` (log scales, logit opacities, SH) through the torch rasterizer from one camera
+    (world-to-camera `viewmat`, intrinsics `K`, arrays or tensors): ((H, W, 3) colour, (H, W) alpha)."""
+
+    def tensor(a) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(a), dtype=dtype)
+
+    with torch.no_grad():
+        rgb, alpha, _ = rasterization(
+            tensor(g.means),
+            tensor(g.quats),
+            torch.exp(tensor(g.scales)),
+            torch.sigmoid(tensor(g.opacities)),
+            tensor(g.sh),
+            tensor(viewmat)[None],
+            tensor(K)[None],
+            width,
+            height,
+            sh_degree=g.degree,
+            backgrounds=backgrounds,
+        )
+    return rgb[0], alpha[0, ..., 0]
+
+
 def render_splat(ply: Path, view) -> tuple[torch.Tensor, torch.Tensor]:
     """A trained splat.ply rendered at a loaded view over black: ((H, W, 3) colour, (H, W) alpha)."""
     from gs_stages.export.ply import read_ply
 
-    g = read_ply(ply)
-    with torch.no_grad():
-        rgb, alpha, _ = rasterization(
-            torch.from_numpy(g.means),
-            torch.from_numpy(g.quats),
-            torch.from_numpy(g.scales).exp(),
-            torch.from_numpy(g.opacities).sigmoid(),
-            torch.from_numpy(g.sh),
-            view.viewmat[None],
-            view.K[None],
-            view.width,
-            view.height,
-            sh_degree=3,
-            backgrounds=torch.zeros(1, 3),
-        )
-    return rgb[0], alpha[0, ..., 0]
+    return render_gaussians(read_ply(ply), view.viewmat, view.K, view.width, view.height, backgrounds=torch.zeros(1, 3))

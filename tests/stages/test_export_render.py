@@ -8,41 +8,21 @@ were rotated in the convention the renderer evaluates.
 from __future__ import annotations
 
 import numpy as np
-import pytest
+import torch
 
 from gs_stages.export.rotate import rotate_gaussians, viewer_rotation
 from gs_stages.gaussians import Gaussians
 
 from .export_splats import random_gaussians
-
-render_torch = pytest.importorskip(
-    "gs_stages.splat.render_torch", reason="the torch renderer gs_stages.splat.render_torch is not there yet"
-)
-torch = pytest.importorskip("torch")
+from .splat_scenes import render_gaussians
 
 WIDTH, HEIGHT = 96, 64
 K = np.array([[80.0, 0.0, WIDTH / 2], [0.0, 80.0, HEIGHT / 2], [0.0, 0.0, 1.0]])
 
 
-def t(array: np.ndarray) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(array), dtype=torch.float64)
-
-
 def render(g: Gaussians, world_to_camera: np.ndarray) -> np.ndarray:
     """One float64 render (H, W, 3) of `g` as trained values (log scales, logits, SH degree 3)."""
-    images, _, _ = render_torch.rasterization(
-        means=t(g.means),
-        quats=t(g.quats),
-        scales=torch.exp(t(g.scales)),
-        opacities=torch.sigmoid(t(g.opacities)),
-        colors=t(g.sh),
-        viewmats=t(world_to_camera)[None],
-        Ks=t(K)[None],
-        width=WIDTH,
-        height=HEIGHT,
-        sh_degree=g.degree,
-    )
-    return images[0].numpy()
+    return render_gaussians(g, world_to_camera, K, WIDTH, HEIGHT, torch.float64)[0].numpy()
 
 
 def test_rotated_splat_from_rotated_camera_renders_the_same_image():

@@ -9,16 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from gs_stages.export.ply import read_ply, write_ply
 from gs_stages.export.spz import read_spz, write_spz
 from gs_stages.gaussians import Gaussians
 
 from .export_splats import random_gaussians
-
-render_torch = pytest.importorskip("gs_stages.splat.render_torch")
-torch = pytest.importorskip("torch")
+from .splat_scenes import render_gaussians
 
 WIDTH, HEIGHT = 128, 96
 K = np.array([[110.0, 0.0, WIDTH / 2], [0.0, 110.0, HEIGHT / 2], [0.0, 0.0, 1.0]])
@@ -28,20 +25,7 @@ def _render(g: Gaussians) -> np.ndarray:
     """A float32 render (H, W, 3) from a camera 3 units in front of the cloud, looking at it."""
     world_to_camera = np.eye(4)
     world_to_camera[:3, 3] = [0.0, 0.0, 3.0]
-    f32 = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
-    images, _, _ = render_torch.rasterization(
-        means=f32(g.means),
-        quats=f32(g.quats),
-        scales=torch.exp(f32(g.scales)),
-        opacities=torch.sigmoid(f32(g.opacities)),
-        colors=f32(g.sh),
-        viewmats=f32(world_to_camera)[None],
-        Ks=f32(K)[None],
-        width=WIDTH,
-        height=HEIGHT,
-        sh_degree=g.degree,
-    )
-    return images[0].clamp(0, 1).numpy()
+    return render_gaussians(g, world_to_camera, K, WIDTH, HEIGHT)[0].clamp(0, 1).numpy()
 
 
 def _scene() -> Gaussians:
