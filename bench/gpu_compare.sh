@@ -63,6 +63,13 @@ PEER_PYCOLMAP=$(ls -d "$PEER"/pycolmap-* 2>/dev/null | head -1)
 FUSED_SSIM_SRC=$(ls -d "$PEER"/fused-ssim-* 2>/dev/null | head -1)
 
 mkdir -p "$OUT" "$STATE"/{runs,logs,results,scenes,sfm}
+# Every device call replaces the carried folders in the repository, so a scene linked into .gpu/ vanishes
+# for a moment under a run still reading it (the peer reads its photos from disk every step: round 4 lost a
+# 30,000-step run to this). Scenes read a private copy, made once per machine.
+if [ "$DATA" = "$REPO/.gpu" ]; then
+  [ -f "$STATE/data.copied" ] || { rm -rf "$STATE/data" && cp -a "$DATA" "$STATE/data" && touch "$STATE/data.copied"; }
+  DATA=$STATE/data
+fi
 [ "${FRESH:-0}" = 1 ] && rm -rf "$STATE"/runs/* "$STATE"/logs/* "$STATE"/results/*
 LOG=$OUT/gpu_compare.log
 SETUP_LOG=$STATE/setup.log

@@ -9,7 +9,8 @@ ordered by priority, what matters most first; each holds about 20 minutes of rou
 compare_x4_round4.json: the next round (a fresh session's device time): the preset candidates in
 CANDIDATES, three seeds each on every scene, the optimizer levers on the 30000-step mcmc run, and the
 30000-step pairs round 3 could not fit (last, as lanes' tails); the lanes' heads hold about 14 minutes
-of round 3's run times. `make_plans.py --confirm TAG ...` writes compare_x4_confirm.json: the chosen
+of round 3's run times. compare_x4_round5.json: session 5's round (see round5()).
+`make_plans.py --confirm TAG ...` writes compare_x4_confirm.json: the chosen
 candidates against three fresh peer runs per scene (about 10 minutes of run time per lane).
 """
 
@@ -225,6 +226,87 @@ def round4() -> None:
     plan.write("compare_x4_round4.json")
 
 
+#: Round 5's candidates for `splatfacto` (round 4 left it -0.1 dB on fox and -0.3 to -0.8 on statue):
+#: gsplat 1.5.3's DefaultStrategy, which the peer runs, never resets opacities (its `reset_every` test
+#: is never true; densify.py's docstring), while splatfacto resets every 3000 steps. A quiet window
+#: longer than any run turns our resets off.
+NO_RESET = {"reset_alpha_quiet_steps": 10**9}
+CANDIDATES["splatfacto-noreset"] = ("splatfacto", NO_RESET)
+# ... and the peer's whole DefaultStrategy: no reset, culling at 0.005, plain gradients over 0.0002, no
+# screen-size rules (its refine_scale2d_stop_iter is 0)
+CANDIDATES["splatfacto-peerstrategy"] = (
+    "splatfacto",
+    {
+        **NO_RESET,
+        "cull_alpha_thresh": 0.005,
+        "densify_grad_thresh": 0.0002,
+        "use_absgrad": False,
+        "stop_screen_size_at": 0,
+    },
+)
+
+
+def round5() -> None:
+    plan = Plan(
+        "issue #5 round 5: splatfacto-mcmc with the peer's init (adopted after round 4) at 7000 and 30000 "
+        "steps; two splatfacto candidates (no opacity reset, as the peer; the peer's whole strategy) beside "
+        "splatfacto itself, three seeds each; two fresh peer runs per scene and mode"
+    )
+    statue = "statue_of_liberty_colmap"
+    peers = {m: [peer(s, 7000, m, repeat=r) for r in (5, 6) for s in SCENES] for m in ("default", "mcmc")}
+
+    def seeds(preset: str, mode: str, tag: str = "", override: dict | None = None) -> list[Run]:
+        runs = []
+        for seed in range(3):
+            for s in SCENES:
+                name = (tag or preset) + (f"-s{seed}" if seed else "")
+                setting = {"preset_overrides": override} if override else None
+                mine = ours(s, 7000, preset, seed=seed, tag=name if (tag or seed) else "", setting=setting)
+                runs += plan.pair(mine, peer(s, 7000, mode, repeat=5 + seed % 2))[:1]
+        return runs
+
+    def candidate(tag: str) -> list[Run]:
+        preset, override = CANDIDATES[tag]
+        return seeds(preset, "default", tag, override)
+
+    def thirty(scene: str, preset: str, mode: str) -> list[Run]:
+        return plan.pair(ours(scene, 30000, preset), peer(scene, 30000, mode))
+
+    # Lanes in priority order (a cut loses the tails): the mcmc time goal at 30000 steps, the adopted
+    # mcmc preset at 7000, the splatfacto candidates, then the other 30000-step runs. No 30000-step
+    # `splatfacto` pair this time (round 3 has fox's); one candidate at 30000 against round 3's peer run.
+    noreset_30k = ours("fox", 30000, "splatfacto", tag="splatfacto-noreset", setting={"preset_overrides": NO_RESET})
+    plan.lanes = [
+        {"gpu": 0, "runs": [*thirty("fox", "splatfacto-mcmc", "mcmc"), *peers["mcmc"][:3]]},
+        {
+            "gpu": 1,
+            "runs": [
+                *peers["mcmc"][3:],
+                *seeds("splatfacto-mcmc", "mcmc"),
+                *thirty("kermit", "splatfacto-mcmc", "mcmc"),
+            ],
+        },
+        {
+            "gpu": 2,
+            "runs": [
+                *peers["default"][:3],
+                *candidate("splatfacto-noreset"),
+                *candidate("splatfacto-peerstrategy"),
+                noreset_30k,
+            ],
+        },
+        {
+            "gpu": 3,
+            "runs": [
+                *peers["default"][3:],
+                *seeds("splatfacto", "default"),
+                *thirty(statue, "splatfacto-mcmc", "mcmc"),
+            ],
+        },
+    ]
+    plan.write("compare_x4_round5.json")
+
+
 def confirm(tags: list[str], steps: int = 7000) -> None:
     """A side-by-side confirmation of chosen CANDIDATES: three seeds each and three fresh peer runs per
     scene, every pair back to back on one GPU; lanes dealt round-robin by scene and repeat."""
@@ -256,3 +338,4 @@ if __name__ == "__main__":
     round2()
     round3()
     round4()
+    round5()

@@ -19,6 +19,7 @@ from gs_stages.splat.densify import (
 )
 from gs_stages.splat.model import init_params, make_optimizers
 from gs_stages.splat.presets import PRESETS
+from gs_stages.splat.render_torch import covariances
 
 
 def _trained_params(n: int = 8, kind: str = "adam"):
@@ -180,3 +181,24 @@ def test_mcmc_strategy_moves_dead_gaussians_and_grows_five_percent() -> None:
     assert (torch.sigmoid(params["opacities"]) > 0.005).all()
     assert all(len(p) == 42 for p in params.values())
     assert len(_moments(params, optimizers, "sh0")) == 42
+
+
+def test_mcmc_noise_moves_transparent_gaussians_along_their_own_covariance() -> None:
+    """The paper's SGLD term: noise shaped by each Gaussian's covariance, only where it is nearly transparent."""
+    params, _, _ = _trained_params(n=6)
+    params["opacities"].data[:3] = -12.0  # nearly transparent: the gate is open (0.62 at most)
+    params["opacities"].data[3:] = 4.0  # opaque: the gate is shut (~1e-22)
+    params["scales"].data[:] = torch.log(torch.tensor([0.5, 0.1, 0.02]))  # anisotropic, so cov is not a multiple of I
+    before = params["means"].detach().clone()
+    strategy = MCMCStrategy(cap_max=1000, generator=torch.Generator().manual_seed(7))
+    strategy._inject_noise(params, scaler=2.0)
+
+    gate = torch.sigmoid(100.0 * ((1.0 - torch.sigmoid(params["opacities"].detach())) - 0.995))
+    noise = torch.randn(before.shape, generator=torch.Generator().manual_seed(7)) * (2.0 * gate)[:, None]
+
+    cov = covariances(params["quats"].detach(), torch.exp(params["scales"].detach())).double()
+    expected = (cov[:3] @ noise[:3].double()[..., None])[..., 0]
+    moved = (params["means"].detach() - before).double()
+    torch.testing.assert_close(moved[:3], expected, rtol=1e-4, atol=1e-7)
+    assert moved[3:].abs().max() < 1e-12 + 1e-6 * expected.abs().max()
+    assert expected.abs().min() > 0  # the check above compares real displacements

@@ -65,6 +65,9 @@ def test_presets_carry_nerfstudios_method_differences() -> None:
     assert (base.cull_alpha_thresh, base.densify_grad_thresh, base.strategy) == (0.1, 0.0008, "default")
     assert (big.cull_alpha_thresh, big.densify_grad_thresh) == (0.005, 0.0005)
     assert (mcmc.strategy, mcmc.cull_alpha_thresh, mcmc.stop_split_at) == ("mcmc", 0.005, 25000)
+    # measured deviations (presets.py docstring): the peer's mcmc init and background
+    assert (mcmc.init_opacity, mcmc.init_scale, mcmc.background_color) == (0.5, 0.1, "black")
+    assert (big.init_opacity, big.init_scale, big.background_color) == (0.1, 1.0, "random")
     assert resolve("splatfacto", {"num_downscales": 0}).num_downscales == 0
     with pytest.raises(StageError, match="unknown"):
         resolve("splatfacto", {"no_such_field": 1})

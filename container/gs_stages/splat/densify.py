@@ -274,7 +274,9 @@ class MCMCStrategy:
         gate = torch.sigmoid(100.0 * ((1.0 - opacities) - 0.995))  # ~1 for nearly transparent, ~0 else
         noise = _randn(params["means"].shape, self.generator, params["means"].device) * (gate * scaler)[:, None]
         cov = covariances(params["quats"], torch.exp(params["scales"]))
-        params["means"].data += torch.einsum("nij,nj->ni", cov, noise)
+        # Multiply-and-sum, not einsum: einsum becomes a batched cuBLAS gemv that CUDA runs in chunks of
+        # 65,535 matrices, 0.9 ms of a 20 ms step at 1 M Gaussians (round 4 profile); this is one kernel.
+        params["means"].data += (cov * noise[:, None, :]).sum(-1)
 
 
 def relocation(opacities: Tensor, scales: Tensor, copies: Tensor, n_max: int = 51) -> tuple[Tensor, Tensor]:
