@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gs_dagster.config import GsConfig
+from gs_stages.capabilities import describe, unsupported
 from gs_stages.jobspec import ARCHIVE_EXTENSIONS, VIDEO_EXTENSIONS, JobSpec, parse_job
 from resources.storage import open_store
 
@@ -85,6 +86,9 @@ def submit(
     spec = parse_job(
         document, file_name=f"{uuid}.json", deployment_bucket=bucket_name, instance_types=config.instance_types
     )
+    problems = unsupported(spec)  # intake would refuse it: say so before anything is uploaded
+    if problems:
+        raise ValueError(describe(problems))
     bucket.upload_file(media, f"{spec.s3.input_prefix}/{media_key}")
     job_key = f"{config.intake_prefix}/{uuid}.json"
     bucket.write_bytes(job_key, json.dumps(document, indent=2).encode())

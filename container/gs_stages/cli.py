@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gs_stages.capabilities import check_supported
 from gs_stages.jobspec import JobSpec, JobSpecError, load_job, parse_job
 from gs_stages.stage import STAGE_ORDER, STAGES, StageContext, StageError, chain_dir
 
@@ -83,6 +84,8 @@ def run_chain(
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise StageError(f"unknown stage(s) {', '.join(unknown)}; stages are {', '.join(STAGE_ORDER)}")
+    # A job this build can never finish fails here, every reason listed, before any stage spends time.
+    check_supported(spec, stages)
     results: dict[str, dict[str, Any]] = {}
     for stage in sorted(stages, key=STAGE_ORDER.index):
         definition = STAGES[stage]

@@ -25,7 +25,7 @@ class StageError(RuntimeError):
     """A failure the user can act on: `hint` says what to try. The CLI prints it without a traceback."""
 
     def __init__(self, message: str, hint: str | None = None):
-        self.hint = hint
+        self.message, self.hint = message, hint
         super().__init__(message if not hint else f"{message}\nWhat to try: {hint}")
 
 

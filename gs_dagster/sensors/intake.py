@@ -11,6 +11,7 @@ starts over, so keys that land before the position are found on the next sweep.
 Per upload:
 - new uuid, valid job, media present   -> SUBMITTED record, partition, RunRequest(run_key=uuid)
 - invalid document                      -> FAILED record (failed_at=intake) + notice, every problem listed
+- valid, but this build cannot run it   -> the same, every reason listed (gs_stages.capabilities)
 - media missing                         -> wait up to `media_wait_s` from the JSON's upload, then FAILED + notice
 - known uuid, same object               -> nothing (already handled)
 - known uuid, new upload                -> never run again; the resubmission is recorded and reported once
@@ -29,6 +30,7 @@ from pydantic import Field
 
 from gs_dagster.messages import duplicate_notice, intake_failed_notice
 from gs_dagster.partitions import JOBS_PARTITION
+from gs_stages.capabilities import describe, unsupported
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES, JobSpecError, parse_job
 from resources.job_table import JobRecord, JobTable, JobTableResource, utc_now
 from resources.notifier import NotifierResource
@@ -216,6 +218,10 @@ class Intake:
             )
         except JobSpecError as exc:
             self._refuse(base, old, str(exc), result)
+            return
+        problems = unsupported(spec)  # a valid job this build can never finish: refused now, not after SfM
+        if problems:
+            self._refuse(base, old, describe(problems), result)
             return
         base.spec = json.dumps(spec.to_json(), sort_keys=True)
         base.media_uri = self.store.uri_of(spec.s3.media_key)

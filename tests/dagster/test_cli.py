@@ -41,7 +41,9 @@ def test_submit_uploads_media_then_a_valid_job(
 def test_submit_refuses_bad_options_before_uploading(embedded_env: Path, sample_zip: Path) -> None:
     assert cli.main(["submit", str(sample_zip), "--set", "training.maxStep=5"]) == 2
     assert cli.main(["submit", str(sample_zip), "--max-steps", "0"]) == 2
+    assert cli.main(["submit", str(sample_zip), "--set", "training.model=nerfacto"]) == 2  # valid, never runnable
     assert not (embedded_env / "bucket" / "workflow-input").exists()
+    assert not (embedded_env / "bucket" / "media-input").exists()
 
 
 def test_status_reads_the_job_table(embedded_env: Path, capsys: pytest.CaptureFixture[str]) -> None:

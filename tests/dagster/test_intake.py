@@ -54,6 +54,31 @@ def test_invalid_jobs_get_a_failed_record_and_a_notice(aws: AwsSandbox, instance
     assert runner.intake_tick().run_requests == [] and aws.notices() == []
 
 
+def test_a_job_this_build_cannot_run_is_refused_at_intake_with_every_reason(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    config = local_config(tmp_path)
+    runner = runner_for(config, instance)
+    bucket = Path(config.bucket)
+    (bucket / "media-input").mkdir(parents=True)
+    (bucket / "media-input" / "n.mp4").write_bytes(b"mp4")  # sam2 takes video only
+    (bucket / "workflow-input").mkdir(parents=True)
+    options = {"training.model": "nerfacto", "segmentation.removeBackground": "true"}
+    options["segmentation.backgroundRemovalModel"] = "sam2"
+    (bucket / "workflow-input" / "nerf.json").write_text(json.dumps(job_json("nerf", "gs-local", "n.mp4", **options)))
+
+    tick = runner.intake_tick()
+
+    assert tick.run_requests == [] and tick.added_partitions == []  # no run, no GPU minute spent
+    record = _table(config).get("nerf")
+    assert record is not None and record.status == "FAILED" and record.failed_at == "intake"
+    assert "cannot run the job (2 reasons)" in record.error
+    assert "training.model: training.model 'nerfacto' is not available" in record.error
+    assert "segmentation.backgroundRemovalModel: background removal (sam2)" in record.error
+    outbox = NotifierResource(outbox_dir=config.outbox_dir).outbox()
+    assert [n["uuid"] for n in outbox] == ["nerf"] and "what to try" in outbox[0]["text"]
+
+
 def test_missing_media_waits_a_bounded_time_then_fails(tmp_path: Path) -> None:
     config = local_config(tmp_path, media_wait_s=120.0)
     bucket = Path(config.bucket)

@@ -89,6 +89,15 @@ def test_mcmc_preset_trains(scene: SyntheticScene, tmp_path: Path) -> None:
     assert metrics["num_gaussians"] == int(1.05 * 3000)  # one refinement at step 20 adds 5%
 
 
+def test_multi_gpu_request_trains_on_one_device_and_says_so(scene: SyntheticScene, tmp_path: Path) -> None:
+    spec = make_spec(**{"training.maxSteps": 3, "training.enableMultiGpu": "true"})
+    engine = {"device": "cpu", "backend": "torch", "image_downscale": 1, "preset_overrides": QUICK}
+    metrics = run_stage("splat", spec, {"frames": scene.frames, "sparse_model": scene.sparse}, tmp_path, engine)
+    assert metrics["trained"] and metrics["steps"] == 3
+    assert metrics["multi_gpu_note"] == "enableMultiGpu is not implemented: trained on one device"
+    assert "multi_gpu_note" not in _run(scene, tmp_path / "plain", steps=1)
+
+
 def test_a_stopped_run_resumes_from_its_last_checkpoint(scene: SyntheticScene, tmp_path: Path) -> None:
     straight = _run(scene, tmp_path / "straight", steps=60, checkpoint_every=30)
 

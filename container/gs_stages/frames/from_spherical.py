@@ -13,6 +13,7 @@ from typing import Any
 
 import cv2
 
+from gs_stages.capabilities import refuse
 from gs_stages.frames.from_archive import ingest_archive
 from gs_stages.frames.from_video import ingest_video
 from gs_stages.frames.output import StepTimer
@@ -40,12 +41,7 @@ def ingest_spherical(
 ) -> tuple[FramesManifest, dict[str, Any]]:
     """Ingest as usual into a staging folder, check the shape, then write the views of each frame."""
     spherical = ctx.spec.spherical_camera
-    if ctx.spec.uses_pose_priors:
-        raise StageError(
-            "sphericalCamera.enable cannot be combined with pose priors: the priors describe the "
-            "equirectangular frames, not the perspective views SfM reconstructs",
-            hint="turn off sfm.posePriors (SfM then finds the poses), or sphericalCamera.enable",
-        )
+    refuse(ctx.spec, "frames")  # pose priors, or every face removed (capabilities.py)
     # max_image_side bounds the written views; an equirect frame is FACE_WIDTH_SHARE views wide.
     wide = dataclasses.replace(settings, max_image_side=settings.max_image_side * FACE_WIDTH_SHARE)
     staging = images.parent / EQUIRECT_DIR
@@ -67,11 +63,6 @@ def ingest_spherical(
                 hint="export every panorama at the same resolution",
             )
         views = view_names(spherical.cube_faces_to_remove, spherical.optimize_sequential_frame_order)
-        if not views:
-            raise StageError(
-                "sphericalCamera.cubeFacesToRemove removes all six faces: nothing is left to reconstruct",
-                hint="keep at least the side faces (front, right, back, left)",
-            )
         with timer.step("split"):
             manifest = _write_views(ctx, equirect, staging, images, EquirectSplitter(views, sizes[0]), settings)
     finally:

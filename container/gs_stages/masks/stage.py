@@ -27,12 +27,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from gs_stages.capabilities import HUMAN_MODEL, refuse
 from gs_stages.layout import IGNORE_DIR, IMAGES_DIR, MASKS_DIR, MASKS_JSON, read_frames_input
 from gs_stages.masks.u2net import SaliencyModel
 from gs_stages.masks.weights import resolve_weights
-from gs_stages.stage import NotAvailableError, StageContext, StageError
-
-HUMAN_MODEL = "u2net-human"
+from gs_stages.stage import StageContext, StageError
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
@@ -44,15 +43,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
         return {"masks_enabled": False, "frames": count}
 
     # Every refusal before any work or download, so a failed run leaves the output empty.
+    refuse(ctx.spec, "masks")  # sam2, or u2net-human as the object with removeHumanSubject (capabilities.py)
     object_model = seg.background_removal_model if seg.remove_background else None
-    if object_model == "sam2":
-        raise NotAvailableError(
-            "background removal (sam2) is not available in this build: it needs the SAM 2 video predictor "
-            "and its checkpoint, which this build does not ship",
-            hint="use segmentation.backgroundRemovalModel u2net (any object) or u2net-human (a person as the object)",
-        )
-    if seg.remove_human_subject:
-        _check_human_removal(object_model)
     names = read_frames_input(ctx.input("frames")).names
 
     threshold = float(seg.mask_threshold)
@@ -103,16 +95,6 @@ def run(ctx: StageContext) -> dict[str, Any]:
         metrics["ignored_fraction_mean"] = round(float(np.mean([r["ignored_fraction"] for r in records])), 4)
     ctx.log.info("masks: %d frame(s) at %.2f s each", len(names), seconds / len(names))
     return metrics
-
-
-def _check_human_removal(object_model: str | None) -> None:
-    """Refuse removeHumanSubject where it cannot mean "leave people out of training"."""
-    if object_model == HUMAN_MODEL:
-        raise StageError(
-            "segmentation.removeHumanSubject with backgroundRemovalModel u2net-human would remove the object "
-            "itself (u2net-human keeps the person as the object)",
-            hint="use backgroundRemovalModel u2net with removeHumanSubject, or turn removeHumanSubject off",
-        )
 
 
 def _write_masks(

@@ -27,13 +27,16 @@ from gs_stages.stage import StageContext
 
 def run(ctx: StageContext) -> dict[str, Any]:
     training = ctx.spec.training
-    settings = EngineSettings.from_mapping(ctx.settings)
-    preset = presets.resolve(training.model, settings.preset_overrides)  # fails fast, before any I/O
-    if not training.enable:
+    if not training.enable:  # whatever the model: nothing will be trained
         ctx.log.info("splat: training.enable is false; nothing to train")
         return {"trained": False, "reason": "training.enable is false", "model": training.model}
+    settings = EngineSettings.from_mapping(ctx.settings)
+    preset = presets.resolve(training.model, settings.preset_overrides)  # fails fast, before any I/O
+    multi_gpu_note = None
     if training.enable_multi_gpu:
-        ctx.log.warning("splat: enableMultiGpu is not implemented; training on one device")
+        # Kept visible (log and metrics) rather than refused: the job still trains, on one device.
+        multi_gpu_note = "enableMultiGpu is not implemented: trained on one device"
+        ctx.log.warning("splat: %s", multi_gpu_note)
     device = pick_device(settings.device)
     backend, renderer = pick_renderer(settings.backend, device)
     started = time.perf_counter()
@@ -89,6 +92,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "lpips": evaluation.lpips,
         "per_view": evaluation.per_view,
     }
+    if multi_gpu_note:
+        metrics["multi_gpu_note"] = multi_gpu_note
     if result.profile is not None:
         metrics["profile"] = result.profile
     if lpips_absent is not None:
