@@ -25,5 +25,6 @@ REGISTERED_RATIO = "registered_ratio"
 registered_ratio_check = job_check_spec(
     REGISTERED_RATIO,
     "sparse_model",
-    "Registered images / input frames is at least the minimum (quality.min_registered_ratio).",
+    "Registered images / input frames is at least the minimum: resource quality.min_registered_ratio, from "
+    "GS_MIN_REGISTERED_RATIO (default 0.5).",
 )

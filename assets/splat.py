@@ -25,5 +25,6 @@ HELDOUT_PSNR = "heldout_psnr"
 heldout_psnr_check = job_check_spec(
     HELDOUT_PSNR,
     "splat",
-    "PSNR on held-out frames is at least the minimum (quality.min_psnr_db).",
+    "PSNR on held-out frames is at least the minimum: resource quality.min_psnr_db, from GS_MIN_PSNR_DB "
+    "(default 18 dB).",
 )

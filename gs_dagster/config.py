@@ -165,11 +165,11 @@ class GsConfig:
         from resources.job_table import JobTableResource
         from resources.launcher import LocalPipesLauncher
         from resources.notifier import NotifierResource
-        from resources.storage import StorageResource
+        from resources.storage import BucketResource, OutputsResource
 
         return {
-            "storage": StorageResource(root=self.storage_root, endpoint_url=self.endpoint_url, region=self.region),
-            "bucket": StorageResource(
+            "storage": OutputsResource(root=self.storage_root, endpoint_url=self.endpoint_url, region=self.region),
+            "bucket": BucketResource(
                 root=self.bucket, endpoint_url=self.endpoint_url, region=self.region, name=self.bucket_name
             ),
             "job_table": JobTableResource(url=self.job_table, endpoint_url=self.endpoint_url, region=self.region),

@@ -358,6 +358,16 @@ class StorageResource(dg.ConfigurableResource):
         return self.store().uri_of(key)
 
 
+class OutputsResource(StorageResource):
+    """Where the stages' outputs live: `<stage>/<uuid>/` for frames, masks, sparse_model, splat and spz
+    (GS_STORAGE_ROOT: a local folder, or an s3://bucket/prefix in AWS mode)."""
+
+
+class BucketResource(StorageResource):
+    """The deployment's bucket: media under `s3.inputPrefix`, job JSON under `workflow-input/` (what the
+    intake sensor watches) and results under `s3.outputPrefix` (GS_BUCKET)."""
+
+
 @functools.lru_cache(maxsize=32)
 def _cached_store(root: str, endpoint_url: str | None, region: str | None) -> Store:
     return open_store(root, endpoint_url=endpoint_url, region=region)
