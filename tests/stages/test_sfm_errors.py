@@ -46,6 +46,14 @@ def test_the_registration_bar_is_3_images_and_half_the_input(registered: int, to
         require_registered(registered, total, 0.5)
 
 
+def test_fewer_than_three_frames_are_refused_before_any_work(tmp_path: Path) -> None:
+    write_frames(tmp_path / "frames", [(p, p.name) for p in UNRELATED[:2]], max_side=160)
+    with pytest.raises(StageError, match="SfM needs at least 3 images of the scene; the frames stage kept 2") as error:
+        run_sparse(make_spec(), tmp_path / "frames", tmp_path / "out")
+    assert "20 or more" in str(error.value)
+    assert not any(p.name != "metrics.json" for p in (tmp_path / "out").rglob("*") if p.is_file())
+
+
 def test_a_manifest_naming_absent_images_is_refused(tmp_path: Path) -> None:
     manifest = kermit_frames(tmp_path / "frames", max_side=160)
     (tmp_path / "frames" / "images" / manifest.frames[3].name).unlink()

@@ -29,10 +29,10 @@ import pycolmap
 from gs_stages.layout import read_frames_input
 from gs_stages.sfm.from_images import from_images
 from gs_stages.sfm.from_priors import from_colmap_model, from_transforms
-from gs_stages.sfm.metrics import StepTimer, model_metrics
+from gs_stages.sfm.metrics import MIN_REGISTERED_IMAGES, StepTimer, model_metrics
 from gs_stages.sfm.model_io import write_sparse_model
 from gs_stages.sfm.settings import SfmSettings
-from gs_stages.stage import StageContext
+from gs_stages.stage import StageContext, StageError
 
 
 @contextmanager
@@ -52,6 +52,13 @@ def run(ctx: StageContext) -> dict[str, Any]:
     priors = sfm.pose_priors
     settings = SfmSettings.from_settings(ctx.settings)
     frames = read_frames_input(ctx.input("frames"))
+    if len(frames.names) < MIN_REGISTERED_IMAGES:  # said before any work, not as "registered 0 of 1"
+        raise StageError(
+            f"SfM needs at least {MIN_REGISTERED_IMAGES} images of the scene; the frames stage kept "
+            f"{len(frames.names)}",
+            hint="upload more photos (20 or more, each overlapping its neighbours by 60-80%), or a longer video; "
+            "if photos were dropped as blurry, set imageProcessing.filterBlurryImages to false",
+        )
     timer = StepTimer()
     ctx.output.mkdir(parents=True, exist_ok=True)
     with _colmap_log_level(ctx.log), tempfile.TemporaryDirectory(dir=ctx.output, prefix=".sfm-") as scratch:
