@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES
+from gs_stages.stage import StageError, check_settings
 from resources.gpu_slots import parse_devices
 from resources.storage import split_s3_uri
 
@@ -121,6 +122,10 @@ class GsConfig:
             raise ValueError(f"GS_STAGE_SETTINGS must be a JSON object: {exc}") from None
         if not isinstance(settings, dict):
             raise ValueError('GS_STAGE_SETTINGS must be a JSON object, e.g. {"max_image_side": 800}')
+        try:  # a mistyped name fails here, when the code location loads, not in the GPU job
+            check_settings(settings, where="setting in GS_STAGE_SETTINGS")
+        except StageError as exc:
+            raise ValueError(str(exc)) from None
         return cls(
             bucket=bucket,
             bucket_name=bucket_name,

@@ -20,7 +20,7 @@ from typing import Any
 
 from gs_stages.capabilities import check_supported
 from gs_stages.jobspec import JobSpec, JobSpecError, load_job, parse_job
-from gs_stages.stage import STAGE_ORDER, STAGES, StageContext, StageError, chain_dir
+from gs_stages.stage import STAGE_ORDER, STAGES, StageContext, StageError, chain_dir, check_settings
 
 log = logging.getLogger("gs_stages")
 
@@ -61,6 +61,7 @@ def run_stage(
     missing = [name for name in definition.inputs if name not in inputs]
     if missing:
         raise StageError(f"stage {stage!r} needs input(s) {', '.join(missing)}")
+    check_settings(settings or {})  # a mistyped name fails here instead of silently keeping the default
     output.mkdir(parents=True, exist_ok=True)
     context = StageContext(stage=stage, spec=spec, inputs=inputs, output=output, settings=settings or {})
     log.info("stage %s: start (job %s)", stage, spec.uuid)
@@ -86,6 +87,7 @@ def run_chain(
         raise StageError(f"unknown stage(s) {', '.join(unknown)}; stages are {', '.join(STAGE_ORDER)}")
     # A job this build can never finish fails here, every reason listed, before any stage spends time.
     check_supported(spec, stages)
+    check_settings(settings or {})  # one dict for every stage: a name any stage reads is accepted
     results: dict[str, dict[str, Any]] = {}
     for stage in sorted(stages, key=STAGE_ORDER.index):
         definition = STAGES[stage]

@@ -6,9 +6,10 @@ back, so the same code runs in a subprocess, in the GPU container, and in tests.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,6 +53,56 @@ STAGES: dict[str, StageDef] = {
     "splat": StageDef("splat", ("frames", "sparse_model"), "gs_stages.splat.stage:run", optional_inputs=("masks",)),
     "spz": StageDef("spz", ("splat",), "gs_stages.export.stage:run"),
 }
+
+
+#: Engine settings read straight from `ctx.settings` by stages that have no settings class: the masks
+#: stage's weights folder (masks/weights.py) and onnxruntime threads, the spz stage's delivered file
+#: name and antialiasing flag (export/stage.py). tests/stages/test_settings_names.py finds every name a
+#: stage reads and fails when one is missing here or in a settings class.
+DIRECT_SETTINGS: dict[str, tuple[str, ...]] = {
+    "masks": ("segmentation_weights", "num_threads"),
+    "spz": ("output_name", "antialiased"),
+}
+#: Settings a launcher adds for the stages: the SageMaker entry names an external trainer's python.
+LAUNCHER_SETTINGS: tuple[str, ...] = ("external_trainer",)
+
+
+def setting_names() -> dict[str, tuple[str, ...]]:
+    """The engine setting names each stage reads, from its settings class where it has one.
+
+    The settings modules import nothing beyond the standard library, so the Dagster side (no engine
+    installed) can check GS_STAGE_SETTINGS too.
+    """
+    from gs_stages.frames.settings import SETTING_NAMES as frames
+    from gs_stages.sfm.settings import SETTING_NAMES as sparse_model
+    from gs_stages.splat.settings import SETTING_NAMES as splat
+
+    classes = {"frames": frames, "sparse_model": sparse_model, "splat": splat}
+    return {stage: classes.get(stage, ()) + DIRECT_SETTINGS.get(stage, ()) for stage in STAGE_ORDER}
+
+
+def known_settings() -> frozenset[str]:
+    """Every engine setting name some stage (or a launcher) reads: the one settings dict of a chain
+    may hold any of them."""
+    return frozenset(name for names in setting_names().values() for name in names) | frozenset(LAUNCHER_SETTINGS)
+
+
+def check_settings(settings: Mapping[str, Any], where: str = "engine setting") -> None:
+    """Refuse a setting name no stage reads (a typo would otherwise be ignored and the default used),
+    naming it and the closest known name."""
+    known = known_settings()
+    unknown = [name for name in settings if name not in known]
+    if not unknown:
+        return
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(str(name), sorted(known), n=1, cutoff=0.6)
+        parts.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    raise StageError(
+        f"unknown {where}{'s' if len(unknown) > 1 else ''} {', '.join(parts)}: no stage reads "
+        f"{'them' if len(unknown) > 1 else 'it'}",
+        hint="engine settings are " + ", ".join(sorted(known - set(LAUNCHER_SETTINGS))) + " (each stage's settings.py)",
+    )
 
 
 @dataclass

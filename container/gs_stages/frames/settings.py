@@ -59,3 +59,7 @@ class FramesSettings:
         if not 1 <= result.jpeg_quality <= 100:
             raise StageError(f"setting jpeg_quality must be 1..100, got {result.jpeg_quality}")
         return result
+
+
+#: The `--setting` names this stage reads (gs_stages.stage.check_settings refuses names no stage reads).
+SETTING_NAMES: tuple[str, ...] = tuple(spec.name for spec in fields(FramesSettings))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 from gs_stages.stage import StageError
@@ -31,14 +31,20 @@ class SfmSettings:
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> SfmSettings:
+        raw = {attribute: settings[name] for name, attribute in SETTING_FIELDS.items() if name in settings}
+        defaults = {spec.name: spec.default for spec in fields(cls) if spec.default is not MISSING}
+
+        def value(attribute: str) -> Any:
+            return raw.get(attribute, defaults[attribute])
+
         try:
             return cls(
-                num_threads=int(settings.get("num_threads") or _available_cores()),
-                max_image_size=int(settings.get("sfm_max_image_size", -1)),
-                max_num_features=int(settings.get("sfm_max_num_features", 8192)),
-                vocab_tree_path=str(settings["vocab_tree_path"]) if settings.get("vocab_tree_path") else None,
-                min_registered_ratio=float(settings.get("sfm_min_registered_ratio", 0.5)),
-                random_seed=int(settings.get("sfm_random_seed", 0)),
+                num_threads=int(raw.get("num_threads") or _available_cores()),
+                max_image_size=int(value("max_image_size")),
+                max_num_features=int(value("max_num_features")),
+                vocab_tree_path=str(raw["vocab_tree_path"]) if raw.get("vocab_tree_path") else None,
+                min_registered_ratio=float(value("min_registered_ratio")),
+                random_seed=int(value("random_seed")),
             )
         except (TypeError, ValueError) as exc:
             raise StageError(
@@ -46,3 +52,17 @@ class SfmSettings:
                 hint="num_threads, sfm_max_image_size, sfm_max_num_features, sfm_random_seed are integers; "
                 "sfm_min_registered_ratio is a number between 0 and 1",
             ) from None
+
+
+#: `--setting` name -> SfmSettings field. COLMAP's knobs carry an `sfm_` prefix where another stage could
+#: read the plain name differently (num_threads is shared with the masks stage on purpose).
+SETTING_FIELDS: dict[str, str] = {
+    "num_threads": "num_threads",
+    "sfm_max_image_size": "max_image_size",
+    "sfm_max_num_features": "max_num_features",
+    "vocab_tree_path": "vocab_tree_path",
+    "sfm_min_registered_ratio": "min_registered_ratio",
+    "sfm_random_seed": "random_seed",
+}
+#: The `--setting` names this stage reads (gs_stages.stage.check_settings refuses names no stage reads).
+SETTING_NAMES: tuple[str, ...] = tuple(SETTING_FIELDS)

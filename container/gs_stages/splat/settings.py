@@ -1,7 +1,8 @@
 """Engine settings of the splat stage: knobs that are not part of the job JSON (`ctx.settings`).
 
 They come from `--setting NAME=VALUE` on the CLI, from the launcher, or from tests. The settings dict
-is shared by every stage of a chain, so names this stage does not know are ignored.
+is shared by every stage of a chain, so names of other stages are ignored here; a name no stage reads
+is refused before any stage runs (`gs_stages.stage.check_settings`).
 
 * `device` = "auto": CUDA when available, else CPU; or "cpu", "cuda", "cuda:N".
 * `backend` = "auto": gsplat's CUDA rasterizer on CUDA when gsplat imports, else the PyTorch one;
@@ -60,7 +61,7 @@ class EngineSettings:
 
     @classmethod
     def from_mapping(cls, settings: dict[str, Any]) -> EngineSettings:
-        """Read the known names from `ctx.settings`, checking each value; unknown names are ignored."""
+        """Read this stage's names from `ctx.settings`, checking each value; other stages' names are ignored."""
         known = {name: settings[name] for name in cls.__dataclass_fields__ if name in settings}
         values = cls(**known)
         values._check()
@@ -95,6 +96,10 @@ class EngineSettings:
             problems.append(f"preset_overrides must be a JSON object, got {self.preset_overrides!r}")
         if problems:
             raise StageError("invalid splat settings: " + "; ".join(problems))
+
+
+#: The `--setting` names this stage reads (gs_stages.stage.check_settings refuses names no stage reads).
+SETTING_NAMES: tuple[str, ...] = tuple(EngineSettings.__dataclass_fields__)
 
 
 def _is_int(value: Any) -> bool:
