@@ -71,6 +71,47 @@ def _job_table(config: GsConfig) -> Any:
     return open_job_table(config.job_table, endpoint_url=config.endpoint_url, region=config.region)
 
 
+#: How a job JSON in the intake prefix gets taken in (README, docs/OPERATING.md "Running it").
+START_INTAKE = (
+    "the intake sensor takes jobs in (validates, records, starts the run) only while Dagster runs: "
+    "`.venv/bin/gs-dagster ui` (the UI with the daemon and sensors) or, without the daemon, "
+    "`.venv/bin/gs-dagster process` (`--watch` keeps polling)"
+)
+#: `status` looks at no more intake keys than this for uploads not taken in yet.
+MAX_INTAKE_KEYS = 10_000
+
+
+def _bucket(config: GsConfig) -> Any:
+    from resources.storage import open_store
+
+    return open_store(config.bucket, endpoint_url=config.endpoint_url, region=config.region)
+
+
+def _intake(config: GsConfig) -> str:
+    """Where job JSON is uploaded (what the intake sensor watches)."""
+    return _bucket(config).uri_of(config.intake_prefix) + "/"
+
+
+def _uploaded(config: GsConfig, uuid: str) -> str | None:
+    """Where `uuid`'s job JSON waits in the intake prefix, when it is there."""
+    bucket = _bucket(config)
+    key = f"{config.intake_prefix}/{uuid}.json"
+    return bucket.uri_of(key) if bucket.head(key) is not None else None
+
+
+def _waiting(config: GsConfig, table: Any, recorded: set[str], limit: int) -> list[tuple[str, str]]:
+    """(uuid, upload time) of the newest job JSONs in the intake prefix that have no job record yet."""
+    uploads = []
+    for count, info in enumerate(_bucket(config).iter_objects(f"{config.intake_prefix}/", children_only=True)):
+        if count >= MAX_INTAKE_KEYS:
+            break
+        name = info.key.rsplit("/", 1)[-1]
+        if name.endswith(".json") and name[: -len(".json")] not in recorded:
+            uploads.append((name[: -len(".json")], info.modified))
+    uploads.sort(key=lambda upload: upload[1], reverse=True)
+    return [(uuid, modified.isoformat()) for uuid, modified in uploads[:limit] if table.get(uuid) is None]
+
+
 def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
     from gs_dagster.messages import human_seconds, quality_lines
 
@@ -78,8 +119,16 @@ def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
     if args.uuid:
         record = table.get(args.uuid)
         if record is None:
-            print(f"no job {args.uuid!r} in {config.job_table}", file=sys.stderr)
-            return 1
+            uploaded = _uploaded(config, args.uuid)
+            if uploaded is None:
+                print(f"no job {args.uuid!r} in {config.job_table} or in {_intake(config)}", file=sys.stderr)
+                return 1
+            if args.json:
+                print(json.dumps({"uuid": args.uuid, "waiting_for_intake": True, "source_uri": uploaded}, indent=2))
+                return 0
+            print(f"{args.uuid}: uploaded ({uploaded}), waiting for intake")
+            print(f"  {START_INTAKE}")
+            return 0
         if args.json:
             print(json.dumps(record.to_dict(), indent=2))
             return 0
@@ -106,14 +155,19 @@ def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
     if args.json:
         print(json.dumps([r.to_dict() for r in records], indent=2))
         return 0
-    if not records:
+    waiting = _waiting(config, table, {r.uuid for r in records}, args.limit)
+    if not records and not waiting:
         print(f"no jobs in {config.job_table}")
         return 0
     print(f"{'uuid':38} {'status':9} {'submitted':24} {'elapsed':>10}  psnr")
+    for uuid, uploaded_at in waiting:
+        print(f"{uuid[:38]:38} {'UPLOADED':9} {uploaded_at[:23]:24} {'':>10}  (waiting for intake)")
     for r in records:
         psnr = f"{r.metrics['psnr']:.2f}" if "psnr" in r.metrics else ""
         elapsed = human_seconds(r.elapsed_s) if r.elapsed_s is not None else ""
         print(f"{r.uuid[:38]:38} {r.status:9} {r.submitted_at[:23]:24} {elapsed:>10}  {psnr}")
+    if waiting:
+        print(f"{len(waiting)} job(s) uploaded to {_intake(config)} and not taken in yet: {START_INTAKE}")
     return 0
 
 

@@ -34,8 +34,18 @@ def test_submit_uploads_media_then_a_valid_job(
     assert (embedded_env / "bucket" / "media-input" / job["s3"]["inputKey"]).read_bytes() == sample_zip.read_bytes()
     assert f"partition={uuid}" in err and f"gs-dagster status {uuid}" in err
 
-    assert cli.main(["status", uuid]) == 1  # not taken in yet: the sensor records it
-    capsys.readouterr()
+    # Not taken in yet (only the intake sensor records it): status says so and how to start it.
+    assert cli.main(["status", uuid]) == 0
+    out = capsys.readouterr().out
+    assert f"{uuid}: uploaded" in out and "waiting for intake" in out and f"workflow-input/{uuid}.json" in out
+    assert "gs-dagster ui" in out and "gs-dagster process" in out
+    assert cli.main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert uuid in out and "UPLOADED" in out and "not taken in yet" in out and "gs-dagster process" in out
+    assert cli.main(["status", uuid, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["waiting_for_intake"] is True
+    assert cli.main(["status", "no-such-job"]) == 1  # neither recorded nor uploaded
+    assert "no job 'no-such-job'" in capsys.readouterr().err
 
 
 def test_submit_refuses_bad_options_before_uploading(embedded_env: Path, sample_zip: Path) -> None:
