@@ -7,6 +7,7 @@ with the DC term first: shape (N, (degree + 1) ** 2, 3).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +57,13 @@ class Gaussians:
     @property
     def degree(self) -> int:
         return sh_degree(self.sh.shape[1])
+
+    def up_to_degree(self, degree: int) -> Gaussians:
+        """These Gaussians with SH bands above `degree` dropped (a run that stopped before reaching the
+        full degree never used them: they are zeros that would only make the files bigger)."""
+        if not 0 <= degree <= self.degree:
+            raise ValueError(f"cannot keep SH degree {degree} of a degree-{self.degree} splat")
+        return dataclasses.replace(self, sh=self.sh[:, : (degree + 1) ** 2])
 
 
 def sh_degree(coefficients: int) -> int:

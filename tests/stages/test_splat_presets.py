@@ -83,6 +83,23 @@ def test_max_steps_is_honoured(scene: SyntheticScene, tmp_path: Path) -> None:
     assert (tmp_path / "splat.ply").exists() and (tmp_path / "metrics.json").exists()
 
 
+def test_the_splat_file_holds_the_sh_degree_training_reached(scene: SyntheticScene, tmp_path: Path) -> None:
+    """QUICK adds a degree every 20 steps: 7 steps end at degree 0, 45 at degree 2. Bands never trained are
+    not written, so the .ply (and the .spz made from it) renders as the evaluation did."""
+    from gs_stages.export.ply import read_ply
+    from gs_stages.export.spz import decode_spz
+
+    for steps, degree in ((7, 0), (45, 2)):
+        out = tmp_path / f"run{steps}"
+        metrics = _run(scene, out, steps=steps)
+        assert metrics["sh_degree"] == degree
+        splat = read_ply(out / "splat.ply")
+        assert splat.degree == degree and splat.sh.shape[1] == (degree + 1) ** 2
+        spz = run_stage("spz", make_spec(), {"splat": out}, out / "spz")
+        assert spz["sh_degree"] == degree
+        assert decode_spz(next((out / "spz").glob("*.spz")).read_bytes()).degree == degree
+
+
 def test_mcmc_preset_trains(scene: SyntheticScene, tmp_path: Path) -> None:
     metrics = _run(scene, tmp_path, steps=25, model="splatfacto-mcmc")
     assert metrics["strategy"] == "mcmc" and metrics["steps"] == 25

@@ -49,7 +49,7 @@ def test_held_out_psnr_reaches_25_db(trained: tuple[Path, dict]) -> None:
 def test_outputs_splat_preview_and_metrics(trained: tuple[Path, dict]) -> None:
     output, metrics = trained
     gaussians = read_ply(output / "splat.ply")
-    assert len(gaussians) == metrics["num_gaussians"] and gaussians.degree == 3
+    assert len(gaussians) == metrics["num_gaussians"] and gaussians.degree == metrics["sh_degree"]
     preview = cv2.imread(str(output / "preview.png"))
     assert preview.shape[1] <= 1024 and preview.shape[0] == 3 * 72 and preview.shape[1] == 2 * 96
     written = json.loads((output / "metrics.json").read_text())

@@ -65,7 +65,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
 
     from gs_stages.export.ply import write_ply
 
-    write_ply(ctx.output / SPLAT_PLY, to_gaussians(result.params))
+    # The file holds the SH degree training reached (and evaluation rendered), not the preset's maximum.
+    write_ply(ctx.output / SPLAT_PLY, to_gaussians(result.params).up_to_degree(sh_degree))
     metrics: dict[str, Any] = {
         "trained": True,
         "model": preset.name,
