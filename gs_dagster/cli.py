@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -66,9 +67,15 @@ def cmd_submit(args: argparse.Namespace, config: GsConfig) -> int:
 
 
 def _job_table(config: GsConfig) -> Any:
+    """The job table; a GS_JOB_TABLE it cannot open is a ValueError that says what is accepted."""
     from resources.job_table import open_job_table
 
-    return open_job_table(config.job_table, endpoint_url=config.endpoint_url, region=config.region)
+    try:
+        return open_job_table(config.job_table, endpoint_url=config.endpoint_url, region=config.region)
+    except ValueError as exc:  # a form other than sqlite:///path or dynamodb://table
+        raise ValueError(f"GS_JOB_TABLE: {exc}") from None
+    except (OSError, sqlite3.Error) as exc:  # a SQLite path that cannot be created or opened
+        raise ValueError(f"GS_JOB_TABLE={config.job_table}: cannot open the job table: {exc}") from None
 
 
 #: How a job JSON in the intake prefix gets taken in (README, docs/OPERATING.md "Running it").
@@ -115,7 +122,11 @@ def _waiting(config: GsConfig, table: Any, recorded: set[str], limit: int) -> li
 def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
     from gs_dagster.messages import human_seconds, quality_lines
 
-    table = _job_table(config)
+    try:
+        table = _job_table(config)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.uuid:
         record = table.get(args.uuid)
         if record is None:
