@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -20,9 +21,23 @@ from typing import Any
 
 from gs_stages.capabilities import check_supported
 from gs_stages.jobspec import JobSpec, JobSpecError, load_job, parse_job
-from gs_stages.stage import STAGE_ORDER, STAGES, StageContext, StageError, chain_dir, check_settings
+from gs_stages.layout import CHECKPOINTS_DIR
+from gs_stages.stage import (
+    STAGE_ORDER,
+    STAGES,
+    StageContext,
+    StageDef,
+    StageError,
+    chain_dir,
+    check_settings,
+    did_you_mean,
+)
 
 log = logging.getLogger("gs_stages")
+
+#: What a stage that fails keeps of what it wrote: the splat stage's next run resumes from its newest
+#: checkpoint (as after a kill). Everything else a failed stage created is removed.
+KEPT_AFTER_FAILURE: dict[str, tuple[str, ...]] = {"splat": (CHECKPOINTS_DIR,)}
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -58,20 +73,66 @@ def run_stage(
     from gs_stages.report import reporter
 
     definition = STAGES[stage]
-    missing = [name for name in definition.inputs if name not in inputs]
-    if missing:
-        raise StageError(f"stage {stage!r} needs input(s) {', '.join(missing)}")
+    _check_inputs(definition, inputs)
     check_settings(settings or {})  # a mistyped name fails here instead of silently keeping the default
+    created = _first_missing(output)
+    before = {entry.name for entry in output.iterdir()} if output.is_dir() else set()
     output.mkdir(parents=True, exist_ok=True)
     context = StageContext(stage=stage, spec=spec, inputs=inputs, output=output, settings=settings or {})
     log.info("stage %s: start (job %s)", stage, spec.uuid)
     started = time.perf_counter()
-    metrics = dict(definition.load()(context) or {})
+    try:
+        metrics = dict(definition.load()(context) or {})
+    except StageError:
+        # A refused input leaves nothing this run created (an empty images/, a half-written model): the
+        # folder (and any parent it made) goes, or in a folder that was there only the new entries do
+        # (KEPT_AFTER_FAILURE aside). A crash (a bug) keeps what it wrote, for the report.
+        _remove_created(output, created, before, KEPT_AFTER_FAILURE.get(stage, ()))
+        raise
     metrics.setdefault("stage_seconds", round(time.perf_counter() - started, 3))
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=str))
     log.info("stage %s: done in %.1f s", stage, metrics["stage_seconds"])
     reporter().stage_done(stage, output, metrics)
     return metrics
+
+
+def _check_inputs(definition: StageDef, inputs: dict[str, Path]) -> None:
+    """Every input the stage needs is given, and no name it does not take (a typo would go unread)."""
+    takes = definition.inputs + definition.optional_inputs
+    missing = [name for name in definition.inputs if name not in inputs]
+    unknown = [name for name in inputs if name not in takes]
+    if not (missing or unknown):
+        return
+    problems = [f"needs input(s) {', '.join(missing)}"] if missing else []
+    if unknown:
+        given = ", ".join(f"{name!r}{did_you_mean(name, takes)}" for name in unknown)
+        problems.append(f"does not take input(s) {given}")
+    optional = f" (optional: {', '.join(definition.optional_inputs)})" if definition.optional_inputs else ""
+    raise StageError(
+        f"stage {definition.name!r} {'; it '.join(problems)}",
+        hint=f"the {definition.name} stage takes --input NAME=PATH for {', '.join(definition.inputs)}{optional}",
+    )
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of `path` that does not exist yet (what mkdir(parents=True) creates)."""
+    if path.exists():
+        return None
+    while not path.parent.exists():
+        path = path.parent
+    return path
+
+
+def _remove_created(output: Path, created: Path | None, before: set[str], keep: tuple[str, ...]) -> None:
+    for entry in output.iterdir() if output.is_dir() else ():
+        if entry.name in before or entry.name in keep:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    if created is not None and output.is_dir() and not any(output.iterdir()):
+        shutil.rmtree(created, ignore_errors=True)  # the empty output and the parents this run made
 
 
 def run_chain(

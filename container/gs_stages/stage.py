@@ -87,6 +87,12 @@ def known_settings() -> frozenset[str]:
     return frozenset(name for names in setting_names().values() for name in names) | frozenset(LAUNCHER_SETTINGS)
 
 
+def did_you_mean(name: object, known: Iterable[str]) -> str:
+    """` (did you mean 'x'?)` for the known name closest to a mistyped one, else ''."""
+    close = difflib.get_close_matches(str(name), sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def check_settings(settings: Mapping[str, Any], where: str = "engine setting") -> None:
     """Refuse a setting name no stage reads (a typo would otherwise be ignored and the default used),
     naming it and the closest known name."""
@@ -94,10 +100,7 @@ def check_settings(settings: Mapping[str, Any], where: str = "engine setting") -
     unknown = [name for name in settings if name not in known]
     if not unknown:
         return
-    parts = []
-    for name in unknown:
-        close = difflib.get_close_matches(str(name), sorted(known), n=1, cutoff=0.6)
-        parts.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    parts = [f"{name!r}{did_you_mean(name, known)}" for name in unknown]
     raise StageError(
         f"unknown {where}{'s' if len(unknown) > 1 else ''} {', '.join(parts)}: no stage reads "
         f"{'them' if len(unknown) > 1 else 'it'}",
