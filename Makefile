@@ -18,7 +18,8 @@ $(CHECKOV):
 $(STAMP): pyproject.toml container/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# torch is pinned to the CPU build that lies on disk here; see DEVELOPERS notes in README.
+	# torch==2.13.0 (container/pyproject.toml) installs the CPU build pip finds on this machine (its find-links
+	# wheels), as README's "Two commands" section says; the GPU image pins its CUDA build (container/Dockerfile).
 	$(BIN)/python -m pip install -q -e "./container[engine]" -e ".[dev]"
 	$(BIN)/python -c "import torch, sys; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	touch $(STAMP)
