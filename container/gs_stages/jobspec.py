@@ -118,7 +118,8 @@ LooseFloat = Annotated[float, BeforeValidator(_loose_float)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    # Only the JSON keys are input: a field's Python name ("max_steps") is an unknown key like any typo.
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class S3Location(_Section):
@@ -299,6 +300,27 @@ def _alias_path(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     return tuple(part for part in loc if not (isinstance(part, str) and part.startswith("function-")))
 
 
+def _section_at(keys: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The section model at a path of JSON keys, or None where the path leaves the model."""
+    section: type[BaseModel] = JobSpec
+    for key in keys:
+        field = next((f for name, f in section.model_fields.items() if (f.alias or name) == key), None)
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return None
+        section = field.annotation
+    return section
+
+
+def _unknown_key_message(loc: tuple[int | str, ...]) -> str:
+    """Name the key; where it is a field's Python name ("max_steps"), name the JSON key to write instead."""
+    key = loc[-1]
+    section = _section_at(loc[:-1])
+    field = section.model_fields.get(str(key)) if section is not None else None
+    if field is not None and field.alias:
+        return f"unknown key {key!r}: the JSON key is {field.alias!r}"
+    return f"unknown key {key!r} (check its spelling against the job JSON spec)"
+
+
 def _context_problems(
     data: Mapping[str, Any],
     *,
@@ -383,7 +405,7 @@ def parse_job(
             # A Literal mismatch lists each allowed value; tagged unions add the tag to loc.
             message = error["msg"]
             if error["type"] == "extra_forbidden":
-                message = f"unknown key {loc[-1]!r} (check its spelling against the job JSON spec)"
+                message = _unknown_key_message(loc)
             elif error["type"] == "missing":
                 message = "required"
             elif message.startswith("Value error, "):

@@ -197,3 +197,21 @@ def test_u2net_human_spellings_and_empty_face_list() -> None:
     assert spec.segmentation.background_removal_model == "u2net-human"
     assert spec.spherical_camera.cube_faces_to_remove == []
     assert spec.media_kind == "video"
+
+
+def test_python_field_names_are_unknown_keys_with_their_json_path() -> None:
+    """Only the JSON keys are input: `input_key`/`max_steps` must not pass as `inputKey`/`maxSteps`."""
+    doc = {"uuid": "a1", "s3": {"bucketName": "gs-local", "input_key": "a.mp4"}, "training": {"max_steps": 5}}
+    with pytest.raises(JobSpecError) as caught:
+        parse_job(doc)
+    problems = dict(caught.value.problems)
+    assert problems["s3.input_key"] == "unknown key 'input_key': the JSON key is 'inputKey'"
+    assert problems["training.max_steps"] == "unknown key 'max_steps': the JSON key is 'maxSteps'"
+    assert problems["s3.inputKey"] == "required"
+    nested = {"uuid": "a1", "s3": {"bucketName": "gs-local", "inputKey": "a.zip"}}
+    nested["sfm"] = {"posePriors": {"usePosePriorTransformJson": {"pose_is_world_to_cam": "false"}}}
+    with pytest.raises(JobSpecError) as caught:
+        parse_job(nested)
+    assert [path for path, _ in caught.value.problems] == [
+        "sfm.posePriors.usePosePriorTransformJson.pose_is_world_to_cam"
+    ]
