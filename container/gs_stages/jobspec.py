@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -45,7 +46,11 @@ TRAINING_MODELS: tuple[str, ...] = (
 VIDEO_EXTENSIONS = (".mp4", ".mov")
 ARCHIVE_EXTENSIONS = (".zip",)
 CUBE_FACES = ("back", "down", "front", "left", "right", "up")
-_UUID_RE = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9])*$")
+_UUID_RE = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9])*$")  # SageMaker's job-name pattern
+#: The uuid is part of every SageMaker training job name, `<prefix>-<uuid>-<hash>-a<attempt>`, and SageMaker
+#: caps a name at 63 characters. With the longest prefix (10) and attempt numbers up to 99999, 36 characters
+#: (a canonical UUID) is what still fits whole, so every job name of a job shows its uuid uncut.
+UUID_MAX_LENGTH = 36
 
 
 def _loose_bool(value: Any) -> Any:
@@ -89,6 +94,12 @@ def _loose_float(value: Any) -> Any:
         except ValueError:
             pass
     raise ValueError(f"expected a number (or a numeric string), got {value!r}")
+
+
+def _fraction(value: float) -> float:
+    if not 0.0 <= value <= 1.0:  # also false for nan
+        raise ValueError(f"must be a number between 0 and 1, got {value!r}")
+    return value
 
 
 def _face_list(value: Any) -> Any:
@@ -210,7 +221,7 @@ class SphericalCamera(_Section):
 class Segmentation(_Section):
     remove_background: LooseBool = Field(False, alias="removeBackground")
     background_removal_model: Literal["u2net", "u2net-human", "sam2"] = Field("u2net", alias="backgroundRemovalModel")
-    mask_threshold: LooseFloat = Field(0.6, alias="maskThreshold", ge=0.0, le=1.0)
+    mask_threshold: Annotated[LooseFloat, AfterValidator(_fraction)] = Field(0.6, alias="maskThreshold")
     remove_human_subject: LooseBool = Field(False, alias="removeHumanSubject")
 
     @field_validator("background_removal_model", mode="before")
@@ -223,7 +234,7 @@ class Segmentation(_Section):
 class JobSpec(_Section):
     """One reconstruction job. Field names are Python-style; aliases are the JSON keys."""
 
-    uuid: str = Field(min_length=1, max_length=36)
+    uuid: str = Field(min_length=1)
     instance_type: str = Field("ml.g5.4xlarge", alias="instanceType")
     log_verbosity: Literal["debug", "info", "warning", "error"] = Field("info", alias="logVerbosity")
     s3: S3Location
@@ -237,10 +248,15 @@ class JobSpec(_Section):
     @field_validator("uuid")
     @classmethod
     def _job_name_safe(cls, uuid: str) -> str:
+        if len(uuid) > UUID_MAX_LENGTH:
+            raise ValueError(
+                f"uuid is at most {UUID_MAX_LENGTH} characters, got {len(uuid)}: it becomes part of the SageMaker "
+                "training job name <prefix>-<uuid>-<hash>-a<attempt>, which SageMaker caps at 63 characters"
+            )
         if not _UUID_RE.match(uuid):
             raise ValueError(
-                "uuid must be letters, digits and single hyphens (it becomes part of a SageMaker job name), "
-                f"got {uuid!r}"
+                "uuid must be letters, digits and hyphens, starting and ending with a letter or digit "
+                f"(it becomes part of a SageMaker training job name), got {uuid!r}"
             )
         return uuid
 
@@ -286,6 +302,14 @@ class JobSpecError(ValueError):
         self.problems = problems
         lines = "\n".join(f"  - {path}: {message}" for path, message in problems)
         super().__init__(f"invalid job JSON ({len(problems)} problem{'s' * (len(problems) != 1)}):\n{lines}")
+
+
+def _json_text(value: Any) -> str:
+    """A value as the user wrote it in JSON (null, true, 3), not as Python prints it."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _json_path(loc: Iterable[int | str]) -> str:
@@ -339,8 +363,7 @@ def _context_problems(
     instance = data.get("instanceType", "ml.g5.4xlarge")
     if isinstance(instance, str) and instance not in allowed:
         problems.append(("instanceType", f"{instance!r} is not allowed; choose one of {', '.join(allowed)}"))
-    elif not isinstance(instance, str):
-        problems.append(("instanceType", f"expected a string, got {instance!r}"))
+    # Not a string at all: the model reports it, once.
     s3 = data.get("s3")
     bucket = s3.get("bucketName") if isinstance(s3, Mapping) else None
     if deployment_bucket is not None and isinstance(bucket, str) and bucket != deployment_bucket:
@@ -408,6 +431,8 @@ def parse_job(
                 message = _unknown_key_message(loc)
             elif error["type"] == "missing":
                 message = "required"
+            elif error["type"] == "string_type":
+                message = f"expected a string, got {_json_text(error['input'])}"
             elif message.startswith("Value error, "):
                 message = message[len("Value error, ") :]
             problems.append((_json_path(loc), message))

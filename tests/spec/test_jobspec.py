@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from gs_stages.jobspec import JobSpecError, parse_job
+from gs_stages.jobspec import UUID_MAX_LENGTH, JobSpecError, parse_job
 
 # The reference system's own example: every value a string, the face list a Python literal.
 REFERENCE_EXAMPLE = {
@@ -215,3 +215,29 @@ def test_python_field_names_are_unknown_keys_with_their_json_path() -> None:
     assert [path for path, _ in caught.value.problems] == [
         "sfm.posePriors.usePosePriorTransformJson.pose_is_world_to_cam"
     ]
+
+
+def _problems(**patch: object) -> list[tuple[str, str]]:
+    doc: dict[str, object] = {"uuid": "job-1", "s3": {"bucketName": "bucket", "inputKey": "a.mp4"}, **patch}
+    with pytest.raises(JobSpecError) as caught:
+        parse_job(doc)
+    return caught.value.problems
+
+
+def test_a_too_long_uuid_is_told_the_cap_and_why() -> None:
+    assert parse_job({"uuid": "u" * UUID_MAX_LENGTH, "s3": {"bucketName": "bucket", "inputKey": "a.mp4"}})
+    [(path, message)] = _problems(uuid="u" * (UUID_MAX_LENGTH + 1))
+    assert path == "uuid"
+    assert f"at most {UUID_MAX_LENGTH} characters, got {UUID_MAX_LENGTH + 1}" in message
+    assert "SageMaker training job name" in message and "63 characters" in message
+
+
+def test_a_null_instance_type_is_one_problem() -> None:
+    assert _problems(instanceType=None) == [("instanceType", "expected a string, got null")]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN", float("nan"), "1.5"])
+def test_mask_threshold_out_of_range_or_not_finite_says_between_0_and_1(value: object) -> None:
+    [(path, message)] = _problems(segmentation={"maskThreshold": value})
+    assert path == "segmentation.maskThreshold"
+    assert message.startswith("must be a number between 0 and 1, got ")
