@@ -1,6 +1,6 @@
 """The job JSON as one typed model, shared by the stage code and the Dagster code location.
 
-The contract is `shared/spec/job-json.md`: documents written for the AWS reference system must be
+The contract is docs/JOB_JSON.md: documents written for the AWS reference system must be
 accepted unchanged, so values arrive loosely typed ("true", "300", "['down', 'up']"). Unknown keys
 are refused, and every problem is reported at once with its JSON path, so a user fixes a job in
 one round trip instead of one error per upload.
@@ -342,7 +342,7 @@ def _unknown_key_message(loc: tuple[int | str, ...]) -> str:
     field = section.model_fields.get(str(key)) if section is not None else None
     if field is not None and field.alias:
         return f"unknown key {key!r}: the JSON key is {field.alias!r}"
-    return f"unknown key {key!r} (check its spelling against the job JSON spec)"
+    return f"unknown key {key!r} (check its spelling against docs/JOB_JSON.md)"
 
 
 def _context_problems(

@@ -1,4 +1,4 @@
-"""The job JSON contract (shared/spec/job-json.md): loose typing accepted, mistakes all reported."""
+"""The job JSON contract (docs/JOB_JSON.md): loose typing accepted, mistakes all reported."""
 
 from __future__ import annotations
 
