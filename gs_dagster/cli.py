@@ -94,29 +94,32 @@ def _bucket(config: GsConfig) -> Any:
     return open_store(config.bucket, endpoint_url=config.endpoint_url, region=config.region)
 
 
-def _intake(config: GsConfig) -> str:
+def _intake(config: GsConfig, bucket: Any) -> str:
     """Where job JSON is uploaded (what the intake sensor watches)."""
-    return _bucket(config).uri_of(config.intake_prefix) + "/"
+    return bucket.uri_of(config.intake_prefix) + "/"
 
 
-def _uploaded(config: GsConfig, uuid: str) -> str | None:
+def _uploaded(config: GsConfig, bucket: Any, uuid: str) -> str | None:
     """Where `uuid`'s job JSON waits in the intake prefix, when it is there."""
-    bucket = _bucket(config)
     key = f"{config.intake_prefix}/{uuid}.json"
     return bucket.uri_of(key) if bucket.head(key) is not None else None
 
 
-def _waiting(config: GsConfig, table: Any, recorded: set[str], limit: int) -> list[tuple[str, str]]:
+def _waiting(config: GsConfig, bucket: Any, table: Any, recorded: set[str], limit: int) -> list[tuple[str, str]]:
     """(uuid, upload time) of the newest job JSONs in the intake prefix that have no job record yet."""
+    from gs_dagster.sensors.intake import job_uuid_of
+
     uploads = []
-    for count, info in enumerate(_bucket(config).iter_objects(f"{config.intake_prefix}/", children_only=True)):
+    for count, info in enumerate(bucket.iter_objects(f"{config.intake_prefix}/", children_only=True)):
         if count >= MAX_INTAKE_KEYS:
             break
-        name = info.key.rsplit("/", 1)[-1]
-        if name.endswith(".json") and name[: -len(".json")] not in recorded:
-            uploads.append((name[: -len(".json")], info.modified))
+        uuid = job_uuid_of(info.key)
+        if info.key.lower().endswith(".json") and uuid not in recorded:  # the intake sensor's own test
+            uploads.append((uuid, info.modified))
     uploads.sort(key=lambda upload: upload[1], reverse=True)
-    return [(uuid, modified.isoformat()) for uuid, modified in uploads[:limit] if table.get(uuid) is None]
+    newest = uploads[:limit]
+    known = table.get_many(uuid for uuid, _ in newest)
+    return [(uuid, modified.isoformat()) for uuid, modified in newest if uuid not in known]
 
 
 def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
@@ -130,9 +133,10 @@ def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
     if args.uuid:
         record = table.get(args.uuid)
         if record is None:
-            uploaded = _uploaded(config, args.uuid)
+            bucket = _bucket(config)
+            uploaded = _uploaded(config, bucket, args.uuid)
             if uploaded is None:
-                print(f"no job {args.uuid!r} in {config.job_table} or in {_intake(config)}", file=sys.stderr)
+                print(f"no job {args.uuid!r} in {config.job_table} or in {_intake(config, bucket)}", file=sys.stderr)
                 return 1
             if args.json:
                 print(json.dumps({"uuid": args.uuid, "waiting_for_intake": True, "source_uri": uploaded}, indent=2))
@@ -166,7 +170,8 @@ def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
     if args.json:
         print(json.dumps([r.to_dict() for r in records], indent=2))
         return 0
-    waiting = _waiting(config, table, {r.uuid for r in records}, args.limit)
+    bucket = _bucket(config)
+    waiting = _waiting(config, bucket, table, {r.uuid for r in records}, args.limit)
     if not records and not waiting:
         print(f"no jobs in {config.job_table}")
         return 0
@@ -178,7 +183,7 @@ def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
         elapsed = human_seconds(r.elapsed_s) if r.elapsed_s is not None else ""
         print(f"{r.uuid[:38]:38} {r.status:9} {r.submitted_at[:23]:24} {elapsed:>10}  {psnr}")
     if waiting:
-        print(f"{len(waiting)} job(s) uploaded to {_intake(config)} and not taken in yet: {START_INTAKE}")
+        print(f"{len(waiting)} job(s) uploaded to {_intake(config, bucket)} and not taken in yet: {START_INTAKE}")
     return 0
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from gs_stages.jobspec import CUBE_FACES, JobSpec
 from gs_stages.splat.presets import UNAVAILABLE, resolve
-from gs_stages.stage import NotAvailableError, StageError
+from gs_stages.stage import STAGE_ORDER, NotAvailableError, StageError
 
 #: Models of `segmentation.backgroundRemovalModel` that this build refuses, and why.
 UNAVAILABLE_SEGMENTATION = {
@@ -38,7 +38,7 @@ class Unsupported:
 
 def unsupported(spec: JobSpec, stages: Iterable[str] | None = None) -> list[Unsupported]:
     """Every option of `spec` this build cannot run, for the given stages (default: all of them)."""
-    wanted = set(stages) if stages is not None else {"frames", "masks", "sparse_model", "splat", "spz"}
+    wanted = set(stages if stages is not None else STAGE_ORDER)
     found: list[Unsupported] = []
     if "frames" in wanted:
         found += _frames(spec)
