@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -207,11 +208,28 @@ class _Links(HTMLParser):
             self.files.append(data.strip())
 
 
+def _read(url: str, headers: dict[str, str] | None = None, attempts: int = 4) -> str:
+    """GET `url`, retrying transient network errors (CI's resolver drops some of many parallel lookups).
+
+    An HTTP error (404: no such project) is an answer, not a network fault, and is raised at once.
+    """
+    request = urllib.request.Request(url, headers={"User-Agent": "gs-dagster-tests", **(headers or {})})
+    for attempt in range(attempts):
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError:
+            raise
+        except (urllib.error.URLError, OSError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(2.0 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
 def _files(project: str) -> list[str]:
-    request = urllib.request.Request(f"https://pypi.org/simple/{project}/", headers={"User-Agent": "gs-dagster-tests"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        parser = _Links()
-        parser.feed(response.read().decode("utf-8", "replace"))
+    parser = _Links()
+    parser.feed(_read(f"https://pypi.org/simple/{project}/"))
     return parser.files
 
 
@@ -233,7 +251,7 @@ def _usable(filename: str, version: Version, sdist_ok: bool) -> bool:
 
 def _registry_reachable() -> bool:
     try:
-        urllib.request.urlopen("https://pypi.org/simple/pip/", timeout=10).close()
+        _read("https://pypi.org/simple/pip/", attempts=3)
         return True
     except (urllib.error.URLError, OSError):
         return False
@@ -256,7 +274,7 @@ def test_every_pin_resolves_from_the_registry():
             return None
         return f"{project}=={version}: no file for cp312 linux x86_64" + (" or sdist" if sdist_ok else "")
 
-    with ThreadPoolExecutor(max_workers=16) as pool:
+    with ThreadPoolExecutor(max_workers=6) as pool:
         problems = [p for p in pool.map(missing, sorted(wanted)) if p]
     assert problems == []
 
@@ -267,12 +285,9 @@ def test_torch_wheel_runs_on_the_base_image_cuda():
     if not _registry_reachable():
         pytest.skip("pypi.org is not reachable from this machine")
     version = pins("requirements-gpu.txt")["torch"]
-    request = urllib.request.Request("https://pypi.org/simple/torch/", headers={"Accept": "text/html"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        page = response.read().decode()
+    page = _read("https://pypi.org/simple/torch/", headers={"Accept": "text/html"})
     (url,) = set(re.findall(rf'href="([^"#]*torch-{re.escape(version)}-cp312-cp312-manylinux_2_28_x86_64\.whl)', page))
-    with urllib.request.urlopen(url + ".metadata", timeout=60) as response:
-        metadata = response.read().decode()
+    metadata = _read(url + ".metadata")
     runtime = re.search(r"Requires-Dist: nvidia-cuda-runtime-cu(\d+)==(\d+)\.(\d+)", metadata)
     assert runtime, "torch's metadata names no CUDA runtime wheel"
     major, minor = runtime.group(2), runtime.group(3)
