@@ -22,7 +22,7 @@ from assets.checks import CHECK_SPECS, QualityChecksResource, evaluate_stored
 from gs_dagster.partitions import job_partitions
 from gs_stages.jobspec import JobSpec, JobSpecError, parse_job
 from gs_stages.report import CHECKS_EXTRA
-from gs_stages.stage import STAGE_ORDER
+from gs_stages.stage import STAGE_ORDER, StageError, check_settings
 from resources.job_table import JobTableResource
 from resources.launcher import StageFailure, StageLauncher, StageLocations
 from resources.sagemaker import GPU_POOL
@@ -62,6 +62,15 @@ def load_spec(job_table: JobTableResource, uuid: str, overrides: dict[str, Any])
     return spec, digest
 
 
+def check_run_settings(settings: dict[str, Any]) -> None:
+    """Refuse a mistyped engine setting in the run config before anything launches: the stage would
+    refuse it too, but only once its process (on SageMaker: a paid container) has started."""
+    try:
+        check_settings(settings, where="engine setting in the run config (ops.reconstruction.config.settings)")
+    except StageError as exc:
+        raise dg.Failure(str(exc)) from None
+
+
 def _location(uri: str) -> dg.MetadataValue:
     return dg.MetadataValue.url(uri) if "://" in uri else dg.MetadataValue.path(uri)
 
@@ -87,6 +96,7 @@ def reconstruction(
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     uuid = context.partition_key
     spec, digest = load_spec(job_table, uuid, config.overrides)
+    check_run_settings(config.settings)
     stages = [s for s in STAGE_ORDER if dg.AssetKey(s) in context.selected_asset_keys]
     checks = quality.requests(context.selected_asset_check_keys)
     store = storage.store()

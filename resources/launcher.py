@@ -34,11 +34,11 @@ from typing import Any
 import dagster as dg
 from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._core.pipes.context import PipesExecutionResult
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from gs_stages.jobspec import JobSpec
 from gs_stages.report import FAILED_EVENT
-from gs_stages.stage import STAGE_ORDER, STAGES
+from gs_stages.stage import STAGE_ORDER, STAGES, StageError, check_settings
 from resources.gpu_slots import GpuSlots, default_lock_dir, parse_devices
 from resources.storage import Store, open_store
 
@@ -91,6 +91,16 @@ class StageLauncher(dg.ConfigurableResource):
         default_factory=dict,
         description="Engine settings for every stage (gs_stages --setting), e.g. {'max_image_side': 800}",
     )
+
+    @field_validator("settings")
+    @classmethod
+    def _known_settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        """A mistyped name fails when the definitions load, not when the first job's stage starts."""
+        try:
+            check_settings(settings, where="engine setting of the launcher resource")
+        except StageError as exc:
+            raise ValueError(str(exc)) from None
+        return settings
 
     def launch(
         self,

@@ -229,3 +229,25 @@ def test_checks_alone_judge_the_stored_outputs(local_job: tuple) -> None:
     )
     failed = run_checks({dg.AssetCheckKey(dg.AssetKey("splat"), "heldout_psnr")}, min_psnr_db=99.0)
     assert not failed.success and _check_results(instance, failed.run_id) == {"heldout_psnr": False}
+
+
+def test_a_mistyped_engine_setting_in_run_config_fails_before_launching(local_job: tuple) -> None:
+    config, instance, runner, uuid, _ = local_job
+    result = runner.run_job(
+        uuid,
+        selection=["splat"],
+        run_config={"ops": {"reconstruction": {"config": {"settings": {"max_image_sid": 8}}}}},
+    )
+    assert not result.success and launches(instance, result.run_id) == []
+    message = result.failure_data_for_node("reconstruction").error.message
+    assert "'max_image_sid' (did you mean 'max_image_side'?)" in message and "run config" in message
+    record = _table(config).get(uuid)
+    assert record.status == "FAILED" and "did you mean 'max_image_side'" in record.error
+
+
+def test_a_mistyped_engine_setting_of_the_launcher_fails_when_definitions_load() -> None:
+    from resources.launcher import LocalPipesLauncher
+
+    with pytest.raises(ValueError, match=r"'max_image_sid' \(did you mean 'max_image_side'\?\)"):
+        LocalPipesLauncher(settings={"max_image_sid": 8})
+    assert LocalPipesLauncher(settings={"max_image_side": 8}).settings == {"max_image_side": 8}
