@@ -243,10 +243,14 @@ def test_unreadable_photo_is_recorded_and_skipped(tmp_path: Path) -> None:
 
 
 def test_zip_without_images_is_a_clear_error(tmp_path: Path) -> None:
-    media = write_zip(tmp_path / "docs.zip", {"readme.txt": b"hello", "photo.heic": b"\x00" * 64})
+    # Camera RAW is not read: the message lists what is, the hint says to convert.
+    media = write_zip(tmp_path / "docs.zip", {"readme.txt": b"hello", "photo.DNG": b"II*\x00" + b"\x00" * 60})
 
-    with pytest.raises(StageError, match=r"the zip docs\.zip holds no images \(\.jpg, \.jpeg or \.png"):
+    with pytest.raises(
+        StageError, match=r"the zip docs\.zip holds no images \(\.jpg, \.jpeg, \.png, \.heic, "
+    ) as error:
         run_frames(make_spec("docs.zip"), media, tmp_path / "out")
+    assert "RAW" in error.value.hint
 
 
 def test_a_file_that_is_not_a_zip_is_a_clear_error(tmp_path: Path) -> None:

@@ -18,7 +18,9 @@ from pathlib import Path
 from gs_stages.frames.settings import FramesSettings
 from gs_stages.stage import StageError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+#: Photos ingested from a zip, compared in lower case. .heic/.heif are iPhones' default and .hif is
+#: what Canon, Fujifilm and Sony cameras call HEIF (pillow-heif reads all three); .avif is Pillow's own.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".heic", ".heif", ".hif", ".avif")
 #: Compression ratios are only judged on members this large: tiny text files compress very well.
 RATIO_MIN_BYTES = 1024 * 1024
 _DRIVE = re.compile(r"^[A-Za-z]:")

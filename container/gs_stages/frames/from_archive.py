@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from gs_stages.frames.archive import SafeArchive, is_image, member_path, open_archive
+from gs_stages.frames.archive import IMAGE_EXTENSIONS, SafeArchive, is_image, member_path, open_archive
 from gs_stages.frames.blur import blurry_frames
 from gs_stages.frames.images import DECODE_ERRORS, decode_image, save_jpeg
 from gs_stages.frames.output import STAGING_DIR, StepTimer, frame_name
@@ -24,6 +24,8 @@ from gs_stages.stage import StageContext, StageError
 MASKS_FOLDER = "masks"
 #: A photo is read into memory whole; no real photo file is this large, a hostile member can be.
 MAX_IMAGE_BYTES = 1024**3
+#: The accepted extensions as a message lists them: ".jpg, .jpeg, .png, ... or .avif".
+PHOTO_FORMATS = ", ".join(IMAGE_EXTENSIONS[:-1]) + " or " + IMAGE_EXTENSIONS[-1]
 
 
 def frame_members(archive: SafeArchive, priors: FoundPriors) -> list[zipfile.ZipInfo]:
@@ -99,8 +101,9 @@ def ingest_archive(
             members = frame_members(archive, priors)
             if not members:
                 raise StageError(
-                    f"the zip {media.name} holds no images (.jpg, .jpeg or .png, outside masks/ folders)",
-                    hint="zip the folder of photos itself; other formats (HEIC, RAW) must be converted first",
+                    f"the zip {media.name} holds no images ({PHOTO_FORMATS}, outside masks/ folders)",
+                    hint="zip the folder of photos itself; other formats (camera RAW, TIFF) must be converted to "
+                    "JPEG first",
                 )
         staging = images.parent / STAGING_DIR
         staging.mkdir()
