@@ -58,14 +58,6 @@ HP_SETTINGS = "settings"  # JSON object of engine settings (optional)
 MEDIA_CHANNEL = "media"
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"  # CheckpointConfig.LocalPath; relocated with GS_OPT_ML
 MARKER = "_sagemaker_complete.json"  # written last into each published stage dir
-#: training.model values trained by another framework, in its own venv; the image sets these variables
-#: to that venv's python. The splat stage finds the interpreter in its settings (`external_trainer`).
-EXTERNAL_TRAINERS: dict[str, str] = {
-    "splatfacto-w-light": "GS_NERFSTUDIO_PYTHON",
-    "nerfacto": "GS_NERFSTUDIO_PYTHON",
-    "3dgut": "GS_3DGRUT_PYTHON",
-    "3dgrt": "GS_3DGRUT_PYTHON",
-}
 FAILURE_MAX_CHARS = 1000  # SageMaker keeps the first 1024 characters of /opt/ml/output/failure
 EXIT_TERMINATED = 143
 
@@ -330,13 +322,6 @@ def _find_media(channel: Path, input_key: str) -> Path:
     return files[0]
 
 
-def external_trainer(model: str) -> str | None:
-    """The python of the venv that trains `model` (nerfstudio, 3DGRUT), when this image has one."""
-    variable = EXTERNAL_TRAINERS.get(model)
-    python = os.environ.get(variable, "") if variable else ""
-    return python if python and os.access(python, os.X_OK) else None
-
-
 def _link(link: Path, target: Path) -> None:
     link.parent.mkdir(parents=True, exist_ok=True)
     if link.is_symlink() or link.exists():
@@ -442,9 +427,6 @@ def run() -> int:
             if channel.name in STAGES:
                 _link(chain_dir(work, channel.name, spec.uuid), channel)
         media = _find_media(channels / MEDIA_CHANNEL, spec.s3.input_key) if "frames" in stages else None
-        trainer = external_trainer(spec.training.model)
-        if trainer:
-            settings["external_trainer"] = {"model": spec.training.model, "python": trainer}
 
         remaining = list(stages)
         while remaining:  # a restarted container skips the completed prefix of the chain

@@ -63,8 +63,6 @@ DIRECT_SETTINGS: dict[str, tuple[str, ...]] = {
     "masks": ("segmentation_weights", "num_threads"),
     "spz": ("output_name", "antialiased"),
 }
-#: Settings a launcher adds for the stages: the SageMaker entry names an external trainer's python.
-LAUNCHER_SETTINGS: tuple[str, ...] = ("external_trainer",)
 
 
 def setting_names() -> dict[str, tuple[str, ...]]:
@@ -82,9 +80,9 @@ def setting_names() -> dict[str, tuple[str, ...]]:
 
 
 def known_settings() -> frozenset[str]:
-    """Every engine setting name some stage (or a launcher) reads: the one settings dict of a chain
+    """Every engine setting name some stage reads: the one settings dict of a chain
     may hold any of them."""
-    return frozenset(name for names in setting_names().values() for name in names) | frozenset(LAUNCHER_SETTINGS)
+    return frozenset(name for names in setting_names().values() for name in names)
 
 
 def did_you_mean(name: object, known: Iterable[str]) -> str:
@@ -104,7 +102,7 @@ def check_settings(settings: Mapping[str, Any], where: str = "engine setting") -
     raise StageError(
         f"unknown {where}{'s' if len(unknown) > 1 else ''} {', '.join(parts)}: no stage reads "
         f"{'them' if len(unknown) > 1 else 'it'}",
-        hint="engine settings are " + ", ".join(sorted(known - set(LAUNCHER_SETTINGS))) + " (each stage's settings.py)",
+        hint="engine settings are " + ", ".join(sorted(known)) + " (each stage's settings.py)",
     )
 
 

@@ -92,7 +92,7 @@ def test_chain_accepts_a_setting_another_stage_reads(tmp_path: Path, capsys: pyt
     in the shared dict: accepted (it fails only for lack of a trained splat)."""
     root = tmp_path / "root"
     argv = ["chain", "--spec", str(_spec(tmp_path)), "--root", str(root), "--stages", "spz"]
-    argv += ["--setting", "max_image_side=800", "--setting", "seed=3", "--setting", "external_trainer={}"]
+    argv += ["--setting", "max_image_side=800", "--setting", "seed=3"]
     assert main(argv) == 2
     error = capsys.readouterr().err
     assert "no trained splat" in error and "unknown engine setting" not in error
