@@ -21,6 +21,15 @@ _QUALITY_LINES: tuple[tuple[str, str], ...] = (
 )
 
 
+#: A uuid runs once: a failed job is run again by re-materializing it or under a new uuid, never by uploading
+#: the same job file again (that is reported as a resubmission and not run).
+RETRY_AFTER_FAILURE = (
+    "To try again once that is fixed: re-materialize the job in the Dagster UI (it reads the media again, so a "
+    "corrected file uploaded under the same name is used), or submit it under a new uuid. Uploading the same "
+    "job file again does not run it: a uuid runs only once."
+)
+
+
 def human_bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1000 or unit == "GB":
@@ -68,6 +77,8 @@ def run_notice(uuid: str, outcome: RunOutcome, *, dagster_url: str) -> Notice:
         lines.append("What went wrong:")
         lines += ["  " + line for line in outcome.error.strip().splitlines()]
         lines.append("")
+    if status == "FAILED":
+        lines += [RETRY_AFTER_FAILURE, ""]
     lines.append(f"Dagster run: {dagster_url}/runs/{outcome.run_id}")
     lines.append(f"Job status: gs-dagster status {uuid}")
     subject = f"gs-dagster: job {uuid} {status}"
@@ -82,7 +93,8 @@ def intake_failed_notice(uuid: str, source_uri: str, error: str) -> Notice:
     text = (
         f"Job {uuid} was not started: the job file {source_uri} was refused.\n\n"
         f"{error.strip()}\n\n"
-        "Fix the file and upload it again under the same name; a job that never ran may be resubmitted."
+        "Fix what is named above (the job file or its media), then upload the job file again under the same "
+        "name; a job that never ran may be resubmitted."
     )
     return Notice(
         uuid=uuid,

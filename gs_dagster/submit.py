@@ -14,6 +14,7 @@ from typing import Any
 from gs_dagster.config import GsConfig
 from gs_stages.capabilities import describe, unsupported
 from gs_stages.jobspec import ARCHIVE_EXTENSIONS, VIDEO_EXTENSIONS, JobSpec, parse_job
+from gs_stages.media import file_problem
 from resources.storage import open_store
 
 
@@ -78,6 +79,9 @@ def submit(
         raise FileNotFoundError(f"no media file at {media}")
     if not media.name.lower().endswith(VIDEO_EXTENSIONS + ARCHIVE_EXTENSIONS):
         raise ValueError(f"media must be a video (.mp4, .mov) or a .zip of images, got {media.name!r}")
+    problem = file_problem(media)  # an empty file, or a video named .zip: said before anything is uploaded
+    if problem is not None:
+        raise ValueError(str(problem))
     uuid = uuid or new_uuid()
     bucket = open_store(config.bucket, endpoint_url=config.endpoint_url, region=config.region)
     bucket_name = config.bucket_name

@@ -91,6 +91,10 @@ class Store(ABC):
     def read_bytes(self, key: str) -> bytes: ...
 
     @abstractmethod
+    def read_head(self, key: str, size: int) -> bytes:
+        """The first `size` bytes of a non-empty object (what it holds, without fetching all of it)."""
+
+    @abstractmethod
     def write_bytes(self, key: str, data: bytes) -> None: ...
 
     @abstractmethod
@@ -185,6 +189,10 @@ class LocalStore(Store):
 
     def read_bytes(self, key: str) -> bytes:
         return self.local_path(key).read_bytes()
+
+    def read_head(self, key: str, size: int) -> bytes:
+        with self.local_path(key).open("rb") as handle:
+            return handle.read(size)
 
     def _atomic(self, key: str) -> tuple[Path, Path]:
         target = self.local_path(key)
@@ -291,6 +299,12 @@ class S3Store(Store):
 
     def read_bytes(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+
+    def read_head(self, key: str, size: int) -> bytes:
+        # A range on an empty object is an error (416): callers check the size first.
+        return self.client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes=0-{size - 1}")[
+            "Body"
+        ].read()
 
     def write_bytes(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)

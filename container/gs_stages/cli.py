@@ -11,6 +11,7 @@ Exit codes: 0 ok, 2 a problem with the input or options (message says what to fi
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import shutil
@@ -38,6 +39,8 @@ log = logging.getLogger("gs_stages")
 #: What a stage that fails keeps of what it wrote: the splat stage's next run resumes from its newest
 #: checkpoint (as after a kill). Everything else a failed stage created is removed.
 KEPT_AFTER_FAILURE: dict[str, tuple[str, ...]] = {"splat": (CHECKPOINTS_DIR,)}
+#: OSErrors of the machine rather than of the code: a full disk or quota, a folder the stage may not write.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR})
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -77,23 +80,53 @@ def run_stage(
     check_settings(settings or {})  # a mistyped name fails here instead of silently keeping the default
     created = _first_missing(output)
     before = {entry.name for entry in output.iterdir()} if output.is_dir() else set()
-    output.mkdir(parents=True, exist_ok=True)
-    context = StageContext(stage=stage, spec=spec, inputs=inputs, output=output, settings=settings or {})
     log.info("stage %s: start (job %s)", stage, spec.uuid)
     started = time.perf_counter()
     try:
+        output.mkdir(parents=True, exist_ok=True)
+        context = StageContext(stage=stage, spec=spec, inputs=inputs, output=output, settings=settings or {})
         metrics = dict(definition.load()(context) or {})
-    except StageError:
-        # A refused input leaves nothing this run created (an empty images/, a half-written model): the
-        # folder (and any parent it made) goes, or in a folder that was there only the new entries do
-        # (KEPT_AFTER_FAILURE aside). A crash (a bug) keeps what it wrote, for the report.
+        metrics.setdefault("stage_seconds", round(time.perf_counter() - started, 3))
+        (output / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=str))
+    except (StageError, OSError) as exc:
+        if not isinstance(exc, StageError) and exc.errno not in STORAGE_ERRNOS:
+            raise
+        # A refused input, or a full or read-only disk, leaves nothing this run created (an empty images/, a
+        # half-written model): the folder (and any parent it made) goes, or in a folder that was there only
+        # the new entries do (KEPT_AFTER_FAILURE aside). A crash (a bug) keeps what it wrote, for the report.
         _remove_created(output, created, before, KEPT_AFTER_FAILURE.get(stage, ()))
-        raise
-    metrics.setdefault("stage_seconds", round(time.perf_counter() - started, 3))
-    (output / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=str))
+        if isinstance(exc, StageError):
+            raise
+        raise storage_error(exc, output) from exc
     log.info("stage %s: done in %.1f s", stage, metrics["stage_seconds"])
     reporter().stage_done(stage, output, metrics)
     return metrics
+
+
+def _existing(path: Path) -> Path:
+    """The path, or its nearest parent that exists (where a full disk can be measured)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def storage_error(exc: OSError, output: Path) -> StageError:
+    """A full disk, a quota, a read-only or forbidden folder (STORAGE_ERRNOS): the operator's to fix, not a
+    bug, and said so with the path."""
+    where = f" (writing {exc.filename})" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        free = shutil.disk_usage(_existing(output)).free
+        return StageError(
+            f"no space left on the disk of {output}{where}; {free / 1e6:,.1f} MB are free once this stage's "
+            "partial output is removed",
+            hint="free disk space there, or point the stage output (GS_STORAGE_ROOT, or --output/--root) at a "
+            "disk with room, then run the job again",
+        )
+    return StageError(
+        f"the stage may not write or read {exc.filename or output}: {exc.strerror} (stage output: {output})",
+        hint="make the folder writable for the user that runs the stages (a part of the path that is a file "
+        "must be a folder), or point the stage output (GS_STORAGE_ROOT, or --output/--root) elsewhere",
+    )
 
 
 def _check_inputs(definition: StageDef, inputs: dict[str, Path]) -> None:

@@ -13,6 +13,7 @@ Per upload:
 - invalid document                      -> FAILED record (failed_at=intake) + notice, every problem listed
 - valid, but this build cannot run it   -> the same, every reason listed (gs_stages.capabilities)
 - media missing                         -> wait up to `media_wait_s` from the JSON's upload, then FAILED + notice
+- media empty, or another kind of file  -> FAILED + notice (a video named .zip, one photo: gs_stages.media)
 - known uuid, same object               -> nothing (already handled)
 - known uuid, new upload                -> never run again; the resubmission is recorded and reported once
   (except a job refused at intake, which never ran: a corrected upload replaces it)
@@ -31,7 +32,8 @@ from pydantic import Field
 from gs_dagster.messages import duplicate_notice, intake_failed_notice
 from gs_dagster.partitions import JOBS_PARTITION
 from gs_stages.capabilities import describe, unsupported
-from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES, JobSpecError, parse_job
+from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES, JobSpec, JobSpecError, parse_job
+from gs_stages.media import HEAD_BYTES, media_problem
 from resources.job_table import JobRecord, JobTable, JobTableResource, utc_now
 from resources.notifier import NotifierResource
 from resources.storage import ObjectInfo, StorageResource
@@ -225,7 +227,8 @@ class Intake:
             return
         base.spec = json.dumps(spec.to_json(), sort_keys=True)
         base.media_uri = self.store.uri_of(spec.s3.media_key)
-        if not self.store.exists(spec.s3.media_key):
+        media = self.store.head(spec.s3.media_key)
+        if media is None:
             waited = (now - obj.modified).total_seconds()
             if waited < self.settings.media_wait_s:
                 result.deferred += 1
@@ -237,6 +240,10 @@ class Intake:
             )
             self._refuse(base, old, message, result)
             return
+        problem = self._media_problem(spec, media)
+        if problem:
+            self._refuse(base, old, problem, result)
+            return
         base.status = "SUBMITTED"
         written = self.table.replace_intake_failure(base, old_etag=old.source_etag) if old else self.table.create(base)
         if not written:
@@ -246,6 +253,15 @@ class Intake:
         result.new_partitions.append(uuid)
         result.run_requests.append(self.run_request(uuid, source))
         self.log.info(f"intake: job {uuid} submitted ({spec.s3.input_key}, {spec.training.max_steps} steps)")
+
+    def _media_problem(self, spec: JobSpec, media: ObjectInfo) -> str:
+        """An empty media object, or one that holds something else than its name says (a video named .zip,
+        one photo, an audio file): refused here, where a corrected upload under the same uuid is accepted."""
+        head = self.store.read_head(media.key, HEAD_BYTES) if media.size else b""
+        problem = media_problem(spec.s3.input_key, media.size, head)
+        if problem is None:
+            return ""
+        return f"{problem.message} ({self.store.uri_of(media.key)})\nWhat to try: {problem.hint}"
 
     def _refuse(self, record: JobRecord, old: JobRecord | None, error: str, result: IntakeTick) -> None:
         record.status, record.failed_at, record.error = "FAILED", "intake", error

@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from gs_stages.frames.mp4_boxes import diagnose
 from gs_stages.frames.sharpness import laplacian_variance
 from gs_stages.stage import StageError
 
@@ -39,13 +40,27 @@ class VideoStats:
     sharpness: list[float] = field(default_factory=list)
 
 
+#: What to try with a video the decoder cannot read, whatever the reason.
+_REEXPORT = "check that the file plays in a video player, or re-export it as H.264 .mp4"
+
+
+def unreadable(path: Path, what: str, fallback: str) -> StageError:
+    """The error for a video the decoder failed on: the reason its boxes show, else `fallback`."""
+    reason = diagnose(path)
+    if reason is None:
+        return StageError(f"{what} {path.name}: {fallback}", hint=_REEXPORT)
+    hint = (
+        "upload the complete file again (copy it once more from the camera, or export it again)"
+        if "'moov'" in reason or "cut short" in reason
+        else "upload the video itself (the picture, not only its soundtrack), as .mp4 or .mov"
+    )
+    return StageError(f"{what} {path.name}: {reason}", hint=hint)
+
+
 def _open(path: Path) -> cv2.VideoCapture:
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
-        raise StageError(
-            f"cannot open the video {path.name}: the file is corrupt, truncated or not a video",
-            hint="check that the file plays in a video player, or re-export it as H.264 .mp4",
-        )
+        raise unreadable(path, "cannot open the video", "the file is corrupt, truncated or not a video")
     return capture
 
 
@@ -91,10 +106,7 @@ def select_frames(
     try:
         total = _frame_count(path, capture)
         if total <= 0:
-            raise StageError(
-                f"the video {path.name} has no decodable frames",
-                hint="check that the file plays in a video player, or re-export it as H.264 .mp4",
-            )
+            raise unreadable(path, "no frames in the video", "it has no decodable frames")
         stats.reported_frames = total
         stats.fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
         count = min(count, total)
@@ -121,9 +133,8 @@ def select_frames(
         if best is not None:
             yield best
         if stats.decoded_frames == 0:
-            raise StageError(
-                f"no frame of the video {path.name} could be decoded",
-                hint="the file may be truncated or use a codec this build lacks; re-export it as H.264 .mp4",
+            raise unreadable(
+                path, "no frame could be decoded from the video", "it is truncated or uses a codec this build lacks"
             )
     finally:
         capture.release()
