@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 import shutil
 import zipfile
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from gs_stages.frames.archive import IMAGE_EXTENSIONS, SafeArchive, is_image, member_path, open_archive
 from gs_stages.frames.blur import blurry_frames
-from gs_stages.frames.images import DECODE_ERRORS, decode_image, save_jpeg
+from gs_stages.frames.images import DECODE_ERRORS, DecodedImage, decode_image, save_jpeg
 from gs_stages.frames.output import STAGING_DIR, StepTimer, frame_name
 from gs_stages.frames.priors import FoundPriors, copy_priors, find_priors, priors_source, requested_kind
 from gs_stages.frames.settings import FramesSettings
@@ -39,37 +41,58 @@ def frame_members(archive: SafeArchive, priors: FoundPriors) -> list[zipfile.Zip
     return members
 
 
+def _decode_one(data: bytes, target: Path, settings: FramesSettings) -> DecodedImage:
+    """Decode, orient, downscale and write one photo (runs in a worker thread: Pillow and libheif
+    release the GIL while they decode and resize)."""
+    decoded = decode_image(data, settings.max_image_side)
+    save_jpeg(decoded, target, settings.jpeg_quality)
+    return decoded
+
+
 def _decode_all(
     ctx: StageContext, archive: SafeArchive, members: list[zipfile.ZipInfo], staging: Path, settings: FramesSettings
 ) -> tuple[list[FrameRecord], list[dict[str, Any]]]:
-    """Decode each photo into staging/<n>.jpg; unreadable ones are recorded, not fatal."""
+    """Decode each photo into staging/<n>.jpg, `num_threads` at a time; unreadable ones are recorded,
+    not fatal. Members are read from the zip in order in this thread (the archive's byte limit is a
+    running total), and at most two photos per worker are held in memory at once."""
     records: list[FrameRecord] = []
     unreadable: list[dict[str, Any]] = []
-    for number, info in enumerate(ctx.progress(members, total=len(members), desc="frames: decode")):
-        source = member_path(info)
-        if info.file_size > MAX_IMAGE_BYTES:
-            ctx.log.warning("skipping %s: %d bytes is too large for one photo", source, info.file_size)
-            unreadable.append({"source": source, "reason": "too_large", "detail": f"{info.file_size:,} bytes"})
-            continue
-        try:
-            decoded = decode_image(archive.read(info), settings.max_image_side)
-        except DECODE_ERRORS as exc:
-            ctx.log.warning("skipping %s: not a readable image (%s)", source, exc)
-            unreadable.append({"source": source, "reason": "unreadable", "detail": str(exc)})
-            continue
-        name = frame_name(number)
-        save_jpeg(decoded, staging / name, settings.jpeg_quality)
-        records.append(
-            FrameRecord(
-                name=name,
-                source=source,
-                width=decoded.image.width,
-                height=decoded.image.height,
-                source_width=decoded.source_width,
-                source_height=decoded.source_height,
-                sharpness=round(decoded.sharpness, 3),
+    window = 2 * settings.num_threads
+    with ThreadPoolExecutor(max_workers=settings.num_threads, thread_name_prefix="frames-decode") as pool:
+        pending: deque[tuple[int, str, Future[DecodedImage]]] = deque()
+
+        def finish_oldest() -> None:
+            number, source, future = pending.popleft()
+            try:
+                decoded = future.result()
+            except DECODE_ERRORS as exc:
+                ctx.log.warning("skipping %s: not a readable image (%s)", source, exc)
+                unreadable.append({"source": source, "reason": "unreadable", "detail": str(exc)})
+                return
+            records.append(
+                FrameRecord(
+                    name=frame_name(number),
+                    source=source,
+                    width=decoded.image.width,
+                    height=decoded.image.height,
+                    source_width=decoded.source_width,
+                    source_height=decoded.source_height,
+                    sharpness=round(decoded.sharpness, 3),
+                )
             )
-        )
+
+        for number, info in enumerate(ctx.progress(members, total=len(members), desc="frames: decode")):
+            source = member_path(info)
+            if info.file_size > MAX_IMAGE_BYTES:
+                ctx.log.warning("skipping %s: %d bytes is too large for one photo", source, info.file_size)
+                unreadable.append({"source": source, "reason": "too_large", "detail": f"{info.file_size:,} bytes"})
+                continue
+            data = archive.read(info)
+            pending.append((number, source, pool.submit(_decode_one, data, staging / frame_name(number), settings)))
+            if len(pending) >= window:
+                finish_oldest()
+        while pending:
+            finish_oldest()
     return records, unreadable
 
 

@@ -6,12 +6,20 @@ the GPU can train on), so they live outside the user's job document.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import os
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from gs_stages.stage import StageError
 
 GIB = 1024**3
+
+
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,9 @@ class FramesSettings:
     blur_window: int = 7
     blur_fraction: float = 0.2
     jpeg_quality: int = 95
+    #: Photos decoded at once (HEIC takes ~0.9 s a 12 MP photo on one core); 0, the default: every core
+    #: this process may use, at most 8 (each photo in flight holds its full-size pixels).
+    num_threads: int = 0
 
     @classmethod
     def from_mapping(cls, settings: dict[str, Any]) -> FramesSettings:
@@ -54,6 +65,8 @@ class FramesSettings:
                 raise StageError(f"setting {spec.name} must be positive, got {raw!r}")
             values[spec.name] = value
         result = cls(**values)
+        if result.num_threads == 0:
+            result = replace(result, num_threads=min(8, _available_cores()))
         if result.blur_fraction >= 1:
             raise StageError(f"setting blur_fraction must be below 1, got {result.blur_fraction}")
         if not 1 <= result.jpeg_quality <= 100:
