@@ -247,10 +247,29 @@ def test_zip_without_images_is_a_clear_error(tmp_path: Path) -> None:
     media = write_zip(tmp_path / "docs.zip", {"readme.txt": b"hello", "photo.DNG": b"II*\x00" + b"\x00" * 60})
 
     with pytest.raises(
-        StageError, match=r"the zip docs\.zip holds no images \(\.jpg, \.jpeg, \.png, \.heic, "
+        StageError, match=r"the zip docs\.zip holds no photos \(\.jpg, \.jpeg, \.png, \.heic, "
     ) as error:
         run_frames(make_spec("docs.zip"), media, tmp_path / "out")
-    assert "RAW" in error.value.hint
+    assert "it holds 1 .dng, 1 .txt (camera RAW)" in error.value.message
+    assert error.value.hint == "convert the RAW files to JPEG first"
+
+
+@pytest.mark.parametrize(
+    ("files", "found", "hint"),
+    [
+        ({"photos.zip": b"PK\x05\x06" + b"\x00" * 18}, "1 .zip (a zip inside the zip)", "zip the photos themselves"),
+        ({"clip.MOV": b"\x00" * 64, "notes.txt": b"x"}, "(a video)", "upload the video itself"),
+        ({"masks/0001.png": b"\x89PNG"}, "1 .png (photos only under masks/)", "put the photos outside them"),
+        ({"scan.tif": b"II*\x00", "scan.dng": b"II*\x00"}, "(camera RAW; TIFF)", "convert the RAW files"),
+    ],
+)
+def test_a_zip_without_photos_says_what_it_holds_instead(
+    tmp_path: Path, files: dict[str, bytes], found: str, hint: str
+) -> None:
+    media = write_zip(tmp_path / "upload.zip", files)
+    with pytest.raises(StageError, match="holds no photos") as error:
+        run_frames(make_spec("upload.zip"), media, tmp_path / "out")
+    assert found in error.value.message and hint in error.value.hint
 
 
 def test_a_file_that_is_not_a_zip_is_a_clear_error(tmp_path: Path) -> None:

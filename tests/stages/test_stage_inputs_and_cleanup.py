@@ -50,7 +50,7 @@ def test_a_refused_frames_run_leaves_no_folder(tmp_path: Path, capsys: pytest.Ca
     output = tmp_path / "new" / "frames"
     argv = ["frames", "--spec", str(_spec(tmp_path)), "--input", f"media={media}", "--output", str(output)]
     assert main(argv) == 2
-    assert "holds no images" in capsys.readouterr().err
+    assert "holds no photos" in capsys.readouterr().err
     assert not (tmp_path / "new").exists()  # neither the output nor the parent mkdir made
 
 
@@ -58,6 +58,6 @@ def test_a_refused_run_into_an_existing_folder_removes_only_what_it_created(tmp_
     output = tmp_path / "frames"
     output.mkdir()
     (output / "notes.txt").write_text("the user's")
-    with pytest.raises(StageError, match="holds no images"):
+    with pytest.raises(StageError, match="holds no photos"):
         run_stage("frames", make_spec(), {"media": _zip_without_images(tmp_path)}, output)
     assert sorted(p.name for p in output.iterdir()) == ["notes.txt"]  # no empty images/
