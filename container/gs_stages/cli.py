@@ -270,6 +270,18 @@ def main(argv: list[str] | None = None) -> int:
         reporter().stage_failed(args.command, str(exc))
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        # A bug, not the user's input: the job record and the notice get the error itself (not only "exited
+        # with code 1"), the traceback goes to the log for whoever fixes it.
+        from gs_stages.report import reporter
+
+        log.exception("stage %s crashed", args.command)
+        reporter().stage_failed(
+            args.command,
+            f"internal error {type(exc).__name__}: {exc} (a fault in gs-dagster, not in the job; the traceback is "
+            "in the run's log)",
+        )
+        return 1
     finally:
         from gs_stages.report import close_reporter
 

@@ -61,3 +61,27 @@ def test_a_refused_run_into_an_existing_folder_removes_only_what_it_created(tmp_
     with pytest.raises(StageError, match="holds no photos"):
         run_stage("frames", make_spec(), {"media": _zip_without_images(tmp_path)}, output)
     assert sorted(p.name for p in output.iterdir()) == ["notes.txt"]  # no empty images/
+
+
+def _crash(context: object) -> dict:
+    raise ValueError("a bug in the stage")
+
+
+def test_a_crashing_stage_reports_the_error_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug still reaches the job record with its type and message (the Pipes report carries what
+    `stage_failed` gets), not only an exit code; the traceback is in the log."""
+    from gs_stages import cli
+    from gs_stages.report import Reporter
+    from gs_stages.stage import StageDef
+
+    monkeypatch.setitem(cli.STAGES, "frames", StageDef("frames", ("media",), f"{__name__}:_crash"))
+    failed: list[tuple[str, str]] = []
+    monkeypatch.setattr(Reporter, "stage_failed", lambda self, stage, message: failed.append((stage, message)))
+    media = _zip_without_images(tmp_path)
+    argv = ["frames", "--spec", str(_spec(tmp_path)), "--input", f"media={media}", "--output", str(tmp_path / "out")]
+    assert main(argv) == 1
+    ((stage, message),) = failed
+    assert stage == "frames" and message.startswith("internal error ValueError: a bug in the stage")
+    assert "Traceback" in caplog.text and "_crash" in caplog.text
