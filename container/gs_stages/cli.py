@@ -182,6 +182,10 @@ def run_chain(
     # A job this build can never finish fails here, every reason listed, before any stage spends time.
     check_supported(spec, stages)
     check_settings(settings or {})  # one dict for every stage: a name any stage reads is accepted
+    if "masks" in stages:
+        from gs_stages.masks.weights import check_configured
+
+        check_configured(spec, settings or {})
     results: dict[str, dict[str, Any]] = {}
     for stage in sorted(stages, key=STAGE_ORDER.index):
         definition = STAGES[stage]
@@ -267,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     except StageError as exc:
         from gs_stages.report import reporter
 
-        reporter().stage_failed(args.command, str(exc))
+        reporter().stage_failed(exc.stage or args.command, str(exc))
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:

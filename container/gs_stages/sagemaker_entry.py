@@ -451,6 +451,7 @@ def run() -> int:
             writer.flush()
         return EXIT_TERMINATED
     except (StageError, FileNotFoundError) as exc:
+        current = getattr(exc, "stage", None) or current  # a chain's up-front check names its stage
         write_failure(f"{current}: {exc}")
         reporter.stage_failed(current, str(exc))
         _close_with(exc)

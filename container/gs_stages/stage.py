@@ -25,8 +25,9 @@ STAGE_ORDER: tuple[str, ...] = ("frames", "masks", "sparse_model", "splat", "spz
 class StageError(RuntimeError):
     """A failure the user can act on: `hint` says what to try. The CLI prints it without a traceback."""
 
-    def __init__(self, message: str, hint: str | None = None):
-        self.message, self.hint = message, hint
+    def __init__(self, message: str, hint: str | None = None, stage: str | None = None):
+        # `stage`: the stage the problem belongs to, when a chain finds it before that stage runs.
+        self.message, self.hint, self.stage = message, hint, stage
         super().__init__(message if not hint else f"{message}\nWhat to try: {hint}")
 
 

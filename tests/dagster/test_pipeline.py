@@ -204,7 +204,9 @@ def test_segmentation_fails_clearly(tmp_path: Path, instance: dg.DagsterInstance
     runner = runner_for(config, instance)
     job = submit(sample_zip, config=config, options={"segmentation.removeBackground": True})
     (result,) = runner.process()
-    assert not result.success and materialized(instance, result.run_id) == ["frames"]
+    # Refused before the first stage: no frames spent on a job whose masks cannot run.
+    assert not result.success and materialized(instance, result.run_id) == []
+    assert not (Path(config.storage_root) / "frames" / job.uuid).exists()
     record = _table(config).get(job.uuid)
     assert record.status == "FAILED" and "needs the weights file u2net.onnx" in record.error
     assert record.error.startswith("stage masks failed: background removal (u2net)")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import boto3
@@ -90,3 +91,28 @@ def test_weights_from_s3(frames: Path, tmp_path: Path, moto_env: str, monkeypatc
     with pytest.raises(StageError, match=r"expected at s3://gs-models/segmentation/u2net_human_seg\.onnx, and it is"):
         run_masks(human, frames, tmp_path / "missing", segmentation_weights="s3://gs-models/segmentation")
     assert not (tmp_path / "missing").exists()
+
+
+def test_a_chain_refuses_missing_weights_before_its_first_stage(tmp_path: Path) -> None:
+    """frames + masks: no frames are extracted for a job whose masks cannot run; the error names masks."""
+    from gs_stages.cli import run_chain
+
+    media = tmp_path / "media.zip"
+    media.write_bytes(b"never read")
+    root = tmp_path / "root"
+    with pytest.raises(StageError, match="no weights location is configured") as error:
+        run_chain(["frames", "masks"], SPEC, root, media, {})
+    assert error.value.stage == "masks" and not root.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(StageError, match=re.escape(f"expected at {empty / 'u2net.onnx'}")) as error:
+        run_chain(["frames", "masks"], SPEC, root, media, {"segmentation_weights": str(empty)})
+    assert error.value.stage == "masks" and not root.exists()
+    # A chain without masks, or one whose weights are in place, goes on to frames (which reads the media).
+    with pytest.raises(StageError, match=r"media\.zip") as error:
+        run_chain(["frames"], SPEC, root, media, {})
+    assert error.value.stage is None
+    weights = {"segmentation_weights": str(weights_dir(tmp_path / "weights"))}
+    with pytest.raises(StageError, match=r"media\.zip") as error:
+        run_chain(["frames", "masks"], SPEC, root, media, weights)
+    assert error.value.stage is None

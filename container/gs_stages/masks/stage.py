@@ -30,7 +30,7 @@ import numpy as np
 from gs_stages.capabilities import HUMAN_MODEL, refuse
 from gs_stages.layout import IGNORE_DIR, IMAGES_DIR, MASKS_DIR, MASKS_JSON, read_frames_input
 from gs_stages.masks.u2net import SaliencyModel
-from gs_stages.masks.weights import resolve_weights
+from gs_stages.masks.weights import resolve_weights, wanted_models
 from gs_stages.stage import StageContext, StageError
 
 
@@ -52,10 +52,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="gs-masks-weights-") as workdir:
         models: dict[str, SaliencyModel] = {}
         sources: dict[str, str] = {}
-        wanted = [(object_model, f"background removal ({object_model})")] if object_model else []
-        if seg.remove_human_subject:
-            wanted.append((HUMAN_MODEL, f"human subject removal ({HUMAN_MODEL})"))
-        files = {model: resolve_weights(model, what, ctx.settings, Path(workdir), ctx.log) for model, what in wanted}
+        files = {
+            model: resolve_weights(model, what, ctx.settings, Path(workdir), ctx.log)
+            for model, what in wanted_models(ctx.spec)
+        }
         for model, (path, source) in files.items():
             models[model] = SaliencyModel(path, model, threads)
             sources[model] = source

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from gs_stages import s3_files
+from gs_stages.capabilities import HUMAN_MODEL
+from gs_stages.jobspec import JobSpec
 from gs_stages.stage import StageError
 
 WEIGHTS_SETTING = "segmentation_weights"
@@ -34,6 +36,35 @@ def _hint(file: str) -> str:
 
 def _missing(what: str, file: str, where: str) -> str:
     return f"{what} needs the weights file {file}, expected at {where}, and it is not there"
+
+
+def wanted_models(spec: JobSpec) -> list[tuple[str, str]]:
+    """(model, the feature that needs it, as errors name it) for each network the job's masks need."""
+    seg = spec.segmentation
+    wanted = []
+    if seg.remove_background:
+        model = seg.background_removal_model
+        wanted.append((model, f"background removal ({model})"))
+    if seg.remove_human_subject:
+        wanted.append((HUMAN_MODEL, f"human subject removal ({HUMAN_MODEL})"))
+    return wanted
+
+
+def check_configured(spec: JobSpec, settings: Mapping[str, Any]) -> None:
+    """Refuse, before a chain's first stage, a job whose masks need weights that are not configured (or
+    not in the configured local folder): otherwise frames runs first and the job fails minutes later.
+    An s3:// location is only checked when the masks stage downloads from it."""
+    location = weights_location(settings)
+    for model, what in wanted_models(spec):
+        if model not in WEIGHT_FILES:
+            continue  # a model this build refuses (capabilities.py says why)
+        file = WEIGHT_FILES[model]
+        if location is None:
+            raise StageError(f"{what} needs the weights file {file}, and no weights location is configured",
+                             _hint(file), stage="masks")  # fmt: skip
+        path = Path(location).expanduser() / file
+        if not location.startswith("s3://") and not path.is_file():
+            raise StageError(_missing(what, file, str(path)), _hint(file), stage="masks")
 
 
 def weights_location(settings: Mapping[str, Any]) -> str | None:
