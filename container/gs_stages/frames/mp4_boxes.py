@@ -4,6 +4,8 @@ OpenCV says only that it cannot open a file. The two common reasons with phone a
 plain from the boxes: the file was cut short (a copy or an upload that stopped, a recording that was
 not finished, so the index, the `moov` box, is missing), or the file holds no video track (an audio
 memo saved as .mp4). Used only to word the error after the decoder failed, never to refuse a file.
+Written by hand: walking the top-level boxes is a few struct reads, and the decoders at hand (OpenCV,
+its FFmpeg) report neither reason; a media-parsing dependency for an error message is not worth it.
 """
 
 from __future__ import annotations
