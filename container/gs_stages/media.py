@@ -7,8 +7,8 @@ intake sensor, the frames stage), before any stage works on it. At intake the jo
 corrected upload under the same uuid is accepted.
 
 Only a positive identification refuses: content this module does not recognise is left to the frames
-stage, which fails with its own message if it cannot read it. Standard library only (the Dagster side
-imports it).
+stage, which fails with its own message if it cannot read it. Standard library only, besides
+gs_stages.stage (the Dagster side imports it).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gs_stages.jobspec import VIDEO_EXTENSIONS
+from gs_stages.stage import StageError
 
 #: Bytes read from the start of the file (the tar signature sits at offset 257).
 HEAD_BYTES = 512
@@ -44,7 +45,7 @@ _FTYP_BRANDS: dict[bytes, Content] = {
     b"M4B ": Content("audio", "an M4B audio book (no picture)"),
 }
 #: Top-level QuickTime atoms a .mov may start with instead of `ftyp`.
-_QUICKTIME_ATOMS = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
+QUICKTIME_ATOMS = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
 #: (offset, signature, content), checked in order.
 _SIGNATURES: tuple[tuple[int, bytes, Content], ...] = (
     (0, b"PK\x03\x04", _ZIP),
@@ -68,17 +69,6 @@ _WEB_PAGE = Content("other", "a web page (HTML), not a media file")
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<?xml", b"<error")
 
 
-@dataclass(frozen=True)
-class MediaProblem:
-    """Why the media cannot be used, and what to upload instead."""
-
-    message: str
-    hint: str
-
-    def __str__(self) -> str:
-        return f"{self.message}\nWhat to try: {self.hint}"
-
-
 def identify(head: bytes) -> Content | None:
     """What the first bytes say the file holds, or None when they match nothing known here."""
     for offset, signature, content in _SIGNATURES:
@@ -88,7 +78,7 @@ def identify(head: bytes) -> Content | None:
         return _RIFF.get(head[8:12])
     if head[4:8] == b"ftyp":
         return _FTYP_BRANDS.get(head[8:12], _VIDEO)
-    if head[4:8] in _QUICKTIME_ATOMS:
+    if head[4:8] in QUICKTIME_ATOMS:
         return _VIDEO
     if head.lstrip()[:14].lower().startswith(_HTML_STARTS):
         return _WEB_PAGE
@@ -111,23 +101,23 @@ def _hint_for(found: Content, name: str) -> str:
     }.get(found.kind, "download or export the media again and upload the file itself")
 
 
-def media_problem(name: str, size: int, head: bytes) -> MediaProblem | None:
+def media_problem(name: str, size: int, head: bytes) -> StageError | None:
     """The problem with a media file named `name` (size in bytes, first HEAD_BYTES bytes), or None.
 
     Any video container passes under a video name: the decoder reads the content, not the name.
     """
     if size == 0:
-        return MediaProblem(
+        return StageError(
             f"the media {name} is empty (0 bytes)",
             "the upload or the export did not finish: upload the complete file again, then the job JSON",
         )
     found, expected = identify(head), _expected(name)
     if found is None or found.kind == expected.kind:
         return None
-    return MediaProblem(f"cannot read {name} as {expected.what}: it is {found.what}", _hint_for(found, name))
+    return StageError(f"cannot read {name} as {expected.what}: it is {found.what}", _hint_for(found, name))
 
 
-def file_problem(path: Path) -> MediaProblem | None:
+def file_problem(path: Path) -> StageError | None:
     """`media_problem` of a local file."""
     with path.open("rb") as handle:
         head = handle.read(HEAD_BYTES)

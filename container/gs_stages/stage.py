@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,14 @@ T = TypeVar("T")
 
 #: Stage order; each stage's output directory is `<root>/<stage>/<uuid>/` in the chain layout.
 STAGE_ORDER: tuple[str, ...] = ("frames", "masks", "sparse_model", "splat", "spz")
+
+
+def available_cores() -> int:
+    """The cores this process may use (its CPU affinity, e.g. a container's share), not the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 class StageError(RuntimeError):

@@ -281,9 +281,10 @@ def test_a_file_that_is_not_a_zip_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_photos_decode_on_every_core_unless_told_otherwise() -> None:
-    from gs_stages.frames.settings import FramesSettings, _available_cores
+    from gs_stages.frames.settings import FramesSettings
+    from gs_stages.stage import available_cores
 
-    assert FramesSettings.from_mapping({}).num_threads == min(8, _available_cores())
+    assert FramesSettings.from_mapping({}).num_threads == min(8, available_cores())
     assert FramesSettings.from_mapping({"num_threads": 3}).num_threads == 3
     with pytest.raises(StageError, match="num_threads must be positive"):
         FramesSettings.from_mapping({"num_threads": 0})

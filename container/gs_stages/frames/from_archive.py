@@ -30,13 +30,16 @@ MAX_IMAGE_BYTES = 1024**3
 PHOTO_FORMATS = ", ".join(IMAGE_EXTENSIONS[:-1]) + " or " + IMAGE_EXTENSIONS[-1]
 
 
+def _in_masks_folder(path: str) -> bool:
+    return MASKS_FOLDER in (part.casefold() for part in path.split("/")[:-1])
+
+
 def frame_members(archive: SafeArchive, priors: FoundPriors) -> list[zipfile.ZipInfo]:
     """Photos to ingest, in natural order: not masks (a `masks/` folder), not depth maps of the priors."""
     members = []
     for info in archive.files:
         path = member_path(info)
-        folders = [part.casefold() for part in path.split("/")[:-1]]
-        if is_image(path) and MASKS_FOLDER not in folders and path not in priors.not_frames:
+        if is_image(path) and not _in_masks_folder(path) and path not in priors.not_frames:
             members.append(info)
     return members
 
@@ -62,7 +65,7 @@ def _no_photos(name: str, archive: SafeArchive) -> StageError:
     counts = Counter(PurePosixPath(path).suffix.lower() or "(no extension)" for path in paths)
     held = ", ".join(f"{n} {suffix}" for suffix, n in counts.most_common(5)) or "no files"
     kinds = [k for k in _INSTEAD if any(_KIND_OF_SUFFIX.get(suffix) == k for suffix in counts)]
-    masks_only = any(is_image(path) and MASKS_FOLDER in path.casefold().split("/")[:-1] for path in paths)
+    masks_only = any(is_image(path) and _in_masks_folder(path) for path in paths)
     found = "; ".join([_INSTEAD[k][0] for k in kinds] + (["photos only under masks/"] if masks_only else []))
     hints = [_INSTEAD[k][1] for k in kinds]
     if masks_only:

@@ -16,8 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from gs_stages.media import QUICKTIME_ATOMS
+
 #: Boxes an MP4 (`ftyp`) or QuickTime file (the others) starts with.
-FIRST_BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
+FIRST_BOXES = (b"ftyp", *QUICKTIME_ATOMS)
+#: What to do about each fault `diagnose` finds.
+UPLOAD_AGAIN = "upload the complete file again (copy it once more from the camera, or export it again)"
+NO_PICTURE = "upload the video itself (the picture, not only its soundtrack), as .mp4 or .mov"
+
+
+@dataclass(frozen=True)
+class VideoFault:
+    reason: str  # in plain words, after "cannot open the video x.mp4: "
+    hint: str
 
 
 @dataclass(frozen=True)
@@ -74,8 +85,8 @@ def _cut_short(top: list[Box], size: int) -> str | None:
     )
 
 
-def diagnose(path: Path) -> str | None:
-    """Why the file cannot be decoded, in plain words, or None when the boxes show nothing wrong."""
+def diagnose(path: Path) -> VideoFault | None:
+    """Why the file cannot be decoded, or None when the boxes show nothing wrong."""
     size = path.stat().st_size
     with path.open("rb") as handle:
         top = list(boxes(handle, 0, size))
@@ -85,10 +96,11 @@ def diagnose(path: Path) -> str | None:
         cut = _cut_short(top, size)
         if moov is None or moov.end > size:
             missing = "its index (the 'moov' box) is missing"
-            return f"{cut}, and {missing}" if cut else f"{missing}: the recording or the export did not finish"
+            reason = f"{cut}, and {missing}" if cut else f"{missing}: the recording or the export did not finish"
+            return VideoFault(reason, UPLOAD_AGAIN)
         handlers = track_handlers(handle, moov)
     if b"vide" in handlers:
-        return cut
+        return VideoFault(cut, UPLOAD_AGAIN) if cut else None
     if b"soun" in handlers:
-        return "it holds only audio: there is no video track"
-    return "it has no video track" if handlers else None
+        return VideoFault("it holds only audio: there is no video track", NO_PICTURE)
+    return VideoFault("it has no video track", NO_PICTURE) if handlers else None

@@ -6,20 +6,12 @@ the GPU can train on), so they live outside the user's job document.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from gs_stages.stage import StageError
+from gs_stages.stage import StageError, available_cores
 
 GIB = 1024**3
-
-
-def _available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -66,7 +58,7 @@ class FramesSettings:
             values[spec.name] = value
         result = cls(**values)
         if result.num_threads == 0:
-            result = replace(result, num_threads=min(8, _available_cores()))
+            result = replace(result, num_threads=min(8, available_cores()))
         if result.blur_fraction >= 1:
             raise StageError(f"setting blur_fraction must be below 1, got {result.blur_fraction}")
         if not 1 <= result.jpeg_quality <= 100:

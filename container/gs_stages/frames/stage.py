@@ -33,7 +33,7 @@ def _media(ctx: StageContext) -> Path:
         )
     problem = file_problem(media)  # empty, or not what its name says (a video named .zip, one photo, audio)
     if problem is not None:
-        raise StageError(problem.message, hint=problem.hint)
+        raise problem
     return media
 
 

@@ -46,15 +46,10 @@ _REEXPORT = "check that the file plays in a video player, or re-export it as H.2
 
 def unreadable(path: Path, what: str, fallback: str) -> StageError:
     """The error for a video the decoder failed on: the reason its boxes show, else `fallback`."""
-    reason = diagnose(path)
-    if reason is None:
+    fault = diagnose(path)
+    if fault is None:
         return StageError(f"{what} {path.name}: {fallback}", hint=_REEXPORT)
-    hint = (
-        "upload the complete file again (copy it once more from the camera, or export it again)"
-        if "'moov'" in reason or "cut short" in reason
-        else "upload the video itself (the picture, not only its soundtrack), as .mp4 or .mov"
-    )
-    return StageError(f"{what} {path.name}: {reason}", hint=hint)
+    return StageError(f"{what} {path.name}: {fault.reason}", hint=fault.hint)
 
 
 def _open(path: Path) -> cv2.VideoCapture:

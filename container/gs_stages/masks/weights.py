@@ -55,16 +55,16 @@ def check_configured(spec: JobSpec, settings: Mapping[str, Any]) -> None:
     not in the configured local folder): otherwise frames runs first and the job fails minutes later.
     An s3:// location is only checked when the masks stage downloads from it."""
     location = weights_location(settings)
+    if location is not None and location.startswith("s3://"):
+        return
     for model, what in wanted_models(spec):
         if model not in WEIGHT_FILES:
             continue  # a model this build refuses (capabilities.py says why)
-        file = WEIGHT_FILES[model]
-        if location is None:
-            raise StageError(f"{what} needs the weights file {file}, and no weights location is configured",
-                             _hint(file), stage="masks")  # fmt: skip
-        path = Path(location).expanduser() / file
-        if not location.startswith("s3://") and not path.is_file():
-            raise StageError(_missing(what, file, str(path)), _hint(file), stage="masks")
+        try:
+            resolve_weights(model, what, settings, Path(), logging.getLogger(__name__))  # local: no download
+        except StageError as exc:
+            exc.stage = "masks"
+            raise
 
 
 def weights_location(settings: Mapping[str, Any]) -> str | None:

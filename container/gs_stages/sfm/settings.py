@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
-from gs_stages.stage import StageError
-
-
-def _available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+from gs_stages.stage import StageError, available_cores
 
 
 @dataclass(frozen=True)
@@ -39,7 +31,7 @@ class SfmSettings:
 
         try:
             return cls(
-                num_threads=int(raw.get("num_threads") or _available_cores()),
+                num_threads=int(raw.get("num_threads") or available_cores()),
                 max_image_size=int(value("max_image_size")),
                 max_num_features=int(value("max_num_features")),
                 vocab_tree_path=str(raw["vocab_tree_path"]) if raw.get("vocab_tree_path") else None,
