@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gs_dagster.retry_hints import RETRY_AFTER_FAILURE, retry_hint
 from resources.job_table import RunOutcome
 from resources.notifier import Notice
+from resources.text_bounds import bound_text
 
 #: Headline metric -> how it reads in a message.
 _QUALITY_LINES: tuple[tuple[str, str], ...] = (
@@ -21,13 +23,19 @@ _QUALITY_LINES: tuple[tuple[str, str], ...] = (
 )
 
 
-#: A uuid runs once: a failed job is run again by re-materializing it or under a new uuid, never by uploading
-#: the same job file again (that is reported as a resubmission and not run).
-RETRY_AFTER_FAILURE = (
-    "To try again once that is fixed: re-materialize the job in the Dagster UI (it reads the media again, so a "
-    "corrected file uploaded under the same name is used), or submit it under a new uuid. Uploading the same "
-    "job file again does not run it: a uuid runs only once."
-)
+#: How much of an error a notice repeats (the record keeps more; `gs-dagster status <uuid>` shows it).
+NOTICE_ERROR_LINES = 25
+NOTICE_ERROR_BYTES = 16_000
+__all__ = ["RETRY_AFTER_FAILURE", "duplicate_notice", "intake_failed_notice", "run_notice"]
+
+
+def _shown(error: str) -> str:
+    """What a notice repeats of an error, saying how much it left out."""
+    return bound_text(error.strip(), max_bytes=NOTICE_ERROR_BYTES, max_lines=NOTICE_ERROR_LINES)
+
+
+def _titled(name: str, uuid: str) -> str:
+    return f"{name} (job {uuid})" if name and name != uuid else f"job {uuid}"
 
 
 def human_bytes(n: float) -> str:
@@ -55,13 +63,23 @@ def quality_lines(metrics: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def run_notice(uuid: str, outcome: RunOutcome, *, dagster_url: str) -> Notice:
+def run_notice(
+    uuid: str,
+    outcome: RunOutcome,
+    *,
+    dagster_url: str,
+    name: str = "",
+    newer_run: str = "",
+    max_steps: int | None = None,
+) -> Notice:
+    """The end of one run of a job. `newer_run`: a later run of the job that started before this notice
+    went out (the record shows that one; this notice is still about `outcome`)."""
     status = outcome.status
     stages = ", ".join(outcome.stages) or "no stage"
-    head = f"Job {uuid} {status} after {human_seconds(outcome.elapsed_s)} (stages run: {stages})."
+    head = f"{_titled(name, uuid)} {status} after {human_seconds(outcome.elapsed_s)} (stages run: {stages})."
     lines = [head, ""]
     results = {k: v for k, v in outcome.outputs.items() if k in (".spz", ".ply")}
-    if results:
+    if results and status != "CANCELED":
         lines.append("Results:")
         lines += [f"  {uri}" for _, uri in sorted(results.items(), reverse=True)]
         lines.append("")
@@ -74,25 +92,29 @@ def run_notice(uuid: str, outcome: RunOutcome, *, dagster_url: str) -> Notice:
         lines += quality
         lines.append("")
     if outcome.error:
-        lines.append("What went wrong:")
-        lines += ["  " + line for line in outcome.error.strip().splitlines()]
+        lines.append("Canceled:" if status == "CANCELED" else "What went wrong:")
+        lines += ["  " + line for line in _shown(outcome.error).splitlines()]
         lines.append("")
     if status == "FAILED":
-        lines += [RETRY_AFTER_FAILURE, ""]
+        lines += [retry_hint(uuid, outcome.failed_stage, outcome.failed_checks, max_steps), ""]
+    if newer_run:
+        lines += [f"A newer run of this job ({newer_run}) has started since; the job status follows that run.", ""]
     lines.append(f"Dagster run: {dagster_url}/runs/{outcome.run_id}")
     lines.append(f"Job status: gs-dagster status {uuid}")
-    subject = f"gs-dagster: job {uuid} {status}"
+    subject = f"gs-dagster: {_titled(name, uuid)} {status}"
     if status == "COMPLETE" and "psnr" in outcome.metrics:
         subject += f" (PSNR {outcome.metrics['psnr']:.1f} dB)"
-    details = {"status": status, "run_id": outcome.run_id, "outputs": dict(outcome.outputs)}
+    details = {"status": status, "run_id": outcome.run_id, "name": name or uuid, "outputs": dict(outcome.outputs)}
     details.update(metrics=dict(outcome.metrics), error=outcome.error, elapsed_s=outcome.elapsed_s)
+    if outcome.failed_stage:
+        details["stage"] = outcome.failed_stage
     return Notice(uuid=uuid, event=status, subject=subject, text="\n".join(lines), details=details)
 
 
 def intake_failed_notice(uuid: str, source_uri: str, error: str) -> Notice:
     text = (
         f"Job {uuid} was not started: the job file {source_uri} was refused.\n\n"
-        f"{error.strip()}\n\n"
+        f"{_shown(error)}\n\n"
         "Fix what is named above (the job file or its media), then upload the job file again under the same "
         "name; a job that never ran may be resubmitted."
     )

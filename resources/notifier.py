@@ -3,14 +3,16 @@
 `target` is `log` (embedded default: every notice is logged and written as one JSON file under the
 outbox directory) or an SNS topic ARN (`arn:aws:sns:...`; the notice is published with the subject,
 the text, and message attributes `uuid` and `event` that subscriptions can filter on).
+
+Whatever a notice holds, it is sent within SNS's limits (resources/text_bounds.py): the message at most
+256 KB with its attributes, saying how much was left out, the subject ASCII, one line, at most 100
+characters. The outbox file is bounded the same way.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-import os
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -20,9 +22,16 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from resources.aws_clients import aws_client
+from resources.text_bounds import bound_text, cut_chars
+
 log = logging.getLogger("gs_dagster.notifier")
 
 #: A notice's `event`: a run's outcome (COMPLETE, FAILED, CANCELED), FAILED at intake, or DUPLICATE.
+#: SNS takes 262,144 bytes with the message attributes; the text keeps room for them and the envelope.
+MAX_MESSAGE_BYTES = 240_000
+MAX_ATTRIBUTE_BYTES = 1_000
+MAX_SUBJECT_CHARS = 100
 
 
 @dataclass(frozen=True)
@@ -36,16 +45,19 @@ class Notice:
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "sent_at": datetime.now(UTC).isoformat(timespec="milliseconds")}
 
-
-@functools.lru_cache(maxsize=8)
-def _sns(endpoint_url: str | None, region: str | None) -> Any:
-    import boto3
-
-    return boto3.client(
-        "sns",
-        endpoint_url=endpoint_url or None,
-        region_name=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-    )
+    def bounded(self) -> Notice:
+        """This notice within SNS's limits, whatever its text and details hold."""
+        details = {
+            k: bound_text(v, max_bytes=MAX_MESSAGE_BYTES // 4) if isinstance(v, str) else v
+            for k, v in self.details.items()
+        }
+        return Notice(
+            uuid=cut_chars(self.uuid, MAX_ATTRIBUTE_BYTES),
+            event=cut_chars(self.event, MAX_ATTRIBUTE_BYTES),
+            subject=_subject(self.subject),
+            text=bound_text(self.text, max_bytes=MAX_MESSAGE_BYTES),
+            details=details,
+        )
 
 
 class NotifierResource(dg.ConfigurableResource):
@@ -64,12 +76,13 @@ class NotifierResource(dg.ConfigurableResource):
     def notify(self, notice: Notice, logger: Any = None) -> str:
         """Send one notice; returns where it went (the SNS message id or the outbox file)."""
         logger = logger or log
+        notice = notice.bounded()
         logger.info("notice %s %s: %s\n%s", notice.event, notice.uuid, notice.subject, notice.text)
         if self.uses_sns:
             region = self.region or self.target.split(":")[3] or None
-            response = _sns(self.endpoint_url, region).publish(
+            response = aws_client("sns", self.endpoint_url, region).publish(
                 TopicArn=self.target,
-                Subject=_subject(notice.subject),
+                Subject=notice.subject,
                 Message=notice.text,
                 MessageAttributes={
                     "uuid": {"DataType": "String", "StringValue": notice.uuid},
@@ -97,6 +110,8 @@ class NotifierResource(dg.ConfigurableResource):
 
 
 def _subject(text: str) -> str:
-    # SNS subjects: ASCII, no line breaks, at most 100 characters.
-    clean = re.sub(r"[^\x20-\x7e]", "?", text.replace("\n", " "))
-    return clean[:100]
+    """SNS subjects: printable ASCII, one line, at most 100 characters, not empty."""
+    clean = re.sub(r"[^\x20-\x7e]", "?", re.sub(r"\s+", " ", text)).strip()
+    if len(clean) > MAX_SUBJECT_CHARS:
+        clean = clean[: MAX_SUBJECT_CHARS - 3].rstrip() + "..."
+    return clean or "gs-dagster notice"

@@ -251,7 +251,7 @@ class Intake:
             return
         result.submitted += 1
         result.new_partitions.append(uuid)
-        result.run_requests.append(self.run_request(uuid, source))
+        result.run_requests.append(self.run_request(uuid, source, base))
         self.log.info(f"intake: job {uuid} submitted ({spec.s3.input_key}, {spec.training.max_steps} steps)")
 
     def _media_problem(self, spec: JobSpec, media: ObjectInfo) -> str:
@@ -284,8 +284,12 @@ class Intake:
             result.run_requests.append(self.run_request(record.uuid, record.source_uri))
 
     @staticmethod
-    def run_request(uuid: str, source: str) -> dg.RunRequest:
-        return dg.RunRequest(run_key=uuid, partition_key=uuid, tags={UUID_TAG: uuid, "gs/source": source})
+    def run_request(uuid: str, source: str, record: JobRecord | None = None) -> dg.RunRequest:
+        """One run of the job, tagged with its uuid, name (gs_dagster.sensors.run_status.job_tags) and source."""
+        from gs_dagster.sensors.run_status import job_tags
+
+        tags = job_tags(record or JobRecord(uuid=uuid, source_uri=source))
+        return dg.RunRequest(run_key=uuid, partition_key=uuid, tags={**tags, UUID_TAG: uuid, "gs/source": source})
 
 
 def build_intake_sensor(job: Any, interval_s: int = 30) -> dg.SensorDefinition:

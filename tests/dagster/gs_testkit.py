@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,3 +102,56 @@ def materialized(instance: dg.DagsterInstance, run_id: str) -> list[str]:
 def launches(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     """The stage-process command lines a run launched (from its log)."""
     return [e.user_message for e in instance.all_logs(run_id) if e.user_message.startswith("launching: ")]
+
+
+#: Run-status sensor of each run status, and the event it reacts to.
+STATUS_SENSORS = {
+    "RUNNING": ("job_started", dg.DagsterEventType.RUN_START),
+    "COMPLETE": ("job_succeeded", dg.DagsterEventType.RUN_SUCCESS),
+    "FAILED": ("job_failed", dg.DagsterEventType.RUN_FAILURE),
+    "CANCELED": ("job_canceled", dg.DagsterEventType.RUN_CANCELED),
+}
+
+
+def status_sensor_tick(runner: EmbeddedRunner, run_id: str, status: str) -> None:
+    """One tick of the run-status sensor for `status` over the run's event (as the daemon evaluates it:
+    with the run as stored now), whatever the other sensors did or did not do before."""
+    name, event_type = STATUS_SENSORS[status]
+    records = runner.instance.get_records_for_run(run_id, of_type=event_type).records
+    assert records, f"run {run_id} has no {event_type}"
+    context = dg.build_run_status_sensor_context(
+        sensor_name=name,
+        dagster_event=records[-1].event_log_entry.dagster_event,
+        dagster_instance=runner.instance,
+        dagster_run=runner.instance.get_run_by_id(run_id),
+        resources=runner.resources,
+    )
+    runner.defs.resolve_sensor_def(name)(context)
+
+
+def sweep_tick(runner: EmbeddedRunner, cursor: str | None, *, later_s: float = 0.0) -> tuple[str, str]:
+    """One tick of the job_record_sweep sensor's work, `later_s` seconds from now (past its grace period
+    for runs that just ended); returns its new cursor and what it said."""
+    from datetime import UTC, datetime, timedelta
+
+    from gs_dagster.sensors.run_status import sweep
+
+    table = runner.resources["job_table"].table()
+    now = datetime.now(UTC) + timedelta(seconds=later_s)
+    return sweep(runner.instance, table, runner.resources["notifier"], logging.getLogger("sweep"), cursor, now)
+
+
+def execute_without_sensors(
+    runner: EmbeddedRunner, uuid: str, *, selection: list[str] | None = None, tags: dict[str, str] | None = None
+) -> dg.ExecuteInProcessResult:
+    """A run of the job in process whose run-status sensors have not ticked yet (tags as given: the
+    partition tag unless `tags` names a partition range, as an asset backfill does)."""
+    job = runner.defs.resolve_job_def("reconstruct")
+    ranged = tags and "dagster/asset_partition_range_start" in tags
+    return job.execute_in_process(
+        instance=runner.instance,
+        partition_key=None if ranged else uuid,
+        tags=tags,
+        asset_selection=[dg.AssetKey(s) for s in selection] if selection else None,
+        raise_on_error=False,
+    )

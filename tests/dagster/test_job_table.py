@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from resources.job_table import DynamoJobTable, JobRecord, JobTable, RunOutcome, SqliteJobTable
+from resources.job_table import JobRecord, JobTable, RunOutcome
+from resources.job_table_dynamo import DynamoJobTable
+from resources.job_table_sqlite import SqliteJobTable
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])
@@ -77,3 +79,36 @@ def test_intake_failure_can_be_replaced_by_a_corrected_upload(table: JobTable) -
     assert not table.replace_intake_failure(fixed, old_etag="bad")
     record = table.get("j")
     assert record is not None and (record.status, record.failed_at, record.error) == ("SUBMITTED", "", "")
+
+
+def test_a_runs_start_never_overwrites_that_runs_end(table: JobTable) -> None:
+    table.create(JobRecord(uuid="j", status="SUBMITTED"))
+    start = "2026-01-01T10:00:00.000+00:00"
+    assert table.record_run("j", RunOutcome(run_id="r1", status="FAILED", started_at=start, error="no photos"))
+    assert not table.record_run("j", RunOutcome(run_id="r1", status="RUNNING", started_at=start))  # late start
+    assert (table.get("j").status, table.get("j").error) == ("FAILED", "no photos")
+    later = "2026-01-01T10:01:00.000+00:00"
+    assert table.record_run("j", RunOutcome(run_id="r2", status="RUNNING", started_at=later))  # a re-run starts
+    assert (table.get("j").status, table.get("j").run_id) == ("RUNNING", "r2")
+
+
+def test_a_runs_notice_is_claimed_once_and_can_be_released(table: JobTable) -> None:
+    assert not table.claim_notice("missing", "r1")
+    table.create(JobRecord(uuid="j"))
+    assert table.claim_notice("j", "r1") and not table.claim_notice("j", "r1")
+    assert table.claim_notice("j", "r2")
+    table.release_notice("j", "r1")  # its notice could not be sent: the next attempt claims it again
+    assert table.get("j").notified_runs == ["r2"]
+    assert table.claim_notice("j", "r1") and table.get("j").notified_runs == ["r2", "r1"]
+
+
+def test_error_text_of_any_size_fits_a_record(table: JobTable) -> None:
+    problems = "\n".join(f"  - k{i}: unknown key 'k{i}'" for i in range(25_000))
+    huge = f"invalid job JSON (25001 problems):\n  - {'x' * 300_000}: unknown key\n{problems}"
+    assert table.create(JobRecord(uuid="j", status="FAILED", failed_at="intake", error=huge))
+    error = table.get("j").error
+    assert len(error.encode()) <= 32_000 and error.endswith("more problems")
+    assert "299,4" in error.splitlines()[1] and "characters left out" in error.splitlines()[1]
+    outcome = RunOutcome(run_id="r", status="FAILED", started_at="2026-01-01T10:00:00.000+00:00", error="y" * 500_000)
+    assert table.record_run("j", outcome)
+    assert table.get("j").error.endswith("characters left out)")

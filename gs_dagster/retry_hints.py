@@ -1,0 +1,45 @@
+"""What to do after a failed run, following the stage that failed: the stages before it are kept, so the
+advice is to re-materialize that stage and the ones after it, not the whole job; a splat that fails its
+held-out PSNR check is retrained with more steps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+STAGES = ("frames", "masks", "sparse_model", "splat", "spz")
+
+#: A uuid runs once: a failed job is run again by re-materializing it or under a new uuid, never by uploading
+#: the same job file again (that is reported as a resubmission and not run).
+RETRY_AFTER_FAILURE = (
+    "To try again once that is fixed: re-materialize the job in the Dagster UI (it reads the media again, so a "
+    "corrected file uploaded under the same name is used), or submit it under a new uuid. Uploading the same "
+    "job file again does not run it: a uuid runs only once."
+)
+_RUN_CONFIG = "ops: {reconstruction: {config: {overrides: {%s}}}}"
+
+
+def _rest(stage: str) -> str:
+    return ", ".join(STAGES[STAGES.index(stage) :])
+
+
+def retry_hint(uuid: str, stage: str, failed_checks: Sequence[str] = (), max_steps: int | None = None) -> str:
+    """The advice after a run that failed in `stage` ("" or unknown: the whole job)."""
+    if "splat:heldout_psnr" in failed_checks:
+        steps = f"{max_steps * 2:,}" if max_steps else "twice this run's"
+        example = _RUN_CONFIG % f"training.maxSteps: {max_steps * 2 if max_steps else 30000}"
+        return (
+            "To retrain with more steps: in the Dagster UI select the assets splat and spz, partition "
+            f"{uuid}, and materialize them with a run config that trains longer (e.g. {steps} steps: "
+            f"{example}). frames and sparse_model are kept and not run again."
+        )
+    if stage not in STAGES or stage == "frames":
+        return RETRY_AFTER_FAILURE
+    kept = ", ".join(STAGES[: STAGES.index(stage)])
+    example = ""
+    if "sparse_model:registered_ratio" in failed_checks:
+        example = f" (e.g. exhaustive matching: {_RUN_CONFIG % 'sfm.matchingMethod: exhaustive'})"
+    return (
+        f"To try again once that is fixed: in the Dagster UI select {_rest(stage)} of partition {uuid} and "
+        f"materialize them{example}; {kept} {'is' if ',' not in kept else 'are'} kept and not run again. "
+        "Uploading the same job file again does not run it: a uuid runs only once."
+    )
