@@ -20,14 +20,16 @@ from resources.aws_clients import aws_resource
 from resources.job_table import FIELD_NAMES, TERMINAL, JobRecord, JobTable, JobTableError, WriteCondition
 
 #: Attempts at a batch read's unprocessed keys, and the back-off between them (doubling, with jitter).
-UNPROCESSED_ATTEMPTS = 8
+UNPROCESSED_ATTEMPTS = 6
 UNPROCESSED_BASE_S = 0.05
 UNPROCESSED_MAX_S = 5.0
 
 
 def backoff_s(attempt: int) -> float:
-    """Full-jitter exponential back-off: a random wait up to base * 2**attempt (at most UNPROCESSED_MAX_S)."""
-    return random.uniform(0, min(UNPROCESSED_MAX_S, UNPROCESSED_BASE_S * 2**attempt))
+    """Exponential back-off with jitter: between half and all of base * 2**attempt (at most UNPROCESSED_MAX_S),
+    so retries spread out but never come back at once."""
+    cap = min(UNPROCESSED_MAX_S, UNPROCESSED_BASE_S * 2**attempt)
+    return cap / 2 + random.uniform(0, cap / 2)
 
 
 def _to_dynamo(value: Any) -> Any:

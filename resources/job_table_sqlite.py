@@ -57,9 +57,10 @@ class SqliteJobTable(JobTable):
             finally:
                 db.close()
         except sqlite3.Error as exc:
+            fix = "free space on its disk" if "full" in str(exc) else "check that the file can be written"
             raise JobTableError(
-                f"the job table {self.path} could not be read or written: {exc}. Free space on its disk (or "
-                "point GS_JOB_TABLE at another place); nothing was lost, the update is retried"
+                f"the job table {self.path} could not be read or written: {exc}. To fix: {fix} (or point "
+                "GS_JOB_TABLE at another place); the update is kept and retried"
             ) from exc
 
     @staticmethod

@@ -160,6 +160,17 @@ job_failed_sensor = _sensor(DagsterRunStatus.FAILURE, "job_failed", "Records FAI
 job_canceled_sensor = _sensor(DagsterRunStatus.CANCELED, "job_canceled", "Records CANCELED; notifies.")
 
 
+def _settle_unless_notified(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, table: JobTable, notifier: NotifierResource, log: Any
+) -> list[str]:
+    """Settle an ended run unless every job it is about has had its notice (nothing to do: [])."""
+    uuids = job_uuids_of_run(instance, run)
+    jobs = table.get_many(uuids, fields=("notified_runs",)) if uuids else {}
+    if all(run.run_id in j.notified_runs for j in jobs.values()):
+        return []
+    return settle_run(instance, run, STATUS_OF[run.status], table, notifier, log)
+
+
 def sweep(
     instance: dg.DagsterInstance,
     table: JobTable,
@@ -187,14 +198,12 @@ def sweep(
         if (now - updated).total_seconds() < SWEEP_GRACE_S:
             break  # the run-status sensor has it first
         run = record.dagster_run
-        uuids = job_uuids_of_run(instance, run)
-        jobs = table.get_many(uuids, fields=("notified_runs",)) if uuids else {}
-        if any(run.run_id not in j.notified_runs for j in jobs.values()):
-            try:
-                done = settle_run(instance, run, STATUS_OF[run.status], table, notifier, log)
-            except Exception as exc:
-                log.error(f"job_record_sweep: run {run.run_id} not settled yet, next tick retries: {exc}")
-                return after.isoformat(), f"settled {settled}; stopped at run {run.run_id}: {exc}"
+        try:
+            done = _settle_unless_notified(instance, run, table, notifier, log)
+        except Exception as exc:
+            log.error(f"job_record_sweep: run {run.run_id} not settled yet, next tick retries: {exc}")
+            return after.isoformat(), f"settled {settled}; stopped at run {run.run_id}: {exc}"
+        if done:
             settled += 1
             log.info(f"job_record_sweep: {'; '.join(done)}")
         after = max(after, updated)
