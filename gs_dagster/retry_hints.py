@@ -34,12 +34,10 @@ def retry_hint(uuid: str, stage: str, failed_checks: Sequence[str] = (), max_ste
         )
     if stage not in STAGES or stage == "frames":
         return RETRY_AFTER_FAILURE
-    kept = ", ".join(STAGES[: STAGES.index(stage)])
-    example = ""
-    if "sparse_model:registered_ratio" in failed_checks:
-        example = f" (e.g. exhaustive matching: {_RUN_CONFIG % 'sfm.matchingMethod: exhaustive'})"
+    before = STAGES[: STAGES.index(stage)]
+    kept = f"{', '.join(before)} {'is' if len(before) == 1 else 'are'} kept and not run again"
     return (
         f"To try again once that is fixed: in the Dagster UI select {_rest(stage)} of partition {uuid} and "
-        f"materialize them{example}; {kept} {'is' if ',' not in kept else 'are'} kept and not run again. "
+        f"materialize them (changed options go in the run config: {_RUN_CONFIG % '...'}); {kept}. "
         "Uploading the same job file again does not run it: a uuid runs only once."
     )

@@ -55,10 +55,15 @@ def _tag(instance: dg.DagsterInstance, run: dg.DagsterRun, records: list[JobReco
         instance.add_run_tags(run.run_id, missing)
 
 
-def _max_steps(record: JobRecord) -> int | None:
+def _max_steps(record: JobRecord, run: dg.DagsterRun) -> int | None:
+    """The training steps the run used: its run config's override, else the job's spec."""
+    config = (run.run_config or {}).get("ops", {}).get("reconstruction", {}).get("config", {})
     try:
+        override = (config.get("overrides") or {}).get("training.maxSteps")
+        if override is not None:
+            return int(override)
         return int(json.loads(record.spec)["training"]["maxSteps"]) if record.spec else None
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
@@ -102,7 +107,7 @@ def settle_run(
             dagster_url=notifier.dagster_url,
             name=record.name,
             newer_run=newer,
-            max_steps=_max_steps(record),
+            max_steps=_max_steps(record, run),
         )
         try:
             notifier.notify(notice, log)
