@@ -101,9 +101,11 @@ def run_notice(
         lines += [f"A newer run of this job ({newer_run}) has started since; the job status follows that run.", ""]
     lines.append(f"Dagster run: {dagster_url}/runs/{outcome.run_id}")
     lines.append(f"Job status: gs-dagster status {uuid}")
-    subject = f"gs-dagster: {_titled(name, uuid)} {status}"
+    subject = f"gs-dagster: job {uuid} {status}"
     if status == "COMPLETE" and "psnr" in outcome.metrics:
         subject += f" (PSNR {outcome.metrics['psnr']:.1f} dB)"
+    if name and name != uuid:
+        subject += f": {name}"
     details = {"status": status, "run_id": outcome.run_id, "name": name or uuid, "outputs": dict(outcome.outputs)}
     details.update(metrics=dict(outcome.metrics), error=outcome.error, elapsed_s=outcome.elapsed_s)
     if outcome.failed_stage:

@@ -47,7 +47,7 @@ def test_every_launch_of_a_job_is_recorded_notified_and_tagged(
     record = open_job_table(config.job_table).get(uuid)
     assert (record.status, record.run_id, record.stages) == ("COMPLETE", result.run_id, ["frames"])
     (notice,) = NotifierResource(outbox_dir=config.outbox_dir).outbox()
-    assert notice["event"] == "COMPLETE" and notice["subject"] == f"gs-dagster: kermit.zip (job {uuid}) COMPLETE"
+    assert notice["event"] == "COMPLETE" and notice["subject"] == f"gs-dagster: job {uuid} COMPLETE: kermit.zip"
     assert instance.get_runs(dg.RunsFilter(tags={"gs/name": "kermit.zip"}))[0].run_id == result.run_id
 
 

@@ -101,7 +101,8 @@ def test_a_user_cancel_reads_as_a_cancel(tmp_path: Path, instance: dg.DagsterIns
     record = table.get("c-2")
     assert record.status == "CANCELED" and record.error.startswith("canceled by a user (the Dagster UI or API) at ")
     (notice,) = _outbox(config)
-    assert notice["subject"] == "gs-dagster: kermit.zip (job c-2) CANCELED"
+    assert notice["subject"] == "gs-dagster: job c-2 CANCELED: kermit.zip"
+    assert notice["text"].startswith("kermit.zip (job c-2) CANCELED after ")
     assert "Canceled:\n  canceled by a user" in notice["text"] and "Interrupted" not in notice["text"]
 
 
