@@ -17,7 +17,15 @@ from decimal import Decimal
 from typing import Any
 
 from resources.aws_clients import aws_resource
-from resources.job_table import FIELD_NAMES, TERMINAL, JobRecord, JobTable, JobTableError, WriteCondition
+from resources.job_table import (
+    FIELD_NAMES,
+    MAX_NOTIFIED_RUNS,
+    TERMINAL,
+    JobRecord,
+    JobTable,
+    JobTableError,
+    WriteCondition,
+)
 
 #: Attempts at a batch read's unprocessed keys, and the back-off between them (doubling, with jitter).
 UNPROCESSED_ATTEMPTS = 6
@@ -226,6 +234,14 @@ class DynamoJobTable(JobTable):
                 )
         except client.exceptions.ConditionalCheckFailedException:
             return False
+        with contextlib.suppress(client.exceptions.ConditionalCheckFailedException), self._service("be written"):
+            self.table.update_item(  # the oldest claim goes when there are more than MAX_NOTIFIED_RUNS
+                Key={"uuid": uuid},
+                UpdateExpression="REMOVE #n[0]",
+                ConditionExpression="size(#n) > :max",
+                ExpressionAttributeNames={"#n": "notified_runs"},
+                ExpressionAttributeValues={":max": MAX_NOTIFIED_RUNS},
+            )
         return True
 
     def release_notice(self, uuid: str, run_id: str) -> None:

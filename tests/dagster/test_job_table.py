@@ -100,6 +100,9 @@ def test_a_runs_notice_is_claimed_once_and_can_be_released(table: JobTable) -> N
     table.release_notice("j", "r1")  # its notice could not be sent: the next attempt claims it again
     assert table.get("j").notified_runs == ["r2"]
     assert table.claim_notice("j", "r1") and table.get("j").notified_runs == ["r2", "r1"]
+    for i in range(60):  # a job re-run very often keeps the newest 50 claims
+        assert table.claim_notice("j", f"x{i}")
+    assert table.get("j").notified_runs == [f"x{i}" for i in range(10, 60)]
 
 
 def test_error_text_of_any_size_fits_a_record(table: JobTable) -> None:
