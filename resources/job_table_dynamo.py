@@ -16,16 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
+from resources import job_table as table_schema
 from resources.aws_clients import aws_resource
-from resources.job_table import (
-    FIELD_NAMES,
-    MAX_NOTIFIED_RUNS,
-    TERMINAL,
-    JobRecord,
-    JobTable,
-    JobTableError,
-    WriteCondition,
-)
+from resources.job_table import JobRecord, JobTable, JobTableError, WriteCondition
 
 #: Attempts at a batch read's unprocessed keys, and the back-off between them (doubling, with jitter).
 UNPROCESSED_ATTEMPTS = 6
@@ -86,7 +79,7 @@ class DynamoJobTable(JobTable):
 
     @staticmethod
     def _record(item: Mapping[str, Any]) -> JobRecord:
-        values = {k: _from_dynamo(v) for k, v in item.items() if k in FIELD_NAMES}
+        values = {k: _from_dynamo(v) for k, v in item.items() if k in table_schema.FIELD_NAMES}
         if "elapsed_s" in values and values["elapsed_s"] is not None:
             values["elapsed_s"] = float(values["elapsed_s"])
         return JobRecord(**values)
@@ -126,7 +119,7 @@ class DynamoJobTable(JobTable):
         wanted = list(dict.fromkeys(uuids))
         spec: dict[str, Any] = {"ConsistentRead": True}
         if fields:
-            names = list(dict.fromkeys(["uuid", *(f for f in fields if f in FIELD_NAMES)]))
+            names = list(dict.fromkeys(["uuid", *(f for f in fields if f in table_schema.FIELD_NAMES)]))
             spec["ProjectionExpression"] = ", ".join(f"#p{i}" for i in range(len(names)))
             spec["ExpressionAttributeNames"] = {f"#p{i}": n for i, n in enumerate(names)}
         # The resource's client (thread-safe, unlike resources) converts DynamoDB types both ways.
@@ -202,8 +195,8 @@ class DynamoJobTable(JobTable):
         if unless_ended:
             names.update({"#run": "run_id", "#status": "status"})
             values[":ended_run"] = unless_ended
-            ended = ", ".join(f":ended{i}" for i in range(len(TERMINAL)))
-            values.update({f":ended{i}": s for i, s in enumerate(TERMINAL)})
+            ended = ", ".join(f":ended{i}" for i in range(len(table_schema.TERMINAL)))
+            values.update({f":ended{i}": s for i, s in enumerate(table_schema.TERMINAL)})
             conditions.append(f"NOT (#run = :ended_run AND #status IN ({ended}))")
         expression = ("SET " + ", ".join(sets)) if sets else ""
         if removes:
@@ -240,7 +233,7 @@ class DynamoJobTable(JobTable):
                 UpdateExpression="REMOVE #n[0]",
                 ConditionExpression="size(#n) > :max",
                 ExpressionAttributeNames={"#n": "notified_runs"},
-                ExpressionAttributeValues={":max": MAX_NOTIFIED_RUNS},
+                ExpressionAttributeValues={":max": table_schema.MAX_NOTIFIED_RUNS},
             )
         return True
 

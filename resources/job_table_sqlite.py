@@ -14,16 +14,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from resources.job_table import (
-    FIELD_NAMES,
-    JSON_FIELDS,
-    MAX_NOTIFIED_RUNS,
-    TERMINAL,
-    JobRecord,
-    JobTable,
-    JobTableError,
-    WriteCondition,
-)
+from resources import job_table as table_schema
+from resources.job_table import JobRecord, JobTable, JobTableError, WriteCondition
 
 
 class SqliteJobTable(JobTable):
@@ -33,12 +25,13 @@ class SqliteJobTable(JobTable):
         self._lock = threading.Lock()
         with self._connect() as db:
             columns = ", ".join(
-                f"{name} {'TEXT PRIMARY KEY' if name == 'uuid' else self._sql_type(name)}" for name in FIELD_NAMES
+                f"{name} {'TEXT PRIMARY KEY' if name == 'uuid' else self._sql_type(name)}"
+                for name in table_schema.FIELD_NAMES
             )
             db.execute(f"CREATE TABLE IF NOT EXISTS jobs ({columns})")
             db.execute("CREATE INDEX IF NOT EXISTS jobs_submitted ON jobs (submitted_at)")
             known = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
-            for name in FIELD_NAMES:  # a table made by an older version gains the new columns
+            for name in table_schema.FIELD_NAMES:  # a table made by an older version gains the new columns
                 if name not in known:
                     db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {self._sql_type(name)}")
 
@@ -65,12 +58,12 @@ class SqliteJobTable(JobTable):
 
     @staticmethod
     def _to_row(values: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: json.dumps(v) if k in JSON_FIELDS else v for k, v in values.items()}
+        return {k: json.dumps(v) if k in table_schema.JSON_FIELDS else v for k, v in values.items()}
 
     @staticmethod
     def _from_row(row: sqlite3.Row) -> JobRecord:
-        values = {k: row[k] for k in row.keys() if k in FIELD_NAMES and row[k] is not None}  # noqa: SIM118
-        for name in JSON_FIELDS:
+        values = {k: row[k] for k in row.keys() if k in table_schema.FIELD_NAMES and row[k] is not None}  # noqa: SIM118
+        for name in table_schema.JSON_FIELDS:
             if name in values:
                 values[name] = json.loads(values[name])
         return JobRecord(**values)
@@ -89,7 +82,9 @@ class SqliteJobTable(JobTable):
     def get_many(self, uuids: Iterable[str], fields: Sequence[str] | None = None) -> dict[str, JobRecord]:
         wanted = list(dict.fromkeys(uuids))
         found: dict[str, JobRecord] = {}
-        columns = ", ".join(dict.fromkeys(["uuid", *(f for f in fields if f in FIELD_NAMES)])) if fields else "*"
+        columns = (
+            ", ".join(dict.fromkeys(["uuid", *(f for f in fields if f in table_schema.FIELD_NAMES)])) if fields else "*"
+        )
         with self._connect() as db:
             db.row_factory = sqlite3.Row
             for start in range(0, len(wanted), 500):
@@ -124,7 +119,7 @@ class SqliteJobTable(JobTable):
             conditions.append("(started_at IS NULL OR started_at = '' OR started_at <= :newer_run)")
             params["newer_run"] = newer_run
         if unless_ended:
-            ended = ", ".join(f"'{s}'" for s in TERMINAL)
+            ended = ", ".join(f"'{s}'" for s in table_schema.TERMINAL)
             conditions.append(f"NOT (COALESCE(run_id, '') = :ended_run AND COALESCE(status, '') IN ({ended}))")
             params["ended_run"] = unless_ended
         with self._lock, self._connect() as db:
@@ -139,7 +134,7 @@ class SqliteJobTable(JobTable):
             if row is None or run_id in runs:
                 db.execute("ROLLBACK")
                 return False
-            runs = [*runs, run_id][-MAX_NOTIFIED_RUNS:]
+            runs = [*runs, run_id][-table_schema.MAX_NOTIFIED_RUNS :]
             db.execute("UPDATE jobs SET notified_runs = ? WHERE uuid = ?", [json.dumps(runs), uuid])
             db.execute("COMMIT")
             return True
