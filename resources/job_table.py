@@ -55,7 +55,7 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-class JobTableError(RuntimeError):
+class JobTableError(OSError):
     """The job table could not be read or written; the message says which table, why and what to do."""
 
 

@@ -142,7 +142,7 @@ class DynamoJobTable(JobTable):
             raise JobTableError(
                 f"the job table (DynamoDB {self.table_name}) left {left} key(s) unprocessed after "
                 f"{UNPROCESSED_ATTEMPTS} retries with back-off (throttled: raise the table's capacity or read "
-                "less at once); the read is tried again on the next tick"
+                "less at once)"
             )
 
         chunks = [wanted[i : i + 100] for i in range(0, len(wanted), 100)]

@@ -53,7 +53,7 @@ class SqliteJobTable(JobTable):
             fix = "free space on its disk" if "full" in str(exc) else "check that the file can be written"
             raise JobTableError(
                 f"the job table {self.path} could not be read or written: {exc}. To fix: {fix} (or point "
-                "GS_JOB_TABLE at another place); the update is kept and retried"
+                "GS_JOB_TABLE at another place)"
             ) from exc
 
     @staticmethod

@@ -38,6 +38,7 @@ ENDED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CA
 #: Tags every run of a job carries (set by the intake sensor, added at start for runs launched otherwise).
 UUID_TAG = "gs/uuid"
 NAME_TAG = "gs/name"
+SWEEP = "job_record_sweep"
 #: The sweep leaves a run this long to its run-status sensor before settling it itself.
 SWEEP_GRACE_S = 60.0
 
@@ -129,10 +130,10 @@ def handle_run_event(
             )
         )
     except JobTableError as exc:
-        context.log.error(f"run {context.dagster_run.run_id} ({status}) not recorded yet: {exc}")
+        context.log.error(f"run {context.dagster_run.run_id} ({status}) not recorded yet ({SWEEP} retries): {exc}")
     except Exception as exc:  # the notice could not be sent (SNS down): the record is kept, the sweep resends
-        context.log.error(f"run {context.dagster_run.run_id} ({status}): notice not sent yet: {exc}")
-    return "left to job_record_sweep"
+        context.log.error(f"run {context.dagster_run.run_id} ({status}): notice not sent yet ({SWEEP} retries): {exc}")
+    return f"left to {SWEEP}"
 
 
 def _sensor(run_status: DagsterRunStatus, name: str, description: str) -> dg.RunStatusSensorDefinition:
@@ -216,7 +217,7 @@ def sweep(
 
 
 @dg.sensor(
-    name="job_record_sweep",
+    name=SWEEP,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Records and notifies ended runs of jobs that the run-status sensors could not (e.g. disk full).",

@@ -46,9 +46,9 @@ def test_a_job_table_that_cannot_be_written_loses_no_update(
     said = capfd.readouterr().err
     (error,) = [line for line in said.splitlines() if " - ERROR - " in line]
     assert error.endswith(
-        f"run {run_id} (FAILED) not recorded yet: the job table {path} could not be read or written: unable to "
-        "open database file. To fix: check that the file can be written (or point GS_JOB_TABLE at another "
-        "place); the update is kept and retried"
+        f"run {run_id} (FAILED) not recorded yet (job_record_sweep retries): the job table {path} could not be "
+        "read or written: unable to open database file. To fix: check that the file can be written (or point "
+        "GS_JOB_TABLE at another place)"
     )
     assert "Traceback" not in said
     outbox = NotifierResource(outbox_dir=config.outbox_dir)
@@ -109,3 +109,18 @@ def test_unprocessed_keys_are_retried_with_back_off(dynamo_table: DynamoJobTable
         assert len(calls) == 7 and time.monotonic() - started >= 3.1  # waited, not a tight loop
     finally:
         dynamo_table.resource.meta.client.meta.events.unregister("after-call.dynamodb.BatchGetItem", handler)
+
+
+def test_status_with_a_job_table_that_cannot_be_opened_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gs_dagster import cli
+
+    (tmp_path / "jobs.sqlite3").mkdir()  # the table's file cannot be opened
+    monkeypatch.setenv("GS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("GS_JOB_TABLE", f"sqlite:///{tmp_path}/jobs.sqlite3")
+    assert cli.main(["status"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: GS_JOB_TABLE=sqlite:///{tmp_path}/jobs.sqlite3: cannot open the job table: the ")
+    assert "unable to open database file. To fix: check that the file can be written" in error
+    assert "Traceback" not in error
