@@ -6,7 +6,9 @@ batch reads whose keys come back unprocessed (throttling) are retried with growi
 
 from __future__ import annotations
 
+import io
 import itertools
+import json
 import time
 import uuid as uuidlib
 import zipfile
@@ -16,7 +18,15 @@ from typing import Any
 
 import dagster as dg
 import pytest
-from gs_testkit import execute_without_sensors, local_config, runner_for, status_sensor_tick, sweep_tick
+from gs_testkit import (
+    AwsSandbox,
+    execute_without_sensors,
+    job_json,
+    local_config,
+    runner_for,
+    status_sensor_tick,
+    sweep_tick,
+)
 
 from gs_dagster.submit import submit
 from resources import job_table_dynamo
@@ -124,3 +134,29 @@ def test_status_with_a_job_table_that_cannot_be_opened_says_so(
     assert error.startswith(f"error: GS_JOB_TABLE=sqlite:///{tmp_path}/jobs.sqlite3: cannot open the job table: the ")
     assert "unable to open database file. To fix: check that the file can be written" in error
     assert "Traceback" not in error
+
+
+def test_a_notice_sns_refuses_is_sent_by_the_next_sweep(aws: AwsSandbox, instance: dg.DagsterInstance) -> None:
+    good = runner_for(aws.config(), instance)
+    cursor, _ = sweep_tick(good, None, later_s=-3600)
+    broken = runner_for(aws.config(notifier=f"{aws.topic_arn}-deleted"), instance)  # SNS answers NotFound
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("readme.txt", "no photos here")
+    aws.put("media-input/notes.zip", archive.getvalue())
+    aws.put("workflow-input/sns-down.json", json.dumps(job_json("sns-down", aws.bucket, "notes.zip")))
+    (request,) = broken.intake_tick().run_requests
+    run_id = execute_without_sensors(broken, "sns-down", tags=dict(request.tags)).run_id
+    status_sensor_tick(broken, run_id, "RUNNING")
+    status_sensor_tick(broken, run_id, "FAILED")  # the record is written, the notice refused
+    record = aws.record("sns-down")
+    assert (record["status"], record["run_id"], record.get("notified_runs")) == ("FAILED", run_id, [])
+    assert aws.notices() == []
+
+    cursor, said = sweep_tick(good, cursor, later_s=120)  # SNS reachable again
+    assert "settled 1" in said
+    (notice,) = aws.notices()
+    assert notice["attributes"] == {"uuid": "sns-down", "event": "FAILED"} and run_id in notice["text"]
+    assert aws.record("sns-down")["notified_runs"] == [run_id]
+    sweep_tick(good, cursor, later_s=240)
+    assert aws.notices() == []
