@@ -54,8 +54,8 @@ def job_uuids_of_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[s
     if start == end:
         return [start]
     known = list(instance.get_dynamic_partitions(JOBS_PARTITION))
-    if start not in known or end not in known:
-        return [start, end] if start in known or end in known else []
+    if start not in known or end not in known:  # a partition deleted since: the ends that still exist
+        return [key for key in (start, end) if key in known]
     first, last = sorted((known.index(start), known.index(end)))
     return known[first : last + 1]
 

@@ -18,7 +18,7 @@ from gs_testkit import execute_without_sensors, local_config, runner_for, status
 
 from gs_dagster.config import GsConfig
 from gs_dagster.submit import submit
-from resources.job_table import open_job_table
+from resources.job_table import JobRecord, open_job_table
 from resources.notifier import NotifierResource
 
 
@@ -89,8 +89,6 @@ def test_a_user_cancel_reads_as_a_cancel(tmp_path: Path, instance: dg.DagsterIns
     config = local_config(tmp_path)
     runner = runner_for(config, instance)
     table = open_job_table(config.job_table)
-    from resources.job_table import JobRecord
-
     table.create(JobRecord(uuid="c-2", status="RUNNING", spec="{}", media_uri="/bucket/media-input/c-2-kermit.zip"))
     instance.add_dynamic_partitions("jobs", ["c-2"])
     job = runner.defs.resolve_job_def("reconstruct")
