@@ -6,7 +6,15 @@ words its own message (what needed the file, how to provide it).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
+
+#: Where S3 is when the deployment names no endpoint: the project's own variable first (gs_dagster/config.py
+#: reads the same names, and the local launcher passes its environment on), then boto3's.
+ENDPOINT_ENV = ("GS_AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL")
+#: boto3 reads only AWS_DEFAULT_REGION; SageMaker and the deployment set AWS_REGION.
+REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
 
 
 class S3FileError(Exception):
@@ -46,12 +54,29 @@ def download_prefix(uri: str, directory: Path) -> list[Path]:
     return files
 
 
-def _call(action) -> None:
+def _first(names: tuple[str, ...]) -> str | None:
+    return next((os.environ[n] for n in names if os.environ.get(n)), None)
+
+
+def client(endpoint_url: str | None = None, region: str | None = None, **config: Any) -> Any:
+    """An S3 client for the configured endpoint and region (given, else from the environment); `config`
+    adds botocore Config options to the standard retries."""
     import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url or _first(ENDPOINT_ENV),
+        region_name=region or _first(REGION_ENV) or "us-east-1",
+        config=Config(retries={"max_attempts": 5, "mode": "standard"}, **config),
+    )
+
+
+def _call(action) -> None:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        action(boto3.client("s3"))
+        action(client())
     except ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code", ""))
         raise S3FileError(str(exc), missing=code in ("404", "NoSuchKey", "NoSuchBucket")) from exc

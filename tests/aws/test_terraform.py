@@ -234,6 +234,8 @@ def test_outputs_feed_the_dagster_configuration():
         "GS_JOB_TABLE": "dynamodb://gs-dagster-jobs",
         "GS_NOTIFIER": "arn:aws:sns:us-east-1:1:gs-dagster-jobs",
         "GS_INTAKE_PREFIX": "workflow-input",
+        "GS_MEDIA_PREFIXES": "media-input",
+        "GS_OUTPUT_PREFIXES": "workflow-output",
         "GS_INSTANCE_TYPES": "ml.g5.4xlarge",
         "GS_LAUNCHER": "sagemaker",
         "GS_SAGEMAKER_IMAGE_URI": "1.dkr.ecr.us-east-1.amazonaws.com/gs-dagster-trainer:0.1.0",
@@ -245,6 +247,7 @@ def test_outputs_feed_the_dagster_configuration():
     config = GsConfig.from_env(sample)
     assert config.aws_mode and config.storage_root == sample["GS_STORAGE_ROOT"]
     assert config.job_table == sample["GS_JOB_TABLE"] and config.notifier == sample["GS_NOTIFIER"]
+    assert config.media_prefixes == ("media-input",) and config.output_prefixes == ("workflow-output",)
     launcher = SageMakerLauncher.from_env(sample)
     assert launcher.image_uri.endswith(":0.1.0") and launcher.kms_key_id == sample["GS_SAGEMAKER_KMS_KEY_ID"]
     # the Terraform default storage prefix is the one gs_dagster assumes when GS_STORAGE_ROOT is unset
