@@ -3,6 +3,8 @@ in the deployment bucket like the reference system does (only when the .spz read
 
 from __future__ import annotations
 
+import re
+
 import dagster as dg
 
 from assets.frames import GROUP
@@ -72,13 +74,19 @@ _ADVICE = {
 }
 
 
-def _error_code(exc: Exception) -> str:
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-    if code:
-        return str(code)
-    if isinstance(exc, PermissionError):
-        return "AccessDenied"
-    return type(exc).__name__
+def _error_code(exc: BaseException) -> str:
+    """S3's error code of a failure, also where boto3's transfer wraps it (S3UploadFailedError says it only in
+    its text), else the exception's type."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        code = (getattr(cause, "response", None) or {}).get("Error", {}).get("Code")
+        if code:
+            return str(code)
+        cause = cause.__cause__ or cause.__context__
+    found = re.search(r"An error occurred \(([\w.]+)\) when calling", str(exc))
+    if found:
+        return found.group(1)
+    return "AccessDenied" if isinstance(exc, PermissionError) else type(exc).__name__
 
 
 def _failure(name: str, bucket: Store, key: str, code: str, detail: str) -> str:

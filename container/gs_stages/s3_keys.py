@@ -56,6 +56,13 @@ def prefix_problem(prefix: str, max_bytes: int, keys: str) -> str:
         return f"{prefix[:60]!r} holds a '.' or '..' folder; name a folder inside the bucket, e.g. 'a/b'"
     if any(not s for s in segments):
         return f"{prefix[:60]!r} holds an empty folder name ('//')"
+    longest = max(segments, key=lambda s: _utf8_bytes(s) or 0, default="")
+    if (_utf8_bytes(longest) or 0) > FILE_NAME_MAX_BYTES:
+        return (
+            f"holds a folder name of {_utf8_bytes(longest)} bytes ({longest[:40]!r}...); a folder name is at most "
+            f"{FILE_NAME_MAX_BYTES} bytes (UTF-8), the longest name a file system stores (the local bucket is a "
+            "folder, and a job that runs there runs on S3); split it with '/'"
+        )
     size = _utf8_bytes(prefix) or 0
     if size > max_bytes:
         return (

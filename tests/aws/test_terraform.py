@@ -322,3 +322,25 @@ def test_gs_launcher_sagemaker_selects_the_sagemaker_launcher_with_the_gpu_pool(
     with pytest.raises(ValueError, match="GS_LAUNCHER"):
         GsConfig.from_env({"GS_LAUNCHER": "ecs"})
     assert reconstruction.op.pool == GPU_POOL  # the pool that infra/dagster.yaml caps
+
+
+def test_the_prefixes_jobs_may_name_are_the_ones_the_roles_grant():
+    """GS_MEDIA_PREFIXES / GS_OUTPUT_PREFIXES (what submit and intake hold a job's s3 prefixes to) come from the
+    same variables as the Dagster role's reads of media and writes of deliveries, and as its listing grant."""
+    outputs = {}
+    for document in parsed().values():
+        for entry in document.get("output", []):
+            outputs.update({_unquote(k): v for k, v in entry.items()})
+    env = outputs["dagster_env"]["value"]
+    assert env["GS_MEDIA_PREFIXES"] == "${var.media_prefix}"
+    assert env["GS_OUTPUT_PREFIXES"] == "${var.job_output_prefix}"
+    dagster = {_unquote(s["sid"]): s for s in _policy_documents()["dagster"]["statement"]}
+    arn = "${aws_s3_bucket.data.arn}"
+
+    def values(items: list[str]) -> set[str]:
+        return {_unquote(v) for v in items}
+
+    assert f"{arn}/${{var.media_prefix}}/*" in values(dagster["ReadUploads"]["resources"])
+    assert f"{arn}/${{var.job_output_prefix}}/*" in values(dagster["ReadWriteStageOutputsAndDeliveries"]["resources"])
+    listed = values(dagster["ListDeploymentPrefixes"]["condition"][0]["values"])
+    assert {"${var.media_prefix}/*", "${var.job_output_prefix}/*"} <= listed

@@ -71,8 +71,13 @@ CASES: dict[str, tuple[str | bytes, Callable[[Drops], bytes], list[str]]] = {
     ),
     "a 1,200-character outputPrefix": (
         "longout.json",
-        lambda d: _valid(d, "longout", **{"s3.outputPrefix": "o" * 1200}),
+        lambda d: _valid(d, "longout", **{"s3.outputPrefix": "out/" * 300}),
         ["s3.outputPrefix", "at most 922 bytes", "1024-byte key limit"],
+    ),
+    "a 300-character outputPrefix": (
+        "longname.json",
+        lambda d: _valid(d, "longname", **{"s3.outputPrefix": "o" * 300}),
+        ["s3.outputPrefix", "folder name of 300 bytes", "at most 255 bytes"],
     ),
 }
 
