@@ -18,11 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture()
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("GS_BUCKET", "GS_STORAGE_ROOT", "GS_JOB_TABLE", "GS_NOTIFIER", "GS_OUTBOX", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("GS_DATA_DIR", str(tmp_path / "data"))
-    return tmp_path / "data"
+def data_dir(embedded_env: Path) -> Path:
+    return embedded_env
 
 
 @pytest.mark.parametrize("argument", ["../../etc/passwd", "/etc/passwd", "a" * 37, "-", "x" * 5000, "a b"])

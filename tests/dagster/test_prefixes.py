@@ -30,13 +30,10 @@ GRANTS = {"GS_MEDIA_PREFIXES": "media-input", "GS_OUTPUT_PREFIXES": "workflow-ou
 
 
 @pytest.fixture()
-def granted_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("GS_BUCKET", "GS_STORAGE_ROOT", "GS_JOB_TABLE", "GS_NOTIFIER", "GS_OUTBOX", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("GS_DATA_DIR", str(tmp_path / "data"))
+def granted_env(embedded_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name, value in GRANTS.items():
         monkeypatch.setenv(name, value)
-    return tmp_path / "data"
+    return embedded_env
 
 
 @pytest.mark.parametrize("prefix", list(BAD_OUTPUT_PREFIXES))
