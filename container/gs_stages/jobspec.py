@@ -27,6 +27,7 @@ from pydantic import (
     field_validator,
 )
 
+from gs_stages.job_text import JobSpecError, alias_path, document_of, json_path, json_text, json_type
 from gs_stages.s3_keys import (
     INPUT_PREFIX_MAX_BYTES,
     OUTPUT_PREFIX_MAX_BYTES,
@@ -323,42 +324,6 @@ class JobSpec(_Section):
         return parse_job(document)
 
 
-class JobSpecError(ValueError):
-    """Every problem of one job document, each with its JSON path."""
-
-    def __init__(self, problems: list[tuple[str, str]]):
-        self.problems = problems
-        lines = "\n".join(f"  - {path}: {message}" for path, message in problems)
-        super().__init__(f"invalid job JSON ({len(problems)} problem{'s' * (len(problems) != 1)}):\n{lines}")
-
-
-def _json_text(value: Any, limit: int = 200) -> str:
-    """A value as the user wrote it in JSON (null, true, 3), not as Python prints it; cut at `limit`."""
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError, RecursionError):
-        text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
-
-
-def _json_type(value: Any) -> str:
-    """The JSON name of a value's type (an array, not a list)."""
-    names = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
-    return "null" if value is None else names.get(type(value), type(value).__name__)
-
-
-def _json_path(loc: Iterable[int | str]) -> str:
-    path = "$"
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path[2:] if path.startswith("$.") else path
-
-
-def _alias_path(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
-    """Pydantic reports aliases for input errors already; keep only the JSON keys."""
-    return tuple(part for part in loc if not (isinstance(part, str) and part.startswith("function-")))
-
-
 def _section_at(keys: tuple[int | str, ...]) -> type[BaseModel] | None:
     """The section model at a path of JSON keys, or None where the path leaves the model."""
     section: type[BaseModel] = JobSpec
@@ -466,21 +431,6 @@ def parse_job(
         raise JobSpecError([("$", "nested too deeply to read; a job JSON is a few levels of objects")]) from None
 
 
-def _document(data: str | bytes) -> Any:
-    """The JSON value of a job file's text, or JobSpecError saying what is wrong with the text itself."""
-    if not data.strip():
-        raise JobSpecError([("$", "the job file is empty; it must hold one JSON object")])
-    try:
-        return json.loads(data)
-    except UnicodeDecodeError as exc:
-        raise JobSpecError(
-            [("$", f"not UTF-8 text: byte {exc.object[exc.start : exc.start + 1]!r} at offset {exc.start}; "
-                   "save the job file as UTF-8")]
-        ) from None  # fmt: skip
-    except json.JSONDecodeError as exc:
-        raise JobSpecError([("$", f"not valid JSON: {exc}")]) from None
-
-
 def _parse(
     data: Mapping[str, Any] | str | bytes,
     file_name: str | None,
@@ -489,9 +439,9 @@ def _parse(
     prefixes: PrefixGrants,
 ) -> JobSpec:
     if isinstance(data, str | bytes):
-        data = _document(data)
+        data = document_of(data)
     if not isinstance(data, Mapping):
-        raise JobSpecError([("$", f"a job is a JSON object, got {_json_type(data)}")])
+        raise JobSpecError([("$", f"a job is a JSON object, got {json_type(data)}")])
     problems = _context_problems(
         data, file_name=file_name, deployment_bucket=deployment_bucket, instance_types=instance_types
     )
@@ -500,7 +450,7 @@ def _parse(
         spec = JobSpec.model_validate(dict(data))
     except ValidationError as exc:
         for error in exc.errors():
-            loc = _alias_path(tuple(error["loc"]))
+            loc = alias_path(tuple(error["loc"]))
             # A Literal mismatch lists each allowed value; tagged unions add the tag to loc.
             message = error["msg"]
             if error["type"] == "extra_forbidden":
@@ -508,10 +458,10 @@ def _parse(
             elif error["type"] == "missing":
                 message = "required"
             elif error["type"] == "string_type":
-                message = f"expected a string, got {_json_text(error['input'])}"
+                message = f"expected a string, got {json_text(error['input'])}"
             elif message.startswith("Value error, "):
                 message = message[len("Value error, ") :]
-            problems.append((_json_path(loc), message))
+            problems.append((json_path(loc), message))
     problems.extend(_grant_problems(data, prefixes))
     if spec is not None:
         problems.extend(_cross_field_problems(spec))
