@@ -277,3 +277,23 @@ def test_fuzzed_job_files_in_s3_on_moto(aws: AwsSandbox, data: st.DataObject) ->
     sandbox = AwsSandbox(**{**aws.__dict__, "bucket": bucket, "table": table})
     with dg.DagsterInstance.ephemeral() as instance:
         _fuzz(lambda: Drops.moto(sandbox, instance), data)
+
+
+def test_a_job_whose_problems_overflow_a_dynamodb_item_still_ends_in_one_record(
+    aws: AwsSandbox, instance: dg.DagsterInstance
+) -> None:
+    """25,000 unknown keys: a message of ~2 MB, over DynamoDB's 400 KB item. Whether the text is cut to fit or
+    the write fails and intake gives up after max_attempts ticks, the job ends in one FAILED record and one
+    notice within those ticks, and is not retried after."""
+    drops = Drops.moto(aws, instance)
+    document = job_json("many", aws.bucket, MEDIA)
+    document.update({f"unknown{number:05d}": 1 for number in range(25_000)})
+    drops.put("workflow-input/many.json", json.dumps(document))
+    for _ in range(3):
+        drops.tick()
+        drops.new_notices()
+    record = drops.records()["many"]
+    assert record.status == "FAILED" and record.failed_at == "intake" and record.error.strip()
+    assert [(n["uuid"], n["event"]) for n in drops.notices] == [("many", "FAILED")]
+    drops.tick()
+    assert drops.new_notices() == [] and drops.retried() == {}
