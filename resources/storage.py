@@ -24,9 +24,9 @@ from pydantic import Field
 
 from gs_stages import s3_files
 
-#: S3 error codes of a missing object, and of a refused request.
+#: S3 error codes of a missing object (a missing bucket is an error), and of a refused request.
 MISSING = ("404", "NoSuchKey", "NotFound")
-DENIED = ("403", "AccessDenied", "Forbidden")
+DENIED = s3_files.DENIED_CODES
 LIST_PAGE = 1000  # S3's own page size; the local store pages the same way so both behave alike
 PART_SUFFIX = ".part"  # a local write in progress: ".<name>.<pid>.part", renamed over <name> when complete
 

@@ -10,6 +10,7 @@ read, and shows intake settling it by listing the key."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from intake_drops import Drops
 
 from gs_dagster.definitions import build_definitions
 from gs_dagster.embedded import EmbeddedRunner
+from gs_stages.masks.weights import WEIGHTS_SETTING, resolve_weights
+from gs_stages.stage import StageError
 from resources import storage
 
 ZIP = b"PK\x03\x04" + bytes(60)
@@ -129,3 +132,19 @@ def test_a_403_for_media_not_yet_uploaded_is_waited_out_and_a_403_for_present_me
     assert record.status == "FAILED" and record.failed_at == "intake"
     assert f"s3://{aws.bucket}/media-input/m.zip exists but reading it was refused (403)" in record.error
     assert "s3:GetObject" in record.error
+
+
+def test_a_stage_download_refused_with_403_for_a_missing_file_says_missing(
+    aws: AwsSandbox, enforced: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stages' downloads (gs_stages/s3_files.py) settle a 403 the same way: a weights file that is not there
+    is reported missing (with where to put it), not as a permission problem."""
+    policy = s3_policy("sagemaker", aws.bucket)
+    policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] != "ReadModelWeights"]  # HEAD -> 403
+    enforced(policy)
+    monkeypatch.setenv("GS_AWS_ENDPOINT_URL", aws.endpoint)  # as a stage process started by the launcher has it
+    settings = {WEIGHTS_SETTING: f"s3://{aws.bucket}/models/u2net"}
+    with pytest.raises(StageError) as error:
+        resolve_weights("u2net", "background removal (u2net)", settings, tmp_path, logging.getLogger())
+    assert f"s3://{aws.bucket}/models/u2net/u2net.onnx" in str(error.value)
+    assert "cannot download" not in str(error.value)  # the message for a missing file, not a refused one
