@@ -358,7 +358,10 @@ def _context_problems(
         stem = Path(file_name).name
         stem = stem[: -len(".json")] if stem.lower().endswith(".json") else stem
         if stem != uuid:
-            problems.append(("uuid", f"must equal the file's base name {stem!r}, got {uuid!r}"))
+            hidden = " (a name starting with '.' is hidden and never a uuid: rename the file <uuid>.json)"
+            problems.append(
+                ("uuid", f"must equal the file's base name {stem!r}, got {uuid!r}{hidden * stem.startswith('.')}")
+            )
     allowed = tuple(instance_types)
     instance = data.get("instanceType", "ml.g5.4xlarge")
     if isinstance(instance, str) and instance not in allowed:

@@ -46,7 +46,7 @@ CASES: dict[str, tuple[str | bytes, Callable[[Drops], bytes], list[str]]] = {
         lambda d: _valid(d, "longkey", **{"s3.inputKey": "k" * 296 + ".zip"}),
         ["s3.inputKey", "at most 255 bytes"],
     ),
-    "a hidden file": (".x.json", lambda d: _valid(d, "x"), ["uuid", "must equal the file's base name '.x'"]),
+    "a hidden file": (".x.json", lambda d: _valid(d, "x"), ["must equal the file's base name '.x'", "rename the"]),
     "a file named .json": (".json", lambda d: _valid(d, "x"), ["must equal the file's base name"]),
     "an empty file": ("empty.json", lambda d: b"", ["the job file is empty"]),
     "blank": ("blank.json", lambda d: b" \n\t ", ["the job file is empty"]),
