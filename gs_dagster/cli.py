@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sqlite3
 import sys
 import time
@@ -122,6 +123,20 @@ def _waiting(config: GsConfig, bucket: Any, table: Any, recorded: set[str], limi
     return [(uuid, modified.isoformat()) for uuid, modified in newest if uuid not in known]
 
 
+def _not_a_uuid(uuid: str) -> str:
+    """Why `uuid` cannot name a job (the job JSON's own rule), said with what to do, or ""."""
+    from gs_stages.jobspec import uuid_problem
+
+    problem = uuid_problem(uuid)
+    return f"{uuid[:60]!r} is not a job uuid: {problem}. `gs-dagster status` lists the jobs" if problem else ""
+
+
+def _recordable(name: str) -> bool:
+    """A name a refused job file may be recorded under (intake keeps a record of `.x.json` as '.x'): looked
+    up in the table only, so an odd argument shows that record instead of an error."""
+    return 0 < len(name.encode("utf-8", "surrogateescape")) <= 1024 and "/" not in name
+
+
 def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
     from gs_dagster.messages import human_seconds, quality_lines
 
@@ -131,7 +146,11 @@ def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.uuid:
-        record = table.get(args.uuid)
+        problem = _not_a_uuid(args.uuid)
+        record = table.get(args.uuid) if not problem or _recordable(args.uuid) else None
+        if record is None and problem:  # never a key to look up in the bucket
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
         if record is None:
             bucket = _bucket(config)
             uploaded = _uploaded(config, bucket, args.uuid)
@@ -255,7 +274,14 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return args.func(args, config)
+    try:
+        code = args.func(args, config)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:  # the reader went away (`gs-dagster status | head`): stop quietly, as `cat` does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit would fail on the closed pipe again
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

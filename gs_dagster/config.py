@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES
+from gs_stages.s3_keys import PrefixGrants
 from gs_stages.stage import StageError, check_settings
 from resources.gpu_slots import parse_devices
 from resources.storage import split_s3_uri
@@ -77,6 +78,9 @@ class GsConfig:
     endpoint_url: str | None = None
     region: str | None = None
     intake_prefix: str = "workflow-input"
+    #: Prefixes the deployment's roles may read media from / deliver to (empty: any); the Terraform's outputs.
+    media_prefixes: tuple[str, ...] = ()
+    output_prefixes: tuple[str, ...] = ()
     instance_types: tuple[str, ...] = DEFAULT_INSTANCE_TYPES
     media_wait_s: float = 300.0
     sensor_interval_s: int = 30
@@ -95,6 +99,10 @@ class GsConfig:
     @property
     def aws_mode(self) -> bool:
         return self.bucket.startswith("s3://")
+
+    @property
+    def prefix_grants(self) -> PrefixGrants:
+        return PrefixGrants.parse(self.media_prefixes, self.output_prefixes)
 
     def with_(self, **changes: Any) -> GsConfig:
         return replace(self, **changes)
@@ -136,6 +144,8 @@ class GsConfig:
             endpoint_url=env.get("GS_AWS_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL") or None,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
             intake_prefix=(env.get("GS_INTAKE_PREFIX") or "workflow-input").strip("/"),
+            media_prefixes=PrefixGrants.parse(env.get("GS_MEDIA_PREFIXES", "")).media,
+            output_prefixes=PrefixGrants.parse(output=env.get("GS_OUTPUT_PREFIXES", "")).output,
             instance_types=tuple(dict.fromkeys(DEFAULT_INSTANCE_TYPES + extra_types)),
             media_wait_s=_float(env, "GS_MEDIA_WAIT_S", 300.0),
             sensor_interval_s=_int(env, "GS_SENSOR_INTERVAL_S", 30),
@@ -196,5 +206,7 @@ class GsConfig:
                 max_keys_per_tick=self.max_keys_per_tick,
                 max_new_jobs_per_tick=self.max_new_jobs_per_tick,
                 tick_budget_s=self.tick_budget_s,
+                media_prefixes=list(self.media_prefixes),
+                output_prefixes=list(self.output_prefixes),
             ),
         }

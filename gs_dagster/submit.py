@@ -88,7 +88,11 @@ def submit(
     media_key = media_key_for(uuid, media)
     document = job_document(uuid=uuid, bucket_name=bucket_name, media_key=media_key, options=options)
     spec = parse_job(
-        document, file_name=f"{uuid}.json", deployment_bucket=bucket_name, instance_types=config.instance_types
+        document,
+        file_name=f"{uuid}.json",
+        deployment_bucket=bucket_name,
+        instance_types=config.instance_types,
+        prefixes=config.prefix_grants,
     )
     problems = unsupported(spec)  # intake would refuse it: say so before anything is uploaded
     if problems:

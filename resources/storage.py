@@ -22,7 +22,17 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from gs_stages import s3_files
+
+#: S3 error codes of a missing object (a missing bucket is an error), and of a refused request.
+MISSING = ("404", "NoSuchKey", "NotFound")
+DENIED = s3_files.DENIED_CODES
 LIST_PAGE = 1000  # S3's own page size; the local store pages the same way so both behave alike
+PART_SUFFIX = ".part"  # a local write in progress: ".<name>.<pid>.part", renamed over <name> when complete
+
+
+def _in_progress(name: str) -> bool:
+    return name.startswith(".") and name.endswith(PART_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -159,20 +169,21 @@ class LocalStore(Store):
     def list_page(
         self, prefix: str, *, start_after: str = "", max_keys: int = LIST_PAGE, children_only: bool = True
     ) -> ListPage:
-        # Keys under a directory prefix ("workflow-input/"); hidden files (uploads in progress) are skipped.
+        # Keys under a directory prefix ("workflow-input/"), hidden ones too, as S3 lists them; only this
+        # store's own writes in progress (".<name>.<pid>.part", renamed when complete) are skipped.
         directory = self.local_path(prefix.rstrip("/")) if prefix.strip("/") else self.root
         base = prefix.strip("/")
         if not directory.is_dir():
             return ListPage([], False)
         if children_only:
             names = sorted(
-                _join(base, e.name) for e in os.scandir(directory) if e.is_file() and not e.name.startswith(".")
+                _join(base, e.name) for e in os.scandir(directory) if e.is_file() and not _in_progress(e.name)
             )
         else:
             names = sorted(
                 _join(base, p.relative_to(directory).as_posix())
                 for p in directory.rglob("*")
-                if p.is_file() and not p.name.startswith(".")
+                if p.is_file() and not _in_progress(p.name)
             )
         names = [n for n in names if n > start_after]
         objects = []
@@ -198,7 +209,7 @@ class LocalStore(Store):
         target = self.local_path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         # A hidden temp name in the same directory: listings skip it, the rename is atomic.
-        return target, target.parent / f".{target.name}.{os.getpid()}.part"
+        return target, target.parent / f".{target.name}.{os.getpid()}{PART_SUFFIX}"
 
     def write_bytes(self, key: str, data: bytes) -> None:
         target, part = self._atomic(key)
@@ -240,16 +251,13 @@ class LocalStore(Store):
 
 @functools.lru_cache(maxsize=16)
 def s3_client(endpoint_url: str | None = None, region: str | None = None) -> Any:
-    """One boto3 client per endpoint (clients are thread-safe); `AWS_ENDPOINT_URL` also works."""
-    import boto3
-    from botocore.config import Config
+    """One boto3 client per endpoint (clients are thread-safe); unset, the endpoint and region come from the
+    environment as in the stage processes (gs_stages.s3_files.client)."""
+    return s3_files.client(endpoint_url, region, max_pool_connections=16)
 
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint_url or None,
-        region_name=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-        config=Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=16),
-    )
+
+def _code(exc: Exception) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
 class S3Store(Store):
@@ -287,24 +295,55 @@ class S3Store(Store):
         return ListPage(objects, bool(response.get("IsTruncated")))
 
     def head(self, key: str) -> ObjectInfo | None:
+        """The object, or None when there is none. S3 answers a HEAD of a missing key with 403 rather than 404
+        unless s3:ListBucket is granted without an s3:prefix condition (a HEAD carries no prefix), which the
+        Terraform does not grant: a 403 is settled by listing the key as a prefix, which the condition allows."""
         from botocore.exceptions import ClientError
 
         try:
             item = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if _code(exc) in MISSING:
                 return None
-            raise
+            if _code(exc) not in DENIED:
+                raise
+            return self._listed(key, exc)
         return ObjectInfo(key, item["ContentLength"], item.get("ETag", "").strip('"'), item["LastModified"])
 
+    def _listed(self, key: str, denied: Exception) -> ObjectInfo | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._key(key), MaxKeys=1)
+        except ClientError as exc:
+            raise PermissionError(
+                f"s3://{self.bucket}/{self._key(key)}: HEAD and a listing under the key were refused "
+                f"({_code(denied)}, {_code(exc)}); the role needs s3:ListBucket for this prefix and s3:GetObject on it"
+            ) from exc
+        items = [i for i in response.get("Contents", []) if i["Key"] == self._key(key)]
+        if not items:
+            return None
+        raise PermissionError(
+            f"s3://{self.bucket}/{self._key(key)} exists but reading it was refused ({_code(denied)}); "
+            "the role needs s3:GetObject on this prefix"
+        )
+
+    def _get(self, key: str, **kwargs: Any) -> bytes:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key), **kwargs)["Body"].read()
+        except ClientError as exc:
+            if _code(exc) in MISSING:
+                raise FileNotFoundError(f"no object s3://{self.bucket}/{self._key(key)}") from exc
+            raise
+
     def read_bytes(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        return self._get(key)
 
     def read_head(self, key: str, size: int) -> bytes:
         # A range on an empty object is an error (416): callers check the size first.
-        return self.client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes=0-{size - 1}")[
-            "Body"
-        ].read()
+        return self._get(key, Range=f"bytes=0-{size - 1}")
 
     def write_bytes(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)

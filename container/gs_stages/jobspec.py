@@ -27,6 +27,16 @@ from pydantic import (
     field_validator,
 )
 
+from gs_stages.job_text import JobSpecError, alias_path, document_of, json_path, json_text, json_type
+from gs_stages.s3_keys import (
+    INPUT_PREFIX_MAX_BYTES,
+    OUTPUT_PREFIX_MAX_BYTES,
+    UUID_MAX_LENGTH,
+    PrefixGrants,
+    file_name_problem,
+    prefix_problem,
+)
+
 DEFAULT_INSTANCE_TYPES: tuple[str, ...] = (
     "ml.g5.4xlarge",
     "ml.g5.8xlarge",
@@ -47,10 +57,10 @@ VIDEO_EXTENSIONS = (".mp4", ".mov")
 ARCHIVE_EXTENSIONS = (".zip",)
 CUBE_FACES = ("back", "down", "front", "left", "right", "up")
 _UUID_RE = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9])*$")  # SageMaker's job-name pattern
-#: The uuid is part of every SageMaker training job name, `<prefix>-<uuid>-<hash>-a<attempt>`, and SageMaker
-#: caps a name at 63 characters. With the longest prefix (10) and attempt numbers up to 99999, 36 characters
-#: (a canonical UUID) is what still fits whole, so every job name of a job shows its uuid uncut.
-UUID_MAX_LENGTH = 36
+#: UUID_MAX_LENGTH (gs_stages.s3_keys, 36): the uuid is part of every SageMaker training job name,
+#: `<prefix>-<uuid>-<hash>-a<attempt>`, and SageMaker caps a name at 63 characters. With the longest prefix (10)
+#: and attempt numbers up to 99999, 36 characters (a canonical UUID) is what still fits whole, so every job
+#: name of a job shows its uuid uncut.
 
 
 def _loose_bool(value: Any) -> Any:
@@ -123,6 +133,21 @@ def _face_list(value: Any) -> Any:
     return [v.strip().lower() if isinstance(v, str) else v for v in value if v != ""]
 
 
+def uuid_problem(uuid: str) -> str:
+    """Why `uuid` cannot be a job's uuid, or "" (the job JSON's rule; `gs-dagster status` applies it too)."""
+    if len(uuid) > UUID_MAX_LENGTH:
+        return (
+            f"uuid is at most {UUID_MAX_LENGTH} characters, got {len(uuid)}: it becomes part of the SageMaker "
+            "training job name <prefix>-<uuid>-<hash>-a<attempt>, which SageMaker caps at 63 characters"
+        )
+    if not _UUID_RE.match(uuid):
+        return (
+            "uuid must be letters, digits and hyphens, starting and ending with a letter or digit "
+            f"(it becomes part of a SageMaker training job name), got {uuid[:60]!r}"
+        )
+    return ""
+
+
 LooseBool = Annotated[bool, BeforeValidator(_loose_bool)]
 LooseInt = Annotated[int, BeforeValidator(_loose_int)]
 LooseFloat = Annotated[float, BeforeValidator(_loose_float)]
@@ -144,13 +169,25 @@ class S3Location(_Section):
     def _media_extension(cls, key: str) -> str:
         if "/" in key or "\\" in key:
             raise ValueError(f"inputKey is a file name under inputPrefix, not a path: {key!r}")
+        if problem := file_name_problem(key):
+            raise ValueError(f"inputKey {problem}")
         if not key.lower().endswith(VIDEO_EXTENSIONS + ARCHIVE_EXTENSIONS):
             raise ValueError(f"media must be a video (.mp4, .mov) or a .zip of images, got {key!r}")
         return key
 
-    @field_validator("input_prefix", "output_prefix")
+    @field_validator("input_prefix")
     @classmethod
-    def _prefix(cls, prefix: str) -> str:
+    def _input_prefix(cls, prefix: str) -> str:
+        if problem := prefix_problem(prefix.strip("/"), INPUT_PREFIX_MAX_BYTES, "<inputPrefix>/<inputKey>"):
+            raise ValueError(f"the prefix {problem}")
+        return prefix.strip("/")
+
+    @field_validator("output_prefix")
+    @classmethod
+    def _output_prefix(cls, prefix: str) -> str:
+        keys = "<outputPrefix>/<uuid>/<delivered file>"
+        if problem := prefix_problem(prefix.strip("/"), OUTPUT_PREFIX_MAX_BYTES, keys):
+            raise ValueError(f"the prefix {problem}")
         return prefix.strip("/")
 
     @property
@@ -248,16 +285,8 @@ class JobSpec(_Section):
     @field_validator("uuid")
     @classmethod
     def _job_name_safe(cls, uuid: str) -> str:
-        if len(uuid) > UUID_MAX_LENGTH:
-            raise ValueError(
-                f"uuid is at most {UUID_MAX_LENGTH} characters, got {len(uuid)}: it becomes part of the SageMaker "
-                "training job name <prefix>-<uuid>-<hash>-a<attempt>, which SageMaker caps at 63 characters"
-            )
-        if not _UUID_RE.match(uuid):
-            raise ValueError(
-                "uuid must be letters, digits and hyphens, starting and ending with a letter or digit "
-                f"(it becomes part of a SageMaker training job name), got {uuid!r}"
-            )
+        if problem := uuid_problem(uuid):
+            raise ValueError(problem)
         return uuid
 
     @field_validator("log_verbosity", mode="before")
@@ -295,35 +324,6 @@ class JobSpec(_Section):
         return parse_job(document)
 
 
-class JobSpecError(ValueError):
-    """Every problem of one job document, each with its JSON path."""
-
-    def __init__(self, problems: list[tuple[str, str]]):
-        self.problems = problems
-        lines = "\n".join(f"  - {path}: {message}" for path, message in problems)
-        super().__init__(f"invalid job JSON ({len(problems)} problem{'s' * (len(problems) != 1)}):\n{lines}")
-
-
-def _json_text(value: Any) -> str:
-    """A value as the user wrote it in JSON (null, true, 3), not as Python prints it."""
-    try:
-        return json.dumps(value)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
-def _json_path(loc: Iterable[int | str]) -> str:
-    path = "$"
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path[2:] if path.startswith("$.") else path
-
-
-def _alias_path(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
-    """Pydantic reports aliases for input errors already; keep only the JSON keys."""
-    return tuple(part for part in loc if not (isinstance(part, str) and part.startswith("function-")))
-
-
 def _section_at(keys: tuple[int | str, ...]) -> type[BaseModel] | None:
     """The section model at a path of JSON keys, or None where the path leaves the model."""
     section: type[BaseModel] = JobSpec
@@ -358,7 +358,10 @@ def _context_problems(
         stem = Path(file_name).name
         stem = stem[: -len(".json")] if stem.lower().endswith(".json") else stem
         if stem != uuid:
-            problems.append(("uuid", f"must equal the file's base name {stem!r}, got {uuid!r}"))
+            hidden = " (a name starting with '.' is hidden and never a uuid: rename the file <uuid>.json)"
+            problems.append(
+                ("uuid", f"must equal the file's base name {stem!r}, got {uuid!r}{hidden * stem.startswith('.')}")
+            )
     allowed = tuple(instance_types)
     instance = data.get("instanceType", "ml.g5.4xlarge")
     if isinstance(instance, str) and instance not in allowed:
@@ -369,6 +372,20 @@ def _context_problems(
     if deployment_bucket is not None and isinstance(bucket, str) and bucket != deployment_bucket:
         problems.append(("s3.bucketName", f"{bucket!r} is not this deployment's bucket ({deployment_bucket!r})"))
     return problems
+
+
+def _grant_problems(data: Mapping[str, Any], prefixes: PrefixGrants) -> list[tuple[str, str]]:
+    """Prefixes outside the deployment's grants, read from the document as written (so they are named
+    together with every other problem)."""
+    s3 = data.get("s3")
+    if not isinstance(s3, Mapping):
+        return []
+    fields = S3Location.model_fields
+    media = s3.get("inputPrefix", fields["input_prefix"].default)
+    output = s3.get("outputPrefix", fields["output_prefix"].default)
+    if not (isinstance(media, str) and isinstance(output, str)):
+        return []  # the model names a prefix that is not a string
+    return prefixes.problems(media.strip("/"), output.strip("/"))
 
 
 def _cross_field_problems(spec: JobSpec) -> list[tuple[str, str]]:
@@ -403,19 +420,31 @@ def parse_job(
     file_name: str | None = None,
     deployment_bucket: str | None = None,
     instance_types: Iterable[str] = DEFAULT_INSTANCE_TYPES,
+    prefixes: PrefixGrants | None = None,
 ) -> JobSpec:
     """Validate a job document and return the model, or raise JobSpecError listing every problem.
 
     `file_name` (the object's key or path) checks that uuid matches it; `deployment_bucket` refuses
-    other buckets; `instance_types` is the operator's allow-list.
+    other buckets; `instance_types` is the operator's allow-list; `prefixes` the key prefixes the
+    deployment's roles may use.
     """
+    try:
+        return _parse(data, file_name, deployment_bucket, tuple(instance_types), prefixes or PrefixGrants())
+    except RecursionError:  # JSON nested thousands deep: json and pydantic recurse per level
+        raise JobSpecError([("$", "nested too deeply to read; a job JSON is a few levels of objects")]) from None
+
+
+def _parse(
+    data: Mapping[str, Any] | str | bytes,
+    file_name: str | None,
+    deployment_bucket: str | None,
+    instance_types: tuple[str, ...],
+    prefixes: PrefixGrants,
+) -> JobSpec:
     if isinstance(data, str | bytes):
-        try:
-            data = json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise JobSpecError([("$", f"not valid JSON: {exc}")]) from None
+        data = document_of(data)
     if not isinstance(data, Mapping):
-        raise JobSpecError([("$", f"a job is a JSON object, got {type(data).__name__}")])
+        raise JobSpecError([("$", f"a job is a JSON object, got {json_type(data)}")])
     problems = _context_problems(
         data, file_name=file_name, deployment_bucket=deployment_bucket, instance_types=instance_types
     )
@@ -424,7 +453,7 @@ def parse_job(
         spec = JobSpec.model_validate(dict(data))
     except ValidationError as exc:
         for error in exc.errors():
-            loc = _alias_path(tuple(error["loc"]))
+            loc = alias_path(tuple(error["loc"]))
             # A Literal mismatch lists each allowed value; tagged unions add the tag to loc.
             message = error["msg"]
             if error["type"] == "extra_forbidden":
@@ -432,10 +461,11 @@ def parse_job(
             elif error["type"] == "missing":
                 message = "required"
             elif error["type"] == "string_type":
-                message = f"expected a string, got {_json_text(error['input'])}"
+                message = f"expected a string, got {json_text(error['input'])}"
             elif message.startswith("Value error, "):
                 message = message[len("Value error, ") :]
-            problems.append((_json_path(loc), message))
+            problems.append((json_path(loc), message))
+    problems.extend(_grant_problems(data, prefixes))
     if spec is not None:
         problems.extend(_cross_field_problems(spec))
     if problems:

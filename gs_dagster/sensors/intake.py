@@ -17,12 +17,18 @@ Per upload:
 - known uuid, same object               -> nothing (already handled)
 - known uuid, new upload                -> never run again; the resubmission is recorded and reported once
   (except a job refused at intake, which never ran: a corrected upload replaces it)
+- the file vanishes before it is read   -> FAILED + notice (nothing is left to run)
+- handling it fails `max_attempts` ticks in a row (a fault not foreseen above) -> FAILED + notice naming
+  the error, instead of a traceback on every tick
+
+Every `*.json` under the prefix is a job file, hidden ones (`.x.json`) included: S3 has no hidden keys,
+so both bucket kinds see the same files, and a file a user dropped gets a record and a notice rather
+than silence (a hidden name is never a valid uuid, so the notice says to rename it).
 """
 
 import json
 import logging
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,9 +37,11 @@ from pydantic import Field
 
 from gs_dagster.messages import duplicate_notice, intake_failed_notice
 from gs_dagster.partitions import JOBS_PARTITION
+from gs_dagster.sensors.intake_cursor import IntakeCursor, IntakeTick, job_uuid_of, printable
 from gs_stages.capabilities import describe, unsupported
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES, JobSpec, JobSpecError, parse_job
 from gs_stages.media import HEAD_BYTES, media_problem
+from gs_stages.s3_keys import PrefixGrants
 from resources.job_table import JobRecord, JobTable, JobTableResource, utc_now
 from resources.notifier import NotifierResource
 from resources.storage import ObjectInfo, StorageResource
@@ -43,7 +51,7 @@ log = logging.getLogger("gs_dagster.intake")
 MAX_JOB_BYTES = 1024 * 1024
 UUID_TAG = "gs/uuid"
 #: What the intake reads of each known job (not the spec): enough to tell handled, resubmitted, refused.
-INTAKE_FIELDS = ("status", "source_etag", "failed_at", "run_id", "resubmissions")
+INTAKE_FIELDS = ("status", "source_etag", "source_modified", "failed_at", "run_id", "resubmissions")
 
 
 class IntakeResource(dg.ConfigurableResource):
@@ -57,59 +65,26 @@ class IntakeResource(dg.ConfigurableResource):
         default=50, description="new uploads (started, refused or resubmitted) handled per tick; the rest: next tick"
     )
     tick_budget_s: float = Field(default=20.0, description="a tick stops listing after this many seconds")
+    max_attempts: int = Field(
+        default=3, description="ticks in a row a job file may fail to be handled before it is refused"
+    )
+    media_prefixes: list[str] = Field(
+        default_factory=list, description="prefixes jobs may read media from (GS_MEDIA_PREFIXES; empty: any)"
+    )
+    output_prefixes: list[str] = Field(
+        default_factory=list, description="prefixes jobs may deliver to (GS_OUTPUT_PREFIXES; empty: any)"
+    )
 
 
-@dataclass
-class IntakeCursor:
-    after: str = ""  # last key handled in the current sweep ("" = start of the listing)
-    sweeps: int = 0  # completed sweeps
-
-    @classmethod
-    def parse(cls, raw: str | None) -> "IntakeCursor":
-        if not raw:
-            return cls()
-        try:
-            data = json.loads(raw)
-            return cls(after=str(data.get("after", "")), sweeps=int(data.get("sweeps", 0)))
-        except (ValueError, TypeError, AttributeError):
-            log.warning("intake cursor %r unreadable; starting a new sweep", raw)
-            return cls()
-
-    def dump(self) -> str:
-        return json.dumps({"after": self.after, "sweeps": self.sweeps})
+def _same_upload(record: JobRecord, obj: ObjectInfo) -> bool:
+    """The upload the record was made from. S3's ETag is the content's hash, so the same file uploaded again
+    (after its media, following a refusal) differs only in its time, which is compared too where recorded."""
+    return record.source_etag == obj.etag and record.source_modified in ("", _iso(obj.modified))
 
 
-@dataclass
-class IntakeTick:
-    cursor: IntakeCursor
-    run_requests: list[dg.RunRequest] = field(default_factory=list)
-    new_partitions: list[str] = field(default_factory=list)
-    listed: int = 0
-    submitted: int = 0
-    refused: int = 0
-    duplicates: int = 0
-    deferred: int = 0
-    errors: int = 0
-    sweep_done: bool = False
-    seconds: float = 0.0
-
-    @property
-    def handled(self) -> int:
-        """Uploads that took work this tick (reads, writes, notices): what the per-tick cap counts."""
-        return self.submitted + self.refused + self.duplicates
-
-    def summary(self) -> str:
-        where = "sweep complete" if self.sweep_done else f"continues after {self.cursor.after!r}"
-        return (
-            f"listed {self.listed} key(s) in {self.seconds:.2f} s: {self.submitted} submitted, "
-            f"{self.refused} refused, {self.duplicates} resubmission(s), {self.deferred} waiting for media, "
-            f"{self.errors} error(s); {where}"
-        )
-
-
-def job_uuid_of(key: str) -> str:
-    name = key.rsplit("/", 1)[-1]
-    return name[: -len(".json")] if name.lower().endswith(".json") else name
+def _refusable(record: JobRecord | None) -> JobRecord | None:
+    """The record a refusal replaces: a job refused at intake that never ran (else a new record)."""
+    return record if record is not None and record.failed_at == "intake" and not record.run_id else None
 
 
 def _iso(moment: datetime) -> str:
@@ -140,7 +115,7 @@ class Intake:
     def tick(self, cursor: IntakeCursor, now: datetime | None = None) -> IntakeTick:
         started = time.monotonic()
         now = now or datetime.now(UTC)
-        result = IntakeTick(cursor=IntakeCursor(cursor.after, cursor.sweeps))
+        result = IntakeTick(cursor=IntakeCursor(cursor.after, cursor.sweeps, dict(cursor.failing)))
         prefix = self.settings.prefix.strip("/") + "/"
         stop = False
         while not stop:
@@ -156,17 +131,13 @@ class Intake:
                     stop = True
                     break
                 if obj.key.lower().endswith(".json"):
-                    try:
-                        self._handle(obj, known.get(job_uuid_of(obj.key)), now, result)
-                    except Exception as exc:  # one bad object must not stop the intake
-                        result.errors += 1
-                        self.log.exception(f"intake: {self.store.uri_of(obj.key)} not handled this tick: {exc}")
+                    self._handle_safely(obj, known.get(job_uuid_of(obj.key)), now, result)
                 result.cursor.after = obj.key
                 result.listed += 1
             if stop:
                 break
             if not page.truncated:
-                result.cursor = IntakeCursor("", result.cursor.sweeps + 1)
+                result.cursor = IntakeCursor("", result.cursor.sweeps + 1, result.cursor.failing)
                 result.sweep_done = True
                 break
             if result.listed >= self.settings.max_keys_per_tick:
@@ -176,11 +147,53 @@ class Intake:
 
     # -- one object ----------------------------------------------------------------------------------
 
+    def _handle_safely(self, obj: ObjectInfo, record: JobRecord | None, now: datetime, result: IntakeTick) -> None:
+        """Handle one job file; a failure is retried on the next ticks (a network or table fault passes), and
+        after `max_attempts` in a row the job is refused with the error, so no file is retried for ever."""
+        failing = result.cursor.failing.get(obj.key)
+        if failing and failing[0] == obj.etag and failing[1] >= self.settings.max_attempts:
+            return  # given up on this upload (said once, in the log and, where it could be written, a record)
+        try:
+            self._handle(obj, record, now, result)
+        except Exception as exc:  # one bad object must not stop the intake
+            result.errors += 1
+            attempts = result.cursor.attempt_failed(obj.key, obj.etag)
+            where = printable(self.store.uri_of(obj.key))
+            error = f"{type(exc).__name__}: {exc}"
+            if attempts < self.settings.max_attempts:
+                self.log.warning(f"intake: {where} not handled (attempt {attempts}), retried next tick: {error}")
+                return
+            self.log.error(f"intake: {where} failed {attempts} ticks in a row; refusing it: {error}")
+            refusal = (
+                f"intake could not handle the job file ({attempts} attempts): {error}. If the message names "
+                "something in the job file, fix it and upload the file again; otherwise tell the operator."
+            )
+            try:
+                if not self._refuse(self._base(obj, record), _refusable(record), refusal, result):
+                    return  # a record of another outcome stands: keep the give-up, say nothing more
+            except Exception as again:
+                result.cursor.failing[obj.key] = [obj.etag, attempts - 1]  # the refusal itself is retried
+                self.log.warning(f"intake: could not record the refusal of {where} (retried next tick): {again}")
+                return
+        result.cursor.failing.pop(obj.key, None)
+
+    def _base(self, obj: ObjectInfo, old: JobRecord | None) -> JobRecord:
+        """The record of one upload of a job file, before its outcome is known."""
+        return JobRecord(
+            uuid=job_uuid_of(obj.key),
+            submitted_at=utc_now(),
+            updated_at=utc_now(),
+            source_uri=printable(self.store.uri_of(obj.key)),
+            source_etag=obj.etag,
+            source_modified=_iso(obj.modified),
+            resubmissions=old.resubmissions if old else 0,
+        )
+
     def _handle(self, obj: ObjectInfo, record: JobRecord | None, now: datetime, result: IntakeTick) -> None:
         uuid = job_uuid_of(obj.key)
         if record is None:
             self._intake(obj, uuid, None, now, result)
-        elif record.source_etag == obj.etag:
+        elif _same_upload(record, obj):
             if record.status == "SUBMITTED" and not record.run_id:
                 self._ensure_run(record, result)
         elif record.failed_at == "intake" and not record.run_id:
@@ -198,25 +211,28 @@ class Intake:
             )
 
     def _intake(self, obj: ObjectInfo, uuid: str, old: JobRecord | None, now: datetime, result: IntakeTick) -> None:
-        source = self.store.uri_of(obj.key)
-        base = JobRecord(
-            uuid=uuid,
-            submitted_at=utc_now(),
-            updated_at=utc_now(),
-            source_uri=source,
-            source_etag=obj.etag,
-            source_modified=_iso(obj.modified),
-            resubmissions=old.resubmissions if old else 0,
-        )
+        base = self._base(obj, old)
+        source = base.source_uri
         if obj.size > MAX_JOB_BYTES:
-            self._refuse(base, old, f"the job file is {obj.size} bytes; a job JSON is at most {MAX_JOB_BYTES}", result)
+            message = f"the job file is {obj.size:,} bytes; a job JSON is at most {MAX_JOB_BYTES:,} bytes"
+            self._refuse(base, old, message, result)
+            return
+        try:
+            text = self.store.read_bytes(obj.key)
+        except FileNotFoundError:
+            message = "the job file was removed before intake could read it; upload it again to run the job"
+            self._refuse(base, old, message, result)
+            return
+        if len(text) > MAX_JOB_BYTES:  # grew after it was listed
+            self._refuse(base, old, f"the job file is over {MAX_JOB_BYTES:,} bytes, the most a job JSON is", result)
             return
         try:
             spec = parse_job(
-                self.store.read_bytes(obj.key),
-                file_name=obj.key.rsplit("/", 1)[-1],
+                text,
+                file_name=printable(obj.key.rsplit("/", 1)[-1]),
                 deployment_bucket=self.bucket.bucket_name,
                 instance_types=self.settings.instance_types,
+                prefixes=PrefixGrants.parse(self.settings.media_prefixes, self.settings.output_prefixes),
             )
         except JobSpecError as exc:
             self._refuse(base, old, str(exc), result)
@@ -263,7 +279,8 @@ class Intake:
             return ""
         return f"{problem.message} ({self.store.uri_of(media.key)})\nWhat to try: {problem.hint}"
 
-    def _refuse(self, record: JobRecord, old: JobRecord | None, error: str, result: IntakeTick) -> None:
+    def _refuse(self, record: JobRecord, old: JobRecord | None, error: str, result: IntakeTick) -> bool:
+        """Record the job FAILED at intake and send its one notice; False when another record stands."""
         record.status, record.failed_at, record.error = "FAILED", "intake", error
         written = (
             self.table.replace_intake_failure(record, old_etag=old.source_etag) if old else self.table.create(record)
@@ -272,6 +289,7 @@ class Intake:
             result.refused += 1
             self.log.warning(f"intake: job {record.uuid} refused: {error}")
             self.notifier.notify(intake_failed_notice(record.uuid, record.source_uri, error), self.log)
+        return written
 
     def _ensure_run(self, record: JobRecord, result: IntakeTick) -> None:
         """A recorded job whose run request was lost (the tick died after recording it) is requested again;

@@ -66,6 +66,11 @@ data "aws_iam_policy_document" "dagster" {
     }
   }
 
+  # Listing is granted per prefix only. A HEAD request carries no s3:prefix, so S3 answers a HEAD of a
+  # missing key with 403 instead of 404 under this condition: the code (resources/storage.py S3Store.head)
+  # settles a 403 by listing the key itself as the prefix, which this statement allows. Jobs may name only
+  # these media and output prefixes (GS_MEDIA_PREFIXES, GS_OUTPUT_PREFIXES in outputs.tf), checked at submit
+  # and intake, so a run never reaches a prefix the roles cannot use.
   statement {
     sid       = "ListDeploymentPrefixes"
     actions   = ["s3:ListBucket"]

@@ -51,6 +51,8 @@ output "dagster_env" {
     GS_JOB_TABLE                 = "dynamodb://${aws_dynamodb_table.jobs.name}"
     GS_NOTIFIER                  = aws_sns_topic.jobs.arn
     GS_INTAKE_PREFIX             = var.job_input_prefix
+    GS_MEDIA_PREFIXES            = var.media_prefix
+    GS_OUTPUT_PREFIXES           = var.job_output_prefix
     GS_INSTANCE_TYPES            = join(",", var.instance_types)
     GS_LAUNCHER                  = "sagemaker"
     GS_SAGEMAKER_IMAGE_URI       = "${aws_ecr_repository.trainer.repository_url}:${var.image_tag}"

@@ -234,6 +234,8 @@ def test_outputs_feed_the_dagster_configuration():
         "GS_JOB_TABLE": "dynamodb://gs-dagster-jobs",
         "GS_NOTIFIER": "arn:aws:sns:us-east-1:1:gs-dagster-jobs",
         "GS_INTAKE_PREFIX": "workflow-input",
+        "GS_MEDIA_PREFIXES": "media-input",
+        "GS_OUTPUT_PREFIXES": "workflow-output",
         "GS_INSTANCE_TYPES": "ml.g5.4xlarge",
         "GS_LAUNCHER": "sagemaker",
         "GS_SAGEMAKER_IMAGE_URI": "1.dkr.ecr.us-east-1.amazonaws.com/gs-dagster-trainer:0.1.0",
@@ -245,6 +247,7 @@ def test_outputs_feed_the_dagster_configuration():
     config = GsConfig.from_env(sample)
     assert config.aws_mode and config.storage_root == sample["GS_STORAGE_ROOT"]
     assert config.job_table == sample["GS_JOB_TABLE"] and config.notifier == sample["GS_NOTIFIER"]
+    assert config.media_prefixes == ("media-input",) and config.output_prefixes == ("workflow-output",)
     launcher = SageMakerLauncher.from_env(sample)
     assert launcher.image_uri.endswith(":0.1.0") and launcher.kms_key_id == sample["GS_SAGEMAKER_KMS_KEY_ID"]
     # the Terraform default storage prefix is the one gs_dagster assumes when GS_STORAGE_ROOT is unset
@@ -319,3 +322,25 @@ def test_gs_launcher_sagemaker_selects_the_sagemaker_launcher_with_the_gpu_pool(
     with pytest.raises(ValueError, match="GS_LAUNCHER"):
         GsConfig.from_env({"GS_LAUNCHER": "ecs"})
     assert reconstruction.op.pool == GPU_POOL  # the pool that infra/dagster.yaml caps
+
+
+def test_the_prefixes_jobs_may_name_are_the_ones_the_roles_grant():
+    """GS_MEDIA_PREFIXES / GS_OUTPUT_PREFIXES (what submit and intake hold a job's s3 prefixes to) come from the
+    same variables as the Dagster role's reads of media and writes of deliveries, and as its listing grant."""
+    outputs = {}
+    for document in parsed().values():
+        for entry in document.get("output", []):
+            outputs.update({_unquote(k): v for k, v in entry.items()})
+    env = outputs["dagster_env"]["value"]
+    assert env["GS_MEDIA_PREFIXES"] == "${var.media_prefix}"
+    assert env["GS_OUTPUT_PREFIXES"] == "${var.job_output_prefix}"
+    dagster = {_unquote(s["sid"]): s for s in _policy_documents()["dagster"]["statement"]}
+    arn = "${aws_s3_bucket.data.arn}"
+
+    def values(items: list[str]) -> set[str]:
+        return {_unquote(v) for v in items}
+
+    assert f"{arn}/${{var.media_prefix}}/*" in values(dagster["ReadUploads"]["resources"])
+    assert f"{arn}/${{var.job_output_prefix}}/*" in values(dagster["ReadWriteStageOutputsAndDeliveries"]["resources"])
+    listed = values(dagster["ListDeploymentPrefixes"]["condition"][0]["values"])
+    assert {"${var.media_prefix}/*", "${var.job_output_prefix}/*"} <= listed

@@ -31,6 +31,15 @@ def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
 
 
 @pytest.fixture()
+def embedded_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The embedded default under tmp_path/data, whatever the caller's environment says (for the CLI tests)."""
+    for name in ("GS_BUCKET", "GS_STORAGE_ROOT", "GS_JOB_TABLE", "GS_NOTIFIER", "GS_OUTBOX", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GS_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+@pytest.fixture()
 def aws(moto_env: str) -> AwsSandbox:
     """A fresh bucket, table name, topic and queue on the shared moto server."""
     suffix = uuidlib.uuid4().hex[:10]

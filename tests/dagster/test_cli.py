@@ -14,14 +14,6 @@ from resources.job_table import JobRecord, open_job_table
 from resources.notifier import NotifierResource
 
 
-@pytest.fixture()
-def embedded_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("GS_BUCKET", "GS_STORAGE_ROOT", "GS_JOB_TABLE", "GS_NOTIFIER", "GS_OUTBOX", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("GS_DATA_DIR", str(tmp_path / "data"))
-    return tmp_path / "data"
-
-
 def test_submit_uploads_media_then_a_valid_job(
     embedded_env: Path, sample_zip: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

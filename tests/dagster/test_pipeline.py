@@ -253,3 +253,26 @@ def test_a_mistyped_engine_setting_of_the_launcher_fails_when_definitions_load()
     with pytest.raises(ValueError, match=r"'max_image_sid' \(did you mean 'max_image_side'\?\)"):
         LocalPipesLauncher(settings={"max_image_sid": 8})
     assert LocalPipesLauncher(settings={"max_image_side": 8}).settings == {"max_image_side": 8}
+
+
+def test_a_failed_delivery_fails_spz_with_what_failed_and_where(local_job: tuple) -> None:
+    """Re-materializing spz when its delivery cannot be written (a file where the job's output folder goes):
+    the run fails in spz, and the record and the notice name the file, the key and the error, and say that
+    re-materializing spz delivers without training again. (Last in this file: it leaves the job FAILED.)"""
+    config, _, runner, uuid, _ = local_job
+    delivered = Path(config.bucket) / "workflow-output" / uuid
+    for path in delivered.iterdir():
+        path.unlink()
+    delivered.rmdir()
+    delivered.write_bytes(b"a file where the job's output folder goes")
+    seen = len(NotifierResource(outbox_dir=config.outbox_dir).outbox())
+
+    result = runner.run_job(uuid, selection=["spz"])
+
+    assert not result.success
+    record = _table(config).get(uuid)
+    assert record.status == "FAILED"
+    for words in (f"delivering {uuid}.ply to {delivered}/{uuid}.ply failed", "re-materializing spz"):
+        assert words in record.error, record.error
+    notices = NotifierResource(outbox_dir=config.outbox_dir).outbox()[seen:]
+    assert [n["event"] for n in notices] == ["FAILED"] and f"delivering {uuid}.ply" in notices[0]["text"]
