@@ -89,6 +89,7 @@ class GsConfig:
     dagster_url: str = "http://127.0.0.1:3000"
     launcher: str = "local"  # "local" (Pipes subprocess) or "sagemaker"
     local_gpus: str = ""  # GS_LOCAL_GPUS: CUDA devices local launches share, one each (resources/gpu_slots.py)
+    progress_interval_s: float = 20.0  # GS_PROGRESS_INTERVAL_S: seconds between progress lines of a stage phase
     #: The GS_SAGEMAKER_* variables (and region, instance types) the SageMaker launcher reads.
     sagemaker_env: dict[str, str] = field(default_factory=dict)
 
@@ -148,6 +149,7 @@ class GsConfig:
             dagster_url=(env.get("GS_DAGSTER_URL") or "http://127.0.0.1:3000").rstrip("/"),
             launcher=_launcher_kind(env),
             local_gpus=",".join(parse_devices(env.get("GS_LOCAL_GPUS", ""))),  # checked at load, not at launch
+            progress_interval_s=_float(env, "GS_PROGRESS_INTERVAL_S", 20.0),
             sagemaker_env={
                 k: v
                 for k, v in env.items()
@@ -160,8 +162,10 @@ class GsConfig:
         if self.launcher == "sagemaker":
             from resources.sagemaker import SageMakerLauncher
 
-            return SageMakerLauncher.from_env(self.sagemaker_env, settings=self.stage_settings)
-        return local(settings=self.stage_settings, gpus=self.local_gpus)
+            return SageMakerLauncher.from_env(
+                self.sagemaker_env, settings=self.stage_settings, progress_interval_s=self.progress_interval_s
+            )
+        return local(settings=self.stage_settings, gpus=self.local_gpus, progress_interval_s=self.progress_interval_s)
 
     def resources(self) -> dict[str, Any]:
         """The resource instances of the code location."""
