@@ -121,8 +121,10 @@ class ProgressTracker:
         send: Callable[[ProgressUpdate], None],
         interval_s: float = DEFAULT_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
+        eta: bool = True,
     ):
-        self.stage, self.phase, self.total = stage, phase, total
+        """`eta`: whether the pace of steps says when the phase ends (not for, e.g., images registered)."""
+        self.stage, self.phase, self.total, self.eta = stage, phase, total, eta
         self.send, self.interval_s, self.clock = send, max(0.0, interval_s), clock
         self.started = clock()
         self.sent = 0
@@ -157,7 +159,7 @@ class ProgressTracker:
 
     def _eta(self, now: float, step: int) -> float | None:
         """Remaining steps at the pace since the last update (the pace changes, e.g. coarse to fine)."""
-        if self.total is None or self.last is None or step >= self.total:
+        if not self.eta or self.total is None or self.last is None or step >= self.total:
             return None
         seconds, steps = now - self.last[0], step - self.last[1]
         if steps <= 0 or seconds <= 0:

@@ -139,12 +139,12 @@ class StageContext:
         path = self.inputs.get(name)
         return path if path is not None and path.exists() else None
 
-    def tracker(self, phase: str, total: int | None = None) -> ProgressTracker:
+    def tracker(self, phase: str, total: int | None = None, eta: bool = True) -> ProgressTracker:
         """Progress updates of one phase of this stage, to the run's event log under Pipes (else the log)."""
         from gs_stages.report import reporter
 
         sink = reporter()
-        return ProgressTracker(self.stage, phase, total, sink.progress, sink.progress_interval_s)
+        return ProgressTracker(self.stage, phase, total, sink.progress, sink.progress_interval_s, eta=eta)
 
     def progress(self, items: Iterable[T], total: int | None = None, desc: str = "") -> Iterator[T]:
         """Iterate a long loop with a progress bar on stderr (tqdm, when installed) and throttled progress

@@ -71,7 +71,7 @@ def from_images(
             total,
             ctx.log,
             known_cameras=views is not None,
-            tracker=ctx.tracker("mapping", total),
+            tracker=ctx.tracker("mapping", total, eta=False),  # registrations come in bursts
         )
     if not models:
         require_registered(0, total, settings.min_registered_ratio)
