@@ -287,6 +287,12 @@ class LocalPipesLauncher(StageLauncher):
                         poll_s=self.poll_s,
                         stages=stages,
                     )
+                # Exit code 0: every stage ran to its end. One whose report never reached Dagster keeps (and
+                # ships) its new output all the same, rather than have it swapped for the older one.
+                for stage in stages:
+                    if stage not in finished:
+                        context.log.warning(f"stage {stage} finished but its report did not arrive; keeping its output")
+                        ship(dg.MaterializeResult(asset_key=stage))
             finally:
                 if store.is_local:
                     settle_outputs(root, stages, uuid, aside, finished)
