@@ -29,7 +29,7 @@ from gs_stages.stage import STAGE_ORDER, StageError, check_settings
 from resources.job_table import JobTableResource
 from resources.launcher import StageFailure, StageLauncher, StageLocations
 from resources.sagemaker import GPU_POOL
-from resources.storage import StorageResource
+from resources.storage import OutputsResource, StorageResource
 
 STAGE_SPECS = [frames.spec, masks.spec, sparse_model.spec, splat.spec, spz.spec]
 STAGE_KEYS = [s.key for s in STAGE_SPECS]
@@ -74,7 +74,7 @@ def check_run_settings(settings: dict[str, Any]) -> None:
 def reconstruction(
     context: dg.AssetExecutionContext,
     config: StageRunConfig,
-    storage: StorageResource,
+    storage: OutputsResource,
     bucket: StorageResource,
     job_table: JobTableResource,
     launcher: StageLauncher,
@@ -103,13 +103,15 @@ def reconstruction(
         links = {"location": store.uri_of(f"{stage}/{uuid}"), **(extra or {})}
         preview = None
         key = preview_key(stage, uuid, reported)
+        web = storage.web_url_of(key) if key is not None else None
         if key is not None:
-            links["preview_image"] = store.uri_of(key)
+            links["preview_image"] = web or store.uri_of(key)
+        if key is not None and web is None:  # no URL the UI can load it from: the image goes inline as data
             try:
                 preview = store.read_bytes(key)
             except Exception as exc:  # the materialization stands without its picture
                 context.log.warning(f"job {uuid}: the {stage} preview {store.uri_of(key)} is not readable: {exc}")
-        metadata = result_metadata(stage, reported, links=links, run=run_facts, preview=preview)
+        metadata = result_metadata(stage, reported, links=links, run=run_facts, preview=preview, preview_url=web)
         return dg.MaterializeResult(asset_key=result.asset_key, metadata=metadata, data_version=result.data_version)
 
     failure: StageFailure | None = None

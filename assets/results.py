@@ -7,10 +7,11 @@ so the order here is the order on screen:
 1. the headline figures of the stage (PSNR, SSIM, Gaussians, sizes, elapsed seconds), as numbers (the UI
    plots them across partitions);
 2. `preview` (splat): the held-out views, ground truth left and render right, said in the markdown around
-   the image. The stage process only names the file (`preview_file`); the image is read from storage here,
-   so no Pipes message carries it (a long line is what a reader tailing the message file can be handed
-   half of). The UI shows markdown of 1,000 characters or more behind "[Show Markdown]"; an image inlined
-   as data is always longer, so the entry opens the image in one click;
+   the image. The stage process only names the file (`preview_file`), so no Pipes message carries it (a
+   long line is what a reader tailing the message file can be handed half of). The UI shows markdown of
+   1,000 characters or more behind "[Show Markdown]": with a web URL for the storage (GS_STORAGE_WEB_URL)
+   the entry links the image and shows inline; without one the image is read from storage here and
+   inlined as data (always longer: a 96x72 preview is already ~1,300 characters), one click away;
 3. `location`, `delivered_ply`, `delivered_spz`, `preview_image`: links (file:// for a local path, the S3
    URI as given), then what the launcher added (`sagemaker/*`: the training job, console link, cost);
 4. `details`: every other metric of the stage; `run`: how this output was made (uuid, spec digest,
@@ -106,11 +107,13 @@ def result_metadata(
     links: Mapping[str, str],
     run: Mapping[str, Any],
     preview: bytes | None = None,
+    preview_url: str | None = None,
 ) -> dict[str, Any]:
     """The materialization's metadata in reading order (see the module docstring).
 
     `reported`: what the stage process (or launcher) reported; `links`: name -> path or URI;
-    `run`: how the output was made; `preview`: the preview image's bytes, when the stage made one.
+    `run`: how the output was made; `preview`: the preview image's bytes, when the stage made one, or
+    `preview_url`: an http(s) URL the UI can load it from (a short entry, which the UI shows inline).
     """
     rest = {k: v for k, v in reported.items() if k != PREVIEW_FILE_KEY}
     metadata: dict[str, Any] = {}
@@ -119,7 +122,10 @@ def result_metadata(
         if isinstance(value, bool | int | float):  # an absent figure (None, e.g. no LPIPS) stays in details
             metadata[name] = round(value, 4) if isinstance(value, float) else value
             del rest[name]
-    markdown = preview_markdown(preview) if preview else None
+    if preview_url:
+        markdown: str | None = f"{PREVIEW_LABEL}\n\n![ground truth | render]({preview_url})"
+    else:
+        markdown = preview_markdown(preview) if preview else None
     if markdown:
         metadata["preview"] = dg.MetadataValue.md(markdown)
     for name in LINKS:

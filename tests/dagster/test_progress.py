@@ -9,12 +9,15 @@ CLI. Everything seen mid-run is kept in a `Watch` for the tests below.
 from __future__ import annotations
 
 import contextlib
+import functools
+import http.server
 import io
 import itertools
 import json
 import re
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,3 +218,27 @@ def test_the_launchpad_offers_typed_fields_with_choices_and_defaults(watch: Watc
     assert config["training"].config_type.fields["max_steps"].default_value is None
     matching = config["sfm"].config_type.fields["matching_method"].config_type
     assert "exhaustive" in [v.config_value for v in matching.enum_values]
+
+
+def test_with_a_web_url_for_the_storage_the_preview_is_short_enough_to_show_inline(watch: Watch) -> None:
+    storage = Path(watch.config.storage_root)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(storage))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_port}"
+        runner = runner_for(watch.config.with_(storage_web_url=base), watch.instance)
+        config = {"training": {"max_steps": 10}}
+        result = runner.run_job(
+            watch.uuid, selection=["splat"], run_config={"ops": {"reconstruction": {"config": config}}}
+        )
+        assert result.success
+        (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "splat"]
+        metadata = event.materialization.metadata
+        url = f"{base}/splat/{watch.uuid}/preview.png"
+        preview = metadata["preview"].value
+        assert preview.endswith(f"![ground truth | render]({url})") and "**ground truth** (left)" in preview
+        assert len(preview) < 1000  # the UI's limit for showing markdown inline
+        assert metadata["preview_image"].value == url
+        with urllib.request.urlopen(url) as response:  # the link the UI loads is the stored preview
+            assert response.read() == (storage / "splat" / watch.uuid / "preview.png").read_bytes()
+        server.shutdown()
