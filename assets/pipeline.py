@@ -5,9 +5,9 @@ per run, not one per stage. Each stage's spec lives in its own module (`assets/f
 Configuration comes from the job's spec stored in the job table when the job was submitted, so a
 re-materialization reproduces the same result; a run may change options (typed fields such as
 `training.model` with their choices, or any JSON path in `overrides`: assets/run_config.py) and engine
-settings (`settings`). Progress of the stages comes into the event log as observations while they run. Assets return
-nothing: outputs stay in storage at `<root>/<asset>/<uuid>/` and only their locations and metrics
-reach Dagster.
+settings (`settings`). Assets return nothing: outputs stay in storage at `<root>/<asset>/<uuid>/` and
+only their locations and metrics reach Dagster (assets/results.py orders them for reading), and the
+stages' progress as observations while they run.
 """
 
 import hashlib

@@ -542,7 +542,8 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
         """Like `run`, yielding each result as the container reports it, and its progress (observations).
 
         Results of the chain's last stage are held until the job has ended and carry the job's billable
-        seconds and cost estimate (the others carry the job's identity only: they arrive mid-job).
+        seconds and cost estimate (the others carry the job's identity only: they arrive mid-job). What the
+        message reader brought in is passed on every `message_interval`, not only after each describe.
         """
         last = ordered_stages(stages)[-1]
         relay = ProgressRelay(context)  # progress messages as log lines and AssetObservations
@@ -561,9 +562,8 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
             try:
                 for polled in self._poll(job.name, context.log, tick=self.message_interval):
                     yield from relay.fresh(job.session)
-                    if polled is None:
-                        continue
-                    description = polled
+                    if polled is not None:  # None: a slice of the wait; results arrived are passed on all the same
+                        description = polled
                     for result in fresh(job.session):
                         if result.asset_key is not None and result.asset_key.to_user_string() == last:
                             held.append(result)
