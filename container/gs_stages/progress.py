@@ -24,6 +24,8 @@ PROGRESS_EVENT = "progress"
 #: Pipes extras key: seconds between two progress updates of one phase.
 INTERVAL_EXTRA = "gs_progress_interval_s"
 DEFAULT_INTERVAL_S = 20.0
+#: Weight of the newest window in the smoothed pace behind an ETA.
+PACE_WEIGHT = 0.3
 
 Figures = Mapping[str, float | int]
 
@@ -129,6 +131,7 @@ class ProgressTracker:
         self.started = clock()
         self.sent = 0
         self.last: tuple[float, int] | None = None  # (time, step) of the last update sent
+        self.pace: float | None = None  # smoothed seconds per step
 
     def due(self, step: int) -> bool:
         if self.last is None or (self.total is not None and step >= self.total and self.last[1] < step):
@@ -158,10 +161,13 @@ class ProgressTracker:
         return True
 
     def _eta(self, now: float, step: int) -> float | None:
-        """Remaining steps at the pace since the last update (the pace changes, e.g. coarse to fine)."""
+        """Remaining steps at the recent pace: seconds per step between updates, smoothed (an exponential
+        average, `PACE_WEIGHT` to the newest window). The pace drifts (coarse to fine, more Gaussians) and
+        jitters on a shared machine; neither the whole-run average nor the last window alone reads well."""
         if not self.eta or self.total is None or self.last is None or step >= self.total:
             return None
         seconds, steps = now - self.last[0], step - self.last[1]
-        if steps <= 0 or seconds <= 0:
-            return None
-        return (self.total - step) * seconds / steps
+        if steps > 0 and seconds > 0:
+            pace = seconds / steps
+            self.pace = pace if self.pace is None else PACE_WEIGHT * pace + (1 - PACE_WEIGHT) * self.pace
+        return None if self.pace is None else (self.total - step) * self.pace

@@ -49,3 +49,19 @@ def test_an_update_survives_its_message_form_and_bad_messages_are_not_updates() 
     assert ProgressUpdate.from_message({"event": "stage_failed", "stage": "splat"}) is None
     assert ProgressUpdate.from_message({"event": "progress", "stage": "splat"}) is None  # no step
     assert ProgressUpdate.from_message("progress") is None
+
+
+def test_the_eta_follows_a_changing_pace_smoothly() -> None:
+    clock, sent = Clock(), []
+    tracker = ProgressTracker("splat", "training", 10_000, sent.append, interval_s=10, clock=clock)
+    tracker.update(0)
+    step = 0
+    for seconds_per_step in (0.1, 0.1, 0.5, 0.1):  # one slow window (another job took the CPU)
+        clock.now += 10
+        step += round(10 / seconds_per_step)
+        tracker.update(step)
+    etas = [round(u.eta_s) for u in sent[1:]]
+    assert etas[0] == round((10_000 - 100) * 0.1) and etas[1] == round((10_000 - 200) * 0.1)
+    slow = (10_000 - 220) * (0.3 * 0.5 + 0.7 * 0.1)
+    assert etas[2] == round(slow)  # up, but not five times up
+    assert etas[3] < etas[2]
