@@ -125,6 +125,7 @@ def _waiting(config: GsConfig, bucket: Any, table: Any, recorded: set[str], limi
 def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
     from gs_dagster.messages import human_seconds, quality_lines
     from gs_dagster.progress import RunPosition, positions
+    from resources.job_table import TERMINAL
 
     try:
         table = _job_table(config)
@@ -145,7 +146,7 @@ def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
             print(f"{args.uuid}: uploaded ({uploaded}), waiting for intake")
             print(f"  {START_INTAKE}")
             return 0
-        position = positions([record.run_id]).get(record.run_id) if record.status == "RUNNING" else None
+        position = positions([record.uuid]).get(record.uuid) if record.status not in TERMINAL else None
         if args.json:
             print(json.dumps({**record.to_dict(), **({"progress": position.to_dict()} if position else {})}, indent=2))
             return 0
@@ -179,7 +180,7 @@ def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
     if not records and not waiting:
         print(f"no jobs in {config.job_table}")
         return 0
-    running = positions([r.run_id for r in records if r.status == "RUNNING" and r.run_id])
+    running = positions([r.uuid for r in records if r.status not in TERMINAL])
     head = f"{'uuid':38} {'status':9} {'submitted':24} {'elapsed':>10} {'psnr':>6}"
     print(f"{head}  {'stage':24} {'step':>13} {'ETA':>8}")
     for uuid, uploaded_at in waiting:
@@ -187,7 +188,7 @@ def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
     for r in records:
         psnr = f"{r.metrics['psnr']:.2f}" if "psnr" in r.metrics else ""
         elapsed = human_seconds(r.elapsed_s) if r.elapsed_s is not None else ""
-        at = running.get(r.run_id or "") or RunPosition(stage="")
+        at = running.get(r.uuid) or RunPosition(stage="")
         line = f"{r.uuid[:38]:38} {r.status:9} {r.submitted_at[:23]:24} {elapsed:>10} {psnr:>6}"
         print(f"{line}  {at.stage[:24]:24} {at.step:>13} {at.eta:>8}".rstrip())
     if waiting:

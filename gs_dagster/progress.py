@@ -18,10 +18,12 @@ import dagster as dg
 from dagster import DagsterEventType, DagsterRunStatus
 
 from gs_dagster.config import default_dagster_home
+from gs_dagster.sensors.intake import UUID_TAG
 from gs_stages.progress import ProgressUpdate, short_duration
 from gs_stages.stage import STAGE_ORDER
 from resources.progress_relay import update_of
 
+PARTITION_TAG = "dagster/partition"
 #: How many recent observations of a run to look through for the newest progress one.
 RECENT_OBSERVATIONS = 20
 
@@ -102,17 +104,30 @@ def run_position(instance: dg.DagsterInstance, run_id: str) -> RunPosition | Non
     return RunPosition(stage=update.where, step=step, eta=eta, update=update)
 
 
-def positions(run_ids: Sequence[str]) -> dict[str, RunPosition]:
-    """run id -> position, for the runs among `run_ids` that are running (one instance opened for all)."""
+def latest_run_id(instance: dg.DagsterInstance, uuid: str) -> str | None:
+    """The job's newest run: by its partition tag, else by the intake's uuid tag."""
+    for tags in ({PARTITION_TAG: uuid}, {UUID_TAG: uuid}):
+        runs = instance.get_runs(filters=dg.RunsFilter(tags=tags), limit=1)
+        if runs:
+            return runs[0].run_id
+    return None
+
+
+def positions(uuids: Sequence[str]) -> dict[str, RunPosition]:
+    """uuid -> position, for the jobs among `uuids` whose newest run is running (one instance opened for all).
+
+    The newest run is looked up in the instance rather than taken from the job record, whose run id the
+    run-started sensor writes only on its next tick."""
     found: dict[str, RunPosition] = {}
     with open_instance() as instance:
         if instance is None:
             return found
-        for run_id in dict.fromkeys(r for r in run_ids if r):
+        for uuid in dict.fromkeys(u for u in uuids if u):
             try:
-                position = run_position(instance, run_id)
+                run_id = latest_run_id(instance, uuid)
+                position = run_position(instance, run_id) if run_id else None
             except Exception:  # the event log cannot be read: the columns stay empty, status still answers
                 continue
             if position is not None:
-                found[run_id] = position
+                found[uuid] = position
     return found

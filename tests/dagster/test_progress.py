@@ -44,6 +44,7 @@ class Watch:
     run_id: str = ""
     success: bool = False
     seen_while_running: list[dict[str, Any]] = field(default_factory=list)  # progress observations, in order
+    status_before_sensor: str = ""  # `gs-dagster status` while splat trained, before the run-started sensor ran
     status_table: str = ""  # `gs-dagster status` while splat trained
     status_job: str = ""  # `gs-dagster status UUID`
     status_json: dict[str, Any] = field(default_factory=dict)
@@ -100,6 +101,7 @@ def watch(tmp_path_factory: pytest.TempPathFactory, sample_zip: Path) -> Iterato
             seen = _progress(instance, run_id)
             training = [m for m in seen if m["progress/phase"] == "training" and 0 < m["progress/step"] < TRAIN_STEPS]
             if len(training) >= 2 and not watch.status_table:
+                watch.status_before_sensor = _cli("status")  # the record says SUBMITTED: the run is found anyway
                 runner.report_run(run_id)  # the run-started sensor's tick, as the daemon would: RUNNING, run id
                 watch.status_table = _cli("status")
                 watch.status_job = _cli("status", job.uuid)
@@ -149,6 +151,8 @@ def test_status_shows_the_stage_step_and_eta_of_a_running_job(watch: Watch) -> N
     (row,) = [r for r in rows if r.startswith(watch.uuid)]
     assert re.search(rf"RUNNING .* splat training\s+[\d,]+/{TRAIN_STEPS}\s+(\d+m )?\d+s$", row), row
     assert re.search(rf"now: splat training: step [\d,]+/{TRAIN_STEPS} .*ETA", watch.status_job), watch.status_job
+    (early,) = [r for r in watch.status_before_sensor.splitlines() if r.startswith(watch.uuid)]
+    assert re.search(rf"SUBMITTED .* splat training\s+[\d,]+/{TRAIN_STEPS}\s+(\d+m )?\d+s$", early), early
     progress = watch.status_json["progress"]
     assert progress["stage"] == "splat training" and progress["step"].endswith(f"/{TRAIN_STEPS}")
     # A finished job has no position.
