@@ -3,10 +3,11 @@ launched together (`gs_stages chain --stages <selected>`), so a remote launcher 
 per run, not one per stage. Each stage's spec lives in its own module (`assets/frames.py`, ...).
 
 Configuration comes from the job's spec stored in the job table when the job was submitted, so a
-re-materialization reproduces the same result; a run may override options (run config
-`overrides`, e.g. {"training.maxSteps": 3000}) and engine settings (`settings`). Assets return
-nothing: outputs stay in storage at `<root>/<asset>/<uuid>/` and only their locations and metrics
-reach Dagster.
+re-materialization reproduces the same result; a run may change options (typed fields such as
+`training.model` with their choices, or any JSON path in `overrides`: assets/run_config.py) and engine
+settings (`settings`). Assets return nothing: outputs stay in storage at `<root>/<asset>/<uuid>/` and
+only their locations and metrics reach Dagster (assets/results.py orders them for reading), and the
+stages' progress as observations while they run.
 """
 
 import hashlib
@@ -15,34 +16,23 @@ from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
-from pydantic import Field
 
 from assets import frames, masks, sparse_model, splat, spz
 from assets.checks import CHECK_SPECS, QualityChecksResource, evaluate_stored
+from assets.results import preview_key, result_metadata
+from assets.run_config import StageRunConfig
 from gs_dagster.partitions import job_partitions
 from gs_stages.jobspec import JobSpec, JobSpecError, parse_job
+from gs_stages.progress import INTERVAL_EXTRA
 from gs_stages.report import CHECKS_EXTRA
 from gs_stages.stage import STAGE_ORDER, StageError, check_settings
 from resources.job_table import JobTableResource
 from resources.launcher import StageFailure, StageLauncher, StageLocations
 from resources.sagemaker import GPU_POOL
-from resources.storage import StorageResource
+from resources.storage import OutputsResource, StorageResource
 
 STAGE_SPECS = [frames.spec, masks.spec, sparse_model.spec, splat.spec, spz.spec]
 STAGE_KEYS = [s.key for s in STAGE_SPECS]
-
-
-class StageRunConfig(dg.Config):
-    """Per-run changes; the job's stored spec stays the default for every later run."""
-
-    overrides: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Job options for this run, by JSON path: {'training.maxSteps': 3000, 'training.model': ...}",
-    )
-    settings: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Engine settings for this run (gs_stages --setting), e.g. {'max_image_side': 800}",
-    )
 
 
 def load_spec(job_table: JobTableResource, uuid: str, overrides: dict[str, Any]) -> tuple[JobSpec, str]:
@@ -71,10 +61,6 @@ def check_run_settings(settings: dict[str, Any]) -> None:
         raise dg.Failure(str(exc)) from None
 
 
-def _location(uri: str) -> dg.MetadataValue:
-    return dg.MetadataValue.url(uri) if "://" in uri else dg.MetadataValue.path(uri)
-
-
 @dg.multi_asset(
     name="reconstruction",
     specs=STAGE_SPECS,
@@ -88,33 +74,45 @@ def _location(uri: str) -> dg.MetadataValue:
 def reconstruction(
     context: dg.AssetExecutionContext,
     config: StageRunConfig,
-    storage: StorageResource,
+    storage: OutputsResource,
     bucket: StorageResource,
     job_table: JobTableResource,
     launcher: StageLauncher,
     quality: QualityChecksResource,
-) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult | dg.AssetObservation]:
     uuid = context.partition_key
-    spec, digest = load_spec(job_table, uuid, config.overrides)
+    overrides = config.job_overrides()
+    spec, digest = load_spec(job_table, uuid, overrides)
     check_run_settings(config.settings)
     stages = [s for s in STAGE_ORDER if dg.AssetKey(s) in context.selected_asset_keys]
     checks = quality.requests(context.selected_asset_check_keys)
     store = storage.store()
-    common = {
+    run_facts: dict[str, Any] = {
         "uuid": uuid,
         "spec_sha256": digest,
-        "overrides": dg.MetadataValue.json(config.overrides),
+        "overrides": overrides,
         "launched_stages": ",".join(stages),
     }
     if config.settings:
-        common["settings"] = dg.MetadataValue.json(config.settings)
+        run_facts["settings"] = config.settings
 
-    def finish(result: dg.MaterializeResult, extra: dict[str, Any] | None = None) -> dg.MaterializeResult:
+    def finish(result: dg.MaterializeResult, extra: dict[str, str] | None = None) -> dg.MaterializeResult:
+        """The result's metadata in reading order (assets/results.py), the preview read from storage."""
         stage = result.asset_key.to_user_string()
-        metadata = {**(result.metadata or {}), **common, "location": _location(store.uri_of(f"{stage}/{uuid}"))}
-        return dg.MaterializeResult(
-            asset_key=result.asset_key, metadata={**metadata, **(extra or {})}, data_version=result.data_version
-        )
+        reported = dict(result.metadata or {})
+        links = {"location": store.uri_of(f"{stage}/{uuid}"), **(extra or {})}
+        preview = None
+        key = preview_key(stage, uuid, reported)
+        web = storage.web_url_of(key) if key is not None else None
+        if key is not None:
+            links["preview_image"] = web or store.uri_of(key)
+        if key is not None and web is None:  # no URL the UI can load it from: the image goes inline as data
+            try:
+                preview = store.read_bytes(key)
+            except Exception as exc:  # the materialization stands without its picture
+                context.log.warning(f"job {uuid}: the {stage} preview {store.uri_of(key)} is not readable: {exc}")
+        metadata = result_metadata(stage, reported, links=links, run=run_facts, preview=preview, preview_url=web)
+        return dg.MaterializeResult(asset_key=result.asset_key, metadata=metadata, data_version=result.data_version)
 
     failure: StageFailure | None = None
     held: list[dg.MaterializeResult | dg.AssetCheckResult] = []  # the spz results wait for the delivery
@@ -128,9 +126,15 @@ def reconstruction(
             endpoint_url=storage.endpoint_url,
             region=storage.region,
         )
-        extras = {CHECKS_EXTRA: [c.to_extra() for c in checks if c.stage in stages]}
+        extras = {
+            CHECKS_EXTRA: [c.to_extra() for c in checks if c.stage in stages],
+            INTERVAL_EXTRA: launcher.progress_interval_s,
+        }
         try:
             for result in launcher.launch(context, stages, spec, locations, settings=config.settings, extras=extras):
+                if isinstance(result, dg.AssetObservation):  # progress, into the event log as it comes
+                    yield result
+                    continue
                 stage = result.asset_key.to_user_string() if result.asset_key else ""
                 if isinstance(result, dg.AssetCheckResult):
                     checked.add(dg.AssetCheckKey(result.asset_key, result.check_name))
@@ -160,11 +164,11 @@ def reconstruction(
     if "spz" in stages:
         spz_checks += [evaluate_stored(r, store, uuid) for r in unjudged if r.stage == "spz"]
         # Delivery: <bucket>/<outputPrefix>/<uuid>/<name>.{ply,spz}, only when the .spz reads back.
-        extra: dict[str, Any] = {}
+        extra: dict[str, str] = {}
         if all(c.passed for c in spz_checks):
             delivered = spz.deliver(store, bucket.store(), spec)
             for suffix, uri in delivered.items():
-                extra[f"delivered{suffix.replace('.', '_')}"] = _location(uri)
+                extra[f"delivered{suffix.replace('.', '_')}"] = uri
             context.log.info(f"job {uuid}: delivered {', '.join(delivered.values()) or 'nothing'}")
         yield finish(spz_materialized[0] if spz_materialized else dg.MaterializeResult(asset_key="spz"), extra)
         yield from spz_checks

@@ -139,6 +139,8 @@ def _recordable(name: str) -> bool:
 
 def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
     from gs_dagster.messages import human_seconds, quality_lines
+    from gs_dagster.progress import RunPosition, positions
+    from resources.job_table import TERMINAL
 
     try:
         table = _job_table(config)
@@ -163,10 +165,13 @@ def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
             print(f"{args.uuid}: uploaded ({uploaded}), waiting for intake")
             print(f"  {START_INTAKE}")
             return 0
+        position = positions([record.uuid]).get(record.uuid) if record.status not in TERMINAL else None
         if args.json:
-            print(json.dumps(record.to_dict(), indent=2))
+            print(json.dumps({**record.to_dict(), **({"progress": position.to_dict()} if position else {})}, indent=2))
             return 0
         print(f"{record.uuid}: {record.status}")
+        if position is not None:
+            print(f"  now: {position.line()}")
         for name in ("submitted_at", "started_at", "ended_at", "run_id", "source_uri", "media_uri"):
             if getattr(record, name):
                 print(f"  {name}: {getattr(record, name)}")
@@ -194,13 +199,17 @@ def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
     if not records and not waiting:
         print(f"no jobs in {config.job_table}")
         return 0
-    print(f"{'uuid':38} {'status':9} {'submitted':24} {'elapsed':>10}  psnr")
+    running = positions([r.uuid for r in records if r.status not in TERMINAL])
+    head = f"{'uuid':38} {'status':9} {'submitted':24} {'elapsed':>10} {'psnr':>6}"
+    print(f"{head}  {'stage':24} {'step':>13} {'ETA':>8}")
     for uuid, uploaded_at in waiting:
-        print(f"{uuid[:38]:38} {'UPLOADED':9} {uploaded_at[:23]:24} {'':>10}  (waiting for intake)")
+        print(f"{uuid[:38]:38} {'UPLOADED':9} {uploaded_at[:23]:24} {'':>10} {'':>6}  (waiting for intake)")
     for r in records:
         psnr = f"{r.metrics['psnr']:.2f}" if "psnr" in r.metrics else ""
         elapsed = human_seconds(r.elapsed_s) if r.elapsed_s is not None else ""
-        print(f"{r.uuid[:38]:38} {r.status:9} {r.submitted_at[:23]:24} {elapsed:>10}  {psnr}")
+        at = running.get(r.uuid) or RunPosition(stage="")
+        line = f"{r.uuid[:38]:38} {r.status:9} {r.submitted_at[:23]:24} {elapsed:>10} {psnr:>6}"
+        print(f"{line}  {at.stage[:24]:24} {at.step:>13} {at.eta:>8}".rstrip())
     if waiting:
         print(f"{len(waiting)} job(s) uploaded to {_intake(config, bucket)} and not taken in yet: {START_INTAKE}")
     return 0

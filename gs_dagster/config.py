@@ -93,6 +93,8 @@ class GsConfig:
     dagster_url: str = "http://127.0.0.1:3000"
     launcher: str = "local"  # "local" (Pipes subprocess) or "sagemaker"
     local_gpus: str = ""  # GS_LOCAL_GPUS: CUDA devices local launches share, one each (resources/gpu_slots.py)
+    progress_interval_s: float = 20.0  # GS_PROGRESS_INTERVAL_S: seconds between progress lines of a stage phase
+    storage_web_url: str = ""  # GS_STORAGE_WEB_URL: http(s) URL serving the storage root (inline previews)
     #: The GS_SAGEMAKER_* variables (and region, instance types) the SageMaker launcher reads.
     sagemaker_env: dict[str, str] = field(default_factory=dict)
 
@@ -158,6 +160,8 @@ class GsConfig:
             dagster_url=(env.get("GS_DAGSTER_URL") or "http://127.0.0.1:3000").rstrip("/"),
             launcher=_launcher_kind(env),
             local_gpus=",".join(parse_devices(env.get("GS_LOCAL_GPUS", ""))),  # checked at load, not at launch
+            progress_interval_s=_float(env, "GS_PROGRESS_INTERVAL_S", 20.0),
+            storage_web_url=(env.get("GS_STORAGE_WEB_URL") or "").strip(),
             sagemaker_env={
                 k: v
                 for k, v in env.items()
@@ -170,8 +174,10 @@ class GsConfig:
         if self.launcher == "sagemaker":
             from resources.sagemaker import SageMakerLauncher
 
-            return SageMakerLauncher.from_env(self.sagemaker_env, settings=self.stage_settings)
-        return local(settings=self.stage_settings, gpus=self.local_gpus)
+            return SageMakerLauncher.from_env(
+                self.sagemaker_env, settings=self.stage_settings, progress_interval_s=self.progress_interval_s
+            )
+        return local(settings=self.stage_settings, gpus=self.local_gpus, progress_interval_s=self.progress_interval_s)
 
     def resources(self) -> dict[str, Any]:
         """The resource instances of the code location."""
@@ -183,7 +189,9 @@ class GsConfig:
         from resources.storage import BucketResource, OutputsResource
 
         return {
-            "storage": OutputsResource(root=self.storage_root, endpoint_url=self.endpoint_url, region=self.region),
+            "storage": OutputsResource(
+                root=self.storage_root, endpoint_url=self.endpoint_url, region=self.region, web_url=self.storage_web_url
+            ),
             "bucket": BucketResource(
                 root=self.bucket, endpoint_url=self.endpoint_url, region=self.region, name=self.bucket_name
             ),

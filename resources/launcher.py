@@ -7,7 +7,8 @@ The interface is one call::
 `stages` are the selected stage names (run in pipeline order, in ONE launch: `gs_stages chain`),
 `spec` the job (overrides applied), `locations` where inputs are and outputs go (`<root>/<stage>/<uuid>/`
 and the media). It yields the `MaterializeResult`/`AssetCheckResult` objects the stage process reports
-through Dagster Pipes, as they arrive, each stage's output already in storage when its result is yielded.
+through Dagster Pipes, as they arrive, each stage's output already in storage when its result is yielded,
+and the stages' progress as `AssetObservation`s (resources/progress_relay.py) for the asset to yield.
 A failed stage raises `StageFailure` (a `dagster.Failure`) carrying the stage's own message, after the
 results of the stages that did finish.
 
@@ -37,9 +38,12 @@ from dagster._core.pipes.context import PipesExecutionResult
 from pydantic import Field, field_validator
 
 from gs_stages.jobspec import JobSpec
+from gs_stages.progress import DEFAULT_INTERVAL_S
 from gs_stages.report import FAILED_EVENT
 from gs_stages.stage import STAGE_ORDER, STAGES, StageError, check_settings
 from resources.gpu_slots import GpuSlots, default_lock_dir, parse_devices
+from resources.pipes_file_reader import TolerantFileMessageReader
+from resources.progress_relay import ProgressRelay
 from resources.storage import Store, open_store
 
 
@@ -92,6 +96,12 @@ class StageLauncher(dg.ConfigurableResource):
         description="Engine settings for every stage (gs_stages --setting), e.g. {'max_image_side': 800}",
     )
 
+    progress_interval_s: float = Field(
+        default=DEFAULT_INTERVAL_S,
+        ge=0,
+        description="seconds between two progress updates of a stage phase in the run's log (first and last always)",
+    )
+
     @field_validator("settings")
     @classmethod
     def _known_settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
@@ -111,7 +121,7 @@ class StageLauncher(dg.ConfigurableResource):
         *,
         settings: Mapping[str, Any] | None = None,
         extras: Mapping[str, Any] | None = None,
-    ) -> Iterator[PipesExecutionResult]:
+    ) -> Iterator[PipesExecutionResult | dg.AssetObservation]:
         raise NotImplementedError(f"{type(self).__name__} does not launch stages")
 
     def chain_command(
@@ -128,9 +138,10 @@ class StageLauncher(dg.ConfigurableResource):
 
 
 class StreamingPipesSubprocessClient(dg.PipesSubprocessClient):
-    """`PipesSubprocessClient` that yields each result as the process reports it, and on failure
-    raises with the message the stage reported (instead of only the exit code), after yielding the
-    results of the stages that finished."""
+    """`PipesSubprocessClient` that yields each result as the process reports it, and its progress as
+    `AssetObservation`s (resources/progress_relay.py); reads messages with `TolerantFileMessageReader` (a
+    torn or garbled line is skipped, not the end of reading); on failure raises with the message the stage
+    reported (instead of only the exit code), after yielding the results of the stages that finished."""
 
     def stream(
         self,
@@ -142,22 +153,28 @@ class StreamingPipesSubprocessClient(dg.PipesSubprocessClient):
         on_result: Any = None,
         poll_s: float = 0.5,
         stages: Sequence[str] = (),
-    ) -> Iterator[PipesExecutionResult]:
+    ) -> Iterator[PipesExecutionResult | dg.AssetObservation]:
         """`stages`: what the process runs, in order; names the failed stage when the process dies
         without saying (a crash rather than a reported StageError)."""
         yielded = 0
         done: set[str] = set()
+        relay = ProgressRelay(context)
 
-        def fresh(session: Any) -> list[PipesExecutionResult]:
+        def fresh(session: Any) -> Iterator[PipesExecutionResult | dg.AssetObservation]:
             nonlocal yielded
+            yield from relay.fresh(session)
             reported = list(session.get_reported_results())
             new, yielded = reported[yielded:], len(reported)
-            return new
+            for result in new:
+                if on_result is not None:
+                    on_result(result)
+                yield result
 
+        reader = TolerantFileMessageReader(warn=context.log.warning)
         with dg.open_pipes_session(
             context=context,
             context_injector=self.context_injector,
-            message_reader=self.message_reader,
+            message_reader=reader,
             extras=dict(extras or {}),
         ) as session:
             process = Popen(
@@ -169,10 +186,7 @@ class StreamingPipesSubprocessClient(dg.PipesSubprocessClient):
             )
             try:
                 while process.poll() is None:
-                    for result in fresh(session):
-                        if on_result is not None:
-                            on_result(result)
-                        yield result
+                    yield from fresh(session)
                     time.sleep(poll_s)
             except (DagsterExecutionInterruptedError, KeyboardInterrupt, GeneratorExit):
                 if self.forward_termination and process.poll() is None:
@@ -184,10 +198,7 @@ class StreamingPipesSubprocessClient(dg.PipesSubprocessClient):
                         process.kill()
                 raise
         # The session is closed: every message the process wrote has been read.
-        for result in fresh(session):
-            if on_result is not None:
-                on_result(result)
-            yield result
+        yield from fresh(session)
         done.update(r.asset_key.to_user_string() for r in session.get_reported_results() if r.asset_key)
         if process.returncode != 0:
             failures = [
@@ -228,7 +239,7 @@ class LocalPipesLauncher(StageLauncher):
         *,
         settings: Mapping[str, Any] | None = None,
         extras: Mapping[str, Any] | None = None,
-    ) -> Iterator[PipesExecutionResult]:
+    ) -> Iterator[PipesExecutionResult | dg.AssetObservation]:
         stages = ordered_stages(stages)
         store = locations.store()
         uuid = spec.uuid
@@ -276,6 +287,12 @@ class LocalPipesLauncher(StageLauncher):
                         poll_s=self.poll_s,
                         stages=stages,
                     )
+                # Exit code 0: every stage ran to its end. One whose report never reached Dagster keeps (and
+                # ships) its new output all the same, rather than have it swapped for the older one.
+                for stage in stages:
+                    if stage not in finished:
+                        context.log.warning(f"stage {stage} finished but its report did not arrive; keeping its output")
+                        ship(dg.MaterializeResult(asset_key=stage))
             finally:
                 if store.is_local:
                     settle_outputs(root, stages, uuid, aside, finished)

@@ -36,6 +36,7 @@ import boto3
 from botocore.exceptions import ClientError
 from dagster import (
     AssetCheckResult,
+    AssetObservation,
     DagsterExecutionInterruptedError,
     MaterializeResult,
     MetadataValue,
@@ -54,6 +55,7 @@ from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES, JobSpec
 from gs_stages.report import FAILED_EVENT
 from gs_stages.stage import STAGES
 from resources.launcher import StageFailure, StageLauncher, StageLocations, external_inputs, ordered_stages
+from resources.progress_relay import ProgressRelay
 from resources.storage import split_s3_uri
 
 #: The Dagster pool every asset that launches a GPU job declares (`pool=GPU_POOL`); its limit caps
@@ -468,8 +470,10 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
                 on_job_created(job_name)
             yield _LaunchedJob(session, job_name, response.get("TrainingJobArn"), request)
 
-    def _poll(self, job_name: str, log: Any) -> Iterator[dict[str, Any]]:
-        """Each description until the job ends: exponential backoff up to poll_max, no overall cap."""
+    def _poll(self, job_name: str, log: Any, tick: float | None = None) -> Iterator[dict[str, Any] | None]:
+        """Each description until the job ends: exponential backoff up to poll_max, no overall cap.
+        With `tick`, waits are cut into slices of `tick` seconds with a None between them, so the caller
+        can pass on the messages that arrived (progress) without describing the job more often."""
         delay = self.poll_initial
         seen: tuple[str, str | None] | None = None
         while True:
@@ -487,7 +491,12 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
                 yield description
                 if state[0] in TERMINAL_STATUSES:
                     return
-            self._sleep(delay)
+            waited = 0.0
+            while tick and delay - waited > tick:
+                self._sleep(tick)
+                waited += tick
+                yield None
+            self._sleep(delay - waited)
             delay = min(delay * self.poll_factor, self.poll_max)
 
     def stop(self, job_name: str, log: Any) -> None:
@@ -529,13 +538,15 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
         media_uri: str | None = None,
         engine_settings: Mapping[str, Any] | None = None,
         on_job_created: Callable[[str], None] | None = None,
-    ) -> Iterator[PipesExecutionResult]:
-        """Like `run`, yielding each result as the container reports it.
+    ) -> Iterator[PipesExecutionResult | AssetObservation]:
+        """Like `run`, yielding each result as the container reports it, and its progress (observations).
 
         Results of the chain's last stage are held until the job has ended and carry the job's billable
-        seconds and cost estimate (the others carry the job's identity only: they arrive mid-job).
+        seconds and cost estimate (the others carry the job's identity only: they arrive mid-job). What the
+        message reader brought in is passed on every `message_interval`, not only after each describe.
         """
         last = ordered_stages(stages)[-1]
+        relay = ProgressRelay(context)  # progress messages as log lines and AssetObservations
         held: list[PipesExecutionResult] = []
         taken = 0
 
@@ -549,8 +560,10 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
             identity = self.job_metadata({"TrainingJobName": job.name, **job.request}, job.arn)
             description: dict[str, Any] = {}
             try:
-                for polled in self._poll(job.name, context.log):
-                    description = polled
+                for polled in self._poll(job.name, context.log, tick=self.message_interval):
+                    yield from relay.fresh(job.session)
+                    if polled is not None:  # None: a slice of the wait; results arrived are passed on all the same
+                        description = polled
                     for result in fresh(job.session):
                         if result.asset_key is not None and result.asset_key.to_user_string() == last:
                             held.append(result)
@@ -561,6 +574,7 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
                     self.stop(job.name, context.log)
                 raise
         # The session is closed: every message the container wrote has been read.
+        yield from relay.fresh(job.session)
         metadata = self.job_metadata(description, job.arn)
         for result in [*held, *fresh(job.session)]:
             yield _with_metadata(result, metadata if isinstance(result, MaterializeResult) else identity)

@@ -415,6 +415,16 @@ class OutputsResource(StorageResource):
     """Where the stages' outputs live: `<stage>/<uuid>/` for frames, masks, sparse_model, splat and spz
     (GS_STORAGE_ROOT: a local folder, or an s3://bucket/prefix in AWS mode)."""
 
+    web_url: str = Field(
+        default="",
+        description="http(s) URL that serves the storage root (GS_STORAGE_WEB_URL), e.g. a CDN in front of the "
+        "bucket or `python -m http.server` on the folder: the splat's preview then shows inline in the UI, "
+        "loaded from that URL",
+    )
+
+    def web_url_of(self, key: str) -> str | None:
+        return f"{self.web_url.rstrip('/')}/{key}" if self.web_url else None
+
 
 class BucketResource(StorageResource):
     """The deployment's bucket: media under `s3.inputPrefix`, job JSON under `workflow-input/` (what the

@@ -4,7 +4,7 @@ Outside Pipes (tests, a user's shell) the reporter only logs. Under Pipes each f
 reported as a materialization of the asset with the stage's name, so one launch that runs several
 stages materializes each of them. The materialization carries every metric, the headline figures
 under fixed names (`frame_count`, `registered_images`, `psnr`, `num_gaussians`, `spz_bytes`, ...)
-and, for the splat, the preview image.
+and, for the splat, the name of the preview image in its output (never the image itself).
 
 Quality checks run here too, right after the stage they judge, so that a blocking check that fails
 stops the chain before a bad result reaches the next stage (one launch runs several stages, so
@@ -14,8 +14,6 @@ Dagster cannot stop it between them). The Dagster side names the checks to run i
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import logging
 from collections.abc import Mapping
@@ -24,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gs_stages.layout import IMAGES_DIR, PREVIEW_PNG
+from gs_stages.progress import DEFAULT_INTERVAL_S, INTERVAL_EXTRA, ProgressUpdate
 
 log = logging.getLogger("gs_stages")
 
@@ -31,7 +30,8 @@ log = logging.getLogger("gs_stages")
 CHECKS_EXTRA = "gs_checks"
 #: Pipes custom message sent when a stage fails: {"event": "stage_failed", "stage", "message"}.
 FAILED_EVENT = "stage_failed"
-PREVIEW_MAX_SIDE = 640
+#: Materialization metadata key naming the preview image inside the stage's output folder.
+PREVIEW_FILE_KEY = "preview_file"
 
 # The headline figures: each stage's own metric names first, then older or alternative spellings.
 _HEADLINE_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -87,40 +87,21 @@ def _typed(value: Any) -> Any:
     return {"raw_value": json.loads(json.dumps(value, default=str)), "type": "json"}
 
 
-def preview_markdown(path: Path, max_side: int = PREVIEW_MAX_SIDE) -> str | None:
-    """The preview image, downscaled and inlined as a data URI so the UI shows it on the materialization."""
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - pillow ships with the engine extra
-        return None
-    try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-            image.thumbnail((max_side, max_side))
-            buffer = io.BytesIO()
-            image.save(buffer, format="JPEG", quality=80)
-    except OSError as exc:
-        log.warning("preview %s not readable: %s", path, exc)
-        return None
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f"![held-out views: render next to ground truth](data:image/jpeg;base64,{data})"
-
-
 def stage_metadata(stage: str, output: Path, metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """Materialization metadata (Pipes form): every metric, the headline figures, files, the preview."""
+    """Materialization metadata (Pipes form): the headline figures, every metric, files, the preview's name
+    in the output folder. Each value is small: a Pipes message is one line, and lines should stay short."""
     output = Path(output)
-    metadata: dict[str, Any] = {name: _typed(value) for name, value in sorted(metrics.items())}
-    metadata.update(headline(stage, output, metrics))
+    metadata: dict[str, Any] = dict(headline(stage, output, metrics))
+    metadata.update({name: _typed(value) for name, value in metrics.items() if name not in metadata})
     files = [p for p in output.rglob("*") if p.is_file()]
     metadata["output_files"] = len(files)
     metadata["output_bytes"] = sum(p.stat().st_size for p in files)
     if stage == "spz":
         metadata["files"] = _typed({p.name: p.stat().st_size for p in sorted(output.glob("*")) if p.is_file()})
-    preview = output / PREVIEW_PNG
-    if preview.is_file():
-        markdown = preview_markdown(preview)
-        if markdown:
-            metadata["preview"] = {"raw_value": markdown, "type": "md"}
+    if (output / PREVIEW_PNG).is_file():
+        # By reference: the Dagster side reads the file from storage. An image inlined here made one Pipes
+        # message line of ~100 KB, the kind a reader tailing the file can be handed half of.
+        metadata[PREVIEW_FILE_KEY] = PREVIEW_PNG
     return metadata
 
 
@@ -227,6 +208,12 @@ def _stage_error(message: str, hint: str | None = None) -> Exception:
 
 
 class Reporter:
+    #: Seconds between two progress updates of one phase (the Dagster side may choose another).
+    progress_interval_s: float = DEFAULT_INTERVAL_S
+
+    def progress(self, update: ProgressUpdate) -> None:
+        log.info("progress %s", update.text())
+
     def stage_done(self, stage: str, output: Path, metrics: dict[str, Any]) -> None:
         log.info("metrics %s: %s", stage, metrics)
 
@@ -247,6 +234,15 @@ class PipesReporter(Reporter):
         self.pipes = self._manager.__enter__()
         self.done: list[str] = []
         self.gate_stage: str | None = None  # the stage whose blocking check stopped the chain
+        interval = self.pipes.extras.get(INTERVAL_EXTRA)
+        if isinstance(interval, int | float) and not isinstance(interval, bool) and interval >= 0:
+            self.progress_interval_s = float(interval)
+
+    def progress(self, update: ProgressUpdate) -> None:
+        super().progress(update)
+        # A custom message, not a Pipes log line: the Dagster side logs the text and records an observation
+        # that `gs-dagster status` reads back.
+        self.pipes.report_custom_message(update.to_message())
 
     @property
     def selected(self) -> list[str]:

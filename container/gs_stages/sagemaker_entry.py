@@ -293,6 +293,14 @@ class PublishingReporter:
         self.inner.stage_failed(stage, message)
         self.flush()
 
+    @property
+    def progress_interval_s(self) -> float:
+        return self.inner.progress_interval_s
+
+    def progress(self, update: Any) -> None:
+        """Progress goes out with the writer's next chunk (no flush: a few a minute are plenty)."""
+        self.inner.progress(update)
+
     def close(self) -> None:
         self.inner.close()
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gs_stages.jobspec import JobSpec
+from gs_stages.progress import ProgressTracker
 
 T = TypeVar("T")
 
@@ -138,14 +139,28 @@ class StageContext:
         path = self.inputs.get(name)
         return path if path is not None and path.exists() else None
 
+    def tracker(self, phase: str, total: int | None = None, eta: bool = True) -> ProgressTracker:
+        """Progress updates of one phase of this stage, to the run's event log under Pipes (else the log)."""
+        from gs_stages.report import reporter
+
+        sink = reporter()
+        return ProgressTracker(self.stage, phase, total, sink.progress, sink.progress_interval_s, eta=eta)
+
     def progress(self, items: Iterable[T], total: int | None = None, desc: str = "") -> Iterator[T]:
-        """A progress bar on stderr (tqdm) for long loops; plain iteration when tqdm is absent."""
+        """Iterate a long loop with a progress bar on stderr (tqdm, when installed) and throttled progress
+        updates (`tracker`) of the phase `desc` (default: the stage's name)."""
+        phase = desc.split(":", 1)[-1].strip() if desc else self.stage
+        tracker = self.tracker(phase or self.stage, total)
+        tracker.update(0)
         try:
             from tqdm import tqdm
         except ImportError:  # pragma: no cover - tqdm ships with the engine extra
-            yield from items
-            return
-        yield from tqdm(items, total=total, desc=desc or self.stage, mininterval=2.0, leave=False)
+            bar: Iterable[T] = items
+        else:
+            bar = tqdm(items, total=total, desc=desc or self.stage, mininterval=2.0, leave=False)
+        for done, item in enumerate(bar, start=1):
+            yield item
+            tracker.update(done)
 
 
 def chain_dir(root: Path, stage: str, uuid: str) -> Path:

@@ -10,6 +10,7 @@ from typing import Any
 import dagster as dg
 from dagster import DagsterEventType
 
+from assets.results import plain_location
 from gs_dagster.partitions import JOBS_PARTITION
 from resources.job_table import MAX_ERROR_BYTES, MAX_ERROR_LINES, RunOutcome
 from resources.text_bounds import bound_text
@@ -79,12 +80,12 @@ def latest_figures(instance: dg.DagsterInstance, uuid: str) -> tuple[dict[str, f
             value = _scalar(metadata.get(name))
             if isinstance(value, int | float) and not isinstance(value, bool):
                 metrics[name] = value
-        if "location" in metadata:
-            outputs[stage] = str(_scalar(metadata["location"]))
+        if "location" in metadata:  # links in the metadata (file:// for a path); the record keeps the path
+            outputs[stage] = plain_location(metadata["location"])
         for suffix in ("ply", "spz"):
             delivered = metadata.get(f"delivered_{suffix}")
             if delivered is not None:
-                outputs[f".{suffix}"] = str(_scalar(delivered))
+                outputs[f".{suffix}"] = plain_location(delivered)
     return metrics, outputs
 
 

@@ -143,6 +143,14 @@ def test_full_run_in_aws_mode(deployment, s3, sample_zip, sagemaker_backend):
     if "sparse_model" in stages:
         assert metadata["sparse_model"]["registered_images"] == 16
 
+    # Progress came back through the S3 message reader as it does locally: SfM's phases, and training's
+    # first and last step (the default interval sends those two for a run this short).
+    observed = [e.asset_observation_data.asset_observation.metadata for e in result.get_asset_observation_events()]
+    updates = [tuple(m[f"progress/{k}"].value for k in ("stage", "phase", "step")) for m in observed]
+    assert ("sparse_model", "mapping", 16) in updates, updates
+    if "splat" in stages:
+        assert ("splat", "training", 0) in updates and ("splat", "training", 40) in updates, updates
+
     record = _record(config, uuid)
     assert record.run_id == result.run_id and record.metrics.get("frame_count") == 16
     for stage in stages:

@@ -22,6 +22,14 @@ TEST_SETTINGS: dict[str, Any] = {"max_image_side": 240, "image_downscale": 2}
 TEST_MIN_PSNR = 5.0
 
 
+def dagster_home(root: Path) -> Path:
+    """A DAGSTER_HOME under `root` with telemetry off (for `DagsterInstance.local_temp`, or the CLI's)."""
+    home = root / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return home
+
+
 def local_config(root: Path, **changes: Any) -> GsConfig:
     """The embedded default under `root`: local bucket folder, local storage, SQLite, log + outbox."""
     env = {"GS_DATA_DIR": str(root)}

@@ -20,6 +20,7 @@ import pytest
 from gs_testkit import (
     TEST_OPTIONS,
     AwsSandbox,
+    dagster_home,
     job_json,
     launches,
     local_config,
@@ -116,9 +117,7 @@ def test_upload_to_notice_on_moto(aws: AwsSandbox, instance: dg.DagsterInstance,
 def local_job(tmp_path_factory: pytest.TempPathFactory, sample_zip: Path) -> Iterator[tuple]:
     """One job reconstructed on the embedded default (local folders, SQLite, outbox), shared below."""
     root = tmp_path_factory.mktemp("embedded")
-    home = root / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    home = dagster_home(root)
     config = local_config(root / "data")
     with dg.DagsterInstance.local_temp(str(home)) as instance:
         runner = runner_for(config, instance)
@@ -142,7 +141,7 @@ def test_embedded_job_delivers_and_notifies(local_job: tuple) -> None:
     assert [n["event"] for n in notices] == ["COMPLETE"] and str(delivered / f"{uuid}.spz") in notices[0]["text"]
     splat = _metadata(instance, "splat", uuid)
     assert "psnr" in splat and "num_gaussians" in splat and "location" in splat
-    assert str(splat.get("preview", "")).startswith("![")  # the preview image, inline
+    assert "![ground truth | render](data:image/jpeg;base64," in str(splat.get("preview", ""))  # labelled, inline
 
 
 def test_rematerializing_only_splat_reruns_nothing_upstream(local_job: tuple) -> None:
@@ -161,8 +160,9 @@ def test_rematerializing_only_splat_reruns_nothing_upstream(local_job: tuple) ->
     for stage, before in upstream.items():
         assert _metadata(instance, stage, uuid) == before
     splat = _metadata(instance, "splat", uuid)
-    assert splat["overrides"] == {"training.maxSteps": 15} and splat["launched_stages"] == "splat"
-    assert splat["spec_sha256"] != _metadata(instance, "spz", uuid)["spec_sha256"]  # spz came from the first spec
+    assert splat["run"]["overrides"] == {"training.maxSteps": 15} and splat["run"]["launched_stages"] == "splat"
+    spz_run = _metadata(instance, "spz", uuid)["run"]
+    assert splat["run"]["spec_sha256"] != spz_run["spec_sha256"]  # spz came from the first spec
     assert _check_results(instance, result.run_id) == {"heldout_psnr": True}
     assert _table(config).get(uuid).stages == ["splat"]
 

@@ -38,6 +38,8 @@ def from_images(
         if views is not None
         else CameraSetup.for_frames(frames.image_dir, frames.names, media_kind)
     )
+    features = ctx.tracker("features", total)
+    features.update(0)
     with timer.step("features"):
         extract_features(
             database,
@@ -50,8 +52,12 @@ def from_images(
             feature_masks(ctx),
         )
         rig_cameras = apply_view_rig(database, views, ctx.log) if views is not None else 0
+    features.update(total, last=True)
+    matching = ctx.tracker(f"{sfm.matching_method} matching", total)
+    matching.update(0)
     with timer.step("matching"):
         match_features(database, sfm.matching_method, settings, ctx.log, vocab_tree)
+    matching.update(total, {"verified pairs": count_verified_pairs(database)}, last=True)
     with timer.step("mapping"):
         # The global mapper, unlike the incremental one, cannot recover from a focal length far off.
         estimate_focals = sfm.software_name == "glomap" and views is None
@@ -65,6 +71,7 @@ def from_images(
             total,
             ctx.log,
             known_cameras=views is not None,
+            tracker=ctx.tracker("mapping", total, eta=False),  # registrations come in bursts
         )
     if not models:
         require_registered(0, total, settings.min_registered_ratio)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pycolmap
 
 from gs_stages.priors.transforms_json import PosedFrame
+from gs_stages.progress import ProgressTracker
 from gs_stages.sfm.database import open_database
 from gs_stages.sfm.settings import SfmSettings
 
@@ -26,6 +27,7 @@ def _incremental(
     total: int,
     log: logging.Logger,
     known_cameras: bool,
+    tracker: ProgressTracker | None = None,
 ) -> dict[int, pycolmap.Reconstruction]:
     options = pycolmap.IncrementalPipelineOptions()
     options.num_threads = settings.num_threads
@@ -46,6 +48,8 @@ def _incremental(
         registered += 1
         if registered % step == 0:
             log.info("mapping: %d images registered so far (of %d)", registered, total)
+        if tracker is not None:
+            tracker.update(registered, {"registered images": registered})
 
     return pycolmap.incremental_mapping(database, image_dir, workdir, options=options, next_image_callback=next_image)
 
@@ -82,20 +86,29 @@ def map_poses(
     total: int,
     log: logging.Logger,
     known_cameras: bool = False,
+    tracker: ProgressTracker | None = None,
 ) -> list[pycolmap.Reconstruction]:
     """Every model the mapper found, largest (most registered images, then points) first.
 
     `known_cameras` holds intrinsics and rig rotations fixed (the views of 360° frames, whose
     geometry is exact): no focal length, principal point, distortion or sensor_from_rig refinement.
+    `tracker` gets the images registered so far (the incremental mapper reports each one; the global
+    mapper only its start and end).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     pycolmap.set_random_seed(settings.random_seed)
     log.info("mapping: %s mapper on %d images", "incremental (colmap)" if mapper == "colmap" else "global", total)
+    if tracker is not None:
+        tracker.update(0, {"registered images": 0})
     if mapper == "colmap":
-        models = _incremental(database, image_dir, workdir, settings, total, log, known_cameras)
+        models = _incremental(database, image_dir, workdir, settings, total, log, known_cameras, tracker)
     else:
         models = _global(database, image_dir, workdir, settings, known_cameras)
-    return sorted(models.values(), key=lambda m: (m.num_reg_images(), m.num_points3D()), reverse=True)
+    found = sorted(models.values(), key=lambda m: (m.num_reg_images(), m.num_points3D()), reverse=True)
+    if tracker is not None:
+        registered = found[0].num_reg_images() if found else 0
+        tracker.update(registered, {"registered images": registered, "models": len(found)}, last=True)
+    return found
 
 
 def posed_reconstruction(database: Path, frames: Sequence[PosedFrame]) -> pycolmap.Reconstruction:

@@ -54,9 +54,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
     reset_peak_memory(device)
     torch.manual_seed(settings.seed)
     trainer = Trainer(scene, preset, settings, renderer, device, ctx.output / CHECKPOINTS_DIR, ctx.output / PROFILE_TXT)
-    result = trainer.run(training.max_steps, progress=lambda items, total: ctx.progress(items, total, "splat"))
+    result = trainer.run(training.max_steps, tracker=ctx.tracker("training", training.max_steps))
     memory, memory_kind = peak_memory(device)
 
+    ctx.tracker("evaluation", len(scene.test)).update(0)
     lpips_model, lpips_absent = load_lpips(settings.lpips_weights, device)
     sh_degree = trainer.sh_degree(result.steps)
     evaluation = evaluate(result.params, scene.test, renderer, preset, sh_degree, lpips_model, settings.preview_views)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gs_stages.progress import ProgressTracker
 from gs_stages.splat import checkpoint
 from gs_stages.splat.backend import Renderer
 from gs_stages.splat.densify import Strategy, make_strategy
@@ -40,7 +41,6 @@ from gs_stages.splat.settings import EngineSettings
 from gs_stages.stage import StageError
 
 log = logging.getLogger("gs_stages.splat")
-Progress = Callable[[Iterable[int], int], Iterator[int]]
 
 
 class TrainingStopped(StageError):
@@ -120,7 +120,8 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------------------
 
-    def run(self, max_steps: int, progress: Progress | None = None) -> TrainResult:
+    def run(self, max_steps: int, tracker: ProgressTracker | None = None) -> TrainResult:
+        """Train up to `max_steps`; `tracker` gets the step, loss, Gaussians (throttled: see gs_stages.progress)."""
         self.strategy = make_strategy(
             self.preset, len(self.scene.train), self.generator, self.settings.strategy_impl, max_steps
         )
@@ -129,14 +130,17 @@ class Trainer:
         clock = time.perf_counter()
         every = self.settings.checkpoint_every
         profiler = self.step_profiler(max_steps)
-        steps = range(step, max_steps)
-        for step in progress(steps, len(steps)) if progress else steps:
+        if tracker is not None:
+            tracker.update(begin, {"Gaussians": len(self.params["means"])})
+        for step in range(begin, max_steps):
             if profiler:
                 profiler.before(step)
             loss = self.train_step(step, max_steps)
             done = step + 1
             if profiler:
                 profiler.after(done, len(self.params["means"]))
+            if tracker is not None and tracker.due(done):  # loss.item() waits for the GPU: only when sent
+                tracker.update(done, {"loss": round(loss.item(), 5), "Gaussians": len(self.params["means"])})
             if done % 500 == 0 or done == max_steps:
                 log.info(
                     "step %d/%d: loss %.4f, %d Gaussians",
