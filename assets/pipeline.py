@@ -132,6 +132,9 @@ def reconstruction(
         try:
             for result in launcher.launch(context, stages, spec, locations, settings=config.settings, extras=extras):
                 stage = result.asset_key.to_user_string() if result.asset_key else ""
+                if isinstance(result, dg.AssetObservation):  # a failed attempt, recorded; the last good output stays
+                    yield result
+                    continue
                 if isinstance(result, dg.AssetCheckResult):
                     checked.add(dg.AssetCheckKey(result.asset_key, result.check_name))
                 if stage == "spz":
@@ -164,7 +167,7 @@ def reconstruction(
         if all(c.passed for c in spz_checks):
             delivered = spz.deliver(store, bucket.store(), spec)
             for suffix, uri in delivered.items():
-                extra[f"delivered{suffix.replace('.', '_')}"] = _location(uri)
+                extra["delivered_" + suffix.lstrip(".")] = _location(uri)
             context.log.info(f"job {uuid}: delivered {', '.join(delivered.values()) or 'nothing'}")
         yield finish(spz_materialized[0] if spz_materialized else dg.MaterializeResult(asset_key="spz"), extra)
         yield from spz_checks

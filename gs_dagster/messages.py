@@ -60,7 +60,7 @@ def run_notice(uuid: str, outcome: RunOutcome, *, dagster_url: str) -> Notice:
     stages = ", ".join(outcome.stages) or "no stage"
     head = f"Job {uuid} {status} after {human_seconds(outcome.elapsed_s)} (stages run: {stages})."
     lines = [head, ""]
-    results = {k: v for k, v in outcome.outputs.items() if k in (".spz", ".ply")}
+    results = {k: v for k, v in outcome.outputs.items() if k in (".spz", ".ply", "sparse")}
     if results:
         lines.append("Results:")
         lines += [f"  {uri}" for _, uri in sorted(results.items(), reverse=True)]

@@ -37,9 +37,19 @@ from dagster._core.pipes.context import PipesExecutionResult
 from pydantic import Field, field_validator
 
 from gs_stages.jobspec import JobSpec
+from gs_stages.layout import METRICS_JSON, is_complete
 from gs_stages.report import FAILED_EVENT
 from gs_stages.stage import STAGE_ORDER, STAGES, StageError, check_settings
 from resources.gpu_slots import GpuSlots, default_lock_dir, parse_devices
+from resources.stage_outputs import (
+    Settled,
+    local_staging,
+    promote_local,
+    promote_prefix,
+    read_metrics,
+    settle_results,
+    staging_prefix,
+)
 from resources.storage import Store, open_store
 
 
@@ -205,9 +215,10 @@ class StreamingPipesSubprocessClient(dg.PipesSubprocessClient):
 class LocalPipesLauncher(StageLauncher):
     """Runs `python -m gs_stages chain` in a local subprocess under Dagster Pipes.
 
-    With a local storage root the chain reads and writes `<root>/<stage>/<uuid>/` in place. With an
-    S3 root it downloads the inputs the selected stages need to a temp root, and uploads each stage's
-    output as soon as the stage reports (so a later failure keeps the finished stages).
+    The chain writes into a staging root: with a local storage root a hidden folder beside the outputs
+    (stored inputs linked in), with an S3 root a temp folder (inputs downloaded). Once the process has
+    ended, each stage whose staged output is complete replaces the stored one (also when a later stage
+    failed); the others are dropped, and the last good output stays (resources/stage_outputs.py).
     """
 
     python: str = Field(default="", description="Python that has gs_stages[engine] (default: this one)")
@@ -236,49 +247,91 @@ class LocalPipesLauncher(StageLauncher):
             tmp_path = Path(tmp)
             spec_path = tmp_path / f"{uuid}.json"
             spec_path.write_text(json.dumps(spec.to_json(), indent=2))
-
-            # Each selected stage starts from an empty output directory (no stale files, no resuming an
-            # earlier run's checkpoints), and a stage that does not finish leaves its last good output.
-            aside: dict[str, Path] = {}
+            # The chain writes into a staging root; the stored outputs are replaced only by complete
+            # stages, once the process has ended (resources/stage_outputs.py).
             if store.is_local:
-                root = store.local_path("")
-                aside = set_aside_outputs(root, stages, uuid)
+                staging = local_staging(store.local_path(""), uuid, external_inputs(stages))
             else:
-                root = tmp_path / "root"  # outputs replace the stored ones as each stage reports
+                staging = tmp_path / "root"
                 for name in external_inputs(stages):
-                    count = store.download_dir(f"{name}/{uuid}", root / name / uuid)
+                    count = store.download_dir(f"{name}/{uuid}", staging / name / uuid)
                     context.log.info(f"downloaded {count} file(s) of {name}/{uuid} from {store.uri}")
-            finished: set[str] = set()
-
-            def ship(result: PipesExecutionResult) -> None:
-                if not isinstance(result, dg.MaterializeResult) or result.asset_key is None:
-                    return
-                stage = result.asset_key.to_user_string()
-                finished.add(stage)
-                if not store.is_local:
-                    count = store.upload_dir(root / stage / uuid, f"{stage}/{uuid}")
-                    context.log.info(f"uploaded {count} file(s) of {stage}/{uuid} to {store.uri}")
-
+            results: list[PipesExecutionResult] = []
+            failure: Exception | None = None
             try:
                 media = self._media(locations, tmp_path) if "frames" in stages else None
                 command = self.chain_command(
-                    self.python or sys.executable, spec_path, root, stages, media, settings or {}
+                    self.python or sys.executable, spec_path, staging, stages, media, settings or {}
                 )
                 client = StreamingPipesSubprocessClient(forward_stdio=self.forward_stdio)
                 with self._gpu(context) as env:
                     context.log.info("launching: " + " ".join(command))
-                    yield from client.stream(
-                        context=context,
-                        command=command,
-                        extras=extras,
-                        env=env,
-                        on_result=ship,
-                        poll_s=self.poll_s,
-                        stages=stages,
-                    )
+                    for result in client.stream(
+                        context=context, command=command, extras=extras, env=env, poll_s=self.poll_s, stages=stages
+                    ):
+                        results.append(result)
+                settled = self._settle(context, store, staging, stages, uuid, results)
+            except (DagsterExecutionInterruptedError, KeyboardInterrupt, GeneratorExit):
+                # Canceled: nothing of this launch is kept or recorded; the stored outputs stay as they were.
+                if store.is_local:
+                    shutil.rmtree(staging, ignore_errors=True)
+                raise
+            except Exception as exc:  # the stage failed, or the messages could not be read: storage decides
+                failure = exc
+                settled = self._settle(context, store, staging, stages, uuid, results)
             finally:
                 if store.is_local:
-                    settle_outputs(root, stages, uuid, aside, finished)
+                    shutil.rmtree(staging, ignore_errors=True)
+        yield from settled.events
+        if failure is not None:
+            failure = _named(failure, stages, settled)
+            raise with_kept_note(failure, settled.kept_where) if isinstance(failure, StageFailure) else failure
+        refused = [s for s in stages if s in settled.refused]
+        if refused:  # a process that exits 0 with a refused stage: only a stage outside Pipes checks
+            raise with_kept_note(StageFailure(refused[0], settled.refused[refused[0]]), settled.kept_where)
+
+    def _settle(
+        self,
+        context: dg.AssetExecutionContext,
+        store: Store,
+        staging: Path,
+        stages: Sequence[str],
+        uuid: str,
+        results: Sequence[PipesExecutionResult],
+    ) -> Settled:
+        """Judge each stage from its staged output, promote the complete ones, say what Dagster records."""
+        complete: dict[str, tuple[dict[str, Any], Path | None]] = {}
+        kept_where = {s: store.uri_of(f"{s}/{uuid}") for s in stages if _stored(store, s, uuid)}
+        for stage in stages:
+            staged = staging / stage / uuid
+            if not is_complete(staged):
+                break  # a later stage read this one's output: it cannot be complete either
+            metrics = read_metrics(staged / METRICS_JSON)
+            if store.is_local:
+                output = promote_local(staged, store.local_path(""), stage, uuid)
+            else:
+                launch = f"{uuid}-{context.run.run_id[:8]}-{os.getpid()}"
+                prefix = f"{staging_prefix(launch)}/{stage}/{uuid}"
+                store.upload_dir(staged, prefix)
+                count = promote_prefix(store, prefix, f"{stage}/{uuid}")
+                store.delete_prefix(staging_prefix(launch))
+                output = staged
+                context.log.info(f"stored {count} file(s) of {stage}/{uuid} in {store.uri}")
+            complete[stage] = (metrics, output)
+        settled = settle_results(
+            stages,
+            results,
+            complete,
+            partition=context.partition_key if context.has_partition_key else None,
+            kept_where=kept_where,
+        )
+        for stage, why in settled.refused.items():
+            kept = kept_where.get(stage)
+            context.log.warning(
+                f"stage {stage}: the new output is not kept ({why}); "
+                + (f"the last good output stays at {kept}" if kept else "there is no earlier output")
+            )
+        return settled
 
     @contextmanager
     def _gpu(self, context: dg.AssetExecutionContext) -> Iterator[dict[str, str]]:
@@ -315,30 +368,27 @@ class LocalPipesLauncher(StageLauncher):
         return path
 
 
-def set_aside_outputs(root: Path, stages: Sequence[str], uuid: str) -> dict[str, Path]:
-    """Move the selected stages' current outputs `<root>/<stage>/<uuid>` aside (hidden siblings)."""
-    aside: dict[str, Path] = {}
-    for stage in stages:
-        current = root / stage / uuid
-        previous = current.with_name(f".{uuid}.previous")
-        if previous.exists():  # left by a run that died; its output is older than the current one
-            shutil.rmtree(previous)
-        if current.exists():
-            current.rename(previous)
-            aside[stage] = previous
-    return aside
+def _stored(store: Store, stage: str, uuid: str) -> bool:
+    if store.is_local:
+        return (store.local_path(f"{stage}/{uuid}")).is_dir()
+    return store.head(f"{stage}/{uuid}/{METRICS_JSON}") is not None
 
 
-def settle_outputs(root: Path, stages: Sequence[str], uuid: str, aside: Mapping[str, Path], finished: set[str]) -> None:
-    """Keep the new output of each finished stage; put the previous output back for the others."""
-    for stage in stages:
-        current = root / stage / uuid
-        previous = aside.get(stage)
-        if stage in finished:
-            if previous is not None:
-                shutil.rmtree(previous, ignore_errors=True)
-            continue
-        if current.exists():
-            shutil.rmtree(current)
-        if previous is not None:
-            previous.rename(current)
+def _named(failure: Exception, stages: Sequence[str], settled: Settled) -> Exception:
+    """The failure, naming the first stage that was not kept when the process could not say which."""
+    if isinstance(failure, StageFailure) and failure.stage in settled.kept:
+        unfinished = [s for s in stages if s not in settled.kept]
+        metadata = {k: v for k, v in failure.metadata.items() if k != "stage"}
+        return StageFailure(unfinished[0] if unfinished else failure.stage, failure.message, metadata)
+    return failure
+
+
+def with_kept_note(failure: StageFailure, kept_where: Mapping[str, str]) -> StageFailure:
+    """The failure, saying that the failed stage's last good output is still there (the record's error)."""
+    kept = kept_where.get(failure.stage)
+    if not kept:
+        return failure
+    note = f"{failure.message}\nThe last good {failure.stage} output is kept: {kept}"
+    named = StageFailure(failure.stage, note, {k: v for k, v in failure.metadata.items() if k != "stage"})
+    named.__cause__ = failure.__cause__
+    return named

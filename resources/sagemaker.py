@@ -53,8 +53,16 @@ from gs_stages import sagemaker_entry as entry
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES, JobSpec
 from gs_stages.report import FAILED_EVENT
 from gs_stages.stage import STAGES
-from resources.launcher import StageFailure, StageLauncher, StageLocations, external_inputs, ordered_stages
-from resources.storage import split_s3_uri
+from resources.launcher import (
+    StageFailure,
+    StageLauncher,
+    StageLocations,
+    external_inputs,
+    ordered_stages,
+    with_kept_note,
+)
+from resources.stage_outputs import promote_prefix, settle_results, staging_prefix, stored_marker
+from resources.storage import S3Store, split_s3_uri
 
 #: The Dagster pool every asset that launches a GPU job declares (`pool=GPU_POOL`); its limit caps
 #: concurrent GPU jobs (infra/dagster.yaml, or `dagster instance concurrency set gpu <n>`).
@@ -259,7 +267,8 @@ def build_create_training_job_request(
 
     hyperparameters = {
         entry.HP_STAGES: ",".join(ordered),
-        entry.HP_OUTPUT_ROOT: settings.uri(),
+        # The job's own staging root: the launcher promotes complete stages to settings.uri() afterwards.
+        entry.HP_OUTPUT_ROOT: settings.uri(staging_prefix(job_name)),
         entry.HP_JOB_NAME: job_name,
         **spec_hyperparameters(spec),
     }
@@ -408,6 +417,7 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
         self._sleep = sleep
         self.forward_termination = forward_termination
         self.hourly_usd = dict(DEFAULT_HOURLY_USD if hourly_usd is None else hourly_usd)
+        self.promoted: dict[str, dict[str, Any]] = {}  # stage -> metrics, of the last job's promotion
 
     @classmethod
     def _is_dagster_maintained(cls) -> bool:
@@ -516,6 +526,7 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
                 if self.forward_termination:
                     self.stop(job.name, context.log)
                 raise
+            self.promote(spec, stages, job.name, context.log)
             self._raise_unless_completed(job, description, context.log)
         return PipesClientCompletedInvocation(job.session, metadata=self.job_metadata(description, job.arn))
 
@@ -530,19 +541,18 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
         engine_settings: Mapping[str, Any] | None = None,
         on_job_created: Callable[[str], None] | None = None,
     ) -> Iterator[PipesExecutionResult]:
-        """Like `run`, yielding each result as the container reports it.
-
-        Results of the chain's last stage are held until the job has ended and carry the job's billable
-        seconds and cost estimate (the others carry the job's identity only: they arrive mid-job).
+        """Like `run`, yielding the results the container reported once the job has ended and its complete
+        stages were promoted to the storage root (`self.promoted`: their stored metrics), so that every
+        yielded materialization's output is in storage. Materializations carry the job's billable seconds
+        and cost estimate, check results its identity.
         """
-        last = ordered_stages(stages)[-1]
-        held: list[PipesExecutionResult] = []
         taken = 0
+        reported: list[PipesExecutionResult] = []
 
         def fresh(session: Any) -> list[PipesExecutionResult]:
             nonlocal taken
-            reported = list(session.get_reported_results())
-            new, taken = reported[taken:], len(reported)
+            results = list(session.get_reported_results())
+            new, taken = results[taken:], len(results)
             return new
 
         with self._launch(context, spec, stages, media_uri, extras, engine_settings, on_job_created) as job:
@@ -551,20 +561,38 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
             try:
                 for polled in self._poll(job.name, context.log):
                     description = polled
-                    for result in fresh(job.session):
-                        if result.asset_key is not None and result.asset_key.to_user_string() == last:
-                            held.append(result)
-                        else:
-                            yield _with_metadata(result, identity)
+                    reported += fresh(job.session)
             except (DagsterExecutionInterruptedError, KeyboardInterrupt, GeneratorExit):
                 if self.forward_termination:
                     self.stop(job.name, context.log)
                 raise
         # The session is closed: every message the container wrote has been read.
+        self.promote(spec, stages, job.name, context.log)
         metadata = self.job_metadata(description, job.arn)
-        for result in [*held, *fresh(job.session)]:
+        for result in [*reported, *fresh(job.session)]:
             yield _with_metadata(result, metadata if isinstance(result, MaterializeResult) else identity)
         self._raise_unless_completed(job, description, context.log)
+
+    def promote(self, spec: JobSpec, stages: Sequence[str], job_name: str, log: Any) -> dict[str, dict[str, Any]]:
+        """Move each stage the job published completely (its marker, written after its checks passed) from
+        the job's staging prefix to the storage root, in order, whatever the job's end; drop the rest.
+        Until then the stored outputs are untouched (a failed, stopped or interrupted job leaves them)."""
+        store = S3Store(self.settings.storage_root)
+        store.client = self._s3
+        staging = staging_prefix(job_name)
+        self.promoted = {}
+        for stage in ordered_stages(stages):
+            staged = f"{staging}/{stage}/{spec.uuid}"
+            if not stored_marker(store, staged) or store.head(f"{staged}/{entry.MARKER}") is None:
+                break
+            metrics = json.loads(store.read_bytes(f"{staged}/{entry.MARKER}")).get("metrics") or {}
+            count = promote_prefix(store, staged, f"{stage}/{spec.uuid}")
+            log.info(
+                f"stage {stage}: {count} file(s) of training job {job_name} now in {store.uri_of(stage)}/{spec.uuid}"
+            )
+            self.promoted[stage] = metrics
+        store.delete_prefix(staging)
+        return self.promoted
 
     def _raise_unless_completed(self, job: _LaunchedJob, description: Mapping[str, Any], log: Any) -> None:
         status = description.get("TrainingJobStatus", "Unknown")
@@ -731,18 +759,31 @@ class SageMakerLauncher(StageLauncher):
             raise StageFailure("?", f"the SageMaker launcher needs an s3:// storage root, got {locations.root!r}")
         stages = ordered_stages(stages)
         store = locations.store()
-        for stage in stages:  # outputs of the selected stages are replaced, never mixed with older files
-            store.delete_prefix(f"{stage}/{spec.uuid}")
+        # Nothing stored is touched before the job ends: it publishes into its own staging prefix, and
+        # only its complete stages replace the stored outputs (PipesSageMakerClient.promote).
+        kept_where = {
+            s: store.uri_of(f"{s}/{spec.uuid}") for s in stages if store.exists(f"{s}/{spec.uuid}/metrics.json")
+        }
         client = self.client(locations)
+        results: list[PipesExecutionResult] = []
+        failure: StageFailure | None = None
         try:
-            yield from client.stream(
+            for result in client.stream(
                 context=context,
                 spec=spec,
                 stages=stages,
                 extras=extras,
                 media_uri=locations.media if "frames" in stages else None,
                 engine_settings={**self.settings, **(settings or {})},
-            )
+            ):
+                results.append(result)
         except SageMakerJobFailed as exc:
             metadata = {k: v for k, v in exc.metadata.items() if k != "sagemaker/console_url"}
-            raise StageFailure(exc.stage or "?", str(exc), metadata=metadata) from exc
+            failure = StageFailure(exc.stage or "?", str(exc), metadata=metadata)
+            failure.__cause__ = exc
+        partition = context.partition_key if context.has_partition_key else None
+        complete = {stage: (metrics, None) for stage, metrics in client.promoted.items()}
+        settled = settle_results(stages, results, complete, partition=partition, kept_where=kept_where)
+        yield from settled.events
+        if failure is not None:
+            raise with_kept_note(failure, {s: u for s, u in kept_where.items() if s not in settled.kept})

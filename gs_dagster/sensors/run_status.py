@@ -68,7 +68,7 @@ def latest_figures(instance: dg.DagsterInstance, uuid: str) -> tuple[dict[str, f
                 metrics[name] = value
         if "location" in metadata:
             outputs[stage] = str(_scalar(metadata["location"]))
-        for suffix in ("ply", "spz"):
+        for suffix in ("ply", "spz", "sparse"):  # sparse: the COLMAP model of a job with training off
             delivered = metadata.get(f"delivered_{suffix}")
             if delivered is not None:
                 outputs[f".{suffix}"] = str(_scalar(delivered))

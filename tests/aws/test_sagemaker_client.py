@@ -157,11 +157,13 @@ def test_spot_restart_neither_loses_nor_duplicates_reports(make_harness, s3, job
     assert played.exit_codes == [143, 0], harness.container_log(name, 0)
     assert played.request["EnableManagedSpotTraining"] is True
     assert "CheckpointConfig" in played.request
-    # The restarted container did not run masks again, and Dagster saw exactly one materialization.
+    # Dagster saw exactly one materialization. Published masks are not run again; masks reported but not
+    # yet published (a stage is published only after its report and checks) runs again, unreported.
     second = harness.container_log(name, 1)
-    assert "complete from an earlier container" in second
     if fault.startswith("sigterm-after-report"):
         assert "already reported to Dagster" in second
+    else:
+        assert "complete from an earlier container" in second
     assert len(_materializations(s3, name)) == 1
     chunks = _chunks(s3, name)
     assert sorted(chunks) == list(range(1, len(chunks) + 1))  # contiguous: nothing overwritten

@@ -1,0 +1,212 @@
+"""Keep each stage's last good output until a new one is complete: staging, promotion, and what Dagster sees.
+
+A launch never writes `<root>/<stage>/<uuid>/` directly. Its stages write into a staging root (a hidden
+folder beside the outputs, a temp folder, or the S3 prefix `<root>/.staging/<launch>/`), and when the
+stage process has ended each stage is judged from storage, not from messages: a stage output that holds
+the completion marker its stage writes last (`gs_stages.layout.COMPLETE_MARKER`, after its in-process
+blocking checks passed) replaces the stored one; any other (a failed check, a crash, a kill, a
+cancel) is dropped and the previous output stays byte for byte. Only then does Dagster hear of it:
+
+- complete: the stage's reported materialization (or, when its report was lost, one rebuilt from the
+  stored metrics) and its check results;
+- reported but not complete (a blocking check failed): an `AssetObservation` of the failed attempt
+  with its metrics and the failed checks, never a materialization, so the latest materialization
+  stays the output that is in storage. Its check results are not emitted either: Dagster attaches a
+  check result to the latest materialization, which is the kept, older one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from gs_stages.layout import COMPLETE_MARKER, METRICS_JSON
+from gs_stages.report import stage_metadata
+from resources.storage import Store
+
+#: Hidden folder (local) or key prefix (S3) under the storage root that holds the launches' staging roots.
+STAGING = ".staging"
+#: Where a local promotion parks the output it replaces, for the instant between two renames.
+_REPLACED = ".{uuid}.replaced"
+#: Written last into a staged output (metrics.json before it), so they are copied last when promoting.
+_LAST = (METRICS_JSON, COMPLETE_MARKER)
+
+
+# -- local storage ---------------------------------------------------------------------------------------
+def recover_local(root: Path, stage: str, uuid: str) -> None:
+    """Finish a promotion that a killed process left between its two renames."""
+    final = root / stage / uuid
+    replaced = final.with_name(_REPLACED.format(uuid=uuid))
+    if replaced.exists():
+        if final.exists():
+            shutil.rmtree(replaced, ignore_errors=True)
+        else:
+            replaced.rename(final)
+
+
+def local_staging(root: Path, uuid: str, inputs: Iterable[str]) -> Path:
+    """A new staging root in `<root>/.staging/` (same file system: promotion is a rename), with the
+    stored outputs the stages read (`inputs`) linked in. Staging roots of launches whose process is
+    gone (a killed Dagster step) are removed first."""
+    base = root / STAGING
+    base.mkdir(parents=True, exist_ok=True)
+    for old in base.glob(f"{uuid}.*"):
+        pid = old.name.split(".")[1] if old.name.count(".") >= 2 else ""
+        if not pid.isdigit() or not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(dir=base, prefix=f"{uuid}.{os.getpid()}."))
+    for name in inputs:
+        recover_local(root, name, uuid)
+        stored = root / name / uuid
+        if stored.exists():
+            link = staging / name / uuid
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(stored, target_is_directory=True)
+    return staging
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def promote_local(staged: Path, root: Path, stage: str, uuid: str) -> Path:
+    """Put a complete staged output in place of the stored one: two renames, the old one removed last."""
+    recover_local(root, stage, uuid)
+    final = root / stage / uuid
+    final.parent.mkdir(parents=True, exist_ok=True)
+    replaced = final.with_name(_REPLACED.format(uuid=uuid))
+    if final.exists() or final.is_symlink():
+        final.rename(replaced)
+    staged.rename(final)
+    shutil.rmtree(replaced, ignore_errors=True)
+    return final
+
+
+# -- S3 (or any store) -----------------------------------------------------------------------------------
+def staging_prefix(launch: str) -> str:
+    """The staging root of one launch, relative to the storage root (a SageMaker job name, a run id)."""
+    return f"{STAGING}/{launch}"
+
+
+def promote_prefix(store: Store, staged: str, final: str) -> int:
+    """Copy a staged output over the stored one (server-side on S3; metrics.json and the marker last),
+    then remove the stored keys the new output does not have. Until the copy starts the old output is
+    untouched; returns the number of objects copied."""
+    objects = list(store.iter_objects(staged.rstrip("/") + "/"))
+    names = {obj.key[len(staged.rstrip("/")) + 1 :]: obj.key for obj in objects}
+    for name in sorted(names, key=lambda n: (_LAST.index(n) if n in _LAST else -1, n)):
+        store.copy_to(names[name], store, f"{final}/{name}")
+    stale = [obj.key for obj in store.iter_objects(final.rstrip("/") + "/") if obj.key[len(final) + 1 :] not in names]
+    store.delete_keys(stale)
+    return len(names)
+
+
+def stored_marker(store: Store, prefix: str) -> bool:
+    return store.head(f"{prefix}/{COMPLETE_MARKER}") is not None and store.head(f"{prefix}/{METRICS_JSON}") is not None
+
+
+# -- what Dagster is told ----------------------------------------------------------------------------------
+@dataclass
+class Settled:
+    """The stages of one launch after judging storage: `kept` replaced the stored output, `events` what to
+    yield (in stage order), `refused` the stages whose new output was dropped (with why)."""
+
+    kept: list[str] = field(default_factory=list)
+    kept_where: dict[str, str] = field(default_factory=dict)  # where each stage's previous output is
+    refused: dict[str, str] = field(default_factory=dict)
+    events: list[Any] = field(default_factory=list)
+
+
+def _dagster_value(value: Any) -> Any:
+    """A Pipes-typed metadata value ({"raw_value", "type"}) as Dagster metadata."""
+    if isinstance(value, dict) and "type" in value and "raw_value" in value:
+        raw, kind = value["raw_value"], value["type"]
+        if kind == "json":
+            return dg.MetadataValue.json(raw)
+        if kind == "md":
+            return dg.MetadataValue.md(raw)
+        if kind == "null" or raw is None:
+            return dg.MetadataValue.null()
+        return raw
+    return value
+
+
+def rebuilt_materialization(stage: str, metrics: Mapping[str, Any], output: Path | None) -> dg.MaterializeResult:
+    """The materialization of a stage whose output is complete in storage but whose report never arrived."""
+    metadata = stage_metadata(stage, output, metrics) if output is not None else {}
+    if output is None:
+        metadata = {name: value for name, value in metrics.items() if isinstance(value, int | float | str)}
+    metadata = {name: _dagster_value(value) for name, value in metadata.items()}
+    metadata["reported_from"] = "storage: the stage finished but its report did not reach Dagster"
+    return dg.MaterializeResult(asset_key=stage, metadata=metadata)
+
+
+def settle_results(
+    stages: Sequence[str],
+    results: Sequence[Any],
+    complete: Mapping[str, tuple[Mapping[str, Any], Path | None]],
+    *,
+    partition: str | None,
+    kept_where: Mapping[str, str],
+) -> Settled:
+    """Dagster's events for the launch: `complete` maps each stage that was promoted to its stored
+    metrics (and a local copy of its output, for rebuilding a lost report); `kept_where` says where the
+    previous output of each stage is (for the failed attempt's record)."""
+    settled = Settled(kept_where=dict(kept_where))
+    for stage in stages:
+        mine = [r for r in results if r.asset_key is not None and r.asset_key.to_user_string() == stage]
+        materializations = [r for r in mine if isinstance(r, dg.MaterializeResult)]
+        checks = [r for r in mine if isinstance(r, dg.AssetCheckResult)]
+        if stage in complete:
+            metrics, output = complete[stage]
+            settled.kept.append(stage)
+            settled.events.append(
+                materializations[0] if materializations else rebuilt_materialization(stage, metrics, output)
+            )
+            settled.events.extend(checks)
+            continue
+        if not materializations:
+            continue
+        failed = [c for c in checks if not c.passed]
+        why = (
+            "; ".join(f"{c.check_name}: {_scalar((c.metadata or {}).get('description', 'failed'))}" for c in failed)
+            or "the stage did not finish"
+        )
+        settled.refused[stage] = why
+        metadata = dict(materializations[0].metadata or {})
+        metadata.update(
+            {
+                "attempt": "failed, not kept: " + why,
+                "kept_output": kept_where.get(stage, "none (no earlier good output)"),
+                "failed_checks": dg.MetadataValue.json(
+                    {c.check_name: _scalar((c.metadata or {}).get("description", "")) for c in failed}
+                ),
+            }
+        )
+        settled.events.append(dg.AssetObservation(asset_key=stage, partition=partition, metadata=metadata))
+    return settled
+
+
+def _scalar(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+def read_metrics(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
