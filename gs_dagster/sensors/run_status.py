@@ -47,6 +47,11 @@ def job_uuid_of_run(run: dg.DagsterRun) -> str | None:
     return partition
 
 
+#: Materialization metadata of the delivered files -> their name in the record's outputs ("sparse": the
+#: COLMAP model folder a job with training off delivers).
+DELIVERED = {"delivered_ply": ".ply", "delivered_spz": ".spz", "delivered_sparse": "sparse"}
+
+
 def _scalar(value: Any) -> Any:
     return getattr(value, "value", value)
 
@@ -68,10 +73,10 @@ def latest_figures(instance: dg.DagsterInstance, uuid: str) -> tuple[dict[str, f
                 metrics[name] = value
         if "location" in metadata:
             outputs[stage] = str(_scalar(metadata["location"]))
-        for suffix in ("ply", "spz", "sparse"):  # sparse: the COLMAP model of a job with training off
-            delivered = metadata.get(f"delivered_{suffix}")
+        for name, output in DELIVERED.items():
+            delivered = metadata.get(name)
             if delivered is not None:
-                outputs[f".{suffix}"] = str(_scalar(delivered))
+                outputs[output] = str(_scalar(delivered))
     return metrics, outputs
 
 
