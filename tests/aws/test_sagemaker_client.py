@@ -201,6 +201,20 @@ def test_launcher_streams_results_and_raises_stage_failure(make_harness, s3, aws
     harness = make_harness()
     monkeypatch.setattr(SageMakerLauncher, "sagemaker_client", lambda self: harness)
     s3.put_object(Bucket=BUCKET, Key=f"{ROOT_PREFIX}/masks/{job.uuid}/stale.txt", Body=b"older run")
+    s3.put_object(Bucket=BUCKET, Key=f"{ROOT_PREFIX}/masks/{job.uuid}/metrics.json", Body=b'{"older": 1}')
+
+    def stored() -> dict[str, bytes]:
+        listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{ROOT_PREFIX}/masks/{job.uuid}/")["Contents"]
+        return {o["Key"]: s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in listed}
+
+    # A job that fails leaves the stored output as it was: nothing is deleted before a job succeeds.
+    older = stored()
+    failing = make_spec(job.uuid, segmentation={"removeBackground": True})
+    result = dg.materialize(
+        [_launcher_asset(failing, ["masks"])], resources={"launcher": _launcher(aws)}, raise_on_error=False
+    )
+    assert not result.success and stored() == older
+
     result = dg.materialize([_launcher_asset(job.spec, ["masks"])], resources={"launcher": _launcher(aws)})
     (materialization,) = result.asset_materializations_for_node("reconstruction")
     assert materialization.metadata["frames"].value == job.frames
@@ -208,7 +222,6 @@ def test_launcher_streams_results_and_raises_stage_failure(make_harness, s3, aws
     listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{ROOT_PREFIX}/masks/{job.uuid}/")["Contents"]
     assert not any(o["Key"].endswith("stale.txt") for o in listed)
 
-    failing = make_spec(job.uuid, segmentation={"removeBackground": True})
     result = dg.materialize(
         [_launcher_asset(failing, ["masks"])], resources={"launcher": _launcher(aws)}, raise_on_error=False
     )
