@@ -17,6 +17,7 @@ splat/<uuid>/
     preview.png                  held-out renders next to ground truth
 spz/<uuid>/
     <name>.ply, <name>.spz       delivered files (rotated when rotateSplat)
+    (training off instead:)      <name>_points.ply and sparse/0/, the SfM result (export/sparse.py)
 Every stage also writes metrics.json, and last `.stage_complete.json` (COMPLETE_MARKER): the stage
 finished and passed the blocking checks judged in its process. Launchers keep a new output only when
 its marker is there, whatever reached them as messages.
