@@ -270,7 +270,6 @@ class LocalPipesLauncher(StageLauncher):
                         context=context, command=command, extras=extras, env=env, poll_s=self.poll_s, stages=stages
                     ):
                         results.append(result)
-                settled = self._settle(context, store, staging, stages, uuid, results)
             except (DagsterExecutionInterruptedError, KeyboardInterrupt, GeneratorExit):
                 # Canceled: nothing of this launch is kept or recorded; the stored outputs stay as they were.
                 if store.is_local:
@@ -278,11 +277,17 @@ class LocalPipesLauncher(StageLauncher):
                 raise
             except Exception as exc:  # the stage failed, or the messages could not be read: storage decides
                 failure = exc
+            try:
                 settled = self._settle(context, store, staging, stages, uuid, results)
             finally:
                 if store.is_local:
                     shutil.rmtree(staging, ignore_errors=True)
         yield from settled.events
+        if failure is not None and all(s in settled.kept for s in stages):
+            # Every stage finished and passed its checks (its marker is in storage): what went wrong
+            # afterwards (a message that could not be read, the process's exit) does not undo that.
+            context.log.warning(f"every stage of the launch finished and is kept, despite: {failure}")
+            failure = None
         if failure is not None:
             failure = _named(failure, stages, settled)
             raise with_kept_note(failure, settled.kept_where) if isinstance(failure, StageFailure) else failure

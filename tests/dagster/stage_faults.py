@@ -4,6 +4,8 @@
                            check results) are lost on the way, as when the message reader drops lines
     kill-in:<stage>        the stage writes part of its output, then its process gets SIGKILL
     hang-in:<stage>        the stage writes part of its output, then sleeps (until the run is canceled)
+    torn-line-after:<stage>  once the stage has reported, half a message line lands in the Pipes message
+                           file (a reader handed a half-written line), and the process exits 1 at the end
 
 `python_wrapper(tmp_path)` writes the executable that the launcher's `python` field points at.
 """
@@ -64,12 +66,34 @@ def _drop_reports(stage: str) -> None:
     report.PipesReporter.stage_done = stage_done
 
 
+def _torn_line_after(stage: str) -> None:
+    from dagster_pipes import PipesEnvVarParamsLoader
+
+    from gs_stages import cli, report
+
+    original = report.PipesReporter.stage_done
+
+    def stage_done(self: Any, name: str, output: Path, metrics: dict[str, Any]) -> None:
+        original(self, name, output, metrics)
+        if name == stage:
+            path = PipesEnvVarParamsLoader().load_messages_params()["path"]
+            with open(path, "a") as messages:
+                messages.write('{"__dagster_pipes_version": "0.1", "method": "report_asset_mat')
+                messages.flush()
+
+    report.PipesReporter.stage_done = stage_done
+    main = cli.main
+    cli.main = lambda argv=None: main(argv) or 1
+
+
 def install(fault: str) -> None:
     from gs_stages.stage import STAGES, StageDef
 
     kind, _, stage = fault.partition(":")
     if kind == "drop-reports":
         _drop_reports(stage)
+    elif kind == "torn-line-after":
+        _torn_line_after(stage)
     elif kind in ("kill-in", "hang-in"):
         old = STAGES[stage]
         function = "killed_midway" if kind == "kill-in" else "hanging_midway"
@@ -85,6 +109,6 @@ if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     sys.modules.setdefault("stage_faults", sys.modules["__main__"])
     install(os.environ.get(FAULT_ENV, ""))
-    from gs_stages.cli import main
+    from gs_stages import cli
 
-    raise SystemExit(main(args[2:]))
+    raise SystemExit(cli.main(args[2:]))

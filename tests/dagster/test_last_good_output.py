@@ -4,7 +4,9 @@ storage, the real stage processes; faults injected into the stage CLI by tests/d
 - a stage whose Pipes messages are lost but that finished is kept and materialized (from storage);
 - a stage process killed mid-stage (SIGKILL) leaves the stored output byte for byte, records nothing;
 - a canceled run (the step interrupted while the stage runs) leaves it too, and no staging behind;
-- a promotion cut between its two renames by a killed Dagster process is finished by the next launch.
+- a promotion cut between its two renames by a killed Dagster process is finished by the next launch;
+- a torn Pipes message line (the reader dies, later reports are lost, the process exits 1) loses no
+  stage that finished: storage says they did.
 """
 
 from __future__ import annotations
@@ -145,3 +147,19 @@ def test_a_promotion_cut_short_is_finished_by_the_next_launch(good_job: tuple, f
     assert result.success and materialized(instance, result.run_id) == ["spz"]
     assert _files(stored) == before
     assert not (storage / STAGING / f"{uuid}.999999999.dead").exists()
+
+
+def test_a_torn_message_line_loses_no_finished_stage(good_job: tuple, faulty) -> None:
+    """Half a message line after splat's report (what a file tail can hand over), and the process exits 1:
+    whatever the reader makes of the rest, both stages finished, so both are kept, materialized, delivered."""
+    config, instance, uuid, _ = good_job
+    delivered = Path(config.bucket) / "workflow-output" / uuid / f"{uuid}.spz"
+    before = delivered.stat().st_mtime_ns
+    result = faulty("torn-line-after:splat").run_job(uuid, selection=["splat", "spz"])
+    assert result.success
+    assert materialized(instance, result.run_id) == ["splat", "spz"]
+    spz = _latest(instance, "spz", uuid)
+    assert spz.run_id == result.run_id
+    assert spz.asset_materialization.metadata["reported_from"].value.startswith("storage")  # its line was lost
+    assert delivered.stat().st_mtime_ns != before
+    assert _record(config, uuid).status == "COMPLETE"
