@@ -785,5 +785,8 @@ class SageMakerLauncher(StageLauncher):
         complete = {stage: (metrics, None) for stage, metrics in client.promoted.items()}
         settled = settle_results(stages, results, complete, partition=partition, kept_where=kept_where)
         yield from settled.events
+        if failure is not None and all(s in settled.kept for s in stages):
+            context.log.warning(f"every stage of the job finished and is kept, despite: {failure}")
+            failure = None
         if failure is not None:
             raise with_kept_note(failure, {s: u for s, u in kept_where.items() if s not in settled.kept})

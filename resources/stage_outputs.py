@@ -29,7 +29,7 @@ from typing import Any
 import dagster as dg
 
 from gs_stages.layout import COMPLETE_MARKER, METRICS_JSON
-from gs_stages.report import stage_metadata
+from gs_stages.report import headline, stage_metadata
 from resources.storage import Store
 
 #: Hidden folder (local) or key prefix (S3) under the storage root that holds the launches' staging roots.
@@ -147,10 +147,15 @@ def _dagster_value(value: Any) -> Any:
 
 def rebuilt_materialization(stage: str, metrics: Mapping[str, Any], output: Path | None) -> dg.MaterializeResult:
     """The materialization of a stage whose output is complete in storage but whose report never arrived."""
-    metadata = stage_metadata(stage, output, metrics) if output is not None else {}
-    if output is None:
-        metadata = {name: value for name, value in metrics.items() if isinstance(value, int | float | str)}
-    metadata = {name: _dagster_value(value) for name, value in metadata.items()}
+    if output is not None:
+        metadata = {name: _dagster_value(value) for name, value in stage_metadata(stage, output, metrics).items()}
+    else:  # the output is in S3 only: the metrics and the headline figures they hold
+        metadata = {
+            name: value if isinstance(value, bool | int | float | str) else dg.MetadataValue.json(value)
+            for name, value in sorted(metrics.items())
+            if value is not None
+        }
+        metadata.update(headline(stage, Path(os.devnull), metrics))
     metadata["reported_from"] = "storage: the stage finished but its report did not reach Dagster"
     return dg.MaterializeResult(asset_key=stage, metadata=metadata)
 

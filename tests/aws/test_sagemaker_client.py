@@ -232,3 +232,19 @@ def test_launcher_streams_results_and_raises_stage_failure(make_harness, s3, aws
     assert "background removal (u2net) needs the weights file u2net.onnx" in error.message
     assert error.cause.cls_name == SageMakerJobFailed.__name__  # raised from the client's exception
     assert failure.step_failure_data.user_failure_data.metadata["stage"].value == "masks"
+
+
+def test_a_stage_whose_report_was_lost_is_kept_and_materialized(make_harness, s3, aws, job: Job, monkeypatch):
+    """The container publishes masks (marker last) but its report never reaches Dagster: the launcher
+    judges from S3, keeps the new output and materializes it from the published metrics."""
+    harness = make_harness(faults=["drop-report:masks"])
+    monkeypatch.setattr(SageMakerLauncher, "sagemaker_client", lambda self: harness)
+    result = dg.materialize([_launcher_asset(job.spec, ["masks"])], resources={"launcher": _launcher(aws)})
+    (name,) = harness.jobs
+    assert "fault: the report of masks is lost" in harness.container_log(name, 0)
+    assert _materializations(s3, name) == []  # nothing reached Dagster through Pipes
+    (materialization,) = result.asset_materializations_for_node("reconstruction")
+    assert materialization.metadata["reported_from"].value.startswith("storage")
+    assert materialization.metadata["frames"].value == job.frames
+    metrics = s3.get_object(Bucket=BUCKET, Key=f"{ROOT_PREFIX}/masks/{job.uuid}/metrics.json")["Body"].read()
+    assert json.loads(metrics)["frames"] == job.frames
