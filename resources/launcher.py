@@ -250,7 +250,7 @@ class LocalPipesLauncher(StageLauncher):
             # The chain writes into a staging root; the stored outputs are replaced only by complete
             # stages, once the process has ended (resources/stage_outputs.py).
             if store.is_local:
-                staging = local_staging(store.local_path(""), uuid, external_inputs(stages))
+                staging = _local_staging(store.local_path(""), uuid, stages)
             else:
                 staging = tmp_path / "root"
                 for name in external_inputs(stages):
@@ -371,6 +371,22 @@ class LocalPipesLauncher(StageLauncher):
         if not path.is_file():
             raise StageFailure("frames", f"media not found: {path}")
         return path
+
+
+def _local_staging(root: Path, uuid: str, stages: Sequence[str]) -> Path:
+    """The launch's staging root; a storage root that cannot hold it fails as the first stage would, naming
+    that stage's output folder and what to do (a full disk, a folder the stages may not write)."""
+    try:
+        return local_staging(root, uuid, external_inputs(stages))
+    except OSError as exc:
+        from gs_stages.cli import STORAGE_ERRNOS, storage_error
+
+        if exc.errno not in STORAGE_ERRNOS:
+            raise
+        output = root / stages[0] / uuid
+        raise StageFailure(
+            stages[0], str(storage_error(OSError(exc.errno, exc.strerror, str(output)), output))
+        ) from exc
 
 
 def _stored(store: Store, stage: str, uuid: str) -> bool:
