@@ -6,8 +6,9 @@ The interface is one call::
 
 `stages` are the selected stage names (run in pipeline order, in ONE launch: `gs_stages chain`),
 `spec` the job (overrides applied), `locations` where inputs are and outputs go (`<root>/<stage>/<uuid>/`
-and the media). It yields the `MaterializeResult`/`AssetCheckResult` objects the stage process reports
-through Dagster Pipes, as they arrive, each stage's output already in storage when its result is yielded.
+and the media). Once the stage process has ended, it yields the `MaterializeResult`/`AssetCheckResult`
+objects of the stages whose output is complete in storage (each already in place of the previous one),
+and an `AssetObservation` for a stage that reported but was not kept (resources/stage_outputs.py).
 A failed stage raises `StageFailure` (a `dagster.Failure`) carrying the stage's own message, after the
 results of the stages that did finish.
 

@@ -11,6 +11,9 @@ dagster-aws has Pipes clients for ECS, EMR, Glue and Lambda; this is the SageMak
   value at 512 characters, so both bootstrap values are checked before the job is created. CloudWatch
   is never polled (its API throttles per account).
 * A job name unique per attempt (SageMaker never reuses one), at most 63 characters.
+* The job publishes stage outputs into its own staging prefix; once it has ended, the stages it
+  published completely are promoted to `<root>/<stage>/<uuid>/` (`promote`), so the last good outputs
+  stay in place while it runs, fails or is stopped.
 * describe_training_job polled with exponential backoff and no overall cap; an interrupted step stops
   the training job; a failed job raises SageMakerJobFailed carrying its FailureReason; billable
   seconds and an estimated cost come back as metadata.

@@ -3,7 +3,8 @@
 - `training.enable: false` (stop after SfM) ends COMPLETE and delivers the SfM result: the COLMAP model
   `sparse/0/` and `<uuid>_points.ply`, listed in the job record and the notice;
 - `sfm.enable: false` with a COLMAP model in the zip uses that model as given (nothing re-estimated)
-  and trains from it.
+  and trains from it; with a transforms.json (fox) its poses are used and, training off too, the posed
+  model is delivered.
 """
 
 from __future__ import annotations
@@ -100,3 +101,33 @@ def test_sfm_off_with_a_colmap_model_trains_from_the_model_as_given(
     assert record.status == "COMPLETE"
     spz = Path(record.outputs[".spz"])
     assert len(read_spz(spz)) == int(record.metrics["num_gaussians"]) > 0
+
+
+def test_sfm_off_with_transforms_json_and_training_off_delivers_the_posed_model(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """The fox capture with its transforms.json, sfm.enable and training.enable false: the poses are used as
+    given (points triangulated with them held fixed), and the job ends COMPLETE with that model delivered."""
+    source = DATA / "fox"
+    media = tmp_path / "fox.zip"
+    with zipfile.ZipFile(media, "w", zipfile.ZIP_STORED) as archive:
+        archive.write(source / "transforms.json", "transforms.json")
+        for image in sorted((source / "images").glob("*.jpg")):
+            archive.write(image, f"images/{image.name}")
+    config = local_config(tmp_path / "data")
+    options = {
+        "sfm.enable": False,
+        "sfm.posePriors.usePosePriorTransformJson.enable": True,
+        "sfm.posePriors.usePosePriorTransformJson.sourceCoordinateName": "opengl",
+        "sfm.posePriors.usePosePriorTransformJson.poseIsWorldToCam": False,
+        "training.enable": False,
+    }
+    job = submit(media, config=config, options=options)
+    (result,) = runner_for(config, instance).process()
+    record = open_job_table(config.job_table).get(job.uuid)
+    assert result.success, record
+    sparse = _metadata(instance, "sparse_model", job.uuid)
+    assert sparse["pose_source"] == "transforms_json" and sparse["registered_images"] == 50
+    assert record.status == "COMPLETE" and record.outputs["sparse"].endswith(f"{job.uuid}/sparse/0/")
+    model = pycolmap.Reconstruction(record.outputs["sparse"])
+    assert model.num_reg_images() == 50 and model.num_points3D() > 0
