@@ -38,19 +38,10 @@ from dagster._core.pipes.context import PipesExecutionResult
 from pydantic import Field, field_validator
 
 from gs_stages.jobspec import JobSpec
-from gs_stages.layout import METRICS_JSON, is_complete
 from gs_stages.report import FAILED_EVENT
 from gs_stages.stage import STAGE_ORDER, STAGES, StageError, check_settings
 from resources.gpu_slots import GpuSlots, default_lock_dir, parse_devices
-from resources.stage_outputs import (
-    Settled,
-    local_staging,
-    promote_local,
-    promote_prefix,
-    read_metrics,
-    settle_results,
-    staging_prefix,
-)
+from resources.stage_outputs import Settled, local_staging, settle_launch
 from resources.storage import Store, open_store
 
 
@@ -279,7 +270,7 @@ class LocalPipesLauncher(StageLauncher):
             except Exception as exc:  # the stage failed, or the messages could not be read: storage decides
                 failure = exc
             try:
-                settled = self._settle(context, store, staging, stages, uuid, results)
+                settled = settle_launch(context, store, staging, stages, uuid, results)
             finally:
                 if store.is_local:
                     shutil.rmtree(staging, ignore_errors=True)
@@ -295,49 +286,6 @@ class LocalPipesLauncher(StageLauncher):
         refused = [s for s in stages if s in settled.refused]
         if refused:  # a process that exits 0 with a refused stage: only a stage outside Pipes checks
             raise with_kept_note(StageFailure(refused[0], settled.refused[refused[0]]), settled.kept_where)
-
-    def _settle(
-        self,
-        context: dg.AssetExecutionContext,
-        store: Store,
-        staging: Path,
-        stages: Sequence[str],
-        uuid: str,
-        results: Sequence[PipesExecutionResult],
-    ) -> Settled:
-        """Judge each stage from its staged output, promote the complete ones, say what Dagster records."""
-        complete: dict[str, tuple[dict[str, Any], Path | None]] = {}
-        kept_where = {s: store.uri_of(f"{s}/{uuid}") for s in stages if _stored(store, s, uuid)}
-        for stage in stages:
-            staged = staging / stage / uuid
-            if not is_complete(staged):
-                break  # a later stage read this one's output: it cannot be complete either
-            metrics = read_metrics(staged / METRICS_JSON)
-            if store.is_local:
-                output = promote_local(staged, store.local_path(""), stage, uuid)
-            else:
-                launch = f"{uuid}-{context.run.run_id[:8]}-{os.getpid()}"
-                prefix = f"{staging_prefix(launch)}/{stage}/{uuid}"
-                store.upload_dir(staged, prefix)
-                count = promote_prefix(store, prefix, f"{stage}/{uuid}")
-                store.delete_prefix(staging_prefix(launch))
-                output = staged
-                context.log.info(f"stored {count} file(s) of {stage}/{uuid} in {store.uri}")
-            complete[stage] = (metrics, output)
-        settled = settle_results(
-            stages,
-            results,
-            complete,
-            partition=context.partition_key if context.has_partition_key else None,
-            kept_where=kept_where,
-        )
-        for stage, why in settled.refused.items():
-            kept = kept_where.get(stage)
-            context.log.warning(
-                f"stage {stage}: the new output is not kept ({why}); "
-                + (f"the last good output stays at {kept}" if kept else "there is no earlier output")
-            )
-        return settled
 
     @contextmanager
     def _gpu(self, context: dg.AssetExecutionContext) -> Iterator[dict[str, str]]:
@@ -388,12 +336,6 @@ def _local_staging(root: Path, uuid: str, stages: Sequence[str]) -> Path:
         raise StageFailure(
             stages[0], str(storage_error(OSError(exc.errno, exc.strerror, str(output)), output))
         ) from exc
-
-
-def _stored(store: Store, stage: str, uuid: str) -> bool:
-    if store.is_local:
-        return (store.local_path(f"{stage}/{uuid}")).is_dir()
-    return store.head(f"{stage}/{uuid}/{METRICS_JSON}") is not None
 
 
 def _named(failure: Exception, stages: Sequence[str], settled: Settled) -> Exception:

@@ -28,7 +28,7 @@ from typing import Any
 
 import dagster as dg
 
-from gs_stages.layout import COMPLETE_MARKER, METRICS_JSON
+from gs_stages.layout import COMPLETE_MARKER, METRICS_JSON, is_complete
 from gs_stages.report import headline, stage_metadata
 from resources.storage import Store
 
@@ -215,3 +215,48 @@ def read_metrics(path: Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+
+
+def _stored(store: Store, stage: str, uuid: str) -> bool:
+    if store.is_local:
+        return store.local_path(f"{stage}/{uuid}").is_dir()
+    return store.head(f"{stage}/{uuid}/{METRICS_JSON}") is not None
+
+
+def settle_launch(
+    context: dg.AssetExecutionContext,
+    store: Store,
+    staging: Path,
+    stages: Sequence[str],
+    uuid: str,
+    results: Sequence[Any],
+) -> Settled:
+    """The local launcher's end: judge each stage from its output under the local `staging` root, put the
+    complete ones in place of the stored ones (a rename locally; on S3 an upload to a staging prefix,
+    then a server-side copy), and say what Dagster records."""
+    complete: dict[str, tuple[Mapping[str, Any], Path | None]] = {}
+    kept_where = {s: store.uri_of(f"{s}/{uuid}") for s in stages if _stored(store, s, uuid)}
+    for stage in stages:
+        staged = staging / stage / uuid
+        if not is_complete(staged):
+            break  # a later stage read this one's output: it cannot be complete either
+        metrics = read_metrics(staged / METRICS_JSON)
+        if store.is_local:
+            output = promote_local(staged, store.local_path(""), stage, uuid)
+        else:
+            launch = staging_prefix(f"{uuid}-{context.run.run_id[:8]}-{os.getpid()}")
+            store.upload_dir(staged, f"{launch}/{stage}/{uuid}")
+            count = promote_prefix(store, f"{launch}/{stage}/{uuid}", f"{stage}/{uuid}")
+            store.delete_prefix(launch)
+            output = staged
+            context.log.info(f"stored {count} file(s) of {stage}/{uuid} in {store.uri}")
+        complete[stage] = (metrics, output)
+    partition = context.partition_key if context.has_partition_key else None
+    settled = settle_results(stages, results, complete, partition=partition, kept_where=kept_where)
+    for stage, why in settled.refused.items():
+        kept = kept_where.get(stage)
+        context.log.warning(
+            f"stage {stage}: the new output is not kept ({why}); "
+            + (f"the last good output stays at {kept}" if kept else "there is no earlier output")
+        )
+    return settled
