@@ -30,6 +30,7 @@ import dagster as dg
 
 from gs_stages.layout import COMPLETE_MARKER, METRICS_JSON, is_complete
 from gs_stages.report import headline, stage_metadata
+from gs_stages.stage import STAGE_ORDER
 from resources.storage import Store
 
 #: Hidden folder (local) or key prefix (S3) under the storage root that holds the launches' staging roots.
@@ -62,9 +63,10 @@ def local_staging(root: Path, uuid: str, inputs: Iterable[str]) -> Path:
         pid = old.name.split(".")[1] if old.name.count(".") >= 2 else ""
         if not pid.isdigit() or not _alive(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
+    for stage in STAGE_ORDER:  # a promotion cut short puts its stage back before anything reads it
+        recover_local(root, stage, uuid)
     staging = Path(tempfile.mkdtemp(dir=base, prefix=f"{uuid}.{os.getpid()}."))
     for name in inputs:
-        recover_local(root, name, uuid)
         stored = root / name / uuid
         if stored.exists():
             link = staging / name / uuid
