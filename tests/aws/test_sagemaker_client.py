@@ -125,6 +125,8 @@ def test_failed_job_raises_with_its_failure_reason(make_harness, s3, job: Job):
 
 
 def test_interrupting_the_step_stops_the_training_job(make_harness, s3, job: Job):
+    stored = f"{ROOT_PREFIX}/masks/{job.uuid}/metrics.json"
+    s3.put_object(Bucket=BUCKET, Key=stored, Body=b'{"older": 1}')  # the last good masks output
     harness = make_harness(faults=["hang:masks"])
     polls = []
 
@@ -145,6 +147,7 @@ def test_interrupting_the_step_stops_the_training_job(make_harness, s3, job: Job
     assert played.done.wait(30)
     assert played.status == "Stopped" and played.exit_codes == [143]
     assert not result.asset_materializations_for_node("masks")
+    assert s3.get_object(Bucket=BUCKET, Key=stored)["Body"].read() == b'{"older": 1}'  # a cancel keeps it
 
 
 @pytest.mark.parametrize("fault", ["sigterm-after-publish:masks", "sigterm-after-report:masks"])
