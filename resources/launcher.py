@@ -270,11 +270,10 @@ class LocalPipesLauncher(StageLauncher):
             except Exception as exc:  # the stage failed, or the messages could not be read: storage decides
                 failure = exc
             try:
-                settled = settle_launch(context, store, staging, stages, uuid, results)
+                settled = yield from settle_launch(context, store, staging, stages, uuid, results)
             finally:
                 if store.is_local:
                     shutil.rmtree(staging, ignore_errors=True)
-        yield from settled.events
         if failure is not None and all(s in settled.kept for s in stages):
             # Every stage finished and passed its checks (its marker is in storage): what went wrong
             # afterwards (a message that could not be read, the process's exit) does not undo that.

@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,32 +162,27 @@ def rebuilt_materialization(stage: str, metrics: Mapping[str, Any], output: Path
     return dg.MaterializeResult(asset_key=stage, metadata=metadata)
 
 
-def settle_results(
-    stages: Sequence[str],
+def settle_stage(
+    settled: Settled,
+    stage: str,
     results: Sequence[Any],
-    complete: Mapping[str, tuple[Mapping[str, Any], Path | None]],
+    complete: tuple[Mapping[str, Any], Path | None] | None,
     *,
     partition: str | None,
-    kept_where: Mapping[str, str],
-) -> Settled:
-    """Dagster's events for the launch: `complete` maps each stage that was promoted to its stored
-    metrics (and a local copy of its output, for rebuilding a lost report); `kept_where` says where the
-    previous output of each stage is (for the failed attempt's record)."""
-    settled = Settled(kept_where=dict(kept_where))
-    for stage in stages:
-        mine = [r for r in results if r.asset_key is not None and r.asset_key.to_user_string() == stage]
-        materializations = [r for r in mine if isinstance(r, dg.MaterializeResult)]
-        checks = [r for r in mine if isinstance(r, dg.AssetCheckResult)]
-        if stage in complete:
-            metrics, output = complete[stage]
-            settled.kept.append(stage)
-            settled.events.append(
-                materializations[0] if materializations else rebuilt_materialization(stage, metrics, output)
-            )
-            settled.events.extend(checks)
-            continue
-        if not materializations:
-            continue
+) -> list[Any]:
+    """Dagster's events for one stage of a launch, recorded in `settled`: `complete` is the stored metrics
+    (and a local copy of the output, for rebuilding a lost report) of a stage that was promoted, else None."""
+    mine = [r for r in results if r.asset_key is not None and r.asset_key.to_user_string() == stage]
+    materializations = [r for r in mine if isinstance(r, dg.MaterializeResult)]
+    checks = [r for r in mine if isinstance(r, dg.AssetCheckResult)]
+    if complete is not None:
+        metrics, output = complete
+        settled.kept.append(stage)
+        first = materializations[0] if materializations else rebuilt_materialization(stage, metrics, output)
+        events = [first, *checks]
+    elif not materializations:
+        events = []
+    else:
         failed = [c for c in checks if not c.passed]
         why = (
             "; ".join(f"{c.check_name}: {_scalar((c.metadata or {}).get('description', 'failed'))}" for c in failed)
@@ -198,13 +193,30 @@ def settle_results(
         metadata.update(
             {
                 "attempt": "failed, not kept: " + why,
-                "kept_output": kept_where.get(stage, "none (no earlier good output)"),
+                "kept_output": settled.kept_where.get(stage, "none (no earlier good output)"),
                 "failed_checks": dg.MetadataValue.json(
                     {c.check_name: _scalar((c.metadata or {}).get("description", "")) for c in failed}
                 ),
             }
         )
-        settled.events.append(dg.AssetObservation(asset_key=stage, partition=partition, metadata=metadata))
+        events = [dg.AssetObservation(asset_key=stage, partition=partition, metadata=metadata)]
+    settled.events.extend(events)
+    return events
+
+
+def settle_results(
+    stages: Sequence[str],
+    results: Sequence[Any],
+    complete: Mapping[str, tuple[Mapping[str, Any], Path | None]],
+    *,
+    partition: str | None,
+    kept_where: Mapping[str, str],
+) -> Settled:
+    """Dagster's events for a launch whose complete stages are already promoted (`complete`); `kept_where`
+    says where the previous output of each stage is (for the failed attempt's record)."""
+    settled = Settled(kept_where=dict(kept_where))
+    for stage in stages:
+        settle_stage(settled, stage, results, complete.get(stage), partition=partition)
     return settled
 
 
@@ -232,33 +244,37 @@ def settle_launch(
     stages: Sequence[str],
     uuid: str,
     results: Sequence[Any],
-) -> Settled:
-    """The local launcher's end: judge each stage from its output under the local `staging` root, put the
-    complete ones in place of the stored ones (a rename locally; on S3 an upload to a staging prefix,
-    then a server-side copy), and say what Dagster records."""
-    complete: dict[str, tuple[Mapping[str, Any], Path | None]] = {}
-    kept_where = {s: store.uri_of(f"{s}/{uuid}") for s in stages if _stored(store, s, uuid)}
+) -> Iterator[Any]:
+    """The local launcher's end, one stage at a time: judge the stage from its output under the local
+    `staging` root, put a complete one in place of the stored one (a rename locally; on S3 an upload to a
+    staging prefix, then a server-side copy), then yield what Dagster records of it, so that a Dagster
+    process killed meanwhile leaves at most one stage newer in storage than in Dagster. Returns the
+    `Settled` record (`settled = yield from settle_launch(...)`)."""
+    settled = Settled(kept_where={s: store.uri_of(f"{s}/{uuid}") for s in stages if _stored(store, s, uuid)})
+    partition = context.partition_key if context.has_partition_key else None
+    finished = True
     for stage in stages:
         staged = staging / stage / uuid
-        if not is_complete(staged):
-            break  # a later stage read this one's output: it cannot be complete either
-        metrics = read_metrics(staged / METRICS_JSON)
-        if store.is_local:
-            output = promote_local(staged, store.local_path(""), stage, uuid)
-        else:
-            launch = staging_prefix(f"{uuid}-{context.run.run_id[:8]}-{os.getpid()}")
-            store.upload_dir(staged, f"{launch}/{stage}/{uuid}")
-            count = promote_prefix(store, f"{launch}/{stage}/{uuid}", f"{stage}/{uuid}")
-            store.delete_prefix(launch)
-            output = staged
-            context.log.info(f"stored {count} file(s) of {stage}/{uuid} in {store.uri}")
-        complete[stage] = (metrics, output)
-    partition = context.partition_key if context.has_partition_key else None
-    settled = settle_results(stages, results, complete, partition=partition, kept_where=kept_where)
-    for stage, why in settled.refused.items():
-        kept = kept_where.get(stage)
-        context.log.warning(
-            f"stage {stage}: the new output is not kept ({why}); "
-            + (f"the last good output stays at {kept}" if kept else "there is no earlier output")
+        finished = finished and is_complete(staged)  # a later stage read this one: it cannot be complete
+        complete = (
+            (read_metrics(staged / METRICS_JSON), _promote(context, store, staged, stage, uuid)) if finished else None
         )
+        yield from settle_stage(settled, stage, results, complete, partition=partition)
+        if stage in settled.refused:
+            kept = settled.kept_where.get(stage)
+            context.log.warning(
+                f"stage {stage}: the new output is not kept ({settled.refused[stage]}); "
+                + (f"the last good output stays at {kept}" if kept else "there is no earlier output")
+            )
     return settled
+
+
+def _promote(context: dg.AssetExecutionContext, store: Store, staged: Path, stage: str, uuid: str) -> Path:
+    if store.is_local:
+        return promote_local(staged, store.local_path(""), stage, uuid)
+    launch = staging_prefix(f"{uuid}-{context.run.run_id[:8]}-{os.getpid()}")
+    store.upload_dir(staged, f"{launch}/{stage}/{uuid}")
+    count = promote_prefix(store, f"{launch}/{stage}/{uuid}", f"{stage}/{uuid}")
+    store.delete_prefix(launch)
+    context.log.info(f"stored {count} file(s) of {stage}/{uuid} in {store.uri}")
+    return staged
