@@ -132,7 +132,8 @@ def reconstruction(
         }
         try:
             for result in launcher.launch(context, stages, spec, locations, settings=config.settings, extras=extras):
-                if isinstance(result, dg.AssetObservation):  # progress, into the event log as it comes
+                # Progress, into the event log as it comes, and failed attempts (the last good output stays).
+                if isinstance(result, dg.AssetObservation):
                     yield result
                     continue
                 stage = result.asset_key.to_user_string() if result.asset_key else ""
@@ -168,7 +169,7 @@ def reconstruction(
         if all(c.passed for c in spz_checks):
             delivered = spz.deliver(store, bucket.store(), spec)
             for suffix, uri in delivered.items():
-                extra[f"delivered{suffix.replace('.', '_')}"] = uri
+                extra["delivered_" + suffix.lstrip(".")] = uri
             context.log.info(f"job {uuid}: delivered {', '.join(delivered.values()) or 'nothing'}")
         yield finish(spz_materialized[0] if spz_materialized else dg.MaterializeResult(asset_key="spz"), extra)
         yield from spz_checks

@@ -53,7 +53,7 @@ HEADLINE: dict[str, tuple[str, ...]] = {
     "spz": ("num_gaussians", "spz_bytes", "ply_bytes", "stage_seconds"),
 }
 #: Entries that are links, in this order, after the preview.
-LINKS = ("location", "delivered_ply", "delivered_spz", "preview_image")
+LINKS = ("location", "delivered_ply", "delivered_spz", "delivered_sparse", "preview_image")
 #: Entries a launcher adds (the SageMaker job, its billable time and cost): kept together, after the links.
 LAUNCHER_PREFIXES = ("sagemaker/",)
 PREVIEW_MAX_SIDE = 640

@@ -1,5 +1,6 @@
 """`spz`: the delivered files, `<name>.ply` and `<name>.spz`, also placed under `<outputPrefix>/<uuid>/`
-in the deployment bucket like the reference system does (only when the .spz reads back)."""
+in the deployment bucket like the reference system does (only when the .spz reads back). With
+`training.enable: false` the delivered files are the SfM result: `<name>_points.ply` and `sparse/0/`."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from resources.storage import Store
 
 spec = dg.AssetSpec(
     "spz",
-    deps=["splat"],
+    deps=["splat", "sparse_model"],
     description=(
         "The splat as .ply and compressed .spz (rotated when training.rotateSplat), delivered to "
         "`<bucket>/<outputPrefix>/<uuid>/`. Checked: the .spz reads back with the same Gaussian count."
@@ -36,6 +37,7 @@ spz_reads_back_check = job_check_spec(
 )
 
 DELIVERED_SUFFIXES = (".ply", ".spz")
+SPARSE_MODEL = "sparse/0"  # what a job with training off delivers besides its points .ply
 
 
 def output_key(spec_: JobSpec, name: str) -> str:
@@ -43,10 +45,12 @@ def output_key(spec_: JobSpec, name: str) -> str:
 
 
 def deliver(storage: Store, bucket: Store, job: JobSpec) -> dict[str, str]:
-    """Copy `<storage>/spz/<uuid>/*.{ply,spz}` to `<bucket>/<outputPrefix>/<uuid>/` (server-side on S3).
+    """Copy `<storage>/spz/<uuid>/*.{ply,spz}` to `<bucket>/<outputPrefix>/<uuid>/` (server-side on S3);
+    with training off (gs_stages/export/sparse.py) also the COLMAP model `sparse/0/`.
 
-    Returns {".ply": uri, ".spz": uri}. A copy that fails is a StageFailure of spz that names the file, the
-    bucket and key, S3's error code and what to do, instead of a bare step error.
+    Returns {".ply": uri, ".spz": uri} (training off: {".ply": the points .ply, "sparse": the model folder}).
+    A copy that fails is a StageFailure of spz that names the file, the bucket and key, S3's error code and
+    what to do, instead of a bare step error.
     """
     delivered: dict[str, str] = {}
     for obj in storage.iter_objects(f"spz/{job.uuid}/", children_only=True):
@@ -61,6 +65,10 @@ def deliver(storage: Store, bucket: Store, job: JobSpec) -> dict[str, str]:
             except Exception as exc:  # S3 (ClientError, BotoCoreError) or the local file system (OSError)
                 raise StageFailure("spz", _failure(name, bucket, key, _error_code(exc), str(exc))) from exc
             delivered[suffix] = bucket.uri_of(key)
+    model = f"spz/{job.uuid}/{SPARSE_MODEL}/"
+    for obj in storage.iter_objects(model):
+        storage.copy_to(obj.key, bucket, output_key(job, SPARSE_MODEL + "/" + obj.key[len(model) :]))
+        delivered["sparse"] = bucket.uri_of(output_key(job, SPARSE_MODEL)) + "/"
     return delivered
 
 

@@ -78,7 +78,7 @@ def run_notice(
     stages = ", ".join(outcome.stages) or "no stage"
     head = f"{_titled(name, uuid)} {status} after {human_seconds(outcome.elapsed_s)} (stages run: {stages})."
     lines = [head, ""]
-    results = {k: v for k, v in outcome.outputs.items() if k in (".spz", ".ply")}
+    results = {k: v for k, v in outcome.outputs.items() if k in (".spz", ".ply", "sparse")}
     if results and status != "CANCELED":
         lines.append("Results:")
         lines += [f"  {uri}" for _, uri in sorted(results.items(), reverse=True)]

@@ -6,9 +6,10 @@ The interface is one call::
 
 `stages` are the selected stage names (run in pipeline order, in ONE launch: `gs_stages chain`),
 `spec` the job (overrides applied), `locations` where inputs are and outputs go (`<root>/<stage>/<uuid>/`
-and the media). It yields the `MaterializeResult`/`AssetCheckResult` objects the stage process reports
-through Dagster Pipes, as they arrive, each stage's output already in storage when its result is yielded,
-and the stages' progress as `AssetObservation`s (resources/progress_relay.py) for the asset to yield.
+and the media). It yields the stages' progress as `AssetObservation`s as it arrives (resources/progress_relay.py)
+and each stage's `MaterializeResult`/`AssetCheckResult` as soon as that stage's output is complete in storage
+and has replaced the previous one (while the later stages go on), and an `AssetObservation` for a stage
+that reported but was not kept (resources/stage_outputs.py).
 A failed stage raises `StageFailure` (a `dagster.Failure`) carrying the stage's own message, after the
 results of the stages that did finish.
 
@@ -39,11 +40,12 @@ from pydantic import Field, field_validator
 
 from gs_stages.jobspec import JobSpec
 from gs_stages.progress import DEFAULT_INTERVAL_S
-from gs_stages.report import FAILED_EVENT
+from gs_stages.report import CHECKS_EXTRA, FAILED_EVENT
 from gs_stages.stage import STAGE_ORDER, STAGES, StageError, check_settings
 from resources.gpu_slots import GpuSlots, default_lock_dir, parse_devices
 from resources.pipes_file_reader import TolerantFileMessageReader
 from resources.progress_relay import ProgressRelay
+from resources.stage_outputs import LaunchSettler, Settled, local_staging
 from resources.storage import Store, open_store
 
 
@@ -216,9 +218,10 @@ class StreamingPipesSubprocessClient(dg.PipesSubprocessClient):
 class LocalPipesLauncher(StageLauncher):
     """Runs `python -m gs_stages chain` in a local subprocess under Dagster Pipes.
 
-    With a local storage root the chain reads and writes `<root>/<stage>/<uuid>/` in place. With an
-    S3 root it downloads the inputs the selected stages need to a temp root, and uploads each stage's
-    output as soon as the stage reports (so a later failure keeps the finished stages).
+    The chain writes into a staging root: with a local storage root a hidden folder beside the outputs
+    (stored inputs linked in), with an S3 root a temp folder (inputs downloaded). Once the process has
+    ended, each stage whose staged output is complete replaces the stored one (also when a later stage
+    failed); the others are dropped, and the last good output stays (resources/stage_outputs.py).
     """
 
     python: str = Field(default="", description="Python that has gs_stages[engine] (default: this one)")
@@ -247,55 +250,57 @@ class LocalPipesLauncher(StageLauncher):
             tmp_path = Path(tmp)
             spec_path = tmp_path / f"{uuid}.json"
             spec_path.write_text(json.dumps(spec.to_json(), indent=2))
-
-            # Each selected stage starts from an empty output directory (no stale files, no resuming an
-            # earlier run's checkpoints), and a stage that does not finish leaves its last good output.
-            aside: dict[str, Path] = {}
+            # The chain writes into a staging root; the stored outputs are replaced only by complete
+            # stages, once the process has ended (resources/stage_outputs.py).
             if store.is_local:
-                root = store.local_path("")
-                aside = set_aside_outputs(root, stages, uuid)
+                staging = _local_staging(store.local_path(""), uuid, stages)
             else:
-                root = tmp_path / "root"  # outputs replace the stored ones as each stage reports
+                staging = tmp_path / "root"
                 for name in external_inputs(stages):
-                    count = store.download_dir(f"{name}/{uuid}", root / name / uuid)
+                    count = store.download_dir(f"{name}/{uuid}", staging / name / uuid)
                     context.log.info(f"downloaded {count} file(s) of {name}/{uuid} from {store.uri}")
-            finished: set[str] = set()
-
-            def ship(result: PipesExecutionResult) -> None:
-                if not isinstance(result, dg.MaterializeResult) or result.asset_key is None:
-                    return
-                stage = result.asset_key.to_user_string()
-                finished.add(stage)
-                if not store.is_local:
-                    count = store.upload_dir(root / stage / uuid, f"{stage}/{uuid}")
-                    context.log.info(f"uploaded {count} file(s) of {stage}/{uuid} to {store.uri}")
-
+            checks = [c.get("stage") for c in (extras or {}).get(CHECKS_EXTRA) or []]
+            settler = LaunchSettler(context, store, staging, stages, uuid, {s: checks.count(s) for s in stages})
+            failure: Exception | None = None
             try:
                 media = self._media(locations, tmp_path) if "frames" in stages else None
                 command = self.chain_command(
-                    self.python or sys.executable, spec_path, root, stages, media, settings or {}
+                    self.python or sys.executable, spec_path, staging, stages, media, settings or {}
                 )
                 client = StreamingPipesSubprocessClient(forward_stdio=self.forward_stdio)
                 with self._gpu(context) as env:
                     context.log.info("launching: " + " ".join(command))
-                    yield from client.stream(
-                        context=context,
-                        command=command,
-                        extras=extras,
-                        env=env,
-                        on_result=ship,
-                        poll_s=self.poll_s,
-                        stages=stages,
-                    )
-                # Exit code 0: every stage ran to its end. One whose report never reached Dagster keeps (and
-                # ships) its new output all the same, rather than have it swapped for the older one.
-                for stage in stages:
-                    if stage not in finished:
-                        context.log.warning(f"stage {stage} finished but its report did not arrive; keeping its output")
-                        ship(dg.MaterializeResult(asset_key=stage))
+                    for result in client.stream(
+                        context=context, command=command, extras=extras, env=env, poll_s=self.poll_s, stages=stages
+                    ):
+                        if isinstance(result, dg.AssetObservation):  # progress: on to the event log now
+                            yield result
+                        else:
+                            settler.add(result)
+                        yield from settler.ready()
+            except (DagsterExecutionInterruptedError, KeyboardInterrupt, GeneratorExit):
+                # Canceled: nothing more of this launch is kept or recorded; stages already settled stay.
+                if store.is_local:
+                    shutil.rmtree(staging, ignore_errors=True)
+                raise
+            except Exception as exc:  # the stage failed, or the messages could not be read: storage decides
+                failure = exc
+            try:
+                settled = yield from settler.finish()
             finally:
                 if store.is_local:
-                    settle_outputs(root, stages, uuid, aside, finished)
+                    shutil.rmtree(staging, ignore_errors=True)
+        if failure is not None and all(s in settled.kept for s in stages):
+            # Every stage finished and passed its checks (its marker is in storage): what went wrong
+            # afterwards (a message that could not be read, the process's exit) does not undo that.
+            context.log.warning(f"every stage of the launch finished and is kept, despite: {failure}")
+            failure = None
+        if failure is not None:
+            failure = _named(failure, stages, settled)
+            raise with_kept_note(failure, settled.kept_where) if isinstance(failure, StageFailure) else failure
+        refused = [s for s in stages if s in settled.refused]
+        if refused:  # a process that exits 0 with a refused stage: only a stage outside Pipes checks
+            raise with_kept_note(StageFailure(refused[0], settled.refused[refused[0]]), settled.kept_where)
 
     @contextmanager
     def _gpu(self, context: dg.AssetExecutionContext) -> Iterator[dict[str, str]]:
@@ -332,30 +337,37 @@ class LocalPipesLauncher(StageLauncher):
         return path
 
 
-def set_aside_outputs(root: Path, stages: Sequence[str], uuid: str) -> dict[str, Path]:
-    """Move the selected stages' current outputs `<root>/<stage>/<uuid>` aside (hidden siblings)."""
-    aside: dict[str, Path] = {}
-    for stage in stages:
-        current = root / stage / uuid
-        previous = current.with_name(f".{uuid}.previous")
-        if previous.exists():  # left by a run that died; its output is older than the current one
-            shutil.rmtree(previous)
-        if current.exists():
-            current.rename(previous)
-            aside[stage] = previous
-    return aside
+def _local_staging(root: Path, uuid: str, stages: Sequence[str]) -> Path:
+    """The launch's staging root; a storage root that cannot hold it fails as the first stage would, naming
+    that stage's output folder and what to do (a full disk, a folder the stages may not write)."""
+    try:
+        return local_staging(root, uuid, external_inputs(stages))
+    except OSError as exc:
+        from gs_stages.cli import STORAGE_ERRNOS, storage_error
+
+        if exc.errno not in STORAGE_ERRNOS:
+            raise
+        output = root / stages[0] / uuid
+        raise StageFailure(
+            stages[0], str(storage_error(OSError(exc.errno, exc.strerror, str(output)), output))
+        ) from exc
 
 
-def settle_outputs(root: Path, stages: Sequence[str], uuid: str, aside: Mapping[str, Path], finished: set[str]) -> None:
-    """Keep the new output of each finished stage; put the previous output back for the others."""
-    for stage in stages:
-        current = root / stage / uuid
-        previous = aside.get(stage)
-        if stage in finished:
-            if previous is not None:
-                shutil.rmtree(previous, ignore_errors=True)
-            continue
-        if current.exists():
-            shutil.rmtree(current)
-        if previous is not None:
-            previous.rename(current)
+def _named(failure: Exception, stages: Sequence[str], settled: Settled) -> Exception:
+    """The failure, naming the first stage that was not kept when the process could not say which."""
+    if isinstance(failure, StageFailure) and failure.stage in settled.kept:
+        unfinished = [s for s in stages if s not in settled.kept]
+        metadata = {k: v for k, v in failure.metadata.items() if k != "stage"}
+        return StageFailure(unfinished[0] if unfinished else failure.stage, failure.message, metadata)
+    return failure
+
+
+def with_kept_note(failure: StageFailure, kept_where: Mapping[str, str]) -> StageFailure:
+    """The failure, saying that the failed stage's last good output is still there (the record's error)."""
+    kept = kept_where.get(failure.stage)
+    if not kept:
+        return failure
+    note = f"{failure.message}\nThe last good {failure.stage} output is kept: {kept}"
+    named = StageFailure(failure.stage, note, {k: v for k, v in failure.metadata.items() if k != "stage"})
+    named.__cause__ = failure.__cause__
+    return named

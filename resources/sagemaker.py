@@ -11,6 +11,9 @@ dagster-aws has Pipes clients for ECS, EMR, Glue and Lambda; this is the SageMak
   value at 512 characters, so both bootstrap values are checked before the job is created. CloudWatch
   is never polled (its API throttles per account).
 * A job name unique per attempt (SageMaker never reuses one), at most 63 characters.
+* The job publishes stage outputs into its own staging prefix; once it has ended, the stages it
+  published completely are promoted to `<root>/<stage>/<uuid>/` (`promote`), so the last good outputs
+  stay in place while it runs, fails or is stopped.
 * describe_training_job polled with exponential backoff and no overall cap; an interrupted step stops
   the training job; a failed job raises SageMakerJobFailed carrying its FailureReason; billable
   seconds and an estimated cost come back as metadata.
@@ -54,9 +57,17 @@ from gs_stages import sagemaker_entry as entry
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES, JobSpec
 from gs_stages.report import FAILED_EVENT
 from gs_stages.stage import STAGES
-from resources.launcher import StageFailure, StageLauncher, StageLocations, external_inputs, ordered_stages
+from resources.launcher import (
+    StageFailure,
+    StageLauncher,
+    StageLocations,
+    external_inputs,
+    ordered_stages,
+    with_kept_note,
+)
 from resources.progress_relay import ProgressRelay
-from resources.storage import split_s3_uri
+from resources.stage_outputs import promote_prefix, settle_results, staging_prefix, stored_marker
+from resources.storage import S3Store, split_s3_uri
 
 #: The Dagster pool every asset that launches a GPU job declares (`pool=GPU_POOL`); its limit caps
 #: concurrent GPU jobs (infra/dagster.yaml, or `dagster instance concurrency set gpu <n>`).
@@ -261,7 +272,8 @@ def build_create_training_job_request(
 
     hyperparameters = {
         entry.HP_STAGES: ",".join(ordered),
-        entry.HP_OUTPUT_ROOT: settings.uri(),
+        # The job's own staging root: the launcher promotes complete stages to settings.uri() afterwards.
+        entry.HP_OUTPUT_ROOT: settings.uri(staging_prefix(job_name)),
         entry.HP_JOB_NAME: job_name,
         **spec_hyperparameters(spec),
     }
@@ -410,6 +422,7 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
         self._sleep = sleep
         self.forward_termination = forward_termination
         self.hourly_usd = dict(DEFAULT_HOURLY_USD if hourly_usd is None else hourly_usd)
+        self.promoted: dict[str, dict[str, Any]] = {}  # stage -> metrics, of the last job's promotion
 
     @classmethod
     def _is_dagster_maintained(cls) -> bool:
@@ -525,6 +538,7 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
                 if self.forward_termination:
                     self.stop(job.name, context.log)
                 raise
+            self.promote(spec, stages, job.name, context.log)
             self._raise_unless_completed(job, description, context.log)
         return PipesClientCompletedInvocation(job.session, metadata=self.job_metadata(description, job.arn))
 
@@ -539,21 +553,20 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
         engine_settings: Mapping[str, Any] | None = None,
         on_job_created: Callable[[str], None] | None = None,
     ) -> Iterator[PipesExecutionResult | AssetObservation]:
-        """Like `run`, yielding each result as the container reports it, and its progress (observations).
-
-        Results of the chain's last stage are held until the job has ended and carry the job's billable
-        seconds and cost estimate (the others carry the job's identity only: they arrive mid-job). What the
-        message reader brought in is passed on every `message_interval`, not only after each describe.
+        """Like `run`, yielding the container's progress as it comes (observations, passed on every
+        `message_interval`, not only after each describe) and the results it reported once the job has
+        ended and its complete stages were promoted to the storage root (`self.promoted`: their stored
+        metrics), so that every yielded materialization's output is in storage. Materializations carry the
+        job's billable seconds and cost estimate, check results its identity.
         """
-        last = ordered_stages(stages)[-1]
         relay = ProgressRelay(context)  # progress messages as log lines and AssetObservations
-        held: list[PipesExecutionResult] = []
         taken = 0
+        reported: list[PipesExecutionResult] = []
 
         def fresh(session: Any) -> list[PipesExecutionResult]:
             nonlocal taken
-            reported = list(session.get_reported_results())
-            new, taken = reported[taken:], len(reported)
+            results = list(session.get_reported_results())
+            new, taken = results[taken:], len(results)
             return new
 
         with self._launch(context, spec, stages, media_uri, extras, engine_settings, on_job_created) as job:
@@ -562,23 +575,41 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
             try:
                 for polled in self._poll(job.name, context.log, tick=self.message_interval):
                     yield from relay.fresh(job.session)
-                    if polled is not None:  # None: a slice of the wait; results arrived are passed on all the same
+                    if polled is not None:  # None: a slice of the wait
                         description = polled
-                    for result in fresh(job.session):
-                        if result.asset_key is not None and result.asset_key.to_user_string() == last:
-                            held.append(result)
-                        else:
-                            yield _with_metadata(result, identity)
+                    reported += fresh(job.session)
             except (DagsterExecutionInterruptedError, KeyboardInterrupt, GeneratorExit):
                 if self.forward_termination:
                     self.stop(job.name, context.log)
                 raise
         # The session is closed: every message the container wrote has been read.
         yield from relay.fresh(job.session)
+        self.promote(spec, stages, job.name, context.log)
         metadata = self.job_metadata(description, job.arn)
-        for result in [*held, *fresh(job.session)]:
+        for result in [*reported, *fresh(job.session)]:
             yield _with_metadata(result, metadata if isinstance(result, MaterializeResult) else identity)
         self._raise_unless_completed(job, description, context.log)
+
+    def promote(self, spec: JobSpec, stages: Sequence[str], job_name: str, log: Any) -> dict[str, dict[str, Any]]:
+        """Move each stage the job published completely (its marker, written after its checks passed) from
+        the job's staging prefix to the storage root, in order, whatever the job's end; drop the rest.
+        Until then the stored outputs are untouched (a failed, stopped or interrupted job leaves them)."""
+        store = S3Store(self.settings.storage_root)
+        store.client = self._s3
+        staging = staging_prefix(job_name)
+        self.promoted = {}
+        for stage in ordered_stages(stages):
+            staged = f"{staging}/{stage}/{spec.uuid}"
+            if not stored_marker(store, staged) or store.head(f"{staged}/{entry.MARKER}") is None:
+                break
+            metrics = json.loads(store.read_bytes(f"{staged}/{entry.MARKER}")).get("metrics") or {}
+            count = promote_prefix(store, staged, f"{stage}/{spec.uuid}")
+            log.info(
+                f"stage {stage}: {count} file(s) of training job {job_name} now in {store.uri_of(stage)}/{spec.uuid}"
+            )
+            self.promoted[stage] = metrics
+        store.delete_prefix(staging)
+        return self.promoted
 
     def _raise_unless_completed(self, job: _LaunchedJob, description: Mapping[str, Any], log: Any) -> None:
         status = description.get("TrainingJobStatus", "Unknown")
@@ -745,18 +776,34 @@ class SageMakerLauncher(StageLauncher):
             raise StageFailure("?", f"the SageMaker launcher needs an s3:// storage root, got {locations.root!r}")
         stages = ordered_stages(stages)
         store = locations.store()
-        for stage in stages:  # outputs of the selected stages are replaced, never mixed with older files
-            store.delete_prefix(f"{stage}/{spec.uuid}")
+        # Nothing stored is touched before the job ends: it publishes into its own staging prefix, and
+        # only its complete stages replace the stored outputs (PipesSageMakerClient.promote).
+        kept_where = {
+            s: store.uri_of(f"{s}/{spec.uuid}") for s in stages if store.exists(f"{s}/{spec.uuid}/metrics.json")
+        }
         client = self.client(locations)
+        results: list[PipesExecutionResult] = []
+        failure: StageFailure | None = None
         try:
-            yield from client.stream(
+            for result in client.stream(
                 context=context,
                 spec=spec,
                 stages=stages,
                 extras=extras,
                 media_uri=locations.media if "frames" in stages else None,
                 engine_settings={**self.settings, **(settings or {})},
-            )
+            ):
+                results.append(result)
         except SageMakerJobFailed as exc:
             metadata = {k: v for k, v in exc.metadata.items() if k != "sagemaker/console_url"}
-            raise StageFailure(exc.stage or "?", str(exc), metadata=metadata) from exc
+            failure = StageFailure(exc.stage or "?", str(exc), metadata=metadata)
+            failure.__cause__ = exc
+        partition = context.partition_key if context.has_partition_key else None
+        complete = {stage: (metrics, None) for stage, metrics in client.promoted.items()}
+        settled = settle_results(stages, results, complete, partition=partition, kept_where=kept_where)
+        yield from settled.events
+        if failure is not None and all(s in settled.kept for s in stages):
+            context.log.warning(f"every stage of the job finished and is kept, despite: {failure}")
+            failure = None
+        if failure is not None:
+            raise with_kept_note(failure, {s: u for s, u in kept_where.items() if s not in settled.kept})

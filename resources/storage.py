@@ -116,6 +116,12 @@ class Store(ABC):
     @abstractmethod
     def delete_prefix(self, prefix: str) -> int: ...
 
+    def delete_keys(self, keys: list[str]) -> int:
+        """Remove single objects (not prefixes); returns how many were asked for."""
+        for key in keys:
+            self.delete_prefix(key)
+        return len(keys)
+
     def exists(self, key: str) -> bool:
         return self.head(key) is not None
 
@@ -361,6 +367,13 @@ class S3Store(Store):
             chunk = keys[start : start + 1000]
             self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in chunk]})
         return len(keys)
+
+    def delete_keys(self, keys: list[str]) -> int:
+        full = [self._key(k) for k in keys]
+        for start in range(0, len(full), 1000):
+            chunk = full[start : start + 1000]
+            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in chunk]})
+        return len(full)
 
     def copy_to(self, key: str, other: Store, other_key: str) -> None:
         if isinstance(other, S3Store) and other.endpoint_url == self.endpoint_url:

@@ -22,7 +22,7 @@ from typing import Any
 
 from gs_stages.capabilities import check_supported
 from gs_stages.jobspec import JobSpec, JobSpecError, load_job, parse_job
-from gs_stages.layout import CHECKPOINTS_DIR
+from gs_stages.layout import CHECKPOINTS_DIR, write_complete_marker
 from gs_stages.stage import (
     STAGE_ORDER,
     STAGES,
@@ -99,7 +99,9 @@ def run_stage(
             raise
         raise storage_error(exc, output) from exc
     log.info("stage %s: done in %.1f s", stage, metrics["stage_seconds"])
-    reporter().stage_done(stage, output, metrics)
+    reporter().stage_done(stage, output, metrics)  # raises when a blocking quality check fails
+    # Last: launchers keep this output (and replace the previous one) only when the marker is there.
+    write_complete_marker(output, stage, spec.uuid)
     return metrics
 
 

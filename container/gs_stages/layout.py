@@ -17,7 +17,10 @@ splat/<uuid>/
     preview.png                  held-out renders next to ground truth
 spz/<uuid>/
     <name>.ply, <name>.spz       delivered files (rotated when rotateSplat)
-Every stage also writes metrics.json.
+    (training off instead:)      <name>_points.ply and sparse/0/, the SfM result (export/sparse.py)
+Every stage also writes metrics.json, and last `.stage_complete.json` (COMPLETE_MARKER): the stage
+finished and passed the blocking checks judged in its process. Launchers keep a new output only when
+its marker is there, whatever reached them as messages.
 """
 
 from __future__ import annotations
@@ -42,6 +45,19 @@ SPLAT_PLY = "splat.ply"
 CHECKPOINTS_DIR = "checkpoints"
 PREVIEW_PNG = "preview.png"
 METRICS_JSON = "metrics.json"
+COMPLETE_MARKER = ".stage_complete.json"
+
+
+def write_complete_marker(output: Path, stage: str, uuid: str) -> Path:
+    """Say, in the output itself, that the stage finished and its in-process checks passed (written last)."""
+    path = Path(output) / COMPLETE_MARKER
+    path.write_text(json.dumps({"stage": stage, "uuid": uuid}))
+    return path
+
+
+def is_complete(output: Path) -> bool:
+    """Whether a stage output holds the marker its stage writes last (a finished, accepted output)."""
+    return (Path(output) / COMPLETE_MARKER).is_file() and (Path(output) / METRICS_JSON).is_file()
 
 
 @dataclass

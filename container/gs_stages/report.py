@@ -159,6 +159,8 @@ def _heldout_psnr(stage: str, output: Path, metrics: Mapping[str, Any], params: 
 
 def _spz_reads_back(stage: str, output: Path, metrics: Mapping[str, Any], params: Mapping[str, Any]) -> CheckOutcome:
     name = "spz_reads_back"
+    if metrics.get("trained") is False:
+        return _sparse_reads_back(stage, name, Path(output), metrics)
     files = sorted(Path(output).glob("*.spz"))
     if not files:
         return CheckOutcome(stage, name, False, f"no .spz file in {output}")
@@ -179,6 +181,25 @@ def _spz_reads_back(stage: str, output: Path, metrics: Mapping[str, Any], params
     if count == 0:
         return CheckOutcome(stage, name, False, f"{files[0].name} holds no Gaussians", meta)
     return CheckOutcome(stage, name, True, f"{files[0].name} reads back: {count} Gaussians", meta)
+
+
+def _sparse_reads_back(stage: str, name: str, output: Path, metrics: Mapping[str, Any]) -> CheckOutcome:
+    """Training off: what is delivered is the COLMAP model and its points .ply; both must read back."""
+    from gs_stages.export.sparse import read_points_ply
+
+    missing = [f for f in ("cameras.bin", "images.bin", "points3D.bin") if not (output / "sparse/0" / f).is_file()]
+    files = sorted(output.glob("*_points.ply"))
+    if missing or not files:
+        return CheckOutcome(stage, name, False, f"training is off and the sparse model is incomplete in {output}")
+    try:
+        count = read_points_ply(files[0])
+    except Exception as exc:  # any decoding failure is the finding
+        return CheckOutcome(stage, name, False, f"{files[0].name} does not read back: {exc}", {"file": files[0].name})
+    expected = metrics.get("points3d")
+    meta = {"file": files[0].name, "points": count, "trained": False}
+    if expected is not None and int(expected) != count:
+        return CheckOutcome(stage, name, False, f"{files[0].name} holds {count} points, expected {expected}", meta)
+    return CheckOutcome(stage, name, True, f"training is off: {files[0].name} reads back ({count} points)", meta)
 
 
 CHECKS = {

@@ -11,9 +11,12 @@ the CreateTrainingJob request arrives here as:
 The stages run in this process (`gs_stages.cli.run_chain`, one stage at a time) on a local
 `<work>/<stage>/<uuid>/` layout whose upstream dirs are the input channels. Each finished stage is
 published to `<output root>/<stage>/<uuid>/` (metrics.json last, then a completion marker naming this
-training job) before it is reported to Dagster, so a container that SageMaker restarts (managed spot
-interruption, retry) skips what is already complete and re-reports it only when its report never
-reached S3: message chunks continue the numbering of the previous container, none is overwritten.
+training job) once its report and checks went out and no blocking check failed, so a container that
+SageMaker restarts (managed spot interruption, retry) skips what is already complete and re-reports it
+only when its report never reached S3: message chunks continue the numbering of the previous
+container, none is overwritten. The output root is the launch's staging prefix: the launcher moves
+each complete stage to the storage root once the job has ended (resources/stage_outputs.py), so the
+last good output stays in place while the job runs, fails or is stopped.
 
 stdout/stderr go to S3 with the Pipes messages (and still to CloudWatch for humans); Dagster never
 polls CloudWatch. A failure's message goes to /opt/ml/output/failure, which SageMaker shows as the
@@ -41,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from dagster_pipes import PipesBlobStoreMessageWriter, PipesBlobStoreMessageWriterChannel
+
+from gs_stages.layout import write_complete_marker
 
 log = logging.getLogger("gs_stages.sagemaker")
 
@@ -279,8 +284,11 @@ class PublishingReporter:
         return bool(selected) and stage in self.delivered
 
     def stage_done(self, stage: str, output: Path, metrics: dict[str, Any]) -> None:
-        self.publisher.publish(stage, output, metrics)
+        # Judged first (a failed blocking check raises here), published only when accepted: an output
+        # that failed its check never reaches S3, and the launcher keeps the last good one.
         self.report(stage, output, metrics)
+        write_complete_marker(output, stage, self.publisher.uuid)
+        self.publisher.publish(stage, output, metrics)
 
     def report(self, stage: str, output: Path, metrics: dict[str, Any]) -> None:
         if self.already_delivered(stage):

@@ -62,7 +62,8 @@ STAGES: dict[str, StageDef] = {
     "masks": StageDef("masks", ("frames",), "gs_stages.masks:run"),
     "sparse_model": StageDef("sparse_model", ("frames",), "gs_stages.sfm.stage:run", optional_inputs=("masks",)),
     "splat": StageDef("splat", ("frames", "sparse_model"), "gs_stages.splat.stage:run", optional_inputs=("masks",)),
-    "spz": StageDef("spz", ("splat",), "gs_stages.export.stage:run"),
+    # sparse_model: what a job with training off delivers (gs_stages/export/sparse.py)
+    "spz": StageDef("spz", ("splat",), "gs_stages.export.stage:run", optional_inputs=("sparse_model",)),
 }
 
 

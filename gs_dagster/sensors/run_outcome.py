@@ -61,6 +61,11 @@ def job_uuids_of_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[s
     return known[first : last + 1]
 
 
+#: Materialization metadata of the delivered files -> their name in the record's outputs ("sparse": the
+#: COLMAP model folder a job with training off delivers).
+DELIVERED = {"delivered_ply": ".ply", "delivered_spz": ".spz", "delivered_sparse": "sparse"}
+
+
 def _scalar(value: Any) -> Any:
     return getattr(value, "value", value)
 
@@ -82,10 +87,10 @@ def latest_figures(instance: dg.DagsterInstance, uuid: str) -> tuple[dict[str, f
                 metrics[name] = value
         if "location" in metadata:  # links in the metadata (file:// for a path); the record keeps the path
             outputs[stage] = plain_location(metadata["location"])
-        for suffix in ("ply", "spz"):
-            delivered = metadata.get(f"delivered_{suffix}")
+        for name, output in DELIVERED.items():
+            delivered = metadata.get(name)
             if delivered is not None:
-                outputs[f".{suffix}"] = plain_location(delivered)
+                outputs[output] = plain_location(delivered)
     return metrics, outputs
 
 

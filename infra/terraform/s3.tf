@@ -91,6 +91,19 @@ resource "aws_s3_bucket_lifecycle_configuration" "data" {
   }
 
   rule {
+    # Staging prefixes of launches whose Dagster process died before promoting or dropping them
+    # (resources/stage_outputs.py); a finished launch removes its own.
+    id     = "stage-staging"
+    status = "Enabled"
+    filter {
+      prefix = "${var.storage_prefix}/.staging/"
+    }
+    expiration {
+      days = var.scratch_expiration_days
+    }
+  }
+
+  rule {
     id     = "sagemaker-output"
     status = "Enabled"
     filter {

@@ -4,6 +4,7 @@ sigterm-after-publish:<stage>  SIGTERM right after the stage's outputs reached S
                                report was sent (a spot interruption at the worst moment)
 sigterm-after-report:<stage>   SIGTERM right after the stage's report was flushed to S3
 hang:<stage>                   sleep before running the stage (until SIGTERM)
+drop-report:<stage>            the stage's report (materialization and checks) never reaches Dagster
 """
 
 from __future__ import annotations
@@ -60,6 +61,15 @@ def install_one(fault: str) -> None:
         _sigterm_after(entry.Publisher, "publish", stage)
     elif kind == "sigterm-after-report":
         _sigterm_after(entry.PublishingReporter, "report", stage)
+    elif kind == "drop-report":
+        report = entry.PublishingReporter.report
+
+        def lossy(self, name, output, metrics):
+            if name != stage:
+                return report(self, name, output, metrics)
+            print(f"fault: the report of {stage} is lost", flush=True)
+
+        entry.PublishingReporter.report = lossy
     elif kind == "hang":
         original = cli.run_chain
 

@@ -125,6 +125,8 @@ def test_failed_job_raises_with_its_failure_reason(make_harness, s3, job: Job):
 
 
 def test_interrupting_the_step_stops_the_training_job(make_harness, s3, job: Job):
+    stored = f"{ROOT_PREFIX}/masks/{job.uuid}/metrics.json"
+    s3.put_object(Bucket=BUCKET, Key=stored, Body=b'{"older": 1}')  # the last good masks output
     harness = make_harness(faults=["hang:masks"])
     polls = []
 
@@ -145,6 +147,7 @@ def test_interrupting_the_step_stops_the_training_job(make_harness, s3, job: Job
     assert played.done.wait(30)
     assert played.status == "Stopped" and played.exit_codes == [143]
     assert not result.asset_materializations_for_node("masks")
+    assert s3.get_object(Bucket=BUCKET, Key=stored)["Body"].read() == b'{"older": 1}'  # a cancel keeps it
 
 
 @pytest.mark.parametrize("fault", ["sigterm-after-publish:masks", "sigterm-after-report:masks"])
@@ -157,11 +160,13 @@ def test_spot_restart_neither_loses_nor_duplicates_reports(make_harness, s3, job
     assert played.exit_codes == [143, 0], harness.container_log(name, 0)
     assert played.request["EnableManagedSpotTraining"] is True
     assert "CheckpointConfig" in played.request
-    # The restarted container did not run masks again, and Dagster saw exactly one materialization.
+    # Dagster saw exactly one materialization. Published masks are not run again; masks reported but not
+    # yet published (a stage is published only after its report and checks) runs again, unreported.
     second = harness.container_log(name, 1)
-    assert "complete from an earlier container" in second
     if fault.startswith("sigterm-after-report"):
         assert "already reported to Dagster" in second
+    else:
+        assert "complete from an earlier container" in second
     assert len(_materializations(s3, name)) == 1
     chunks = _chunks(s3, name)
     assert sorted(chunks) == list(range(1, len(chunks) + 1))  # contiguous: nothing overwritten
@@ -199,6 +204,20 @@ def test_launcher_streams_results_and_raises_stage_failure(make_harness, s3, aws
     harness = make_harness()
     monkeypatch.setattr(SageMakerLauncher, "sagemaker_client", lambda self: harness)
     s3.put_object(Bucket=BUCKET, Key=f"{ROOT_PREFIX}/masks/{job.uuid}/stale.txt", Body=b"older run")
+    s3.put_object(Bucket=BUCKET, Key=f"{ROOT_PREFIX}/masks/{job.uuid}/metrics.json", Body=b'{"older": 1}')
+
+    def stored() -> dict[str, bytes]:
+        listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{ROOT_PREFIX}/masks/{job.uuid}/")["Contents"]
+        return {o["Key"]: s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in listed}
+
+    # A job that fails leaves the stored output as it was: nothing is deleted before a job succeeds.
+    older = stored()
+    failing = make_spec(job.uuid, segmentation={"removeBackground": True})
+    result = dg.materialize(
+        [_launcher_asset(failing, ["masks"])], resources={"launcher": _launcher(aws)}, raise_on_error=False
+    )
+    assert not result.success and stored() == older
+
     result = dg.materialize([_launcher_asset(job.spec, ["masks"])], resources={"launcher": _launcher(aws)})
     (materialization,) = result.asset_materializations_for_node("reconstruction")
     assert materialization.metadata["frames"].value == job.frames
@@ -206,7 +225,6 @@ def test_launcher_streams_results_and_raises_stage_failure(make_harness, s3, aws
     listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{ROOT_PREFIX}/masks/{job.uuid}/")["Contents"]
     assert not any(o["Key"].endswith("stale.txt") for o in listed)
 
-    failing = make_spec(job.uuid, segmentation={"removeBackground": True})
     result = dg.materialize(
         [_launcher_asset(failing, ["masks"])], resources={"launcher": _launcher(aws)}, raise_on_error=False
     )
@@ -217,3 +235,19 @@ def test_launcher_streams_results_and_raises_stage_failure(make_harness, s3, aws
     assert "background removal (u2net) needs the weights file u2net.onnx" in error.message
     assert error.cause.cls_name == SageMakerJobFailed.__name__  # raised from the client's exception
     assert failure.step_failure_data.user_failure_data.metadata["stage"].value == "masks"
+
+
+def test_a_stage_whose_report_was_lost_is_kept_and_materialized(make_harness, s3, aws, job: Job, monkeypatch):
+    """The container publishes masks (marker last) but its report never reaches Dagster: the launcher
+    judges from S3, keeps the new output and materializes it from the published metrics."""
+    harness = make_harness(faults=["drop-report:masks"])
+    monkeypatch.setattr(SageMakerLauncher, "sagemaker_client", lambda self: harness)
+    result = dg.materialize([_launcher_asset(job.spec, ["masks"])], resources={"launcher": _launcher(aws)})
+    (name,) = harness.jobs
+    assert "fault: the report of masks is lost" in harness.container_log(name, 0)
+    assert _materializations(s3, name) == []  # nothing reached Dagster through Pipes
+    (materialization,) = result.asset_materializations_for_node("reconstruction")
+    assert materialization.metadata["reported_from"].value.startswith("storage")
+    assert materialization.metadata["frames"].value == job.frames
+    metrics = s3.get_object(Bucket=BUCKET, Key=f"{ROOT_PREFIX}/masks/{job.uuid}/metrics.json")["Body"].read()
+    assert json.loads(metrics)["frames"] == job.frames

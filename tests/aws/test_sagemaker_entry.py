@@ -54,7 +54,7 @@ def test_entrypoint_runs_the_chain_and_publishes_without_pipes(tmp_path, aws, s3
     base = _opt_ml(tmp_path, request["HyperParameters"], {"frames": images})
     done = _run(base, aws)
     assert done.returncode == 0, done.stderr
-    prefix = f"{ROOT_PREFIX}/masks/{job.uuid}"
+    prefix = f"{ROOT_PREFIX}/.staging/gs-{job.uuid}-direct/masks/{job.uuid}"  # the job's staging prefix
     marker = json.loads(s3.get_object(Bucket=BUCKET, Key=f"{prefix}/{entry.MARKER}")["Body"].read())
     assert marker["training_job"] == f"gs-{job.uuid}-direct" and marker["metrics"]["frames"] == job.frames
     assert json.loads(s3.get_object(Bucket=BUCKET, Key=f"{prefix}/metrics.json")["Body"].read())["frames"] == 3

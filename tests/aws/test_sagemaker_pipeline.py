@@ -175,3 +175,53 @@ def test_failed_job_surfaces_its_failure_reason_in_dagster_and_the_job_record(de
     assert len(frames) == 1  # the stage before the failure still materialized
     record = _record(config, uuid)
     assert record.status == "FAILED" and reason.splitlines()[0] in record.error
+
+
+def _objects(s3, prefix: str) -> dict[str, bytes]:
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
+    return {o["Key"]: s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in listed}
+
+
+def test_a_failed_rerun_leaves_the_stored_outputs_until_a_job_succeeds(deployment, s3, sample_zip):
+    """Nothing stored is touched before the training job ends: a re-run whose splat fails its blocking PSNR
+    check, and one whose job fails outright, leave splat/ byte for byte and its latest materialization."""
+    from assets.pipeline import reconstruction
+    from gs_dagster.definitions import reconstruct_job
+
+    config, runner, _ = deployment
+    uuid = f"sm-{uuidlib.uuid4().hex[:12]}"
+    _submit(s3, sample_zip, uuid, **{"sfm.matchingMethod": "exhaustive", "training.maxSteps": 20})
+    tick = runner.intake_tick()
+    assert runner.run_job(uuid, selection=list(STAGE_ORDER), tags=tick.run_requests[0].tags).success
+    stored = _objects(s3, f"gs-storage/splat/{uuid}/")
+    assert f"gs-storage/splat/{uuid}/splat.ply" in stored
+
+    def latest() -> int:
+        filter_ = dg.AssetRecordsFilter(asset_key=dg.AssetKey("splat"), asset_partitions=[uuid])
+        return runner.instance.fetch_materializations(filter_, limit=1).records[0].storage_id
+
+    good = latest()
+    strict = EmbeddedRunner(
+        dg.Definitions(
+            assets=[reconstruction],
+            jobs=[reconstruct_job],
+            sensors=list(runner.defs.sensors or []),
+            resources={**config.with_(min_psnr_db=99.0).resources(), "launcher": runner.resources["launcher"]},
+        ),
+        runner.instance,
+    )
+    result = strict.run_job(uuid, selection=["splat", "spz"])
+    assert not result.success and result.get_asset_materialization_events() == []
+    observations = [e for e in result.get_asset_observation_events() if e.asset_key.to_user_string() == "splat"]
+    (attempt,) = [e.event_specific_data.asset_observation.metadata for e in observations]
+    assert attempt["attempt"].value.startswith("failed, not kept: heldout_psnr")
+    assert _objects(s3, f"gs-storage/splat/{uuid}/") == stored and latest() == good
+    assert _record(config, uuid).status == "FAILED"
+    assert f"The last good splat output is kept: {STORAGE}/splat/{uuid}" in _record(config, uuid).error
+
+    # A job that fails outright (a bad engine setting value reaches the stage): nothing stored changes either.
+    crash = {"ops": {"reconstruction": {"config": {"settings": {"image_downscale": "not a number"}}}}}
+    result = runner.run_job(uuid, selection=["splat"], run_config=crash)
+    assert not result.success
+    assert _objects(s3, f"gs-storage/splat/{uuid}/") == stored and latest() == good
+    assert not s3.list_objects_v2(Bucket=BUCKET, Prefix="gs-storage/.staging/").get("Contents")

@@ -65,7 +65,8 @@ def test_request_for_a_whole_chain():
     assert source["S3Uri"] == f"s3://{BUCKET}/media-input/job-1.mp4"
     assert request["OutputDataConfig"] == {"S3OutputPath": f"s3://{BUCKET}/{ROOT_PREFIX}/_sagemaker/"}
     assert request["HyperParameters"]["stages"] == ",".join(STAGES_ALL)
-    assert request["HyperParameters"]["output_root"] == f"s3://{BUCKET}/{ROOT_PREFIX}"
+    # The job publishes into its own staging prefix; the launcher promotes complete stages afterwards.
+    assert request["HyperParameters"]["output_root"] == f"s3://{BUCKET}/{ROOT_PREFIX}/.staging/{name}"
     assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 172800}
     assert request["CheckpointConfig"] == {
         "S3Uri": f"s3://{BUCKET}/{ROOT_PREFIX}/_checkpoints/job-1/{RUN_ID[:8]}/",

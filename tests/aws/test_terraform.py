@@ -190,7 +190,9 @@ def test_bucket_lifecycle_never_archives_and_expires_only_scratch():
     for rule in lifecycle["rule"]:
         if "expiration" in rule:
             prefix = _unquote(rule["filter"][0]["prefix"])
-            assert re.fullmatch(r"\$\{var\.storage_prefix\}/_(pipes|checkpoints|sagemaker)/", prefix), prefix
+            # scratch only: Pipes messages, checkpoints, SageMaker output, and launches' staging of stage outputs
+            scratch = r"\$\{var\.storage_prefix\}/(_(pipes|checkpoints|sagemaker)|\.staging)/"
+            assert re.fullmatch(scratch, prefix), prefix
 
 
 def test_storage_is_locked_down():

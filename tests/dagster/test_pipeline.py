@@ -167,20 +167,45 @@ def test_rematerializing_only_splat_reruns_nothing_upstream(local_job: tuple) ->
     assert _table(config).get(uuid).stages == ["splat"]
 
 
-def test_blocking_psnr_check_stops_before_delivery(local_job: tuple) -> None:
+def _observations(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict]:
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_OBSERVATION).records
+    out = {}
+    for record in records:
+        observation = record.event_log_entry.dagster_event.event_specific_data.asset_observation
+        out[observation.asset_key.to_user_string()] = {
+            k: getattr(v, "value", v) for k, v in observation.metadata.items()
+        }
+    return out
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_blocking_psnr_check_keeps_the_last_good_splat(local_job: tuple) -> None:
+    """A re-run whose splat fails its blocking check: the stored splat stays byte for byte, Dagster's latest
+    materialization of splat is still the good one, the attempt is an observation, the record says so."""
     config, instance, _, uuid, _ = local_job
     strict = runner_for(config.with_(min_psnr_db=99.0), instance)
     delivered = Path(config.bucket) / "workflow-output" / uuid / f"{uuid}.spz"
     before = delivered.stat().st_mtime_ns
+    stored = {stage: _files(Path(config.storage_root) / stage / uuid) for stage in ("splat", "spz")}
+    latest = _metadata(instance, "splat", uuid)
     result = strict.run_job(uuid, selection=["splat", "spz"])
     assert not result.success
-    assert materialized(instance, result.run_id) == ["splat"]  # spz never ran on the bad splat
-    assert _check_results(instance, result.run_id) == {"heldout_psnr": False}
+    assert materialized(instance, result.run_id) == []  # neither the bad splat nor spz (never ran on it)
+    attempt = _observations(instance, result.run_id)["splat"]
+    assert attempt["attempt"].startswith("failed, not kept: heldout_psnr: held-out PSNR")
+    assert "psnr" in attempt and attempt["kept_output"] == str(Path(config.storage_root) / "splat" / uuid)
+    assert _check_results(instance, result.run_id) == {}  # a failed check would mark the kept output failed
+    assert _metadata(instance, "splat", uuid) == latest
+    for stage, files in stored.items():
+        assert _files(Path(config.storage_root) / stage / uuid) == files, stage
     assert delivered.stat().st_mtime_ns == before
-    # spz did not run: its last good output stays where its last materialization says it is
-    assert (Path(config.storage_root) / "spz" / uuid / f"{uuid}.spz").is_file()
+    assert not any((Path(config.storage_root) / ".staging").iterdir())  # nothing of the attempt is left
     record = _table(config).get(uuid)
     assert record.status == "FAILED" and "heldout_psnr" in record.error and "99.00 dB" in record.error
+    assert f"The last good splat output is kept: {Path(config.storage_root) / 'splat' / uuid}" in record.error
     notice = NotifierResource(outbox_dir=config.outbox_dir).outbox()[-1]
     assert notice["event"] == "FAILED" and "heldout_psnr" in notice["text"]
 
@@ -191,12 +216,13 @@ def test_blocking_sfm_check_stops_the_chain(tmp_path: Path, instance: dg.Dagster
     job = submit(sample_zip, config=config, options=TEST_OPTIONS)
     (result,) = runner.process()
     assert not result.success
-    assert materialized(instance, result.run_id) == ["frames", "masks", "sparse_model"]
-    assert _check_results(instance, result.run_id) == {"registered_ratio": False}
+    assert materialized(instance, result.run_id) == ["frames", "masks"]
+    assert _observations(instance, result.run_id)["sparse_model"]["attempt"].startswith("failed, not kept")
+    assert not (Path(config.storage_root) / "sparse_model" / job.uuid).exists()
     assert not (Path(config.storage_root) / "splat" / job.uuid).exists()
     record = _table(config).get(job.uuid)
     assert record.status == "FAILED" and "registered_ratio" in record.error
-    assert record.stages == ["frames", "masks", "sparse_model"]
+    assert record.stages == ["frames", "masks"]
 
 
 def test_segmentation_fails_clearly(tmp_path: Path, instance: dg.DagsterInstance, sample_zip: Path) -> None:

@@ -56,7 +56,7 @@ def test_without_rotation_and_with_output_name(tmp_path, splat_dir):
     out = tmp_path / "spz"
     spec = make_spec(**{"training.rotateSplat": False})
     metrics = run_stage("spz", spec, {"splat": splat_dir}, out, {"output_name": "garden"})
-    assert sorted(p.name for p in out.iterdir()) == ["garden.ply", "garden.spz", "metrics.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".stage_complete.json", "garden.ply", "garden.spz", "metrics.json"]
     trained, ply = read_ply(splat_dir / SPLAT_PLY), read_ply(out / "garden.ply")
     np.testing.assert_array_equal(ply.sh, trained.sh)
     np.testing.assert_array_equal(ply.means, trained.means)

@@ -27,6 +27,11 @@ def output_name(ctx: StageContext) -> str:
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
+    if not ctx.spec.training.enable:  # nothing was trained: the job's result is its SfM model
+        from gs_stages.export.sparse import export_sparse
+
+        ctx.output.mkdir(parents=True, exist_ok=True)
+        return export_sparse(ctx, output_name(ctx))
     source = ctx.input("splat") / SPLAT_PLY
     if not source.is_file():
         raise StageError(f"no trained splat at {source}", hint="run the splat stage for this job first")
