@@ -52,6 +52,8 @@ HEADLINE: dict[str, tuple[str, ...]] = {
     "splat": ("psnr", "ssim", "lpips", "num_gaussians", "steps", "train_seconds", "stage_seconds"),
     "spz": ("num_gaussians", "spz_bytes", "ply_bytes", "stage_seconds"),
 }
+#: Notes about how the result reached Dagster, right after the headline (a report lost on the way).
+NOTES = ("reported_from",)
 #: Entries that are links, in this order, after the preview.
 LINKS = ("location", "delivered_ply", "delivered_spz", "delivered_sparse", "preview_image")
 #: Entries a launcher adds (the SageMaker job, its billable time and cost): kept together, after the links.
@@ -64,7 +66,8 @@ def link(uri: str) -> dg.MetadataValue:
     """A location as a link: file:// for a local path, any URI as it is."""
     if "://" in uri:
         return dg.MetadataValue.url(uri)
-    return dg.MetadataValue.url(Path(uri).expanduser().absolute().as_uri())
+    folder = "/" if uri.endswith("/") else ""  # a folder stays a folder (the record shows the path as given)
+    return dg.MetadataValue.url(Path(uri).expanduser().absolute().as_uri() + folder)
 
 
 def plain_location(value: Any) -> str:
@@ -122,6 +125,9 @@ def result_metadata(
         if isinstance(value, bool | int | float):  # an absent figure (None, e.g. no LPIPS) stays in details
             metadata[name] = round(value, 4) if isinstance(value, float) else value
             del rest[name]
+    for name in NOTES:
+        if name in rest:
+            metadata[name] = rest.pop(name)
     if preview_url:
         markdown: str | None = f"{PREVIEW_LABEL}\n\n![ground truth | render]({preview_url})"
     else:

@@ -771,7 +771,7 @@ class SageMakerLauncher(StageLauncher):
         *,
         settings: Mapping[str, Any] | None = None,
         extras: Mapping[str, Any] | None = None,
-    ) -> Iterator[PipesExecutionResult]:
+    ) -> Iterator[PipesExecutionResult | AssetObservation]:
         if not locations.root.startswith("s3://"):
             raise StageFailure("?", f"the SageMaker launcher needs an s3:// storage root, got {locations.root!r}")
         stages = ordered_stages(stages)
@@ -793,7 +793,10 @@ class SageMakerLauncher(StageLauncher):
                 media_uri=locations.media if "frames" in stages else None,
                 engine_settings={**self.settings, **(settings or {})},
             ):
-                results.append(result)
+                if isinstance(result, AssetObservation):  # progress: on to the event log now
+                    yield result
+                else:
+                    results.append(result)
         except SageMakerJobFailed as exc:
             metadata = {k: v for k, v in exc.metadata.items() if k != "sagemaker/console_url"}
             failure = StageFailure(exc.stage or "?", str(exc), metadata=metadata)

@@ -6,7 +6,6 @@ line, then reports its materialization normally: every good message reaches Dags
 named in the run's log, and the run succeeds.
 """
 
-import json
 import sys
 import textwrap
 from pathlib import Path
@@ -79,52 +78,3 @@ def test_complete_lines_keeps_the_partial_tail() -> None:
     assert complete_lines("", '{"a": 1}\n{"b"') == (['{"a": 1}'], '{"b"')
     assert complete_lines('{"b"', ": 2}\n") == (['{"b": 2}'], "")
     assert complete_lines("", "no newline yet") == ([], "no newline yet")
-
-
-FINISHES_SILENTLY = textwrap.dedent(
-    """
-    import json, sys
-    from pathlib import Path
-    from dagster_pipes import open_dagster_pipes
-
-    args = sys.argv[1:]
-    root, stages = Path(args[args.index("--root") + 1]), args[args.index("--stages") + 1].split(",")
-    uuid = json.loads(Path(args[args.index("--spec") + 1]).read_text())["uuid"]
-    with open_dagster_pipes():
-        for stage in stages:  # the stage's work is done; its report is lost on the way
-            (root / stage / uuid).mkdir(parents=True)
-            (root / stage / uuid / "new.txt").write_text("this run's output")
-    """
-)
-
-
-def test_a_finished_stage_whose_report_was_lost_keeps_its_new_output(tmp_path: Path) -> None:
-    from gs_dagster.submit import job_document
-    from gs_stages.jobspec import parse_job
-    from resources.launcher import LocalPipesLauncher, StageLocations
-
-    python = tmp_path / "python"  # stands in for the stage CLI: ignores `-m gs_stages chain`, reads the options
-    python.write_text(f"#!{sys.executable}\n{FINISHES_SILENTLY}")
-    python.chmod(0o755)
-    spec = parse_job(json.dumps(job_document(uuid="lost-1", bucket_name="gs-local", media_key="m.zip", options={})))
-    root = tmp_path / "storage"
-    (root / "masks" / "lost-1").mkdir(parents=True)
-    (root / "masks" / "lost-1" / "old.txt").write_text("the previous run's output")
-
-    @dg.multi_asset(specs=[dg.AssetSpec("masks")])
-    def reconstruction(context: dg.AssetExecutionContext, launcher: LocalPipesLauncher):
-        reported = list(launcher.launch(context, ["masks"], spec, StageLocations(root=str(root))))
-        assert reported == []
-        yield dg.MaterializeResult(asset_key="masks")
-
-    with dg.instance_for_test() as instance:
-        result = dg.materialize(
-            [reconstruction], instance=instance, resources={"launcher": LocalPipesLauncher(python=str(python))}
-        )
-        assert result.success
-        warnings = [
-            e.user_message for e in instance.all_logs(result.run_id) if "report did not arrive" in e.user_message
-        ]
-    assert warnings == ["stage masks finished but its report did not arrive; keeping its output"]
-    assert sorted(p.name for p in (root / "masks" / "lost-1").iterdir()) == ["new.txt"]
-    assert not (root / "masks" / ".lost-1.previous").exists()

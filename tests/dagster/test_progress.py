@@ -48,6 +48,7 @@ class Watch:
     status_table: str = ""  # `gs-dagster status` while splat trained
     status_job: str = ""  # `gs-dagster status UUID`
     status_json: dict[str, Any] = field(default_factory=dict)
+    materialized_while_training: list[str] = field(default_factory=list)  # stages in the event log by then
 
 
 def _cli(*args: str) -> str:
@@ -109,6 +110,7 @@ def watch(tmp_path_factory: pytest.TempPathFactory, sample_zip: Path) -> Iterato
                 still_training = instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED
                 if still_training and not _splat_materialized(instance, run_id):
                     watch.seen_while_running = seen
+                    watch.materialized_while_training = materialized(instance, run_id)
         worker.join(timeout=600)
         (result,) = results
         watch.run_id, watch.success = result.run_id, result.success
@@ -127,6 +129,8 @@ def test_training_progress_is_in_the_event_log_while_the_run_executes(watch: Wat
     assert re.search(
         rf"splat training: step [\d,]+/{TRAIN_STEPS} \(\d+%\), loss [\d.]+, [\d,]+ Gaussians", middle["progress/text"]
     )
+    # Each earlier stage was materialized when it finished, not at the end of the launch.
+    assert watch.materialized_while_training == ["frames", "masks", "sparse_model"]
     # SfM's phases came before, each with its start and end.
     phases = [(m["progress/stage"], m["progress/phase"]) for m in seen]
     for phase in ("features", "exhaustive matching", "mapping"):

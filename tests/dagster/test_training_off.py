@@ -37,7 +37,8 @@ def _metadata(instance: dg.DagsterInstance, stage: str, uuid: str) -> dict:
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey(stage), asset_partitions=[uuid]), limit=1
     ).records
-    return {k: getattr(v, "value", v) for k, v in records[0].asset_materialization.metadata.items()}
+    metadata = {k: getattr(v, "value", v) for k, v in records[0].asset_materialization.metadata.items()}
+    return {**metadata.pop("details", {}), **metadata}  # the stage's other metrics are grouped under details
 
 
 def test_training_off_ends_complete_with_the_sparse_model_delivered(
