@@ -151,7 +151,9 @@ def _status_one(args: argparse.Namespace, config: GsConfig, table: Any) -> int:
             print(f"  queue place: {place.text()}")
         print(f"  {START_INTAKE}")
         return 0
-    place = _queue_places([]).get(record.uuid) if record.status == "SUBMITTED" else None
+    place = None
+    if record.status == "SUBMITTED":  # its run may wait in the queue, behind others and before uploads
+        place = _queue_places(_waiting(config, _bucket(config), table, {record.uuid})).get(record.uuid)
     if args.json:
         extra = {"name": job_name(record), "queue_place": place.place if place else None}
         print(json.dumps({**record.to_dict(), **extra}, indent=2))
