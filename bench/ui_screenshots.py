@@ -68,6 +68,8 @@ class Ui:
         self.url = f"http://127.0.0.1:{port}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("GS_", "DAGSTER_"))}
         self.env.update(DAGSTER_HOME=str(root / "home"), GS_DATA_DIR=str(root / "data"), GS_DAGSTER_URL=self.url)
+        code = [str(PROJECT), str(PROJECT / "container")]  # this checkout's code, whichever the venv installed
+        self.env["PYTHONPATH"] = os.pathsep.join([*code, *filter(None, [os.environ.get("PYTHONPATH")])])
         self.log = (root / "ui.log").open("wb")
         command = [str(GS_DAGSTER), "ui", "--port", str(port)]
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=self.env)

@@ -126,8 +126,13 @@ def _queue_places(uploads: list[tuple[str, str]]) -> dict[str, Any]:
     from gs_dagster.config import default_dagster_home
     from gs_dagster.queue_place import open_instance, queue_places, queued_runs
 
-    instance = open_instance(default_dagster_home())
-    return queue_places(queued_runs(instance) if instance else [], uploads)
+    try:
+        instance = open_instance(default_dagster_home())
+        runs = queued_runs(instance) if instance else []
+    except Exception as exc:  # an instance that does not open (its database unreachable): the table still shows
+        print(f"note: no queue places (the Dagster instance did not answer: {exc})", file=sys.stderr)
+        return {}
+    return queue_places(runs, uploads)
 
 
 def _status_one(args: argparse.Namespace, config: GsConfig, table: Any) -> int:
@@ -201,9 +206,9 @@ def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
 
 
 def cmd_ui(args: argparse.Namespace, config: GsConfig) -> int:
-    from gs_dagster.dev_server import exec_dagster_dev
+    from gs_dagster.dev_server import run_dagster_dev
 
-    return exec_dagster_dev(host=args.host, port=args.port, log_level=args.log_level)
+    return run_dagster_dev(host=args.host, port=args.port, log_level=args.log_level)
 
 
 def cmd_process(args: argparse.Namespace, config: GsConfig) -> int:
