@@ -121,6 +121,16 @@ def _waiting(config: GsConfig, bucket: Any, table: Any, recorded: set[str]) -> l
     return [(uuid, modified.isoformat()) for uuid, modified in uploads if uuid not in known]
 
 
+def _uploaded_name(config: GsConfig, bucket: Any, uuid: str) -> str:
+    """The media name a job file waiting for intake gives; "" when it cannot be read (it may be going away)."""
+    from gs_dagster.job_names import MAX_NAME_READ, uploaded_job_name
+
+    try:
+        return uploaded_job_name(uuid, bucket.read_head(f"{config.intake_prefix}/{uuid}.json", MAX_NAME_READ))
+    except Exception:  # gone meanwhile, empty (S3 refuses a range of it), another key case: a name is not worth failing
+        return ""
+
+
 def _queue_places(uploads: list[tuple[str, str]]) -> dict[str, Any]:
     """Each waiting job's place in line (gs_dagster.queue_place); {} when no Dagster instance was started."""
     from gs_dagster.config import default_dagster_home
@@ -192,8 +202,9 @@ def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
     places = _queue_places(uploads) if waiting or any(r.status == "SUBMITTED" for r in records) else {}
     print(f"{'uuid':36} {'name':24} {'status':9} {'queue':>7} {'submitted':24} {'elapsed':>10}  psnr")
     for uuid, uploaded_at in waiting:
-        queue = place_column(places.get(uuid))
-        print(f"{uuid[:36]:36} {'':24} {'UPLOADED':9} {queue:>7} {uploaded_at[:23]:24} {'':>10}  (waiting for intake)")
+        queue, name = place_column(places.get(uuid)), fit(_uploaded_name(config, bucket, uuid), 24)
+        waits = "(waiting for intake)"
+        print(f"{uuid[:36]:36} {name:24} {'UPLOADED':9} {queue:>7} {uploaded_at[:23]:24} {'':>10}  {waits}")
     for r in records:
         psnr = f"{r.metrics['psnr']:.2f}" if "psnr" in r.metrics else ""
         elapsed = human_seconds(r.elapsed_s) if r.elapsed_s is not None else ""

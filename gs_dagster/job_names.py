@@ -7,7 +7,11 @@ job was refused before its media was known.
 
 from __future__ import annotations
 
-from typing import Protocol
+import json
+from typing import Any, Protocol
+
+#: A job file waiting for intake is read only this far for its media's name (the intake caps it at 1 MB).
+MAX_NAME_READ = 64 * 1024
 
 
 class NamedRecord(Protocol):
@@ -20,10 +24,25 @@ def file_name(uri: str) -> str:
     return uri.rstrip("/").rsplit("/", 1)[-1]
 
 
+def media_name(uuid: str, media: str) -> str:
+    """The media file's name from its key or URI, without the `<uuid>-` prefix `submit` gives it."""
+    name = file_name(media)
+    prefix = f"{uuid}-"
+    return name[len(prefix) :] if name.startswith(prefix) and len(name) > len(prefix) else name
+
+
 def job_name(record: NamedRecord) -> str:
     """The uploaded file's name (`apple.mp4`), else the job file's (`<uuid>.json`), else ""."""
     if record.media_uri:
-        name = file_name(record.media_uri)
-        prefix = f"{record.uuid}-"
-        return name[len(prefix) :] if name.startswith(prefix) and len(name) > len(prefix) else name
+        return media_name(record.uuid, record.media_uri)
     return file_name(record.source_uri) if record.source_uri else ""
+
+
+def uploaded_job_name(uuid: str, job_json: bytes) -> str:
+    """The media name a job file not taken in yet names (`s3.inputKey`); "" when it says none readably."""
+    try:
+        document: Any = json.loads(job_json[:MAX_NAME_READ])
+        key = document["s3"]["inputKey"]
+    except (ValueError, TypeError, KeyError):
+        return ""
+    return media_name(uuid, key) if isinstance(key, str) and key.strip() else ""

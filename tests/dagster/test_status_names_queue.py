@@ -100,7 +100,7 @@ def test_status_names_jobs_and_gives_queue_places(
     rows = _rows(capsys)
     assert rows[first][1] == "apple.zip" and rows[second][1] == "kermit.zip"
     assert rows[second][2:4] == ["SUBMITTED", "1/4"] and rows[first][2:4] == ["SUBMITTED", "2/4"]
-    assert rows[third][1:3] == ["UPLOADED", "3/4"] and rows[fourth][1:3] == ["UPLOADED", "4/4"]
+    assert rows[third][1:4] == ["lund.zip", "UPLOADED", "3/4"] and rows[fourth][1:4] == ["fox.zip", "UPLOADED", "4/4"]
 
     assert cli.main(["status", first]) == 0
     out = capsys.readouterr().out
@@ -118,7 +118,7 @@ def test_status_names_jobs_and_gives_queue_places(
     instance.delete_run(runs[first].run_id)
     rows = _rows(capsys)
     assert "/" not in rows[first][3]  # no queue place: the submitted time follows the status
-    assert rows[second][3] == "1/3" and rows[third][2] == "2/3" and rows[fourth][2] == "3/3"
+    assert rows[second][3] == "1/3" and rows[third][3] == "2/3" and rows[fourth][3] == "3/3"
 
 
 def test_status_without_a_dagster_instance_has_no_queue_places(
@@ -129,5 +129,5 @@ def test_status_without_a_dagster_instance_has_no_queue_places(
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "never-started"))
     uuid, _ = _submit(_copy(sample_zip, tmp_path / "media", "apple.zip"), capsys, 1_000_000.0)
     rows = _rows(capsys)
-    assert rows[uuid][1:3] == ["UPLOADED", "1/1"]
+    assert rows[uuid][1:4] == ["apple.zip", "UPLOADED", "1/1"]
     assert not (tmp_path / "never-started").exists()
