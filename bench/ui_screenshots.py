@@ -16,7 +16,8 @@ MEDIA (default: the apple video beside the checkout, ../shared/data/apple_video/
     4-splat-preview.png         the splat materialization of the job: headline values, labelled preview
     5-splat-checks.png          the splat's checks: heldout_psnr as a warning (WARN) on a weak draft
 
-At the end it prints the job's status (time, PSNR) and stops the UI with SIGTERM. A shot whose moment
+At the end it prints the job's status (time, PSNR), stops the UI with SIGTERM and removes the temporary
+folder (`--keep` keeps it, with the UI's log). A shot whose moment
 never came (the run failed before training, no preview) is skipped with the reason; the others are
 still taken. Screenshots are not committed; this script is.
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -169,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int, default=300)
     parser.add_argument("--out", type=Path, default=PROJECT / ".work" / "screenshots")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the job to end")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary DAGSTER_HOME and data folder")
     args = parser.parse_args(argv)
     if not GS_DAGSTER.exists():
         raise SystemExit(f"no {GS_DAGSTER}: run `make setup` first")
@@ -208,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
             driver.quit()
         code = ui.stop()
         print(f"gs-dagster ui stopped with exit code {code}; screenshots in {args.out}")
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
     return 0
 
 
