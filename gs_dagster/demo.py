@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         print("  error: " + record.error.replace("\n", "\n         "))
     if not config.notifier.startswith("arn:"):
         print(f"  notice: {config.outbox_dir}")
-    print("  see it in the UI: make ui  (or .venv/bin/gs-dagster ui), then open the `spz` asset")
+    print(f"  see it in the UI: make ui  (or .venv/bin/gs-dagster ui), then open {job.watch_url}")
     return 0 if record.status == "COMPLETE" else 1
 
 
