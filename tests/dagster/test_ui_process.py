@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -59,11 +59,11 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _wait_for(test: object, what: str, timeout_s: float, process: subprocess.Popen[bytes]) -> None:
+def _wait_for(test: Callable[[], bool], what: str, timeout_s: float, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         assert process.poll() is None, f"gs-dagster ui exited while waiting for {what}"
-        if test():  # type: ignore[operator]
+        if test():
             return
         time.sleep(1)
     raise AssertionError(f"no {what} after {timeout_s} s")
@@ -133,8 +133,7 @@ def test_sigterm_stops_a_run_in_progress_and_says_so(tmp_path: Path, sample_zip:
         submit = [str(BIN / "gs-dagster"), "submit", str(sample_zip), "--max-steps", "50000"]
         subprocess.run(submit, env=env, check=True, capture_output=True, timeout=60)
         home = Path(env["DAGSTER_HOME"])
-        training = lambda: any("gs_stages chain" in line for line in _processes_of(home))  # noqa: E731
-        _wait_for(training, "stage process", 180, ui)
+        _wait_for(lambda: any("gs_stages chain" in line for line in _processes_of(home)), "stage process", 180, ui)
         time.sleep(5)
         assert _stop(ui, home) < 25, log.read_text(errors="replace")[-3000:]
     with dg.DagsterInstance.from_config(str(home)) as instance:
