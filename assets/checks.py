@@ -3,10 +3,13 @@
 | check | asset | passes when |
 |---|---|---|
 | registered_ratio | sparse_model | registered images / input frames >= min_registered_ratio |
-| heldout_psnr | splat | PSNR on held-out frames >= min_psnr_db |
+| heldout_psnr | splat | PSNR on held-out frames >= min_psnr_db (ERROR below it); >= warn_psnr_db (WARN below) |
 | spz_reads_back | spz | the .spz decodes with the splat's Gaussian count |
 
-All three are blocking: a failed check stops the run before the result flows downstream. Because one
+All three are blocking: a check that fails with severity ERROR stops the run before the result flows
+downstream. The PSNR check has two bars: under `min_psnr_db` the splat is broken (ERROR, nothing
+delivered); under `warn_psnr_db` it is weak but usable, e.g. a CPU draft of a few hundred steps (WARN:
+delivered, and the check reads as a warning in the UI). Because one
 launch runs several stages, the check is judged inside the stage process right after its stage
 (`gs_stages.report`), which stops the chain; Dagster records the result on the asset. A check selected
 on its own (e.g. after changing a threshold) is judged here from the stored output.
@@ -28,7 +31,7 @@ from assets.sparse_model import REGISTERED_RATIO, registered_ratio_check
 from assets.splat import HELDOUT_PSNR, heldout_psnr_check
 from assets.spz import SPZ_READS_BACK, spz_reads_back_check
 from gs_stages.layout import METRICS_JSON
-from gs_stages.report import CheckOutcome, evaluate_check
+from gs_stages.report import DEFAULT_MIN_PSNR, DEFAULT_WARN_PSNR, CheckOutcome, evaluate_check
 from resources.storage import Store
 
 CHECK_SPECS = [registered_ratio_check, heldout_psnr_check, spz_reads_back_check]
@@ -50,16 +53,23 @@ class CheckRequest:
 
 
 class QualityChecksResource(dg.ConfigurableResource):
-    """Thresholds of the quality checks (GS_MIN_REGISTERED_RATIO, GS_MIN_PSNR_DB)."""
+    """Thresholds of the quality checks (GS_MIN_REGISTERED_RATIO, GS_MIN_PSNR_DB, GS_WARN_PSNR_DB)."""
 
     min_registered_ratio: float = Field(default=0.5, description="share of frames SfM must register")
-    min_psnr_db: float = Field(default=18.0, description="minimum PSNR on held-out frames, in dB")
+    min_psnr_db: float = Field(
+        default=DEFAULT_MIN_PSNR, description="held-out PSNR (dB) under which the splat is broken: ERROR, not delivered"
+    )
+    warn_psnr_db: float = Field(
+        default=DEFAULT_WARN_PSNR, description="held-out PSNR (dB) under which the splat is weak: WARN, delivered"
+    )
     blocking: bool = Field(default=True, description="a failed check stops the run (ERROR) or only warns")
 
     def requests(self, selected: Iterable[dg.AssetCheckKey] | None = None) -> list[CheckRequest]:
         every = [
             CheckRequest("sparse_model", REGISTERED_RATIO, self.blocking, {"min_ratio": self.min_registered_ratio}),
-            CheckRequest("splat", HELDOUT_PSNR, self.blocking, {"min_psnr": self.min_psnr_db}),
+            CheckRequest(
+                "splat", HELDOUT_PSNR, self.blocking, {"min_psnr": self.min_psnr_db, "warn_psnr": self.warn_psnr_db}
+            ),
             CheckRequest("spz", SPZ_READS_BACK, self.blocking, {}),
         ]
         if selected is None:
@@ -90,6 +100,8 @@ def evaluate_stored(request: CheckRequest, storage: Store, uuid: str) -> dg.Asse
         asset_key=request.stage,
         check_name=request.name,
         passed=outcome.passed,
-        severity=dg.AssetCheckSeverity.ERROR if request.blocking else dg.AssetCheckSeverity.WARN,
+        severity=dg.AssetCheckSeverity.ERROR
+        if request.blocking and outcome.severity == "ERROR"
+        else dg.AssetCheckSeverity.WARN,
         metadata={"description": outcome.description, **outcome.metadata},
     )

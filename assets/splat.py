@@ -25,6 +25,7 @@ HELDOUT_PSNR = "heldout_psnr"
 heldout_psnr_check = job_check_spec(
     HELDOUT_PSNR,
     "splat",
-    "PSNR on held-out frames is at least the minimum: resource quality.min_psnr_db, from GS_MIN_PSNR_DB "
-    "(default 18 dB).",
+    "PSNR on held-out frames: under quality.min_psnr_db (GS_MIN_PSNR_DB, default 12 dB) the splat is broken "
+    "(ERROR, not delivered); under quality.warn_psnr_db (GS_WARN_PSNR_DB, default 20 dB) it is weak (WARN, "
+    "delivered).",
 )

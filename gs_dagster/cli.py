@@ -2,7 +2,7 @@
 
     gs-dagster submit MEDIA [--max-steps N] [--set training.model=splatfacto-big] ...
     gs-dagster status [UUID]
-    gs-dagster ui                      # dagster dev with DAGSTER_HOME set and the sensors on
+    gs-dagster ui                      # dagster dev with DAGSTER_HOME set and the sensors on; SIGTERM stops it
     gs-dagster process [--watch]       # intake + runs in this process (no daemon), e.g. on a headless box
 
 Configuration comes from environment variables (docs/OPERATING.md); the default is the embedded mode
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gs_dagster.config import GsConfig, ensure_dagster_home, project_dir
+from gs_dagster.config import GsConfig, ensure_dagster_home
 
 
 def _value(text: str) -> Any:
@@ -58,9 +58,10 @@ def cmd_submit(args: argparse.Namespace, config: GsConfig) -> int:
         print(json.dumps({"uuid": job.uuid, "job": job.job_uri, "media": job.media_uri, "watch": job.watch_url}))
         return 0
     print(job.uuid)
+    print(f"  name:   {Path(args.media).name}", file=sys.stderr)
     print(f"  media:  {job.media_uri}", file=sys.stderr)
     print(f"  job:    {job.job_uri}", file=sys.stderr)
-    print(f"  watch:  {job.watch_url}  (gs-dagster ui)", file=sys.stderr)
+    print(f"  watch:  {job.watch_url}  (this job's partition in gs-dagster ui)", file=sys.stderr)
     print(f"  status: gs-dagster status {job.uuid}", file=sys.stderr)
     results = f"{config.bucket.rstrip('/')}/{job.spec.s3.output_prefix}/{job.uuid}/"
     print(f"  results will land in {results}", file=sys.stderr)
@@ -106,8 +107,8 @@ def _uploaded(config: GsConfig, bucket: Any, uuid: str) -> str | None:
     return bucket.uri_of(key) if bucket.head(key) is not None else None
 
 
-def _waiting(config: GsConfig, bucket: Any, table: Any, recorded: set[str], limit: int) -> list[tuple[str, str]]:
-    """(uuid, upload time) of the newest job JSONs in the intake prefix that have no job record yet."""
+def _waiting(config: GsConfig, bucket: Any, table: Any, recorded: set[str]) -> list[tuple[str, str]]:
+    """(uuid, upload time) of the job JSONs in the intake prefix that have no job record yet, newest first."""
     from gs_dagster.sensors.intake import job_uuid_of
 
     uploads = []
@@ -118,9 +119,73 @@ def _waiting(config: GsConfig, bucket: Any, table: Any, recorded: set[str], limi
         if info.key.lower().endswith(".json") and uuid not in recorded:  # the intake sensor's own test
             uploads.append((uuid, info.modified))
     uploads.sort(key=lambda upload: upload[1], reverse=True)
-    newest = uploads[:limit]
-    known = table.get_many(uuid for uuid, _ in newest)
-    return [(uuid, modified.isoformat()) for uuid, modified in newest if uuid not in known]
+    known = table.get_many(uuid for uuid, _ in uploads)
+    return [(uuid, modified.isoformat()) for uuid, modified in uploads if uuid not in known]
+
+
+def _uploaded_name(config: GsConfig, bucket: Any, uuid: str) -> str:
+    """The media name a job file waiting for intake gives; "" when it cannot be read (it may be going away)."""
+    from gs_dagster.job_names import MAX_NAME_READ, uploaded_job_name
+
+    try:
+        return uploaded_job_name(uuid, bucket.read_head(f"{config.intake_prefix}/{uuid}.json", MAX_NAME_READ))
+    except Exception:  # gone meanwhile, empty (S3 refuses a range of it), another key case: a name is not worth failing
+        return ""
+
+
+def _queue_places(uploads: list[tuple[str, str]]) -> dict[str, Any]:
+    """Each waiting job's place in line (gs_dagster.queue_place); {} when no Dagster instance was started."""
+    from gs_dagster.config import default_dagster_home
+    from gs_dagster.queue_place import open_instance, queue_places, queued_runs
+
+    try:
+        instance = open_instance(default_dagster_home())
+        runs = queued_runs(instance) if instance else []
+    except Exception as exc:  # an instance that does not open (its database unreachable): the table still shows
+        print(f"note: no queue places (the Dagster instance did not answer: {exc})", file=sys.stderr)
+        return {}
+    return queue_places(runs, uploads)
+
+
+def _status_one(args: argparse.Namespace, config: GsConfig, table: Any) -> int:
+    from gs_dagster.job_names import job_name
+    from gs_dagster.progress import positions
+    from gs_dagster.status_view import print_job
+    from resources.job_table import TERMINAL
+
+    problem = _not_a_uuid(args.uuid)
+    record = table.get(args.uuid) if not problem or _recordable(args.uuid) else None
+    if record is None and problem:  # never a key to look up in the bucket
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if record is None:
+        bucket = _bucket(config)
+        uploaded = _uploaded(config, bucket, args.uuid)
+        if uploaded is None:
+            print(f"no job {args.uuid!r} in {config.job_table} or in {_intake(config, bucket)}", file=sys.stderr)
+            return 1
+        place = _queue_places(_waiting(config, bucket, table, set())).get(args.uuid)
+        if args.json:
+            found = {"uuid": args.uuid, "waiting_for_intake": True, "source_uri": uploaded}
+            print(json.dumps({**found, "queue_place": place.place if place else None}, indent=2))
+            return 0
+        print(f"{args.uuid}: uploaded ({uploaded}), waiting for intake")
+        if place is not None:
+            print(f"  queue place: {place.text()}")
+        print(f"  {START_INTAKE}")
+        return 0
+    place = None
+    if record.status == "SUBMITTED":  # its run may wait in the queue, behind others and before uploads
+        place = _queue_places(_waiting(config, _bucket(config), table, {record.uuid})).get(record.uuid)
+    position = positions([record.uuid]).get(record.uuid) if record.status not in TERMINAL else None
+    if args.json:
+        extra = {"name": job_name(record), "queue_place": place.place if place else None}
+        if position is not None:
+            extra["progress"] = position.to_dict()
+        print(json.dumps({**record.to_dict(), **extra}, indent=2))
+        return 0
+    print_job(record, place, position.line() if position is not None else None)
+    return 0
 
 
 def _not_a_uuid(uuid: str) -> str:
@@ -138,8 +203,10 @@ def _recordable(name: str) -> bool:
 
 
 def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
-    from gs_dagster.messages import human_seconds, quality_lines
+    from gs_dagster.job_names import job_name
+    from gs_dagster.messages import human_seconds
     from gs_dagster.progress import RunPosition, positions
+    from gs_dagster.status_view import fit, place_column
     from resources.job_table import TERMINAL
 
     try:
@@ -148,67 +215,32 @@ def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.uuid:
-        problem = _not_a_uuid(args.uuid)
-        record = table.get(args.uuid) if not problem or _recordable(args.uuid) else None
-        if record is None and problem:  # never a key to look up in the bucket
-            print(f"error: {problem}", file=sys.stderr)
-            return 2
-        if record is None:
-            bucket = _bucket(config)
-            uploaded = _uploaded(config, bucket, args.uuid)
-            if uploaded is None:
-                print(f"no job {args.uuid!r} in {config.job_table} or in {_intake(config, bucket)}", file=sys.stderr)
-                return 1
-            if args.json:
-                print(json.dumps({"uuid": args.uuid, "waiting_for_intake": True, "source_uri": uploaded}, indent=2))
-                return 0
-            print(f"{args.uuid}: uploaded ({uploaded}), waiting for intake")
-            print(f"  {START_INTAKE}")
-            return 0
-        position = positions([record.uuid]).get(record.uuid) if record.status not in TERMINAL else None
-        if args.json:
-            print(json.dumps({**record.to_dict(), **({"progress": position.to_dict()} if position else {})}, indent=2))
-            return 0
-        print(f"{record.uuid}: {record.status}")
-        if position is not None:
-            print(f"  now: {position.line()}")
-        for name in ("submitted_at", "started_at", "ended_at", "run_id", "source_uri", "media_uri"):
-            if getattr(record, name):
-                print(f"  {name}: {getattr(record, name)}")
-        if record.elapsed_s is not None:
-            print(f"  elapsed: {human_seconds(record.elapsed_s)}")
-        if record.stages:
-            print(f"  stages of the last run: {', '.join(record.stages)}")
-        for key, uri in sorted(record.outputs.items()):
-            print(f"  output {key}: {uri}")
-        for line in quality_lines(record.metrics):
-            print(line)
-        if record.resubmissions:
-            print(f"  resubmitted {record.resubmissions} time(s) (not run again)")
-        if record.error:
-            print("  error:")
-            for line in record.error.splitlines():
-                print(f"    {line}")
-        return 0
+        return _status_one(args, config, table)
     records = table.list(limit=args.limit)
     if args.json:
-        print(json.dumps([r.to_dict() for r in records], indent=2))
+        print(json.dumps([{**r.to_dict(), "name": job_name(r)} for r in records], indent=2))
         return 0
     bucket = _bucket(config)
-    waiting = _waiting(config, bucket, table, {r.uuid for r in records}, args.limit)
+    uploads = _waiting(config, bucket, table, {r.uuid for r in records})
+    waiting = uploads[: args.limit]
     if not records and not waiting:
         print(f"no jobs in {config.job_table}")
         return 0
+    places = _queue_places(uploads) if waiting or any(r.status == "SUBMITTED" for r in records) else {}
     running = positions([r.uuid for r in records if r.status not in TERMINAL])
-    head = f"{'uuid':38} {'status':9} {'submitted':24} {'elapsed':>10} {'psnr':>6}"
+    head = f"{'uuid':36} {'name':24} {'status':9} {'queue':>7} {'submitted':24} {'elapsed':>10} {'psnr':>6}"
     print(f"{head}  {'stage':24} {'step':>13} {'ETA':>8}")
     for uuid, uploaded_at in waiting:
-        print(f"{uuid[:38]:38} {'UPLOADED':9} {uploaded_at[:23]:24} {'':>10} {'':>6}  (waiting for intake)")
+        queue, name = place_column(places.get(uuid)), fit(_uploaded_name(config, bucket, uuid), 24)
+        waits = "(waiting for intake)"
+        print(f"{uuid[:36]:36} {name:24} {'UPLOADED':9} {queue:>7} {uploaded_at[:23]:24} {'':>10} {'':>6}  {waits}")
     for r in records:
         psnr = f"{r.metrics['psnr']:.2f}" if "psnr" in r.metrics else ""
         elapsed = human_seconds(r.elapsed_s) if r.elapsed_s is not None else ""
+        queue = place_column(places.get(r.uuid)) if r.status == "SUBMITTED" else ""
+        name = fit(job_name(r), 24)
         at = running.get(r.uuid) or RunPosition(stage="")
-        line = f"{r.uuid[:38]:38} {r.status:9} {r.submitted_at[:23]:24} {elapsed:>10} {psnr:>6}"
+        line = f"{r.uuid[:36]:36} {name:24} {r.status:9} {queue:>7} {r.submitted_at[:23]:24} {elapsed:>10} {psnr:>6}"
         print(f"{line}  {at.stage[:24]:24} {at.step:>13} {at.eta:>8}".rstrip())
     if waiting:
         print(f"{len(waiting)} job(s) uploaded to {_intake(config, bucket)} and not taken in yet: {START_INTAKE}")
@@ -216,16 +248,9 @@ def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
 
 
 def cmd_ui(args: argparse.Namespace, config: GsConfig) -> int:
-    home = ensure_dagster_home()
-    dagster = Path(sys.executable).parent / "dagster"
-    command = [str(dagster) if dagster.exists() else "dagster", "dev", "-p", str(args.port), "-h", args.host]
-    workspace = project_dir() / "workspace.yaml"
-    command += ["-w", str(workspace)] if workspace.is_file() else ["-m", "gs_dagster.definitions"]
-    print(f"DAGSTER_HOME={home}", file=sys.stderr)
-    print(f"starting the UI on http://{args.host}:{args.port} (sensors on); Ctrl-C stops it", file=sys.stderr)
-    os.chdir(project_dir())
-    os.execvpe(command[0], command, os.environ.copy())
-    return 0  # pragma: no cover
+    from gs_dagster.dev_server import run_dagster_dev
+
+    return run_dagster_dev(host=args.host, port=args.port, log_level=args.log_level)
 
 
 def cmd_process(args: argparse.Namespace, config: GsConfig) -> int:
@@ -270,6 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("ui", help="start the Dagster UI and daemon (sensors on) with DAGSTER_HOME set")
     p.add_argument("--port", type=int, default=3000)
     p.add_argument("--host", default="127.0.0.1")
+    p.add_argument(
+        "--log-level", default="warning", choices=("debug", "info", "warning", "error"),
+        help="the daemon's and webserver's own log level (default warning: no line per sensor tick; runs, "
+        "intake and notices still print)",
+    )  # fmt: skip
     p.set_defaults(func=cmd_ui)
 
     p = sub.add_parser("process", help="run the intake and the requested runs in this process (no daemon)")

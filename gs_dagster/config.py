@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES
+from gs_stages.report import DEFAULT_MIN_PSNR, DEFAULT_WARN_PSNR
 from gs_stages.s3_keys import PrefixGrants
 from gs_stages.stage import StageError, check_settings
 from resources.gpu_slots import parse_devices
@@ -88,7 +89,8 @@ class GsConfig:
     max_new_jobs_per_tick: int = 50
     tick_budget_s: float = 20.0
     min_registered_ratio: float = 0.5
-    min_psnr_db: float = 18.0
+    min_psnr_db: float = DEFAULT_MIN_PSNR  # under it the splat is broken: blocks delivery
+    warn_psnr_db: float = DEFAULT_WARN_PSNR  # under it the splat is weak: delivered with a WARN check
     stage_settings: dict[str, Any] = field(default_factory=dict)
     dagster_url: str = "http://127.0.0.1:3000"
     launcher: str = "local"  # "local" (Pipes subprocess) or "sagemaker"
@@ -155,7 +157,8 @@ class GsConfig:
             max_new_jobs_per_tick=_int(env, "GS_INTAKE_MAX_NEW_JOBS_PER_TICK", 50),
             tick_budget_s=_float(env, "GS_INTAKE_TICK_BUDGET_S", 20.0),
             min_registered_ratio=_float(env, "GS_MIN_REGISTERED_RATIO", 0.5),
-            min_psnr_db=_float(env, "GS_MIN_PSNR_DB", 18.0),
+            min_psnr_db=_float(env, "GS_MIN_PSNR_DB", DEFAULT_MIN_PSNR),
+            warn_psnr_db=_float(env, "GS_WARN_PSNR_DB", DEFAULT_WARN_PSNR),
             stage_settings=settings,
             dagster_url=(env.get("GS_DAGSTER_URL") or "http://127.0.0.1:3000").rstrip("/"),
             launcher=_launcher_kind(env),
@@ -205,7 +208,9 @@ class GsConfig:
             ),
             "launcher": self._launcher(LocalPipesLauncher),
             "quality": QualityChecksResource(
-                min_registered_ratio=self.min_registered_ratio, min_psnr_db=self.min_psnr_db
+                min_registered_ratio=self.min_registered_ratio,
+                min_psnr_db=self.min_psnr_db,
+                warn_psnr_db=self.warn_psnr_db,
             ),
             "intake": IntakeResource(
                 prefix=self.intake_prefix,

@@ -28,8 +28,6 @@ DEMO_OPTIONS: dict[str, Any] = {
 }
 #: Engine settings for CPU speed (overridden by GS_STAGE_SETTINGS).
 DEMO_SETTINGS: dict[str, Any] = {"max_image_side": 640, "image_downscale": 2}
-#: A few hundred CPU steps do not reach production quality; the demo's PSNR bar (unless GS_MIN_PSNR_DB).
-DEMO_MIN_PSNR_DB = 12.0
 #: The rendered sample: 24 views around the scene, small enough for the CPU.
 DEMO_SAMPLE = SampleSpec(views=24, width=288, height=216)
 
@@ -57,8 +55,6 @@ def main(argv: list[str] | None = None) -> int:
     config = GsConfig.from_env()
     if not os.environ.get("GS_STAGE_SETTINGS"):
         config = config.with_(stage_settings=dict(DEMO_SETTINGS))
-    if not os.environ.get("GS_MIN_PSNR_DB"):
-        config = config.with_(min_psnr_db=DEMO_MIN_PSNR_DB)
     print(f"DAGSTER_HOME={home}")
     print(f"bucket={config.bucket}  storage={config.storage_root}  job table={config.job_table}")
 
@@ -95,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         print("  error: " + record.error.replace("\n", "\n         "))
     if not config.notifier.startswith("arn:"):
         print(f"  notice: {config.outbox_dir}")
-    print("  see it in the UI: make ui  (or .venv/bin/gs-dagster ui), then open the `spz` asset")
+    print(f"  see it in the UI: make ui  (or .venv/bin/gs-dagster ui), then open {job.watch_url}")
     return 0 if record.status == "COMPLETE" else 1
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gs_dagster.config import GsConfig
+from gs_dagster.ui_links import partition_url
 from gs_stages.capabilities import describe, unsupported
 from gs_stages.jobspec import ARCHIVE_EXTENSIONS, VIDEO_EXTENSIONS, JobSpec, parse_job
 from gs_stages.media import file_problem
@@ -105,5 +106,5 @@ def submit(
         spec=spec,
         media_uri=bucket.uri_of(f"{spec.s3.input_prefix}/{media_key}"),
         job_uri=bucket.uri_of(job_key),
-        watch_url=f"{config.dagster_url}/assets/spz?partition={uuid}",
+        watch_url=partition_url(config.dagster_url, uuid),
     )

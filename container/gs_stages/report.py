@@ -32,6 +32,9 @@ CHECKS_EXTRA = "gs_checks"
 FAILED_EVENT = "stage_failed"
 #: Materialization metadata key naming the preview image inside the stage's output folder.
 PREVIEW_FILE_KEY = "preview_file"
+#: The held-out PSNR bars (dB) when the Dagster side sends none: broken below the first, weak below the second.
+DEFAULT_MIN_PSNR = 12.0
+DEFAULT_WARN_PSNR = 20.0
 
 # The headline figures: each stage's own metric names first, then older or alternative spellings.
 _HEADLINE_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -116,6 +119,8 @@ class CheckOutcome:
     description: str
     metadata: dict[str, Any] = field(default_factory=dict)
     hint: str = ""
+    #: "ERROR" (a failure that blocks, when the check is blocking) or "WARN" (a weak result: recorded, delivered).
+    severity: str = "ERROR"
 
 
 def _registered_ratio(stage: str, output: Path, metrics: Mapping[str, Any], params: Mapping[str, Any]) -> CheckOutcome:
@@ -139,22 +144,40 @@ def _registered_ratio(stage: str, output: Path, metrics: Mapping[str, Any], para
 
 
 def _heldout_psnr(stage: str, output: Path, metrics: Mapping[str, Any], params: Mapping[str, Any]) -> CheckOutcome:
-    minimum = float(params.get("min_psnr", 18.0))
+    """Two bars: below `min_psnr` the splat is broken (ERROR, blocks delivery); below `warn_psnr` it is weak
+    (WARN: delivered, and the UI and the record say it is weak). A CPU draft of a few hundred steps lands
+    between them; a broken SfM or a diverged training lands under the first."""
+    minimum = float(params.get("min_psnr", DEFAULT_MIN_PSNR))
+    warning = max(minimum, float(params.get("warn_psnr", DEFAULT_WARN_PSNR)))
     psnr = headline(stage, output, metrics).get("psnr")
     name = "heldout_psnr"
+    meta: dict[str, Any] = {"min_psnr": minimum, "warn_psnr": warning}
     if metrics.get("training_enabled") is False or metrics.get("trained") is False:
-        return CheckOutcome(stage, name, True, "training is off for this job: nothing to judge", {"min_psnr": minimum})
+        return CheckOutcome(stage, name, True, "training is off for this job: nothing to judge", meta)
     if psnr is None:
-        return CheckOutcome(stage, name, False, "the splat stage reported no held-out PSNR", {"min_psnr": minimum})
-    meta = {"psnr": round(float(psnr), 3), "min_psnr": minimum}
-    return CheckOutcome(
-        stage,
-        name,
-        psnr >= minimum,
-        f"held-out PSNR {psnr:.2f} dB (minimum {minimum:.2f} dB)",
-        meta,
-        hint="train longer (training.maxSteps), or check the SfM result and the input frames",
-    )
+        return CheckOutcome(stage, name, False, "the splat stage reported no held-out PSNR", meta)
+    meta = {"psnr": round(float(psnr), 3), **meta}
+    if psnr < minimum:
+        return CheckOutcome(
+            stage,
+            name,
+            False,
+            f"held-out PSNR {psnr:.2f} dB is under the {minimum:.2f} dB minimum: the splat is broken",
+            meta,
+            hint="check the SfM result (registered images) and the input frames, then train longer (training.maxSteps)",
+        )
+    if psnr < warning:
+        return CheckOutcome(
+            stage,
+            name,
+            False,
+            f"held-out PSNR {psnr:.2f} dB: a weak result, delivered (warning bar {warning:.2f} dB, "
+            f"minimum {minimum:.2f} dB)",
+            meta,
+            hint="train longer (training.maxSteps) or at a higher resolution (image_downscale)",
+            severity="WARN",
+        )
+    return CheckOutcome(stage, name, True, f"held-out PSNR {psnr:.2f} dB (warning bar {warning:.2f} dB)", meta)
 
 
 def _spz_reads_back(stage: str, output: Path, metrics: Mapping[str, Any], params: Mapping[str, Any]) -> CheckOutcome:
@@ -285,7 +308,7 @@ class PipesReporter(Reporter):
         failed: list[CheckOutcome] = []
         for check in self._checks(stage):
             outcome = evaluate_check(stage, check["name"], output, metrics, check.get("params"))
-            blocking = bool(check.get("blocking", True))
+            blocking = bool(check.get("blocking", True)) and outcome.severity == "ERROR"
             self.pipes.report_asset_check(
                 check_name=outcome.name,
                 passed=outcome.passed,

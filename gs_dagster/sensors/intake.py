@@ -333,7 +333,8 @@ def build_intake_sensor(job: Any, interval_s: int = 30) -> dg.SensorDefinition:
             instance=context.instance,
             logger=context.log,
         ).tick(IntakeCursor.parse(context.cursor))
-        context.log.info(f"intake {bucket.uri_of(intake.prefix)}: {tick.summary()}")
+        if tick.handled or tick.deferred or tick.errors:  # a tick that found nothing new says so in its skip reason
+            context.log.info(f"intake {bucket.uri_of(intake.prefix)}: {tick.summary()}")
         partitions = (
             [dg.AddDynamicPartitionsRequest(JOBS_PARTITION, sorted(set(tick.new_partitions)))]
             if tick.new_partitions

@@ -18,7 +18,7 @@ from gs_dagster.embedded import EmbeddedRunner
 TEST_OPTIONS: dict[str, Any] = {"training.maxSteps": 20, "sfm.matchingMethod": "exhaustive"}
 #: Engine settings of test runs (CPU speed).
 TEST_SETTINGS: dict[str, Any] = {"max_image_side": 240, "image_downscale": 2}
-#: Low enough for a few dozen CPU training steps; the PSNR test sets its own.
+#: Low enough for a few dozen CPU training steps (both PSNR bars); the PSNR tests set their own.
 TEST_MIN_PSNR = 5.0
 
 
@@ -34,7 +34,7 @@ def local_config(root: Path, **changes: Any) -> GsConfig:
     """The embedded default under `root`: local bucket folder, local storage, SQLite, log + outbox."""
     env = {"GS_DATA_DIR": str(root)}
     config = GsConfig.from_env(env).with_(
-        stage_settings=dict(TEST_SETTINGS), min_psnr_db=TEST_MIN_PSNR, media_wait_s=0.0
+        stage_settings=dict(TEST_SETTINGS), min_psnr_db=TEST_MIN_PSNR, warn_psnr_db=TEST_MIN_PSNR, media_wait_s=0.0
     )
     return config.with_(**changes) if changes else config
 
@@ -59,7 +59,9 @@ class AwsSandbox:
                 "GS_AWS_ENDPOINT_URL": self.endpoint,
                 "AWS_REGION": "us-east-1",
             }
-        ).with_(stage_settings=dict(TEST_SETTINGS), min_psnr_db=TEST_MIN_PSNR, media_wait_s=0.0)
+        ).with_(
+            stage_settings=dict(TEST_SETTINGS), min_psnr_db=TEST_MIN_PSNR, warn_psnr_db=TEST_MIN_PSNR, media_wait_s=0.0
+        )
         return config.with_(**changes) if changes else config
 
     def put(self, key: str, body: bytes | str) -> None:

@@ -36,6 +36,7 @@ def test_backfill_over_three_jobs_runs_all_three(tmp_path: Path, sample_zip: Pat
         GS_DATA_DIR=str(data),
         GS_STAGE_SETTINGS=json.dumps(TEST_SETTINGS),
         GS_MIN_PSNR_DB=str(TEST_MIN_PSNR),
+        GS_WARN_PSNR_DB=str(TEST_MIN_PSNR),
     )
     config = local_config(data)
     with dg.DagsterInstance.local_temp(str(home)) as instance:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from gs_dagster.config import GsConfig, project_dir
 from gs_dagster.definitions import build_definitions
@@ -91,3 +92,16 @@ def test_configuration_from_environment(tmp_path: Path) -> None:
     assert "ml.p4d.24xlarge" in aws.instance_types and aws.stage_settings == {"max_image_side": 800}
     resources = aws.resources()
     assert resources["bucket"].bucket_name == "my-bucket"
+
+
+def test_psnr_bars_from_environment(tmp_path: Path) -> None:
+    """Two bars: GS_MIN_PSNR_DB blocks a broken splat, GS_WARN_PSNR_DB warns on a weak one."""
+    default = GsConfig.from_env({"GS_DATA_DIR": str(tmp_path)}).resources()["quality"]
+    assert (default.min_psnr_db, default.warn_psnr_db) == (12.0, 20.0)
+    quality = GsConfig.from_env(
+        {"GS_DATA_DIR": str(tmp_path), "GS_MIN_PSNR_DB": "10.5", "GS_WARN_PSNR_DB": "24"}
+    ).resources()["quality"]
+    (request,) = quality.requests([dg.AssetCheckKey(dg.AssetKey("splat"), "heldout_psnr")])
+    assert request.params == {"min_psnr": 10.5, "warn_psnr": 24.0}
+    with pytest.raises(ValueError, match="GS_WARN_PSNR_DB must be a number, got 'high'"):
+        GsConfig.from_env({"GS_DATA_DIR": str(tmp_path), "GS_WARN_PSNR_DB": "high"})

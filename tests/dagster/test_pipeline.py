@@ -28,11 +28,13 @@ from gs_testkit import (
     runner_for,
 )
 
+from assets.checks import QualityChecksResource, evaluate_stored
 from gs_dagster.config import GsConfig
 from gs_dagster.submit import submit
 from gs_stages.export.spz import read_spz
 from resources.job_table import open_job_table
 from resources.notifier import NotifierResource
+from resources.storage import open_store
 
 ALL = ["frames", "masks", "sparse_model", "splat", "spz"]
 CHECKS = [("sparse_model", "registered_ratio"), ("splat", "heldout_psnr"), ("spz", "spz_reads_back")]
@@ -208,6 +210,39 @@ def test_blocking_psnr_check_keeps_the_last_good_splat(local_job: tuple) -> None
     assert f"The last good splat output is kept: {Path(config.storage_root) / 'splat' / uuid}" in record.error
     notice = NotifierResource(outbox_dir=config.outbox_dir).outbox()[-1]
     assert notice["event"] == "FAILED" and "heldout_psnr" in notice["text"]
+
+
+def _check_severities(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[bool, str]]:
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    out = {}
+    for record in records:
+        data = record.event_log_entry.dagster_event.event_specific_data
+        out[data.check_name] = (data.passed, data.severity.value)
+    return out
+
+
+def test_weak_psnr_warns_and_still_delivers(local_job: tuple) -> None:
+    """Between the two bars (a CPU draft): WARN on the check, the splat and .spz delivered, record COMPLETE."""
+    config, instance, _, uuid, _ = local_job
+    weak = runner_for(config.with_(min_psnr_db=5.0, warn_psnr_db=99.0), instance)
+    delivered = Path(config.bucket) / "workflow-output" / uuid / f"{uuid}.spz"
+    before = delivered.stat().st_mtime_ns
+    result = weak.run_job(uuid, selection=["splat", "spz"])
+    assert result.success
+    assert materialized(instance, result.run_id) == ["splat", "spz"]
+    checks = _check_severities(instance, result.run_id)
+    assert checks["heldout_psnr"] == (False, "WARN") and checks["spz_reads_back"] == (True, "ERROR")
+    assert delivered.stat().st_mtime_ns > before
+    record = _table(config).get(uuid)
+    assert record.status == "COMPLETE" and ".spz" in record.outputs
+    # The check judged on its own from the stored output (as when selected alone in the UI) says the same.
+    quality = QualityChecksResource(min_psnr_db=5.0, warn_psnr_db=99.0)
+    (request,) = quality.requests([dg.AssetCheckKey(dg.AssetKey("splat"), "heldout_psnr")])
+    stored = evaluate_stored(request, open_store(config.storage_root), uuid)
+    assert not stored.passed and stored.severity == dg.AssetCheckSeverity.WARN
+    assert "weak result, delivered" in stored.metadata["description"].value
+    broken = QualityChecksResource(min_psnr_db=98.0, warn_psnr_db=99.0).requests([request.key])[0]
+    assert evaluate_stored(broken, open_store(config.storage_root), uuid).severity == dg.AssetCheckSeverity.ERROR
 
 
 def test_blocking_sfm_check_stops_the_chain(tmp_path: Path, instance: dg.DagsterInstance, sample_zip: Path) -> None:

@@ -101,8 +101,10 @@ def load_scene(
     downscale: int | str = "auto",
     test_every: int = 8,
     undistort: str = "crop",
+    max_side: int = MAX_AUTO_RESOLUTION,
 ) -> Scene:
-    """Read the COLMAP model under `<sparse_dir>/sparse/0`, images under `<frames_dir>/images`."""
+    """Read the COLMAP model under `<sparse_dir>/sparse/0`, images under `<frames_dir>/images`; "auto"
+    downscaling brings the longest side to <= `max_side`."""
     model_dir = Path(sparse_dir) / SPARSE_DIR
     if not (model_dir / "cameras.bin").exists() and not (model_dir / "cameras.txt").exists():
         raise StageError(
@@ -120,7 +122,7 @@ def load_scene(
 
     image_dir = Path(frames_dir) / IMAGES_DIR
     if downscale == "auto":
-        downscale = _auto_downscale([_image_size(image_dir / im.name) for im in images])
+        downscale = _auto_downscale([_image_size(image_dir / im.name) for im in images], max_side)
     factor = int(downscale)
     # One image at a time at full resolution: a few hundred 4K frames would not fit in memory at once.
     views = [
@@ -270,10 +272,10 @@ def _image_size(path: Path) -> tuple[int, int]:
         raise StageError(f"image {path.name!r} of the sparse model is missing or unreadable at {path}") from None
 
 
-def _auto_downscale(sizes: list[tuple[int, int]]) -> int:
-    """nerfstudio's rule: the smallest power of two that brings the longest side to <= 1600 px."""
+def _auto_downscale(sizes: list[tuple[int, int]], max_side: int = MAX_AUTO_RESOLUTION) -> int:
+    """nerfstudio's rule: the smallest power of two that brings the longest side to <= `max_side` (1600 px)."""
     longest = max(max(size) for size in sizes)
-    return 2 ** max(0, math.ceil(math.log2(longest / MAX_AUTO_RESOLUTION)))
+    return 2 ** max(0, math.ceil(math.log2(longest / max_side)))
 
 
 def _resize(image: Tensor, width: int, height: int) -> Tensor:

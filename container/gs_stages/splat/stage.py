@@ -47,6 +47,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         settings.image_downscale,
         settings.test_every,
         settings.undistort,
+        settings.max_side_on(device.type),
     )
     load_seconds = time.perf_counter() - started
     ctx.log.info("splat: %s on %s with the %s rasterizer, %d steps", preset.name, device, backend, training.max_steps)
