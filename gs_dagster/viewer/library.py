@@ -106,6 +106,7 @@ class Library:
             "gaussians": int(gaussians) if gaussians is not None else None,
             "view_url": f"/view.html?job={quote(record.uuid)}" if viewable else None,
             "splat_url": file_url(record.uuid, viewable.name) if viewable else None,
+            "splat_urls": {k: file_url(record.uuid, by_kind[k].name) for k in VIEWABLE if k in by_kind},
             "cameras_url": file_url(record.uuid, CAMERAS_JSON) if CAMERAS_JSON in files else None,
             "thumbnail_url": file_url(record.uuid, thumbnail.name) if thumbnail else None,
             "downloads": [

@@ -1,4 +1,4 @@
-"""The viewer in real headless Chromium: it loads a job's .spz and draws it from a capture camera, and
+"""The viewer in real headless Chromium: it loads a job's .spz (or .ply) and draws it from a capture camera, and
 the picture matches our own render of that file from that camera; the library lists jobs and opens one.
 
 Measure: PSNR between the canvas and our PyTorch render (tests/stages/splat_scenes.render_gaussians) of
@@ -18,6 +18,7 @@ import torch
 
 from gs_dagster.config import GsConfig
 from gs_dagster.viewer.library import Library
+from gs_stages.export.ply import read_ply
 from gs_stages.export.spz import read_spz
 from resources.job_table import open_job_table
 from resources.storage import LocalStore
@@ -48,12 +49,12 @@ def library(tmp_path_factory) -> tuple[Library, list]:
     return Library(config, table, bucket, storage), jobs
 
 
-def reference(job, index: int) -> tuple[np.ndarray, np.ndarray]:
-    """Our render of the delivered .spz from the delivered camera `index`: (H, W, 3) uint8, alpha mask."""
+def reference(job, index: int, fmt: str = ".spz") -> tuple[np.ndarray, np.ndarray]:
+    """Our render of the delivered file from the delivered camera `index`: (H, W, 3) uint8, alpha mask."""
     cameras = json.loads((job.spz_dir / "cameras.json").read_text())["cameras"]
     c = cameras[index]
     K = np.array([[c["fx"], 0, c["cx"]], [0, c["fy"], c["cy"]], [0, 0, 1]])
-    g = read_spz(job.spz_dir / f"{job.uuid}.spz")
+    g = (read_spz if fmt == ".spz" else read_ply)(job.spz_dir / f"{job.uuid}{fmt}")
     rgb, alpha = render_gaussians(
         g, np.array(c["world_to_camera"]), K, c["width"], c["height"], backgrounds=torch.zeros(1, 3)
     )
@@ -61,24 +62,25 @@ def reference(job, index: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.slow
-def test_viewer_draws_the_spz_from_a_capture_camera(chromium, library):
+def test_viewer_draws_the_spz_and_ply_from_a_capture_camera(chromium, library):
     lib, jobs = library
     job = jobs[0]
     with serving(lib) as root:
         scores = []
-        for index in (0, 3):
-            chromium.get(f"{root}/view.html?job={job.uuid}&camera={index}&width={WIDTH}&height={HEIGHT}")
+        for index, fmt in ((0, ".spz"), (3, ".spz"), (5, ".ply")):
+            page = f"{root}/view.html?job={job.uuid}&camera={index}&format={fmt}&width={WIDTH}&height={HEIGHT}"
+            chromium.get(page)
             wait_for(chromium, "window.gsViewer && window.gsViewer.ready")
             shot = canvas_pixels(chromium)
             assert shot.shape == (HEIGHT, WIDTH, 3)
-            ours, covered = reference(job, index)
+            ours, covered = reference(job, index, fmt)
             assert covered.mean() > 0.9
             scores.append(psnr(shot, ours, covered))
             # The same screenshot against the view from the opposite camera: orientation matters.
-            opposite, _ = reference(job, (index + 4) % 8)
+            opposite, _ = reference(job, (index + 4) % 8, fmt)
             assert psnr(shot, opposite, covered) < MIN_PSNR_DB - 6, "the picture does not depend on the camera"
-        assert chromium.execute_script("return window.gsViewer.camera") == "000003.jpg"
-    print(f"viewer vs our render, PSNR dB per camera: {[round(s, 2) for s in scores]}")
+        assert chromium.execute_script("return window.gsViewer.camera") == "000005.jpg"
+    print(f"viewer vs our render, PSNR dB (.spz cam 0, .spz cam 3, .ply cam 5): {[round(s, 2) for s in scores]}")
     assert min(scores) >= MIN_PSNR_DB, scores
 
 

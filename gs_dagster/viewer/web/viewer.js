@@ -3,7 +3,8 @@
 // cameras.json (written by the splat and spz stages) holds each capture camera's pinhole intrinsics and
 // world-to-camera matrix in OpenCV axes (x right, y down, z forward), in the same axes as the delivered
 // file, which Spark loads as stored. A three.js camera looks down -z with y up, hence diag(1, -1, -1).
-// ?job=UUID (required), &camera=N (index, default 0), &width=W&height=H (a fixed canvas, for tests).
+// ?job=UUID (required), &camera=N (index, default 0), &format=.ply (default: the .spz when there is one),
+// &width=W&height=H (a fixed canvas, for tests).
 import * as THREE from "three";
 import { OrbitControls } from "three/addons/controls/OrbitControls.js";
 import { SparkRenderer, SplatMesh } from "@sparkjsdev/spark";
@@ -73,7 +74,8 @@ async function main() {
   const job = await getJson(`/api/jobs/${encodeURIComponent(uuid)}`);
   document.getElementById("title").textContent = `${job.name} (${job.status})`;
   document.title = `${job.name} · gs-dagster`;
-  if (!job.splat_url) return fail("this job has no .spz or .ply yet");
+  const splatUrl = params.has("format") ? job.splat_urls[params.get("format")] : job.splat_url;
+  if (!splatUrl) return fail(`this job has no ${params.get("format") || ".spz or .ply"} yet`);
   const cameras = job.cameras_url ? (await getJson(job.cameras_url)).cameras : [];
 
   const fixed = params.has("width") && params.has("height");
@@ -106,7 +108,7 @@ async function main() {
     show(+select.value);
   });
 
-  const splat = new SplatMesh({ url: job.splat_url });
+  const splat = new SplatMesh({ url: splatUrl });
   scene.add(splat);
   await splat.initialized;
   const loadedAt = state.frames;
