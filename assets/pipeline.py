@@ -20,6 +20,7 @@ from pydantic import Field
 from assets import frames, masks, sparse_model, splat, spz
 from assets.checks import CHECK_SPECS, QualityChecksResource, evaluate_stored
 from gs_dagster.partitions import job_partitions
+from gs_dagster.viewer.links import job_view_url
 from gs_stages.jobspec import JobSpec, JobSpecError, parse_job
 from gs_stages.report import CHECKS_EXTRA
 from gs_stages.stage import STAGE_ORDER, StageError, check_settings
@@ -165,6 +166,7 @@ def reconstruction(
             delivered = spz.deliver(store, bucket.store(), spec)
             for suffix, uri in delivered.items():
                 extra[f"delivered{suffix.replace('.', '_')}"] = _location(uri)
+            extra["view"] = dg.MetadataValue.url(job_view_url(uuid))  # gs-dagster view
             context.log.info(f"job {uuid}: delivered {', '.join(delivered.values()) or 'nothing'}")
         yield finish(spz_materialized[0] if spz_materialized else dg.MaterializeResult(asset_key="spz"), extra)
         yield from spz_checks

@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("view", help="serve the job library and a 3D viewer of each job's splat; prints the URL")
     p.add_argument("uuid", nargs="?", help="print the URL that opens this job's viewer")
-    p.add_argument("--port", type=int, default=3100, help="0 picks a free port")
+    p.add_argument("--port", type=int, default=3100, help="0 picks a free port (links in the UI assume 3100)")
     p.add_argument("--host", default="127.0.0.1")
     p.set_defaults(func=cmd_view)
 

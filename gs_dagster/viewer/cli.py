@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from urllib.parse import quote
 
 from gs_dagster.config import GsConfig
 from gs_dagster.viewer.library import Library
+from gs_dagster.viewer.links import job_view_url
 from gs_dagster.viewer.server import make_server, renderer_missing
 
 
@@ -31,7 +31,7 @@ def serve(config: GsConfig, uuid: str | None, host: str, port: int) -> int:
         print(f"error: cannot listen on {host}:{port}: {exc} (try --port 0)", file=sys.stderr)
         return 2
     root = f"http://{host}:{server.server_address[1]}"
-    print(f"{root}/view.html?job={quote(uuid)}" if uuid else f"{root}/", flush=True)
+    print(job_view_url(uuid, root) if uuid else f"{root}/", flush=True)
     print(f"job library: {root}/  (Ctrl-C stops it)", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
