@@ -1,9 +1,9 @@
 """The job library: what `gs-dagster view` lists for each job, and where each of its files is.
 
 Read through the same job table and stores as the rest of the project, so the embedded mode (local
-folders, SQLite) and AWS mode (S3, DynamoDB) look alike. Only files a job's record names are ever
-served (the delivered .ply/.spz and, when present, its thumbnail and fly-through) plus the spz stage's
-`cameras.json`: a URL can never reach another key. In AWS mode downloads are presigned S3 URLs; the
+folders, SQLite) and AWS mode (S3, DynamoDB) look alike. Only a job's delivery folder (where its record
+says the .spz/.ply went: .spz, .ply, .sog, .mp4 and .png files there) and the spz stage's `cameras.json`
+are ever served: a URL can never reach another key. In AWS mode downloads are presigned S3 URLs; the
 viewer itself reads through this process, so the bucket needs no CORS rule.
 """
 
@@ -19,7 +19,7 @@ from gs_stages.export.cameras import CAMERAS_JSON
 from resources.job_table import JobRecord
 from resources.storage import S3Store, Store, open_store, split_s3_uri
 
-#: Record outputs (by suffix) offered for download, in this order; the first viewable one is viewed.
+#: Delivered files (by suffix) offered for download, in this order; the first viewable one is viewed.
 DOWNLOADS = (".spz", ".ply", ".sog", ".mp4", ".png")
 VIEWABLE = (".spz", ".ply")
 THUMBNAILS = (".png", ".jpg")
@@ -33,7 +33,12 @@ class JobFile:
     name: str
     store: Store
     key: str
-    kind: str  # the record's output key (".spz", ...) or "cameras"
+    kind: str  # the file's suffix (".spz", ...) or "cameras"
+
+    def s3_object(self) -> dict[str, str]:
+        """Bucket and Key of the file in S3 (an S3Store's file only)."""
+        bucket, key = split_s3_uri(self.store.uri_of(self.key))
+        return {"Bucket": bucket, "Key": key}
 
 
 class Library:
@@ -62,19 +67,26 @@ class Library:
         return None
 
     def files(self, record: JobRecord) -> dict[str, JobFile]:
-        """The files of a job that exist, by file name."""
+        """The files of a job that exist, by file name: what its delivery folder holds (the folder of the
+        delivered .spz/.ply, so a thumbnail or fly-through delivered beside them shows up too) and the
+        spz stage's cameras.json."""
         found: dict[str, JobFile] = {}
-        for kind in DOWNLOADS:
-            uri = record.outputs.get(kind)
-            located = self._locate(uri) if uri else None
-            if located is not None:
-                name = located[1].rsplit("/", 1)[-1]
-                found[name] = JobFile(name, located[0], located[1], kind)
+        folders = {}
+        for kind, uri in record.outputs.items():
+            located = self._locate(uri) if kind.startswith(".") else None
+            if located is not None and "/" in located[1]:
+                folders[located[1].rsplit("/", 1)[0]] = located[0]
+        for folder, store in folders.items():
+            for info in store.iter_objects(f"{folder}/", children_only=True):
+                name = info.key.rsplit("/", 1)[-1]
+                suffix = name[name.rfind(".") :].lower() if "." in name else ""
+                if suffix in DOWNLOADS:
+                    found[name] = JobFile(name, store, info.key, suffix)
         stage_dir = record.outputs.get("spz")
         located = self._locate(f"{stage_dir.rstrip('/')}/{CAMERAS_JSON}") if stage_dir else None
         if located is not None and located[0].head(located[1]) is not None:
             found[CAMERAS_JSON] = JobFile(CAMERAS_JSON, located[0], located[1], "cameras")
-        return found
+        return dict(sorted(found.items(), key=lambda item: (_rank(item[1].kind), item[0])))
 
     def file(self, uuid: str, name: str) -> JobFile | None:
         record = self.table.get(uuid)
@@ -83,8 +95,7 @@ class Library:
     def download_url(self, uuid: str, item: JobFile) -> str:
         """A presigned GET in AWS mode (the bytes never pass through here), else this server's own URL."""
         if isinstance(item.store, S3Store):
-            bucket, key = split_s3_uri(item.store.uri_of(item.key))
-            params = {"Bucket": bucket, "Key": key, "ResponseContentDisposition": f'attachment; filename="{item.name}"'}
+            params = {**item.s3_object(), "ResponseContentDisposition": f'attachment; filename="{item.name}"'}
             return item.store.client.generate_presigned_url("get_object", Params=params, ExpiresIn=PRESIGN_SECONDS)
         return file_url(uuid, item.name) + "?download=1"
 
@@ -123,6 +134,10 @@ class Library:
     def job(self, uuid: str) -> dict[str, Any] | None:
         record = self.table.get(uuid)
         return self.entry(record) if record is not None else None
+
+
+def _rank(kind: str) -> int:
+    return DOWNLOADS.index(kind) if kind in DOWNLOADS else len(DOWNLOADS)
 
 
 def file_url(uuid: str, name: str) -> str:

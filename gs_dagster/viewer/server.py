@@ -94,7 +94,7 @@ class ViewerHandler(BaseHTTPRequestHandler):
         if local is not None:
             self._send_file(local, download_name=name if download else None)
             return
-        body = item.store.client.get_object(**_s3_params(item.store, item.key))
+        body = item.store.client.get_object(**item.s3_object())
         self._headers(content_type(name), body["ContentLength"], name if download else None)
         shutil.copyfileobj(body["Body"], self.wfile, CHUNK)
 
@@ -127,13 +127,6 @@ class ViewerHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-
-
-def _s3_params(store: Any, key: str) -> dict[str, str]:
-    from resources.storage import split_s3_uri
-
-    bucket, full_key = split_s3_uri(store.uri_of(key))
-    return {"Bucket": bucket, "Key": full_key}
 
 
 def make_server(library: Library, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:

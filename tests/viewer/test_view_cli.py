@@ -52,7 +52,7 @@ def get(url: str) -> tuple[int, bytes, str]:
         return exc.code, exc.read(), exc.headers.get("Content-Type", "")
 
 
-def check_served_job(root: str, job: FinishedJob, other: FinishedJob) -> dict:
+def check_served_job(root: str, job: FinishedJob, other: FinishedJob, extra: tuple[str, ...] = ()) -> dict:
     status, body, kind = get(f"{root}/api/jobs")
     assert (status, kind) == (200, "application/json")
     jobs = {j["uuid"]: j for j in json.loads(body)}
@@ -62,7 +62,7 @@ def check_served_job(root: str, job: FinishedJob, other: FinishedJob) -> dict:
     assert (entry["psnr"], entry["gaussians"]) == (27.5, 3000)
     assert entry["view_url"] == f"/view.html?job={job.uuid}"
     downloads = {d["name"]: d["url"] for d in entry["downloads"]}
-    assert set(downloads) == {f"{job.uuid}.spz", f"{job.uuid}.ply"}
+    assert list(downloads) == [f"{job.uuid}.spz", f"{job.uuid}.ply", *extra]
     for name, url in downloads.items():  # a download link gives the delivered bytes
         status, body, _ = get(url if url.startswith("http") else root + url)
         assert status == 200 and body == (job.spz_dir / name).read_bytes(), name
@@ -97,13 +97,20 @@ def test_view_serves_the_library_and_job_files_locally(tmp_path):
     args = (library.table, library.storage, library.bucket)
     job = finished_job(tmp_path / "work", *args, "job-local", "fox.mp4")
     other = finished_job(tmp_path / "work", *args, "job-other", "kermit.zip")
+    delivered = Path(config.bucket) / "workflow-output" / job.uuid
+    thumbnail = job.spz_dir / f"{job.uuid}.png"  # as a thumbnail is delivered beside the .spz
+    thumbnail.write_bytes(b"\x89PNG\r\n\x1a\n a thumbnail")
+    (delivered / thumbnail.name).write_bytes(thumbnail.read_bytes())
+    (delivered / "notes.txt").write_text("not a delivered kind")
     with view(env) as root:
         assert root.endswith("/")
         root = root.rstrip("/")
         status, body, _ = get(root + "/")
         assert status == 200 and b"job library" in body
-        entry = check_served_job(root, job, other)
+        entry = check_served_job(root, job, other, extra=(thumbnail.name,))
         assert all(d["url"].startswith(f"/files/{job.uuid}/") for d in entry["downloads"])
+        assert entry["thumbnail_url"] == f"/files/{job.uuid}/{thumbnail.name}"
+        assert get(f"{root}/files/{job.uuid}/notes.txt")[0] == 404
         check_nothing_else(root, job, other)
     with view(env, job.uuid) as url:
         assert url.endswith(f"/view.html?job={job.uuid}")
@@ -137,3 +144,14 @@ def test_view_in_aws_mode_reads_the_bucket_with_presigned_downloads(tmp_path, mo
             assert download["url"].startswith(f"{moto_env}/{bucket_name}/"), download
             assert "Signature=" in download["url"] and "Expires=" in download["url"]
         check_nothing_else(root, job, other)
+
+
+def test_view_without_the_renderer_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    from gs_dagster.viewer import server
+    from gs_dagster.viewer.cli import serve
+
+    monkeypatch.setattr(server, "NODE_MODULES", tmp_path / "node_modules")  # as on a clone before `make viewer`
+    assert serve(GsConfig.from_env({"GS_DATA_DIR": str(tmp_path)}), None, "127.0.0.1", 0) == 2
+    assert "the viewer's npm packages are not installed (three, @sparkjsdev/spark): run `make viewer`" in (
+        capsys.readouterr().err
+    )
