@@ -8,7 +8,10 @@ STAMP := $(VENV)/.installed
 
 CHECKOV := .work/checkov-venv/bin/checkov
 
-.PHONY: setup demo test lint ui
+VIEWER_WEB := gs_dagster/viewer/web
+VIEWER_STAMP := $(VIEWER_WEB)/node_modules/.package-lock.json
+
+.PHONY: setup viewer demo test lint ui
 
 # checkov's own pins fight ours (boto3, packaging, networkx), so it gets a venv of its own.
 $(CHECKOV):
@@ -26,11 +29,18 @@ $(STAMP): pyproject.toml container/pyproject.toml
 
 setup: $(STAMP)
 
+# The renderer `gs-dagster view` serves (three.js + Spark), exactly as pinned in its package-lock.json,
+# from the npm registry into the git-ignored node_modules; nothing is fetched when the viewer runs.
+$(VIEWER_STAMP): $(VIEWER_WEB)/package.json $(VIEWER_WEB)/package-lock.json
+	cd $(VIEWER_WEB) && npm ci --no-audit --no-fund
+
+viewer: $(VIEWER_STAMP)
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: setup $(CHECKOV)
+test: setup viewer $(CHECKOV)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
 

@@ -22,6 +22,7 @@ from assets.checks import CHECK_SPECS, QualityChecksResource, evaluate_stored
 from assets.results import preview_key, result_metadata
 from assets.run_config import StageRunConfig
 from gs_dagster.partitions import job_partitions
+from gs_dagster.viewer.links import job_view_url
 from gs_stages.jobspec import JobSpec, JobSpecError, parse_job
 from gs_stages.progress import INTERVAL_EXTRA
 from gs_stages.report import CHECKS_EXTRA
@@ -170,6 +171,7 @@ def reconstruction(
             delivered = spz.deliver(store, bucket.store(), spec)
             for suffix, uri in delivered.items():
                 extra["delivered_" + suffix.lstrip(".")] = uri
+            extra["view"] = job_view_url(uuid)  # gs-dagster view
             context.log.info(f"job {uuid}: delivered {', '.join(delivered.values()) or 'nothing'}")
         yield finish(spz_materialized[0] if spz_materialized else dg.MaterializeResult(asset_key="spz"), extra)
         yield from spz_checks

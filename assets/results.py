@@ -12,8 +12,8 @@ so the order here is the order on screen:
    1,000 characters or more behind "[Show Markdown]": with a web URL for the storage (GS_STORAGE_WEB_URL)
    the entry links the image and shows inline; without one the image is read from storage here and
    inlined as data (always longer: a 96x72 preview is already ~1,300 characters), one click away;
-3. `location`, `delivered_ply`, `delivered_spz`, `preview_image`: links (file:// for a local path, the S3
-   URI as given), then what the launcher added (`sagemaker/*`: the training job, console link, cost);
+3. `view` (the job in `gs-dagster view`), `location`, `delivered_*`, `preview_image`: links (file:// for
+   a local path, the S3 URI as given), then what the launcher added (`sagemaker/*`: the training job, console link, cost);
 4. `details`: every other metric of the stage; `run`: how this output was made (uuid, spec digest,
    overrides, settings, the stages launched together).
 
@@ -55,7 +55,7 @@ HEADLINE: dict[str, tuple[str, ...]] = {
 #: Notes about how the result reached Dagster, right after the headline (a report lost on the way).
 NOTES = ("reported_from",)
 #: Entries that are links, in this order, after the preview.
-LINKS = ("location", "delivered_ply", "delivered_spz", "delivered_sparse", "preview_image")
+LINKS = ("view", "location", "delivered_ply", "delivered_spz", "delivered_sparse", "preview_image")
 #: Entries a launcher adds (the SageMaker job, its billable time and cost): kept together, after the links.
 LAUNCHER_PREFIXES = ("sagemaker/",)
 PREVIEW_MAX_SIDE = 640

@@ -4,6 +4,7 @@
     gs-dagster status [UUID]
     gs-dagster ui                      # dagster dev with DAGSTER_HOME set and the sensors on; SIGTERM stops it
     gs-dagster process [--watch]       # intake + runs in this process (no daemon), e.g. on a headless box
+    gs-dagster view [UUID]             # the job library and a 3D viewer on http://127.0.0.1:3100
 
 Configuration comes from environment variables (docs/OPERATING.md); the default is the embedded mode
 (local folders, SQLite, log + outbox notices).
@@ -269,6 +270,12 @@ def cmd_process(args: argparse.Namespace, config: GsConfig) -> int:
         time.sleep(args.interval)
 
 
+def cmd_view(args: argparse.Namespace, config: GsConfig) -> int:
+    from gs_dagster.viewer.cli import serve
+
+    return serve(config, args.uuid, args.host, args.port)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gs-dagster", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -306,6 +313,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--watch", action="store_true", help="keep polling")
     p.add_argument("--interval", type=float, default=30.0)
     p.set_defaults(func=cmd_process)
+
+    p = sub.add_parser("view", help="serve the job library and a 3D viewer of each job's splat; prints the URL")
+    p.add_argument("uuid", nargs="?", help="print the URL that opens this job's viewer")
+    p.add_argument("--port", type=int, default=3100, help="0 picks a free port (links in the UI assume 3100)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.set_defaults(func=cmd_view)
 
     args = parser.parse_args(argv)
     try:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from gs_stages.export.cameras import CAMERAS_JSON, read_cameras, rotate_cameras, write_cameras
 from gs_stages.export.ply import read_ply, write_ply
 from gs_stages.export.rotate import VIEWER_ROTATION_DESC, rotate_gaussians, viewer_rotation
 from gs_stages.export.spz import SPZ_VERSION, fractional_bits_for, write_spz
@@ -56,7 +57,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
     except ValueError as exc:
         raise StageError(f"cannot write the .spz: {exc}", hint="check the trained splat for NaNs") from exc
     ply_path = write_ply(ctx.output / f"{name}.ply", g)
+    cameras = _export_cameras(ctx, rotation, "as the .ply and .spz")
     return {
+        "cameras": cameras,
         "gaussians": len(g),
         "sh_degree": g.degree,
         "ply_file": ply_path.name,
@@ -71,3 +74,20 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "rotation_matrix": rotation.tolist(),
         "rotation": VIEWER_ROTATION_DESC if rotate else "none (training coordinates)",
     }
+
+
+def _export_cameras(ctx: StageContext, rotation: np.ndarray, axes: str) -> int:
+    """The splat stage's capture cameras, rotated as the Gaussians, beside the delivered files; how many.
+
+    A splat trained before cameras were exported has none: the viewer then opens at a default view."""
+    source = ctx.input("splat") / CAMERAS_JSON
+    if not source.is_file():
+        ctx.log.warning("no %s in the splat stage's output: the viewer opens at a default view", CAMERAS_JSON)
+        return 0
+    try:
+        data = rotate_cameras(read_cameras(source), rotation, axes)
+    except (ValueError, KeyError, TypeError) as exc:  # not fatal: the splat itself is fine
+        ctx.log.warning("cameras not exported (%s): the viewer opens at a default view", exc)
+        return 0
+    write_cameras(ctx.output / CAMERAS_JSON, data["cameras"], data["axes"])
+    return len(data["cameras"])

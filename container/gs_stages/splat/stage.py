@@ -65,8 +65,12 @@ def run(ctx: StageContext) -> dict[str, Any]:
     if evaluation.pairs:
         write_preview(ctx.output / PREVIEW_PNG, evaluation.pairs)
 
+    from gs_stages.export.cameras import CAMERAS_JSON, camera_entry, write_cameras
     from gs_stages.export.ply import write_ply
 
+    # The posed views, so the delivered splat can be opened at a capture camera's view (gs-dagster view).
+    views = (camera_entry(v.name, v.viewmat.numpy(), v.K.numpy(), v.width, v.height) for v in scene.views)
+    write_cameras(ctx.output / CAMERAS_JSON, views, axes="training (the sparse model's world)")
     # The file holds the SH degree training reached (and evaluation rendered), not the preset's maximum.
     write_ply(ctx.output / SPLAT_PLY, to_gaussians(result.params).up_to_degree(sh_degree))
     metrics: dict[str, Any] = {
