@@ -69,3 +69,47 @@ def test_heldout_psnr_judges_an_appearance_model_by_the_nerfw_protocol(tmp_path:
     assert outcome.passed and "NeRF-W" in outcome.description and outcome.metadata["psnr"] == 25.0
     plain = evaluate_check("splat", "heldout_psnr", tmp_path, {**metrics, "appearance": None}, {"min_psnr": 18.0})
     assert not plain.passed and plain.metadata["psnr"] == 12.0  # other models: plain PSNR, as before
+
+
+def test_the_baked_splat_renders_what_training_saw_through_the_neutral_transform() -> None:
+    """One training image, so its transform is the neutral one: rendering the baked Gaussians over the neutral
+    background gives the training-time image (render over black, background behind, transform applied)."""
+    from gs_stages.gaussians import rgb_to_sh_dc
+    from gs_stages.splat.appearance import Appearance
+    from gs_stages.splat.model import activated
+    from gs_stages.splat.render_torch import rasterization
+
+    from .splat_scenes import ground_truth, look_at
+
+    gt = ground_truth(n_object=300, n_room=0)
+    n = len(gt["means"])
+    colours = torch.rand(n, 3, generator=torch.Generator().manual_seed(0)) * 0.6 + 0.2
+    sh = torch.zeros(n, 4, 3)
+    sh[:, 0] = torch.as_tensor(rgb_to_sh_dc(colours.numpy()))
+    params = {
+        "means": gt["means"],
+        "scales": torch.log(gt["scales"]),
+        "quats": gt["quats"],
+        "opacities": torch.logit(gt["opacities"] * 0.9),
+        "sh0": sh[:, :1],
+        "shN": sh[:, 1:] + 0.05,  # view-dependent colour too: the transform must act on every band
+    }
+    appearance = Appearance(1, torch.device("cpu"), 0.0, 0.0, 0.0)
+    with torch.no_grad():
+        appearance.log_gain.copy_(torch.tensor([[0.4, -0.2, 0.1]]))
+        appearance.offset.copy_(torch.tensor([[0.02, 0.05, 0.0]]))
+        appearance.background.copy_(torch.tensor([0.3, 0.6, 0.9]))
+    viewmat = torch.tensor(look_at(torch.tensor([2.0, 0.5, 0.3]).numpy(), torch.zeros(3).numpy()), dtype=torch.float32)
+    K = torch.tensor([[40.0, 0, 24], [0, 40.0, 18], [0, 0, 1]])
+
+    def render(p: dict, background: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        rgb, alpha, _ = rasterization(**activated(p), viewmats=viewmat[None], Ks=K[None], width=48, height=36,
+                                      sh_degree=1, backgrounds=background[None])  # fmt: skip
+        return rgb[0], alpha[0, ..., 0]
+
+    with torch.no_grad():
+        over_black, alpha = render(params, torch.zeros(3))
+        seen = appearance.apply(over_black, alpha, 0)
+        baked, _ = render(appearance.bake(params), appearance.neutral_background())
+    assert 0.05 < float(alpha.mean()) < 0.95  # both covered and uncovered pixels are compared
+    assert torch.allclose(baked, seen, atol=1e-4), float((baked - seen).abs().max())
