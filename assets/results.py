@@ -13,7 +13,8 @@ so the order here is the order on screen:
    the entry links the image and shows inline; without one the image is read from storage here and
    inlined as data (always longer: a 96x72 preview is already ~1,300 characters), one click away;
 3. `view` (the job in `gs-dagster view`), `location`, `delivered_*`, `preview_image`: links (file:// for
-   a local path, the S3 URI as given), then what the launcher added (`sagemaker/*`: the training job, console link, cost);
+   a local path, the S3 URI as given), then what the launcher added (`sagemaker/*`: the training job,
+   console link, cost);
 4. `details`: every other metric of the stage; `run`: how this output was made (uuid, spec digest,
    overrides, settings, the stages launched together).
 

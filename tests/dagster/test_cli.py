@@ -48,6 +48,12 @@ def test_submit_refuses_bad_options_before_uploading(embedded_env: Path, sample_
     assert not (embedded_env / "bucket" / "media-input").exists()
 
 
+def test_submit_accepts_splatfacto_w_light(embedded_env: Path, sample_zip: Path) -> None:
+    assert cli.main(["submit", str(sample_zip), "--set", "training.model=splatfacto-w-light"]) == 0
+    (job_file,) = (embedded_env / "bucket" / "workflow-input").glob("*.json")
+    assert json.loads(job_file.read_text())["training"]["model"] == "splatfacto-w-light"
+
+
 def test_status_reads_the_job_table(embedded_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = local_config(embedded_env)
     table = open_job_table(config.job_table)

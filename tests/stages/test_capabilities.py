@@ -57,6 +57,7 @@ def test_what_the_build_runs_is_not_flagged() -> None:
     for options in (
         {},
         {"training.model": "splatfacto-mcmc"},
+        {"training.model": "splatfacto-w-light"},
         {"training.model": "nerfacto", "training.enable": False},  # nothing will be trained
         {"segmentation.removeHumanSubject": True},  # with u2net as the object model (the default)
         {"sphericalCamera.enable": True, "sphericalCamera.cubeFacesToRemove": ["up", "down"]},

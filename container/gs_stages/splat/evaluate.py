@@ -57,6 +57,23 @@ def render_view(
 
 
 @torch.no_grad()
+def render_and_photo(
+    params: Params, view: View, renderer: Renderer, sh_degree: int, background: Tensor
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """(render, photo, valid pixels or None) of one held-out view, prepared as the docstring above says."""
+    device = params["means"].device
+    render, _ = render_view(params, view, renderer, sh_degree, background)
+    photo = view.image.to(device).float() / 255.0
+    if view.mask is not None:
+        keep = view.mask.to(device).float()[..., None] / 255.0
+        photo = photo * keep + background * (1 - keep)
+    valid = view.valid.to(device) if view.valid is not None else None
+    if valid is not None:
+        render = torch.where(valid[..., None], render, photo)
+    return render, photo, valid
+
+
+@torch.no_grad()
 def evaluate(
     params: Params,
     views: list[View],
@@ -65,22 +82,16 @@ def evaluate(
     sh_degree: int,
     lpips_model: LPIPS | None = None,
     keep_pairs: int = 4,
+    background: Tensor | None = None,
 ) -> Evaluation:
+    """Every held-out view over `background` (default: the preset's evaluation colour, `eval_background`)."""
     if not views:
         return Evaluation(None, None, None)
-    device = params["means"].device
-    background = eval_background(preset, device)
+    background = eval_background(preset, params["means"].device) if background is None else background
     rows: list[dict[str, float | str]] = []
     pairs = []
     for view in views:
-        render, _ = render_view(params, view, renderer, sh_degree, background)
-        photo = view.image.to(device).float() / 255.0
-        if view.mask is not None:
-            keep = view.mask.to(device).float()[..., None] / 255.0
-            photo = photo * keep + background * (1 - keep)
-        valid = view.valid.to(device) if view.valid is not None else None
-        if valid is not None:
-            render = torch.where(valid[..., None], render, photo)
+        render, photo, valid = render_and_photo(params, view, renderer, sh_degree, background)
         row: dict[str, float | str] = {
             "name": view.name,
             "psnr": psnr(render, photo, valid),

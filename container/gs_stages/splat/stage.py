@@ -13,8 +13,9 @@ import torch
 
 from gs_stages.layout import CHECKPOINTS_DIR, PREVIEW_PNG, SPLAT_PLY
 from gs_stages.splat import presets
+from gs_stages.splat.appearance_eval import nerfw_evaluate
 from gs_stages.splat.backend import pick_device, pick_renderer
-from gs_stages.splat.evaluate import evaluate
+from gs_stages.splat.evaluate import eval_background, evaluate
 from gs_stages.splat.metrics import load_lpips, peak_memory, reset_peak_memory
 from gs_stages.splat.model import to_gaussians
 from gs_stages.splat.preview import write_preview
@@ -61,7 +62,13 @@ def run(ctx: StageContext) -> dict[str, Any]:
     ctx.tracker("evaluation", len(scene.test)).update(0)
     lpips_model, lpips_absent = load_lpips(settings.lpips_weights, device)
     sh_degree = trainer.sh_degree(result.steps)
-    evaluation = evaluate(result.params, scene.test, renderer, preset, sh_degree, lpips_model, settings.preview_views)
+    # splatfacto-w-light: evaluated and delivered in its neutral appearance (appearance.py says which).
+    appearance = trainer.appearance
+    params = appearance.bake(result.params) if appearance else result.params
+    background = appearance.neutral_background() if appearance else eval_background(preset, device)
+    evaluation = evaluate(
+        params, scene.test, renderer, preset, sh_degree, lpips_model, settings.preview_views, background
+    )
     if evaluation.pairs:
         write_preview(ctx.output / PREVIEW_PNG, evaluation.pairs)
 
@@ -72,7 +79,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     views = (camera_entry(v.name, v.viewmat.numpy(), v.K.numpy(), v.width, v.height) for v in scene.views)
     write_cameras(ctx.output / CAMERAS_JSON, views, axes="training (the sparse model's world)")
     # The file holds the SH degree training reached (and evaluation rendered), not the preset's maximum.
-    write_ply(ctx.output / SPLAT_PLY, to_gaussians(result.params).up_to_degree(sh_degree))
+    write_ply(ctx.output / SPLAT_PLY, to_gaussians(params).up_to_degree(sh_degree))
     metrics: dict[str, Any] = {
         "trained": True,
         "model": preset.name,
@@ -98,7 +105,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "ssim": evaluation.ssim,
         "lpips": evaluation.lpips,
         "per_view": evaluation.per_view,
+        **nerfw_evaluate(params, scene.test, renderer, sh_degree, background),
     }
+    if appearance:
+        metrics["appearance"] = appearance.summary()
     if multi_gpu_note:
         metrics["multi_gpu_note"] = multi_gpu_note
     if result.profile is not None:

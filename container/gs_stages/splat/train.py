@@ -11,6 +11,8 @@ let the strategy grow, prune or relocate Gaussians. This is splatfacto's loop (n
   background, so the object comes out without a halo of background-coloured Gaussians;
 * pixels that undistortion could not fill are left out of both losses;
 * no opacity reset in the last `reset_alpha_quiet_steps` of a run (`presets.py` says why);
+* per-image appearance (`splatfacto-w-light`, `appearance.py`): the render goes through the drawn
+  image's colour transform, over the learned background, before the loss;
 * checkpoints every `checkpoint_every` steps and resume from the newest one (`checkpoint.py`);
   every random draw comes from one generator that is saved with it.
 """
@@ -29,7 +31,7 @@ import torch
 from torch import Tensor
 
 from gs_stages.progress import ProgressTracker
-from gs_stages.splat import checkpoint
+from gs_stages.splat import appearance, checkpoint
 from gs_stages.splat.backend import Renderer
 from gs_stages.splat.densify import Strategy, make_strategy
 from gs_stages.splat.metrics import ssim
@@ -76,6 +78,7 @@ class Trainer:
         self.ssim = pick_ssim(settings.ssim, device)
         self.views: dict[tuple[int, int], View] = {}  # (train index, downscale) -> view on the device
         self.queue: list[int] = []
+        self.appearance = appearance.for_preset(preset, len(scene.train), device)  # None unless the preset has one
         self.fingerprint = {
             "preset": dataclasses.asdict(preset),
             "train_views": [v.name for v in scene.train],
@@ -102,6 +105,8 @@ class Trainer:
             optimizer.load_state_dict(data["optimizers"][name])
         self.state = {k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in data["strategy"].items()}
         self.queue = list(data["queue"])
+        if self.appearance is not None:
+            self.appearance.load(data["appearance"])
         checkpoint.restore_rng(data["rng"], self.generator)
         log.info("resuming from %s (step %d, %d Gaussians)", found.name, data["step"], len(self.params["means"]))
         return data["step"], data["train_seconds"], data["step"]
@@ -116,6 +121,8 @@ class Trainer:
             "rng": checkpoint.rng_states(self.generator),
             "train_seconds": seconds,
         }
+        if self.appearance is not None:
+            payload["appearance"] = self.appearance.state()
         return checkpoint.save(self.checkpoint_dir, step, payload, keep=self.settings.keep_checkpoints)
 
     # -- the loop ----------------------------------------------------------------------------------
@@ -170,7 +177,8 @@ class Trainer:
 
     def train_step(self, step: int, max_steps: int) -> Tensor:
         preset = self.preset
-        view = self.view(self.next_view(), self.downscale(step))
+        index = self.next_view()
+        view = self.view(index, self.downscale(step))
         background = self.background()
         renders, alphas, info = self.renderer(
             **activated(self.params),
@@ -183,13 +191,18 @@ class Trainer:
             absgrad=self.absgrad,
         )
         self.strategy.step_pre_backward(self.params, self.optimizers, self.state, step, info)
-        loss = self.loss(renders[0].clamp(0.0, 1.0), alphas[0, ..., 0], view)
+        render = renders[0]
+        if self.appearance is not None:
+            render = self.appearance.apply(render, alphas[0, ..., 0], index)
+        loss = self.loss(render.clamp(0.0, 1.0), alphas[0, ..., 0], view)
         loss.backward()
         # SelectiveAdam's step takes which Gaussians this step's camera saw; torch's Adam takes nothing.
         visible = ((info["radii"] > 0).all(dim=-1).any(dim=0),) if self.settings.optimizer == "selective_adam" else ()
         for optimizer in self.optimizers.values():
             optimizer.step(*visible)
             optimizer.zero_grad(set_to_none=True)
+        if self.appearance is not None:
+            self.appearance.step()
         lr = means_lr(preset, self.scene.scene_scale, step + 1, max_steps)
         self.optimizers["means"].param_groups[0]["lr"] = lr
         # densify.py takes the means' rate in nerfstudio's normalised units (see presets.py).

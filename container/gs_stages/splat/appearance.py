@@ -1,0 +1,130 @@
+"""Per-image appearance for `splatfacto-w-light`: each training photo's colour transform and a learned background.
+
+Photos of one place taken at different exposures and white balances disagree on every colour. Plain
+splatfacto can only explain that with view-dependent colour (SH bands) and floaters in front of the
+cameras, which is wrong from every new viewpoint. Splatfacto-W (Xu et al. 2024) and gsplat's
+`simple_trainer.py --app_opt` give each training image an appearance embedding that changes colour.
+Ours is the embedding that models what a camera does to a scene's colours: per image, a gain per
+channel (kept as log gains, so exposure in stops is additive and white balance is the gains'
+ratios) and an offset per channel (black level, haze), applied to the rendered image before the
+loss. It has 6 numbers per image instead of an MLP, cannot paint
+texture into a single view (so it cannot overfit held-out views' content), and bakes exactly into the
+Gaussians' SH colours, so the delivered file needs no network to look right.
+
+Background model: one learned colour, in the scene's (neutral) appearance, composited behind the
+Gaussians and then seen through each image's transform, so a sky or wall that no Gaussian covers is
+not filled with floaters of per-image colours.
+
+The delivered .ply/.spz hold the *neutral* appearance: the mean of the training images' transforms
+(mean log gains, i.e. the geometric mean exposure and white balance; mean matrix and offset). The
+transform has a gauge freedom (Gaussian colours x2, every gain /2 renders the same), and the mean over
+the training images is the one choice that does not depend on it, so every viewer shows the colours of
+an average training photo. `appearance_eval.py` scores held-out views by the NeRF-W protocol.
+
+The transform acts on rendered images, so the CPU (torch) and CUDA (gsplat) renderers train it alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gs_stages.gaussians import SH_C0
+from gs_stages.splat.model import Params
+from gs_stages.splat.presets import Preset
+
+
+class Appearance:
+    """The per-image colour transforms and the background colour, with their own Adam."""
+
+    def __init__(self, n_images: int, device: torch.device, lr: float, lr_offset: float, lr_background: float):
+        self.log_gain = torch.nn.Parameter(torch.zeros(n_images, 3, device=device))
+        self.offset = torch.nn.Parameter(torch.zeros(n_images, 3, device=device))
+        self.background = torch.nn.Parameter(torch.zeros(3, device=device))
+        self.optimizer = torch.optim.Adam(
+            [
+                {"params": [self.log_gain], "lr": lr},
+                {"params": [self.offset], "lr": lr_offset},
+                {"params": [self.background], "lr": lr_background},
+            ],
+            eps=1e-15,
+        )
+
+    # -- training -----------------------------------------------------------------------------------
+
+    def matrix(self, index: int) -> tuple[Tensor, Tensor]:
+        """(3x3 colour matrix, offset) of training image `index`; the matrix is diagonal (the gains)."""
+        return torch.diag(torch.exp(self.log_gain[index])), self.offset[index]
+
+    def apply(self, render: Tensor, alpha: Tensor, index: int) -> Tensor:
+        """What training image `index` sees: the render over black (H, W, 3), the background behind it,
+        through the image's colour transform. Not clamped (the caller clamps)."""
+        matrix, offset = self.matrix(index)
+        composite = render + (1.0 - alpha)[..., None] * self.background
+        return composite @ matrix.T + offset
+
+    def step(self) -> None:
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    # -- the neutral appearance -----------------------------------------------------------------------
+
+    @torch.no_grad()
+    def neutral(self) -> tuple[Tensor, Tensor]:
+        """(3x3 matrix, offset): the mean over the training images (log gains averaged)."""
+        matrix = torch.diag(torch.exp(self.log_gain.mean(0)))
+        return matrix, self.offset.mean(0)
+
+    @torch.no_grad()
+    def neutral_background(self) -> Tensor:
+        matrix, offset = self.neutral()
+        return (matrix @ self.background + offset).clamp(0.0, 1.0)
+
+    @torch.no_grad()
+    def bake(self, params: Params) -> Params:
+        """The Gaussians with the neutral transform folded into their SH colours (a new dict).
+
+        A Gaussian's colour is SH_C0 * sh0 + 0.5 + (higher bands), linear in the coefficients, so
+        M colour + b is again such a colour: sh0 -> M sh0 + (M 0.5 + b - 0.5) / SH_C0, bands -> M bands.
+        """
+        matrix, offset = self.neutral()
+        half = torch.full((3,), 0.5, device=matrix.device)
+        sh0 = params["sh0"] @ matrix.T + (matrix @ half + offset - half) / SH_C0
+        baked = dict(params)
+        baked["sh0"] = torch.nn.Parameter(sh0)
+        baked["shN"] = torch.nn.Parameter(params["shN"] @ matrix.T)
+        return baked
+
+    # -- checkpoints and metrics ----------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        tensors = {name: getattr(self, name).detach().cpu() for name in ("log_gain", "offset", "background")}
+        return {"tensors": tensors, "optimizer": self.optimizer.state_dict()}
+
+    def load(self, state: dict[str, Any]) -> None:
+        with torch.no_grad():
+            for name, value in state["tensors"].items():
+                getattr(self, name).copy_(value)
+        self.optimizer.load_state_dict(state["optimizer"])
+
+    @torch.no_grad()
+    def summary(self) -> dict[str, Any]:
+        """For metrics.json: what the delivered colours are and how far the photos spread around them."""
+        stops = self.log_gain.mean(1) / torch.log(torch.tensor(2.0))
+        return {
+            "model": "per-image gain and offset per channel, learned background colour",
+            "neutral": "mean of the training images' transforms (geometric mean gain)",
+            "neutral_background_rgb": [round(float(v), 4) for v in self.neutral_background()],
+            "exposure_spread_stops": round(float(stops.max() - stops.min()), 3) if len(stops) else 0.0,
+        }
+
+
+def for_preset(preset: Preset, n_images: int, device: torch.device) -> Appearance | None:
+    """An `Appearance` when the preset has one (`splatfacto-w-light`), else None."""
+    if not preset.appearance:
+        return None
+    return Appearance(
+        n_images, device, preset.lr_appearance, preset.lr_appearance_offset, preset.lr_appearance_background
+    )

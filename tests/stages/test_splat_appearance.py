@@ -1,0 +1,108 @@
+"""splatfacto-w-light on photos that disagree in exposure and white balance (issue #12, acceptance).
+
+The synthetic scene of `splat_scenes.py` is photographed as usual, then every photo gets its own
+exposure (2^u, u uniform in +-1 stop) and white balance (each channel x (1 + v), v uniform in +-20 %).
+The draws are centred (their geometric mean is 1), because the delivered splat holds the mean
+appearance of the training photos (docs/JOB_JSON.md): the unshifted renders are then its ground truth.
+splatfacto and splatfacto-w-light train on the same shifted photos for the same steps, through the
+stage runner; held-out quality is judged by the NeRF-W protocol from their metrics.json, and the
+delivered splat.ply is rendered at the held-out cameras against the unshifted truth.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from gs_stages.cli import run_stage
+from gs_stages.splat.metrics import psnr
+from gs_stages.splat.scene import load_scene
+
+from .jobs import make_spec
+from .splat_scenes import SyntheticScene, make_scene, render_splat
+
+STEPS = 200
+pytestmark = pytest.mark.slow  # two 200-step trainings: about 3 min on the shared 2-core machine
+OVERRIDES = {
+    "num_downscales": 0,
+    "warmup_length": 50,
+    "refine_every": 50,
+    "sh_degree_interval": 100,
+    "stop_split_at": 150,
+}
+
+
+def shift_appearance(scene: SyntheticScene, seed: int = 7) -> Path:
+    """Give every photo its own exposure and white balance; returns a folder with the unshifted photos."""
+    images = scene.frames / "images"
+    truth = scene.frames.parent / "unshifted"
+    truth.mkdir()
+    rng = np.random.default_rng(seed)
+    stops = rng.uniform(-1.0, 1.0, len(scene.names))
+    balance = np.log(1.0 + rng.uniform(-0.2, 0.2, (len(scene.names), 3)))
+    gains = np.exp2(stops - stops.mean())[:, None] * np.exp(balance - balance.mean(0))
+    for name, gain in zip(scene.names, gains, strict=True):
+        bgr = cv2.imread(str(images / name))
+        cv2.imwrite(str(truth / name), bgr)
+        shifted = np.clip(bgr.astype(np.float64) * gain[::-1], 0, 255).round().astype(np.uint8)
+        cv2.imwrite(str(images / name), shifted, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    return truth
+
+
+@pytest.fixture(scope="module")
+def shifted(tmp_path_factory: pytest.TempPathFactory) -> tuple[SyntheticScene, Path]:
+    scene = make_scene(tmp_path_factory.mktemp("appearance") / "scene", n_cameras=16, width=48, height=36)
+    return scene, shift_appearance(scene)
+
+
+def _train(scene: SyntheticScene, output: Path, model: str, steps: int = STEPS, **settings: Any) -> dict:
+    spec = make_spec(**{"training.maxSteps": steps, "training.model": model})
+    engine = {"device": "cpu", "backend": "torch", "image_downscale": 1, "preset_overrides": OVERRIDES, **settings}
+    return run_stage("splat", spec, {"frames": scene.frames, "sparse_model": scene.sparse}, output, engine)
+
+
+@pytest.fixture(scope="module")
+def trained(shifted: tuple[SyntheticScene, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    scene, _ = shifted
+    root = tmp_path_factory.mktemp("appearance-runs")
+    for model in ("splatfacto", "splatfacto-w-light"):
+        _train(scene, root / model, model)
+    return {model: root / model for model in ("splatfacto", "splatfacto-w-light")}
+
+
+def test_nerfw_held_out_psnr_beats_splatfacto_by_3_db(trained: dict[str, Path]) -> None:
+    plain = json.loads((trained["splatfacto"] / "metrics.json").read_text())
+    light = json.loads((trained["splatfacto-w-light"] / "metrics.json").read_text())
+    assert light["model"] == "splatfacto-w-light" and light["steps"] == plain["steps"] == STEPS
+    assert [r["name"] for r in light["nerfw"]["per_view"]] == [r["name"] for r in light["per_view"]]
+    assert "left half" in light["nerfw"]["protocol"]
+    print(f"NeRF-W PSNR: splatfacto {plain['psnr_nerfw']:.2f} dB, splatfacto-w-light {light['psnr_nerfw']:.2f} dB")
+    print(f"plain PSNR: splatfacto {plain['psnr']:.2f} dB, splatfacto-w-light {light['psnr']:.2f} dB")
+    assert light["psnr_nerfw"] >= plain["psnr_nerfw"] + 3.0
+    assert light["appearance"]["exposure_spread_stops"] > 1.0  # it learned the photos' exposures
+
+
+def test_delivered_splat_renders_the_unshifted_truth_within_2_db(
+    shifted: tuple[SyntheticScene, Path], trained: dict[str, Path]
+) -> None:
+    """The delivered splat.ply, rendered at the held-out cameras with no colour fitted, against the unshifted
+    photos: within 2 dB of the same model's NeRF-W score (its colours fitted to each photo), so the neutral
+    appearance costs at most 2 dB. Measured: 27.0 dB unshifted vs 25.3 dB NeRF-W (splatfacto 19.4)."""
+    scene, truth = shifted
+    light = json.loads((trained["splatfacto-w-light"] / "metrics.json").read_text())
+    held_out = load_scene(scene.frames, scene.sparse, downscale=1).test
+    scores = []
+    for view in held_out:
+        render, alpha = render_splat(trained["splatfacto-w-light"] / "splat.ply", view)
+        photo = torch.from_numpy(cv2.cvtColor(cv2.imread(str(truth / view.name)), cv2.COLOR_BGR2RGB)) / 255.0
+        background = torch.tensor(light["appearance"]["neutral_background_rgb"])
+        scores.append(psnr((render + (1 - alpha)[..., None] * background).clamp(0, 1), photo))
+    neutral = sum(scores) / len(scores)
+    print(f"delivered splat vs unshifted truth: {neutral:.2f} dB (NeRF-W {light['psnr_nerfw']:.2f} dB)")
+    assert neutral >= light["psnr_nerfw"] - 2.0
