@@ -12,6 +12,8 @@ What it changes in plain `dagster dev`:
 - The notice that the checkout's dagster.yaml is not the instance's: `dagster dev` runs in
   DAGSTER_HOME (the workspace file is named by its absolute path, so the code location still loads
   from the checkout).
+- Previews inline: with a local storage root it serves the stage previews on 127.0.0.1
+  (gs_dagster.preview_server) and sets GS_STORAGE_WEB_URL for `dagster dev`, unless it is set already.
 - Dagster's notices about itself (gs_dagster.dagster_notices), and a log line per sensor per tick:
   the daemon and webserver log at `log_level` (default warning). Runs, the intake sensor's findings
   and notices still print: they log only when something happens.
@@ -28,7 +30,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from gs_dagster.config import ensure_dagster_home, project_dir
+from gs_dagster.config import GsConfig, ensure_dagster_home, project_dir
 from gs_dagster.dagster_notices import with_cli_filters
 
 #: Seconds the code server and runs in progress get to stop after `dagster dev` has, before SIGKILL.
@@ -78,6 +80,23 @@ def stop_group(pgid: int, grace_s: float = STOP_GRACE_S) -> None:
         _signal_group(pgid, signal.SIGKILL)
 
 
+def with_preview_server(env: dict[str, str]) -> dict[str, str]:
+    """`env` with GS_STORAGE_WEB_URL pointing at a preview server of the local storage root just started
+    (gs_dagster.preview_server); as it is when that is set already or the storage is S3."""
+    from gs_dagster.preview_server import server_url, start_preview_server
+
+    if env.get("GS_STORAGE_WEB_URL"):
+        return env
+    try:
+        root = GsConfig.from_env(env).storage_root
+    except ValueError:  # a configuration problem: the code location reports it in the UI
+        return env
+    if "://" in root:
+        return env
+    server = start_preview_server(Path(root).expanduser())
+    return {**env, "GS_STORAGE_WEB_URL": server_url(server)}
+
+
 def run_dagster_dev(*, host: str, port: int, log_level: str) -> int:
     """Run `dagster dev` until it exits or a stop signal arrives; then leave nothing of it running."""
     home = ensure_dagster_home()
@@ -96,7 +115,8 @@ def run_dagster_dev(*, host: str, port: int, log_level: str) -> int:
 
     for signum in STOP_SIGNALS:  # a handler (unlike an ignored signal) is reset to the default in the child
         signal.signal(signum, stop)
-    dev = subprocess.Popen(command, cwd=home, env=with_cli_filters(dict(os.environ)), start_new_session=True)
+    env = with_preview_server(with_cli_filters(dict(os.environ)))
+    dev = subprocess.Popen(command, cwd=home, env=env, start_new_session=True)
     started.append(dev)
     if stopping:  # the signal came while it was being started
         dev.send_signal(signal.SIGTERM)
