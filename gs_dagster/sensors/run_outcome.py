@@ -115,6 +115,14 @@ def failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
         data = entry.dagster_event.event_specific_data
         if data is not None and not data.passed and data.severity == dg.AssetCheckSeverity.ERROR:
             failed.append(f"{data.asset_key.to_user_string()}:{data.check_name}")
+    # A stage whose blocking check failed is recorded as an observation of the failed attempt (its check
+    # result is not emitted: it would attach to the kept, older materialization; resources/stage_outputs.py).
+    for entry in _events(instance, run_id, DagsterEventType.ASSET_OBSERVATION):
+        observation = entry.dagster_event.event_specific_data.asset_observation
+        checks = getattr(observation.metadata.get("failed_checks"), "value", None)
+        if isinstance(checks, dict):
+            stage = observation.asset_key.to_user_string()
+            failed += [f"{stage}:{name}" for name in checks if f"{stage}:{name}" not in failed]
     return failed
 
 

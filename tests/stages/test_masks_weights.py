@@ -10,7 +10,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from gs_stages.layout import MASKS_DIR, MASKS_JSON
+from gs_stages.layout import COMPLETE_MARKER, MASKS_DIR, MASKS_JSON
 from gs_stages.stage import StageError
 
 from .masks_fixtures import ramp_frame, read_mask, run_masks, segmentation_spec, weights_dir, write_frames
@@ -85,7 +85,12 @@ def test_weights_from_s3(frames: Path, tmp_path: Path, moto_env: str, monkeypatc
     config = json.loads((tmp_path / "out" / MASKS_JSON).read_text())
     assert config["keep"]["weights"] == "s3://gs-models/segmentation/u2net.onnx"
     assert read_mask(tmp_path / "out" / MASKS_DIR / "000000.png").max() == 255
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [MASKS_DIR, MASKS_JSON, "metrics.json"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        COMPLETE_MARKER,
+        MASKS_DIR,
+        MASKS_JSON,
+        "metrics.json",
+    ]
 
     human = segmentation_spec(removeBackground=True, backgroundRemovalModel="u2net-human")
     with pytest.raises(StageError, match=r"expected at s3://gs-models/segmentation/u2net_human_seg\.onnx, and it is"):
