@@ -152,7 +152,6 @@ class StreamingPipesSubprocessClient(dg.PipesSubprocessClient):
         command: Sequence[str],
         extras: Mapping[str, Any] | None = None,
         env: Mapping[str, str] | None = None,
-        on_result: Any = None,
         poll_s: float = 0.5,
         stages: Sequence[str] = (),
     ) -> Iterator[PipesExecutionResult | dg.AssetObservation]:
@@ -167,10 +166,7 @@ class StreamingPipesSubprocessClient(dg.PipesSubprocessClient):
             yield from relay.fresh(session)
             reported = list(session.get_reported_results())
             new, yielded = reported[yielded:], len(reported)
-            for result in new:
-                if on_result is not None:
-                    on_result(result)
-                yield result
+            yield from new
 
         reader = TolerantFileMessageReader(warn=context.log.warning)
         with dg.open_pipes_session(
@@ -219,9 +215,11 @@ class LocalPipesLauncher(StageLauncher):
     """Runs `python -m gs_stages chain` in a local subprocess under Dagster Pipes.
 
     The chain writes into a staging root: with a local storage root a hidden folder beside the outputs
-    (stored inputs linked in), with an S3 root a temp folder (inputs downloaded). Once the process has
-    ended, each stage whose staged output is complete replaces the stored one (also when a later stage
-    failed); the others are dropped, and the last good output stays (resources/stage_outputs.py).
+    (stored inputs linked in), with an S3 root a temp folder (inputs downloaded). As soon as a stage's
+    staged output is complete and its report has arrived, it replaces the stored one and Dagster is told
+    while the later stages go on (`LaunchSettler`); once the process has ended, the stages not settled
+    yet are judged from storage. An incomplete output is dropped and the last good output stays
+    (resources/stage_outputs.py).
     """
 
     python: str = Field(default="", description="Python that has gs_stages[engine] (default: this one)")
@@ -250,8 +248,8 @@ class LocalPipesLauncher(StageLauncher):
             tmp_path = Path(tmp)
             spec_path = tmp_path / f"{uuid}.json"
             spec_path.write_text(json.dumps(spec.to_json(), indent=2))
-            # The chain writes into a staging root; the stored outputs are replaced only by complete
-            # stages, once the process has ended (resources/stage_outputs.py).
+            # The chain writes into a staging root; a stored output is replaced only by a complete stage,
+            # as soon as it has finished (resources/stage_outputs.py).
             if store.is_local:
                 staging = _local_staging(store.local_path(""), uuid, stages)
             else:
