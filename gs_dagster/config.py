@@ -187,7 +187,7 @@ class GsConfig:
         from assets.checks import QualityChecksResource
         from gs_dagster.sensors.intake import IntakeResource
         from resources.job_table import JobTableResource
-        from resources.launcher import LocalPipesLauncher
+        from resources.local_launcher import LocalPipesLauncher
         from resources.notifier import NotifierResource
         from resources.storage import BucketResource, OutputsResource
 
