@@ -1,6 +1,6 @@
 """The SageMaker training-container entrypoint: `/opt/ml` in, stage outputs to S3, Pipes messages to S3.
 
-SageMaker starts the image as `<entrypoint> train`. What the launcher (`resources/sagemaker.py`) put in
+SageMaker starts the image as `<entrypoint> train`. What the launcher (`resources/sagemaker_request.py`) put in
 the CreateTrainingJob request arrives here as:
 
     /opt/ml/input/config/hyperparameters.json   stages, output root, job name, job spec (all strings)
@@ -49,7 +49,7 @@ from gs_stages.layout import write_complete_marker
 
 log = logging.getLogger("gs_stages.sagemaker")
 
-# -- the contract with the launcher (resources/sagemaker.py imports these) ---------------------------
+# -- the contract with the launcher (resources/sagemaker_request.py, sagemaker_client.py import these) --
 OPT_ML_ENV = "GS_OPT_ML"
 WORK_DIR_ENV = "GS_WORK_DIR"
 PIPES_INTERVAL_ENV = "GS_PIPES_INTERVAL"
