@@ -108,12 +108,20 @@ def stages_materialized(instance: dg.DagsterInstance, run_id: str, uuid: str) ->
 
 
 def failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
-    """`stage:check` of the blocking checks that failed in the run (e.g. `splat:heldout_psnr`)."""
+    """`stage:check` of the blocking checks that failed in the run (e.g. `splat:heldout_psnr`): check results
+    Dagster recorded, and those of a failed attempt, which the launcher records as an observation of the
+    stage (`failed_checks`) instead of a check result (resources/stage_outputs.py)."""
     failed = []
     for entry in _events(instance, run_id, DagsterEventType.ASSET_CHECK_EVALUATION):
         data = entry.dagster_event.event_specific_data
         if data is not None and not data.passed and data.severity == dg.AssetCheckSeverity.ERROR:
             failed.append(f"{data.asset_key.to_user_string()}:{data.check_name}")
+    for entry in _events(instance, run_id, DagsterEventType.ASSET_OBSERVATION):
+        observation = entry.dagster_event.event_specific_data.asset_observation
+        names = _scalar(observation.metadata.get("failed_checks"))
+        if isinstance(names, dict):
+            stage = observation.asset_key.to_user_string()
+            failed += [f"{stage}:{name}" for name in names if f"{stage}:{name}" not in failed]
     return failed
 
 
