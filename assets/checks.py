@@ -11,7 +11,7 @@ downstream. The PSNR check has two bars: under `min_psnr_db` the splat is broken
 delivered); under `warn_psnr_db` it is weak but usable, e.g. a CPU draft of a few hundred steps (WARN:
 delivered, and the check reads as a warning in the UI). Because one
 launch runs several stages, the check is judged inside the stage process right after its stage
-(`gs_stages.report`), which stops the chain; Dagster records the result on the asset. A check selected
+(`gs_stages.quality_checks`), which stops the chain; Dagster records the result on the asset. A check selected
 on its own (e.g. after changing a threshold) is judged here from the stored output.
 """
 
@@ -31,7 +31,7 @@ from assets.sparse_model import REGISTERED_RATIO, registered_ratio_check
 from assets.splat import HELDOUT_PSNR, heldout_psnr_check
 from assets.spz import SPZ_READS_BACK, spz_reads_back_check
 from gs_stages.layout import METRICS_JSON
-from gs_stages.report import DEFAULT_MIN_PSNR, DEFAULT_WARN_PSNR, CheckOutcome, evaluate_check
+from gs_stages.quality_checks import DEFAULT_MIN_PSNR, DEFAULT_WARN_PSNR, CheckOutcome, evaluate_check
 from resources.storage import Store
 
 CHECK_SPECS = [registered_ratio_check, heldout_psnr_check, spz_reads_back_check]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES
-from gs_stages.report import DEFAULT_MIN_PSNR, DEFAULT_WARN_PSNR
+from gs_stages.quality_checks import DEFAULT_MIN_PSNR, DEFAULT_WARN_PSNR
 from gs_stages.s3_keys import PrefixGrants
 from gs_stages.stage import StageError, check_settings
 from resources.gpu_slots import parse_devices
@@ -187,7 +187,7 @@ class GsConfig:
         from assets.checks import QualityChecksResource
         from gs_dagster.sensors.intake import IntakeResource
         from resources.job_table import JobTableResource
-        from resources.launcher import LocalPipesLauncher
+        from resources.local_launcher import LocalPipesLauncher
         from resources.notifier import NotifierResource
         from resources.storage import BucketResource, OutputsResource
 

@@ -3,7 +3,7 @@
     python -m gs_dagster.dry_run                      # the default job, every stage
     python -m gs_dagster.dry_run --spec job.json --stages splat,spz --spot
 
-The request is built by the same code as a real launch (resources.sagemaker): the job name, channels,
+The request is built by the same code as a real launch (resources.sagemaker_request): the job name, channels,
 hyperparameters, tags and the two Pipes bootstrap variables, encoded exactly as SageMaker receives them
 (only the random part of the Pipes context key is seeded, for a stable example). Deployment values
 come from the GS_SAGEMAKER_* variables (`terraform output dagster_env`) when set, else placeholders.
@@ -25,13 +25,9 @@ from dagster_pipes import DAGSTER_PIPES_CONTEXT_ENV_VAR, DAGSTER_PIPES_MESSAGES_
 
 from gs_stages.jobspec import JobSpec, parse_job
 from gs_stages.stage import STAGE_ORDER
-from resources.sagemaker import (
-    SageMakerLauncher,
-    SageMakerSettings,
-    build_create_training_job_request,
-    pipes_io,
-    training_job_name,
-)
+from resources.sagemaker import SageMakerLauncher
+from resources.sagemaker_client import pipes_io
+from resources.sagemaker_request import SageMakerSettings, build_create_training_job_request, training_job_name
 
 ACCOUNT = "123456789012"
 EXAMPLE_RUN_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"

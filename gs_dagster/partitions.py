@@ -7,6 +7,11 @@ import warnings
 import dagster as dg
 
 JOBS_PARTITION = "jobs"
+#: Run tags that name a run's job: Dagster's own for a run of one partition, and ours, which every run of a
+#: job carries (set by the intake, added at start to runs launched otherwise: gs_dagster/sensors/run_status.py).
+PARTITION_TAG = "dagster/partition"
+UUID_TAG = "gs/uuid"
+NAME_TAG = "gs/name"
 
 job_partitions = dg.DynamicPartitionsDefinition(name=JOBS_PARTITION)
 

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import dagster as dg
 
-#: Run tags that name a run's job: the run tag every run of a job carries, the intake's own, the partition.
-JOB_TAGS = ("gs/job", "gs/uuid", "dagster/partition")
+from gs_dagster.partitions import PARTITION_TAG, UUID_TAG
+
+#: Run tags that name a run's job: the tag every run of a job carries, else the partition.
+JOB_TAGS = (UUID_TAG, PARTITION_TAG)
 PRIORITY_TAG = "dagster/priority"
 
 

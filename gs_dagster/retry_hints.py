@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-STAGES = ("frames", "masks", "sparse_model", "splat", "spz")
+from gs_stages.stage import STAGE_ORDER
 
 #: A uuid runs once: a failed job is run again by re-materializing it or under a new uuid, never by uploading
 #: the same job file again (that is reported as a resubmission and not run).
@@ -19,7 +19,7 @@ _RUN_CONFIG = "ops: {reconstruction: {config: {overrides: {%s}}}}"
 
 
 def _rest(stage: str) -> str:
-    return ", ".join(STAGES[STAGES.index(stage) :])
+    return ", ".join(STAGE_ORDER[STAGE_ORDER.index(stage) :])
 
 
 def retry_hint(uuid: str, stage: str, failed_checks: Sequence[str] = (), max_steps: int | None = None) -> str:
@@ -32,9 +32,9 @@ def retry_hint(uuid: str, stage: str, failed_checks: Sequence[str] = (), max_ste
             f"{uuid}, and materialize them with a run config that trains longer (e.g. {steps} steps: "
             f"{example}). frames and sparse_model are kept and not run again."
         )
-    if stage not in STAGES or stage == "frames":
+    if stage not in STAGE_ORDER or stage == "frames":
         return RETRY_AFTER_FAILURE
-    before = STAGES[: STAGES.index(stage)]
+    before = STAGE_ORDER[: STAGE_ORDER.index(stage)]
     kept = f"{', '.join(before)} {'is' if len(before) == 1 else 'are'} kept and not run again"
     return (
         f"To try again once that is fixed: in the Dagster UI select {_rest(stage)} of partition {uuid} and "

@@ -1,11 +1,13 @@
 """Keep each stage's last good output until a new one is complete: staging, promotion, and what Dagster sees.
 
 A launch never writes `<root>/<stage>/<uuid>/` directly. Its stages write into a staging root (a hidden
-folder beside the outputs, a temp folder, or the S3 prefix `<root>/.staging/<launch>/`), and when the
-stage process has ended each stage is judged from storage, not from messages: a stage output that holds
-the completion marker its stage writes last (`gs_stages.layout.COMPLETE_MARKER`, after its in-process
-blocking checks passed) replaces the stored one; any other (a failed check, a crash, a kill, a
-cancel) is dropped and the previous output stays byte for byte. Only then does Dagster hear of it:
+folder beside the outputs, a temp folder, or the S3 prefix `<root>/.staging/<launch>/`), and each stage
+is judged from storage, not from messages: a stage output that holds the completion marker its stage
+writes last (`gs_stages.layout.COMPLETE_MARKER`, after its in-process blocking checks passed) replaces
+the stored one; any other (a failed check, a crash, a kill, a cancel) is dropped and the previous output
+stays byte for byte. Locally a stage is judged as soon as it has finished and reported, while the later
+stages go on (`LaunchSettler`); on SageMaker once the training job has ended. Only after the promotion
+does Dagster hear of it:
 
 - complete: the stage's reported materialization (or, when its report was lost, one rebuilt from the
   stored metrics) and its check results;

@@ -4,7 +4,7 @@
     python -m gs_stages chain --spec job.json --media video.mp4 --root out --stages frames,masks,sparse_model
 
 Each stage writes `metrics.json` into its output directory. Under Dagster Pipes the metrics are also
-reported as the materialization of the asset of the same name (see `gs_stages.report`).
+reported as the materialization of the asset of the same name (see `gs_stages.reporter`).
 Exit codes: 0 ok, 2 a problem with the input or options (message says what to fix), 1 a bug.
 """
 
@@ -73,7 +73,7 @@ def run_stage(
     settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run one stage in this process and return its metrics (also written to `<output>/metrics.json`)."""
-    from gs_stages.report import reporter
+    from gs_stages.reporter import reporter
 
     definition = STAGES[stage]
     _check_inputs(definition, inputs)
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
             inputs = {k: Path(v) for k, v in args.inputs}
             run_stage(args.command, spec, inputs, Path(args.output), settings)
     except StageError as exc:
-        from gs_stages.report import reporter
+        from gs_stages.reporter import reporter
 
         reporter().stage_failed(exc.stage or args.command, str(exc))
         print(f"error: {exc}", file=sys.stderr)
@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         # A bug, not the user's input: the job record and the notice get the error itself (not only "exited
         # with code 1"), the traceback goes to the log for whoever fixes it.
-        from gs_stages.report import reporter
+        from gs_stages.reporter import reporter
 
         log.exception("stage %s crashed", args.command)
         reporter().stage_failed(
@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     finally:
-        from gs_stages.report import close_reporter
+        from gs_stages.reporter import close_reporter
 
         close_reporter()
     return 0

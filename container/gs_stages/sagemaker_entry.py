@@ -1,6 +1,6 @@
 """The SageMaker training-container entrypoint: `/opt/ml` in, stage outputs to S3, Pipes messages to S3.
 
-SageMaker starts the image as `<entrypoint> train`. What the launcher (`resources/sagemaker.py`) put in
+SageMaker starts the image as `<entrypoint> train`. What the launcher (`resources/sagemaker_request.py`) put in
 the CreateTrainingJob request arrives here as:
 
     /opt/ml/input/config/hyperparameters.json   stages, output root, job name, job spec (all strings)
@@ -49,7 +49,7 @@ from gs_stages.layout import write_complete_marker
 
 log = logging.getLogger("gs_stages.sagemaker")
 
-# -- the contract with the launcher (resources/sagemaker.py imports these) ---------------------------
+# -- the contract with the launcher (resources/sagemaker_request.py, sagemaker_client.py import these) --
 OPT_ML_ENV = "GS_OPT_ML"
 WORK_DIR_ENV = "GS_WORK_DIR"
 PIPES_INTERVAL_ENV = "GS_PIPES_INTERVAL"
@@ -258,7 +258,7 @@ class Publisher:
 class PublishingReporter:
     """A gs_stages reporter that publishes each finished stage to S3 before reporting it, once.
 
-    `inner` is gs_stages.report's Reporter (no Pipes) or PipesReporter; `history` the Pipes messages
+    `inner` is gs_stages.reporter's Reporter (no Pipes) or PipesReporter; `history` the Pipes messages
     that earlier containers of this job already delivered to S3. A stage whose materialization is in
     the history is not reported again (its checks were reported with it).
     """
@@ -399,7 +399,7 @@ def run() -> int:
     import boto3
     from dagster_pipes import PipesEnvVarParamsLoader, PipesS3ContextLoader, open_dagster_pipes
 
-    import gs_stages.report as report
+    import gs_stages.reporter as reporting
     from gs_stages.cli import run_chain
     from gs_stages.jobspec import parse_job
     from gs_stages.stage import STAGE_ORDER, STAGES, StageError, chain_dir
@@ -428,13 +428,13 @@ def run() -> int:
         interval = float(os.environ.get(PIPES_INTERVAL_ENV, "5"))
         writer = ResumableS3MessageWriter(s3, interval=interval)
         open_dagster_pipes(context_loader=PipesS3ContextLoader(s3), message_writer=writer)
-        inner: Any = report.PipesReporter()  # takes the context opened above
+        inner: Any = reporting.PipesReporter()  # takes the context opened above
     else:
-        inner = report.Reporter()
+        inner = reporting.Reporter()
     reporter = PublishingReporter(
         inner, publisher, writer.history if writer else [], writer.flush if writer else (lambda: None)
     )
-    report._reporter = reporter  # run_stage reports through gs_stages.report.reporter()
+    reporting._reporter = reporter  # run_stage reports through gs_stages.reporter.reporter()
 
     current = stages[0] if stages else "chain"
     try:
@@ -479,7 +479,7 @@ def run() -> int:
         _close_with(exc)
         return 1
     finally:
-        report._reporter = None
+        reporting._reporter = None
     reporter.close()
     return 0
 

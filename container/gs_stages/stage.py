@@ -142,7 +142,7 @@ class StageContext:
 
     def tracker(self, phase: str, total: int | None = None, eta: bool = True) -> ProgressTracker:
         """Progress updates of one phase of this stage, to the run's event log under Pipes (else the log)."""
-        from gs_stages.report import reporter
+        from gs_stages.reporter import reporter
 
         sink = reporter()
         return ProgressTracker(self.stage, phase, total, sink.progress, sink.progress_interval_s, eta=eta)

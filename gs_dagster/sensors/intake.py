@@ -36,7 +36,7 @@ import dagster as dg
 from pydantic import Field
 
 from gs_dagster.messages import duplicate_notice, intake_failed_notice
-from gs_dagster.partitions import JOBS_PARTITION
+from gs_dagster.partitions import JOBS_PARTITION, UUID_TAG
 from gs_dagster.sensors.intake_cursor import IntakeCursor, IntakeTick, job_uuid_of, printable
 from gs_stages.capabilities import describe, unsupported
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES, JobSpec, JobSpecError, parse_job
@@ -49,7 +49,6 @@ from resources.storage import ObjectInfo, StorageResource
 log = logging.getLogger("gs_dagster.intake")
 
 MAX_JOB_BYTES = 1024 * 1024
-UUID_TAG = "gs/uuid"
 #: What the intake reads of each known job (not the spec): enough to tell handled, resubmitted, refused.
 INTAKE_FIELDS = ("status", "source_etag", "source_modified", "failed_at", "run_id", "resubmissions")
 

@@ -11,13 +11,12 @@ import dagster as dg
 from dagster import DagsterEventType
 
 from assets.results import plain_location
-from gs_dagster.partitions import JOBS_PARTITION
+from gs_dagster.partitions import JOBS_PARTITION, PARTITION_TAG
+from gs_stages.stage import STAGE_ORDER
 from resources.job_table import MAX_ERROR_BYTES, MAX_ERROR_LINES, RunOutcome
 from resources.text_bounds import bound_text
 
-STAGES = ("frames", "masks", "sparse_model", "splat", "spz")
 #: Run tags Dagster sets: one partition (sensor, launchpad, job backfill) or a range (asset backfills).
-PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 #: Headline figures copied from the latest materializations into the record and the notice.
@@ -44,7 +43,7 @@ def job_uuids_of_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[s
     (intake sensor, launchpad, job backfill) or a partition range (asset backfills: one key with the
     multi-run policy, several with a single-run one). Empty for runs that are not about a job."""
     keys = {k.to_user_string() for k in (run.asset_selection or ())}
-    if keys and not keys & set(STAGES):
+    if keys and not keys & set(STAGE_ORDER):
         return []
     partition = run.tags.get(PARTITION_TAG)
     if partition:
@@ -74,7 +73,7 @@ def latest_figures(instance: dg.DagsterInstance, uuid: str) -> tuple[dict[str, f
     """Headline metrics and output locations from the latest materialization of each stage of the job."""
     metrics: dict[str, float] = {}
     outputs: dict[str, str] = {}
-    for stage in STAGES:
+    for stage in STAGE_ORDER:
         records = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=dg.AssetKey(stage), asset_partitions=[uuid]), limit=1
         ).records
@@ -105,18 +104,18 @@ def stages_materialized(instance: dg.DagsterInstance, run_id: str, uuid: str) ->
         for e in _events(instance, run_id, DagsterEventType.ASSET_MATERIALIZATION)
         if e.dagster_event.partition in (None, uuid)
     }
-    return [s for s in STAGES if s in found]
+    return [s for s in STAGE_ORDER if s in found]
 
 
 def failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
-    """`stage:check` of the blocking checks that failed in the run (e.g. `splat:heldout_psnr`)."""
+    """`stage:check` of the blocking checks that failed in the run (e.g. `splat:heldout_psnr`): check results
+    Dagster recorded, and those of a failed attempt, which the launcher records as an observation of the
+    stage (`failed_checks`) instead of a check result (resources/stage_outputs.py)."""
     failed = []
     for entry in _events(instance, run_id, DagsterEventType.ASSET_CHECK_EVALUATION):
         data = entry.dagster_event.event_specific_data
         if data is not None and not data.passed and data.severity == dg.AssetCheckSeverity.ERROR:
             failed.append(f"{data.asset_key.to_user_string()}:{data.check_name}")
-    # A stage whose blocking check failed is recorded as an observation of the failed attempt (its check
-    # result is not emitted: it would attach to the kept, older materialization; resources/stage_outputs.py).
     for entry in _events(instance, run_id, DagsterEventType.ASSET_OBSERVATION):
         observation = entry.dagster_event.event_specific_data.asset_observation
         checks = getattr(observation.metadata.get("failed_checks"), "value", None)
@@ -143,7 +142,9 @@ def failure_summary(instance: dg.DagsterInstance, run_id: str, fallback: str = "
         if text and text not in lines:
             lines.append(text)
     summary = "\n".join(lines) or fallback
-    return bound_text(summary, max_bytes=MAX_ERROR_BYTES, max_lines=MAX_ERROR_LINES), stage if stage in STAGES else ""
+    return bound_text(
+        summary, max_bytes=MAX_ERROR_BYTES, max_lines=MAX_ERROR_LINES
+    ), stage if stage in STAGE_ORDER else ""
 
 
 def cancel_summary(instance: dg.DagsterInstance, run_id: str, finished: list[str]) -> str:

@@ -24,6 +24,7 @@ import dagster as dg
 from dagster import DagsterRunStatus
 
 from gs_dagster.messages import run_notice
+from gs_dagster.partitions import NAME_TAG, UUID_TAG
 from gs_dagster.sensors.run_outcome import job_uuids_of_run, outcome_of
 from resources.job_table import JobRecord, JobTable, JobTableError, JobTableResource
 from resources.notifier import NotifierResource
@@ -35,9 +36,6 @@ STATUS_OF = {
     DagsterRunStatus.CANCELED: "CANCELED",
 }
 ENDED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
-#: Tags every run of a job carries (set by the intake sensor, added at start for runs launched otherwise).
-UUID_TAG = "gs/uuid"
-NAME_TAG = "gs/name"
 SWEEP = "job_record_sweep"
 #: The sweep leaves a run this long to its run-status sensor before settling it itself.
 SWEEP_GRACE_S = 60.0

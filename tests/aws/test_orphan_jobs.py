@@ -29,7 +29,8 @@ from gs_dagster.definitions import build_definitions
 from gs_dagster.sensors import orphan_jobs
 from gs_dagster.sensors.orphan_jobs import SENSOR_NAME, OrphanCursor, OrphanSweepSettings, build_orphan_jobs_sensor
 from resources.job_table import JobRecord, JobTableResource, RunOutcome
-from resources.sagemaker import SageMakerLauncher, SageMakerSettings, build_create_training_job_request
+from resources.sagemaker import SageMakerLauncher
+from resources.sagemaker_request import SageMakerSettings, build_create_training_job_request
 
 from .conftest import BUCKET, IMAGE, REGION, ROLE, ROOT_PREFIX, make_spec
 

@@ -13,13 +13,9 @@ import dagster as dg
 import pytest
 
 from resources.launcher import StageLocations
-from resources.sagemaker import (
-    ENV_VALUE_MAX,
-    PipesSageMakerClient,
-    SageMakerJobFailed,
-    SageMakerLauncher,
-    SageMakerSettings,
-)
+from resources.sagemaker import SageMakerLauncher
+from resources.sagemaker_client import PipesSageMakerClient, SageMakerJobFailed
+from resources.sagemaker_request import ENV_VALUE_MAX, SageMakerSettings
 
 from .conftest import BUCKET, IMAGE, REGION, ROLE, ROOT_PREFIX, Job, make_spec
 

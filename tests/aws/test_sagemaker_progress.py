@@ -1,9 +1,10 @@
 """The SageMaker client passes progress on between its DescribeTrainingJob polls: waits are cut into
-slices of the message interval, with no more describes than before (resources/sagemaker.py `_poll`)."""
+slices of the message interval, with no more describes than before (resources/sagemaker_client.py `_poll`)."""
 
 from typing import Any
 
-from resources.sagemaker import PipesSageMakerClient, SageMakerSettings
+from resources.sagemaker_client import PipesSageMakerClient
+from resources.sagemaker_request import SageMakerSettings
 
 from .conftest import BUCKET, IMAGE, ROLE, ROOT_PREFIX
 

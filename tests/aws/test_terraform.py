@@ -307,7 +307,7 @@ def test_checkov_passes_with_every_skip_justified():
 def test_gs_launcher_sagemaker_selects_the_sagemaker_launcher_with_the_gpu_pool():
     from assets.pipeline import reconstruction
     from gs_dagster.config import GsConfig
-    from resources.launcher import LocalPipesLauncher
+    from resources.local_launcher import LocalPipesLauncher
     from resources.sagemaker import GPU_POOL, SageMakerLauncher
 
     env = {

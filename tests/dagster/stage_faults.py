@@ -48,9 +48,9 @@ hanging_midway = _partial_then("hang")
 
 
 def _drop_reports(stage: str) -> None:
-    from gs_stages import report
+    from gs_stages import reporter as reporting
 
-    original = report.PipesReporter.stage_done
+    original = reporting.PipesReporter.stage_done
 
     def stage_done(self: Any, name: str, output: Path, metrics: dict[str, Any]) -> None:
         if name != stage:
@@ -63,15 +63,16 @@ def _drop_reports(stage: str) -> None:
         finally:
             pipes.report_asset_materialization, pipes.report_asset_check = saved
 
-    report.PipesReporter.stage_done = stage_done
+    reporting.PipesReporter.stage_done = stage_done
 
 
 def _torn_line_after(stage: str) -> None:
     from dagster_pipes import PipesEnvVarParamsLoader
 
-    from gs_stages import cli, report
+    from gs_stages import cli
+    from gs_stages import reporter as reporting
 
-    original = report.PipesReporter.stage_done
+    original = reporting.PipesReporter.stage_done
 
     def stage_done(self: Any, name: str, output: Path, metrics: dict[str, Any]) -> None:
         original(self, name, output, metrics)
@@ -81,7 +82,7 @@ def _torn_line_after(stage: str) -> None:
                 messages.write('{"__dagster_pipes_version": "0.1", "method": "report_asset_mat')
                 messages.flush()
 
-    report.PipesReporter.stage_done = stage_done
+    reporting.PipesReporter.stage_done = stage_done
     main = cli.main
     cli.main = lambda argv=None: main(argv) or 1
 

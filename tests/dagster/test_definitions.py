@@ -13,7 +13,8 @@ import pytest
 
 from gs_dagster.config import GsConfig, project_dir
 from gs_dagster.definitions import build_definitions
-from resources.launcher import LocalPipesLauncher, StageLauncher, external_inputs, ordered_stages
+from resources.launcher import StageLauncher, external_inputs, ordered_stages
+from resources.local_launcher import LocalPipesLauncher
 
 STAGES = ["frames", "masks", "sparse_model", "splat", "spz"]
 

@@ -14,9 +14,10 @@ import pytest
 
 from gs_dagster.config import GsConfig
 from gs_stages.jobspec import parse_job
-from resources import launcher as launcher_module
 from resources.gpu_slots import GpuSlots, parse_devices
-from resources.launcher import LocalPipesLauncher, StageLocations
+from resources.launcher import StageLocations
+from resources.local_launcher import LocalPipesLauncher
+from resources.pipes_stream import StreamingPipesSubprocessClient
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,7 +93,7 @@ def test_the_stage_process_sees_only_its_gpu(tmp_path: Path, monkeypatch: pytest
         seen.append(dict(kwargs["env"]))
         return iter(())
 
-    monkeypatch.setattr(launcher_module.StreamingPipesSubprocessClient, "stream", stream)
+    monkeypatch.setattr(StreamingPipesSubprocessClient, "stream", stream)
     spec = parse_job({"uuid": "gpu-slot-job", "s3": {"bucketName": "gs-local", "inputKey": "media.zip"}})
     locations = StageLocations(root=str(tmp_path / "storage"))
     context = dg.build_asset_context()

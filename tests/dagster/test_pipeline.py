@@ -309,7 +309,7 @@ def test_a_mistyped_engine_setting_in_run_config_fails_before_launching(local_jo
 
 
 def test_a_mistyped_engine_setting_of_the_launcher_fails_when_definitions_load() -> None:
-    from resources.launcher import LocalPipesLauncher
+    from resources.local_launcher import LocalPipesLauncher
 
     with pytest.raises(ValueError, match=r"'max_image_sid' \(did you mean 'max_image_side'\?\)"):
         LocalPipesLauncher(settings={"max_image_sid": 8})

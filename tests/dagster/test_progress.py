@@ -142,7 +142,7 @@ def test_training_progress_is_in_the_event_log_while_the_run_executes(watch: Wat
     assert steps[0] == 0 and steps[-1] == TRAIN_STEPS
     # Throttled by time (0.5 s here), not one per step: between two updates at least the interval, bar the last.
     elapsed = [m["progress/elapsed_s"] for m in final if m["progress/phase"] == "training"]
-    assert len(steps) < TRAIN_STEPS / 2
+    assert len(steps) <= elapsed[-1] / 0.5 + 2  # bounded by time, whatever a step costs on this machine
     assert all(later - earlier >= 0.4 for earlier, later in itertools.pairwise(elapsed[:-1])), elapsed
     logged = [e.user_message for e in watch.instance.all_logs(watch.run_id) if "splat training: step" in e.user_message]
     assert len(logged) == len(steps)

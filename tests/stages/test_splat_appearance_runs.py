@@ -11,7 +11,7 @@ import torch
 from gs_stages.cli import run_stage
 from gs_stages.export.ply import read_ply
 from gs_stages.export.spz import decode_spz
-from gs_stages.report import evaluate_check
+from gs_stages.quality_checks import evaluate_check
 from gs_stages.splat.train import TrainingStopped
 
 from .jobs import make_spec

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gs_stages.report import evaluate_check
+from gs_stages.quality_checks import evaluate_check
 from gs_stages.splat.scene import load_scene
 from gs_stages.splat.settings import CPU_MAX_SIDE, GPU_MAX_SIDE, EngineSettings
 from gs_stages.stage import StageError, check_settings

@@ -73,7 +73,7 @@ def test_a_crashing_stage_reports_the_error_itself(
     """A bug still reaches the job record with its type and message (the Pipes report carries what
     `stage_failed` gets), not only an exit code; the traceback is in the log."""
     from gs_stages import cli
-    from gs_stages.report import Reporter
+    from gs_stages.reporter import Reporter
     from gs_stages.stage import StageDef
 
     monkeypatch.setitem(cli.STAGES, "frames", StageDef("frames", ("media",), f"{__name__}:_crash"))
