@@ -76,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=JSON",
         help='engine setting (settings.py), e.g. ssim="torch" or optimizer="selective_adam"',
     )
+    parser.add_argument(
+        "--multi-gpu",
+        action="store_true",
+        help="training.enableMultiGpu: every visible GPU trains the one splat (data_parallel.py)",
+    )
     args = parser.parse_args(argv)
     if not args.data and not (args.images and args.sparse):
         parser.error("give --data, or both --images and --sparse")
@@ -85,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         {
             "uuid": "train-bench",
             "s3": {"bucketName": "bench-bucket", "inputKey": "bench.zip"},
-            "training": {"maxSteps": args.steps, "model": args.preset},
+            "training": {"maxSteps": args.steps, "model": args.preset, "enableMultiGpu": args.multi_gpu},
         }
     )
     settings: dict[str, Any] = {

@@ -47,6 +47,25 @@ DEFAULT_HOURLY_USD: dict[str, float] = {
     "ml.g6e.8xlarge": 5.66,
 }
 
+#: GPUs per SageMaker training instance type (AWS's instance pages): with `training.enableMultiGpu` the
+#: splat stage trains on all of them (container/gs_stages/splat/data_parallel.py); types not listed have one.
+INSTANCE_GPUS: dict[str, int] = {
+    **{f"ml.{family}.{size}": 4 for family in ("g5", "g6", "g6e") for size in ("12xlarge", "24xlarge")},
+    **{f"ml.{family}.48xlarge": 8 for family in ("g5", "g6", "g6e")},
+    "ml.p4d.24xlarge": 8,
+    "ml.p4de.24xlarge": 8,
+    "ml.p5.48xlarge": 8,
+}
+
+
+def training_ranks(spec: JobSpec, stages: Sequence[str]) -> int | None:
+    """The splat stage's `data_parallel_ranks` for this launch: the instance's GPUs when the job asks for
+    several and trains here; None leaves the stage to count them (and say why it trained on one)."""
+    if "splat" not in stages or not spec.training.enable_multi_gpu:
+        return None
+    gpus = INSTANCE_GPUS.get(spec.instance_type, 1)
+    return gpus if gpus > 1 else None
+
 
 @dataclass(frozen=True)
 class SageMakerSettings:
@@ -207,6 +226,9 @@ def build_create_training_job_request(
         entry.HP_JOB_NAME: job_name,
         **spec_hyperparameters(spec),
     }
+    ranks = training_ranks(spec, ordered)
+    if ranks is not None:  # visible in the dry run: one process per GPU, meeting on the loopback
+        engine_settings = {**(engine_settings or {}), "data_parallel_ranks": ranks}
     if engine_settings:
         hyperparameters[entry.HP_SETTINGS] = json.dumps(dict(engine_settings), separators=(",", ":"), sort_keys=True)
     too_long = [k for k, v in hyperparameters.items() if len(v) > HYPERPARAMETER_VALUE_MAX]

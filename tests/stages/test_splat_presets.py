@@ -106,12 +106,13 @@ def test_mcmc_preset_trains(scene: SyntheticScene, tmp_path: Path) -> None:
     assert metrics["num_gaussians"] == int(1.05 * 3000)  # one refinement at step 20 adds 5%
 
 
-def test_multi_gpu_request_trains_on_one_device_and_says_so(scene: SyntheticScene, tmp_path: Path) -> None:
+def test_multi_gpu_without_gpus_trains_in_one_process_and_says_so(scene: SyntheticScene, tmp_path: Path) -> None:
     spec = make_spec(**{"training.maxSteps": 3, "training.enableMultiGpu": "true"})
     engine = {"device": "cpu", "backend": "torch", "image_downscale": 1, "preset_overrides": QUICK}
     metrics = run_stage("splat", spec, {"frames": scene.frames, "sparse_model": scene.sparse}, tmp_path, engine)
     assert metrics["trained"] and metrics["steps"] == 3
-    assert metrics["multi_gpu_note"] == "enableMultiGpu is not implemented: trained on one device"
+    assert metrics["multi_gpu_note"] == "enableMultiGpu: no GPU, trained in one CPU process"
+    assert "data_parallel" not in metrics
     assert "multi_gpu_note" not in _run(scene, tmp_path / "plain", steps=1)
 
 

@@ -65,6 +65,9 @@ class Appearance:
         composite = render + (1.0 - alpha)[..., None] * self.background
         return composite @ matrix.T + offset
 
+    def parameters(self) -> list[Tensor]:
+        return [self.log_gain, self.offset, self.background]
+
     def step(self) -> None:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)

@@ -35,6 +35,14 @@ def latest(directory: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
+def step_of(path: Path) -> int:
+    """The completed steps a checkpoint file holds, from its name."""
+    found = _NAME.fullmatch(Path(path).name)
+    if found is None:
+        raise ValueError(f"{path} is not a checkpoint file name")
+    return int(found[1])
+
+
 def rng_states(generator: torch.Generator) -> dict[str, Any]:
     states: dict[str, Any] = {
         "run": generator.get_state(),

@@ -117,6 +117,9 @@ class DefaultStrategy:
     reset_stop_iter: int | None = None
     absgrad: bool = False
     generator: torch.Generator | None = None
+    #: Called with (state, n Gaussians, device) right before a refinement: multi-GPU training merges the
+    #: statistics of every rank there, so all ranks grow and prune alike (`data_parallel.py`).
+    before_refine: Callable[[State, int, torch.device], None] | None = None
 
     def resets_at(self, step: int) -> bool:
         """Whether the opacities are reset after this step."""
@@ -141,6 +144,8 @@ class DefaultStrategy:
         last_reset = step - step % self.reset_every
         paused = self.resets_at(last_reset) and step - last_reset < self.pause_refine_after_reset
         if step > self.refine_start_iter and step % self.refine_every == 0 and not paused:
+            if self.before_refine is not None:
+                self.before_refine(state, len(params["means"]), params["means"].device)
             self._grow(params, optimizers, state, step)
             self._prune(params, optimizers, state, step)
             for key in ("grad2d", "count", "radii"):

@@ -32,6 +32,9 @@ is refused before any stage runs (`gs_stages.stage.check_settings`).
 * `profile_steps` = 0: profile this many training steps with torch.profiler, starting at step
   `profile_start` (default: the middle of the run); writes `profile.txt` (`profiling.py`).
 * `preview_views` = 4: held-out views shown in `preview.png`.
+* `data_parallel_ranks`: with `training.enableMultiGpu`, how many processes train the one splat
+  (`data_parallel.py`); default every visible GPU, and one process on a CPU (set it to try the
+  multi-GPU logic there, with gloo).
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ class EngineSettings:
     profile_steps: int = 0
     profile_start: int | None = None
     preview_views: int = 4
+    data_parallel_ranks: int | None = None
 
     @classmethod
     def from_mapping(cls, settings: dict[str, Any]) -> EngineSettings:
@@ -92,6 +96,10 @@ class EngineSettings:
             problems.append(f"test_every must be an integer >= 2, got {self.test_every!r}")
         if self.stop_after is not None and not (_is_int(self.stop_after) and self.stop_after >= 1):
             problems.append(f"stop_after must be an integer >= 1, got {self.stop_after!r}")
+        if self.data_parallel_ranks is not None and not (
+            _is_int(self.data_parallel_ranks) and self.data_parallel_ranks >= 1
+        ):
+            problems.append(f"data_parallel_ranks must be an integer >= 1, got {self.data_parallel_ranks!r}")
         if self.profile_start is not None and not (_is_int(self.profile_start) and self.profile_start >= 0):
             problems.append(f"profile_start must be an integer >= 0, got {self.profile_start!r}")
         if self.strategy_impl not in ("builtin", "gsplat"):

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from gs_stages.layout import CHECKPOINTS_DIR, PREVIEW_PNG, SPLAT_PLY
-from gs_stages.splat import presets
+from gs_stages.splat import checkpoint, data_parallel, presets
 from gs_stages.splat.appearance_eval import nerfw_evaluate
 from gs_stages.splat.backend import pick_device, pick_renderer
 from gs_stages.splat.evaluate import eval_background, evaluate
@@ -33,13 +33,12 @@ def run(ctx: StageContext) -> dict[str, Any]:
         return {"trained": False, "reason": "training.enable is false", "model": training.model}
     settings = EngineSettings.from_mapping(ctx.settings)
     preset = presets.resolve(training.model, settings.preset_overrides)  # fails fast, before any I/O
-    multi_gpu_note = None
-    if training.enable_multi_gpu:
-        # Kept visible (log and metrics) rather than refused: the job still trains, on one device.
-        multi_gpu_note = "enableMultiGpu is not implemented: trained on one device"
-        ctx.log.warning("splat: %s", multi_gpu_note)
     device = pick_device(settings.device)
     backend, renderer = pick_renderer(settings.backend, device)
+    # enableMultiGpu: every GPU trains the one splat (data_parallel.py); kept visible when it cannot.
+    world, multi_gpu_note = data_parallel.ranks_for(training.enable_multi_gpu, device, settings.data_parallel_ranks)
+    if multi_gpu_note:
+        ctx.log.warning("splat: %s", multi_gpu_note)
     started = time.perf_counter()
     scene = load_scene(
         ctx.input("frames"),
@@ -55,8 +54,19 @@ def run(ctx: StageContext) -> dict[str, Any]:
 
     reset_peak_memory(device)
     torch.manual_seed(settings.seed)
-    trainer = Trainer(scene, preset, settings, renderer, device, ctx.output / CHECKPOINTS_DIR, ctx.output / PROFILE_TXT)
-    result = trainer.run(training.max_steps, tracker=ctx.tracker("training", training.max_steps))
+    checkpoints = ctx.output / CHECKPOINTS_DIR
+    run_preset = data_parallel.scaled_preset(preset, world)
+    steps = data_parallel.scaled_steps(training.max_steps, world)
+    trainer = Trainer(scene, run_preset, settings, renderer, device, checkpoints, ctx.output / PROFILE_TXT)
+    tracker = ctx.tracker("training", steps)
+    parallel: dict[str, Any] | None = None
+    if world > 1:
+        earlier = checkpoint.latest(checkpoints)
+        ctx.log.info("splat: %d ranks, %d steps of %d views each", world, steps, world)
+        report = data_parallel.train_ranks(world, scene, run_preset, settings, device, checkpoints, steps, tracker)
+        parallel = {"ranks": world, "steps": steps, "views_per_step": world, "device": device.type, **report}
+        parallel["resumed_from_step"] = checkpoint.step_of(earlier) if earlier else None
+    result = trainer.run(steps, tracker=None if parallel else tracker)  # after the ranks: resumes at the end
     memory, memory_kind = peak_memory(device)
 
     ctx.tracker("evaluation", len(scene.test)).update(0)
@@ -87,7 +97,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "backend": backend,
         "device": str(device),
         "steps": result.steps,
-        "resumed_from_step": result.resumed_from,
+        "resumed_from_step": parallel["resumed_from_step"] if parallel else result.resumed_from,
         "num_gaussians": len(result.params["means"]),
         "sh_degree": sh_degree,
         "train_seconds": round(result.train_seconds, 3),
@@ -111,6 +121,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
         metrics["appearance"] = appearance.summary()
     if multi_gpu_note:
         metrics["multi_gpu_note"] = multi_gpu_note
+    if parallel:
+        metrics["data_parallel"] = parallel
     if result.profile is not None:
         metrics["profile"] = result.profile
     if lpips_absent is not None:

@@ -13,6 +13,8 @@ let the strategy grow, prune or relocate Gaussians. This is splatfacto's loop (n
 * no opacity reset in the last `reset_alpha_quiet_steps` of a run (`presets.py` says why);
 * per-image appearance (`splatfacto-w-light`, `appearance.py`): the render goes through the drawn
   image's colour transform, over the learned background, before the loss;
+* several GPUs (`data_parallel.py`): each rank renders its own view of the step, gradients are
+  averaged across ranks, and rank 0 alone writes checkpoints;
 * checkpoints every `checkpoint_every` steps and resume from the newest one (`checkpoint.py`);
   every random draw comes from one generator that is saved with it.
 """
@@ -33,7 +35,8 @@ from torch import Tensor
 from gs_stages.progress import ProgressTracker
 from gs_stages.splat import appearance, checkpoint
 from gs_stages.splat.backend import Renderer
-from gs_stages.splat.densify import Strategy, make_strategy
+from gs_stages.splat.data_parallel import DataParallel
+from gs_stages.splat.densify import DefaultStrategy, Strategy, make_strategy
 from gs_stages.splat.metrics import ssim
 from gs_stages.splat.model import Params, activated, init_params, make_optimizers, means_lr
 from gs_stages.splat.presets import Preset
@@ -79,6 +82,7 @@ class Trainer:
         self.views: dict[tuple[int, int], View] = {}  # (train index, downscale) -> view on the device
         self.queue: list[int] = []
         self.appearance = appearance.for_preset(preset, len(scene.train), device)  # None unless the preset has one
+        self.parallel: DataParallel | None = None  # set by data_parallel's ranks; None: one process
         self.fingerprint = {
             "preset": dataclasses.asdict(preset),
             "train_views": [v.name for v in scene.train],
@@ -111,7 +115,9 @@ class Trainer:
         log.info("resuming from %s (step %d, %d Gaussians)", found.name, data["step"], len(self.params["means"]))
         return data["step"], data["train_seconds"], data["step"]
 
-    def save(self, step: int, seconds: float) -> Path:
+    def save(self, step: int, seconds: float) -> Path | None:
+        if self.parallel is not None and not self.parallel.writer:
+            return None  # every rank holds the same state: rank 0 writes it
         payload = {
             "fingerprint": self.fingerprint,
             "params": {k: p.detach().cpu() for k, p in self.params.items()},
@@ -132,6 +138,8 @@ class Trainer:
         self.strategy = make_strategy(
             self.preset, len(self.scene.train), self.generator, self.settings.strategy_impl, max_steps
         )
+        if self.parallel is not None and isinstance(self.strategy, DefaultStrategy):
+            self.strategy.before_refine = self.parallel.merge_refine_state
         step, seconds, resumed = self.start()
         begin = step
         clock = time.perf_counter()
@@ -198,6 +206,10 @@ class Trainer:
         loss.backward()
         # SelectiveAdam's step takes which Gaussians this step's camera saw; torch's Adam takes nothing.
         visible = ((info["radii"] > 0).all(dim=-1).any(dim=0),) if self.settings.optimizer == "selective_adam" else ()
+        if self.parallel is not None:
+            extra = self.appearance.parameters() if self.appearance is not None else []
+            self.parallel.average_gradients([*self.params.values(), *extra])
+            visible = tuple(self.parallel.union(v) for v in visible)
         for optimizer in self.optimizers.values():
             optimizer.step(*visible)
             optimizer.zero_grad(set_to_none=True)
@@ -238,6 +250,11 @@ class Trainer:
 
     def next_view(self) -> int:
         """Each training view once per epoch, in a new random order every epoch."""
+        if self.parallel is not None:  # a batch of `world` draws, alike on every rank; each takes its own
+            return self.parallel.pick([self._draw() for _ in range(self.parallel.world)])
+        return self._draw()
+
+    def _draw(self) -> int:
         if not self.queue:
             order = torch.randperm(len(self.scene.train), generator=self.generator, device=self.generator.device)
             self.queue = order.tolist()
