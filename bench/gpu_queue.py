@@ -9,7 +9,9 @@ the same command again on the still-warm machine waits for the runs in flight an
 
 A plan is a JSON file of lanes; each lane is a list of runs executed one after another on one GPU
 (`gpu`), `parallel` of them at a time (1 for timed runs; more only for quality sweeps, whose times
-then mean nothing and are marked so). A run is one of
+then mean nothing and are marked so). Lanes run side by side, except a lane with `"after": [i, ...]`,
+which starts once lanes i, ... are done: on a host of one GPU, a timed pair runs alone first and the
+quality sweep that shares the GPU follows it. A run is one of
   {"side": "peer", "scene": S, "steps": N, "variant": "default" | "mcmc"}
   {"side": "ours", "scene": S, "steps": N, "variant": PRESET, "override": {...}, "setting": {...},
    "tag": "name of the variant"}
@@ -131,7 +133,10 @@ def _attempt(run: dict[str, Any], key: str, gpu: int, shared: bool) -> dict[str,
             "reported": reported}  # fmt: skip
 
 
-def lane_worker(lane: dict[str, Any]) -> None:
+def lane_worker(lane: dict[str, Any], done: list[threading.Event] | None = None) -> None:
+    for index in lane.get("after", []):  # lanes that must finish first (a timed pair before a shared sweep)
+        if done is not None:
+            done[index].wait()
     parallel = int(lane.get("parallel", 1))
     runs = list(lane["runs"])
     if parallel <= 1:
@@ -164,7 +169,15 @@ def serve(plan_path: Path) -> None:
     env = dict(os.environ, SCENES=" ".join(scenes), SIDES="", OUT=str(STATE / "setup_out"), STATE=str(STATE))
     with open(STATE / "setup_scenes.log", "w") as log:
         subprocess.call(["bash", "bench/gpu_compare.sh"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    threads = [threading.Thread(target=lane_worker, args=(lane,)) for lane in plan["lanes"]]
+    done = [threading.Event() for _ in plan["lanes"]]
+
+    def work(index: int, lane: dict[str, Any]) -> None:
+        try:
+            lane_worker(lane, done)
+        finally:
+            done[index].set()
+
+    threads = [threading.Thread(target=work, args=(i, lane)) for i, lane in enumerate(plan["lanes"])]
     for thread in threads:
         thread.start()
     for thread in threads:
