@@ -12,7 +12,7 @@ A plan is a JSON file of lanes; each lane is a list of runs executed one after a
 then mean nothing and are marked so). Lanes run side by side, except a lane with `"after": [i, ...]`,
 which starts once lanes i, ... are done: on a host of one GPU, a timed pair runs alone first and the
 quality sweep that shares the GPU follows it. A run is one of
-  {"side": "peer", "scene": S, "steps": N, "variant": "default" | "mcmc"}
+  {"side": "peer", "scene": S, "steps": N, "variant": "default" | "mcmc", "extra": [tyro args], "tag": T}
   {"side": "ours", "scene": S, "steps": N, "variant": PRESET, "override": {...}, "setting": {...},
    "tag": "name of the variant"}
   {"side": "cmd", "key": K, "cmd": "...", "result": "path of the JSON it writes"}
@@ -62,7 +62,8 @@ def command(run: dict[str, Any], result: Path) -> list[str]:
         pycolmap = next(PEER.glob("pycolmap-*"))
         return [PY, "bench/peer_trainer.py", "--examples", str(examples), "--pycolmap", str(pycolmap),
                 "--mode", run["variant"], "--data-dir", str(scene), "--result-dir", str(result),
-                "--steps", str(run["steps"]), "--test-every", str(TEST_EVERY), "--data-factor", "1"]  # fmt: skip
+                "--steps", str(run["steps"]), "--test-every", str(TEST_EVERY), "--data-factor", "1",
+                *(["--", *run["extra"]] if run.get("extra") else [])]  # fmt: skip
     if run["side"] == "ours":
         cmd = [PY, "bench/train_bench.py", "--data", str(scene), "--preset", run["variant"],
                "--steps", str(run["steps"]), "--test-every", str(TEST_EVERY), "--output", str(result)]  # fmt: skip
