@@ -11,7 +11,7 @@ and the no-reset candidate on all three scenes (quality only).
 h200_s7_call2.json: items 2 and 3: 3dgut and splatfacto-w-light from the `ut` engineer's branch and the
 fly-through bench from the `media` engineer's branch (snapshots in .gpucode/ut, .gpucode/media) against
 the peer's `--with_ut --with_eval3d` and `--app_opt`; the CPU-vs-CUDA parity script.
-h200_s7_call3.json: kermit and statue `splatfacto` vs `default`, each pair timed alone.
+h200_s7_call3.json: kermit `splatfacto` vs `default` timed alone, then statue's pair side by side.
 """
 
 from __future__ import annotations
@@ -124,11 +124,12 @@ def call2(ut: str = "ut", media: str = "media") -> None:
 
 def call3() -> None:
     plan = Plan(
-        "issue #18 item 1, the rest on one H200: kermit and statue 7000 steps, splatfacto vs default, "
-        "each pair timed alone (call 1's fresh peer baselines there did not finish)"
+        "issue #18 item 1, the rest on one H200 (call 1's fresh peer baselines there did not finish): kermit "
+        "7000 splatfacto vs default timed alone, then statue's pair side by side (PSNR only)"
     )
-    runs = [*plan.pair(ours("kermit", 7000), peer("kermit", 7000)), *plan.pair(ours(STATUE, 7000), peer(STATUE, 7000))]
-    plan.lanes = [{"gpu": 0, "runs": runs}]
+    kermit = plan.pair(ours("kermit", 7000), peer("kermit", 7000))
+    statue = plan.pair(ours(STATUE, 7000), peer(STATUE, 7000))
+    plan.lanes = [{"gpu": 0, "runs": kermit}, {"gpu": 0, "after": [0], "parallel": 2, "runs": statue}]
     write(plan, "h200_s7_call3.json")
 
 
