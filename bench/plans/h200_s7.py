@@ -71,7 +71,7 @@ def parity(code: str, flags: str, name: str) -> Run:
     out = f"{STATE}/results/parity_{name}.json"
     cmd = (
         f"cd ../{code} && PYTHONPATH=$PWD/container:$SITE python3 bench/gpu_parity.py {out} "
-        f"--npz $OLDPWD/.gpu/test_garden.npz --gaussians 20000 {flags}"
+        f"--npz $OLDPWD/.gpu/test_garden.npz --gaussians 20000 --torch-device cuda {flags}"
     )
     return {"side": "cmd", "key": f"parity_{name}", "cmd": cmd, "result": out}
 
@@ -105,7 +105,8 @@ def call2(ut: str = "ut", media: str = "media") -> None:
         parity(ut, "--lens radial", "radial"),
         parity(ut, "--lens fisheye", "fisheye"),
         parity(ut, "--appearance", "appearance"),
-        parity(ut, "", "pinhole"),
+        parity(ut, "--lens ut-pinhole", "ut_pinhole"),
+        ours_at(ut, "fox", "splatfacto-w-light"),
     ]
     plan.pairs = [
         [f"{STATUE}__7000__ours__3dgut-{ut}", f"{STATUE}__7000__peer__mcmc-ut"],
