@@ -10,7 +10,7 @@
 #   .gpu/  data: statue_of_liberty_colmap/{images,sparse/0}; fox/, kermit/ (the original photos) and
 #          scenes/<name>/{sparse.tar.xz,frames_manifest.json}: the model our frames + sparse_model stages made
 #          from them beforehand (its frame names are linked to the originals); without scenes/<name>,
-#          the stages run here on the photos first
+#          the stages run here on the photos first (with the job's defaults, or the sfm block in <name>.sfm.json)
 #
 #   bash bench/gpu_compare.sh
 #
@@ -175,16 +175,18 @@ PYEOF
   elif [ -d "$DATA/$name" ]; then                # raw photos: run our frames + sparse_model stages
     local work=$STATE/sfm/$name uuid=bench-$name
     rm -rf "$work" && mkdir -p "$work"
-    "$PY" - "$DATA/$name" "$work" "$uuid" <<'PYEOF' >>"$LOG" 2>&1 || return
+    "$PY" - "$DATA/$name" "$work" "$uuid" "$DATA/$name.sfm.json" <<'PYEOF' >>"$LOG" 2>&1 || return
 import json, sys, zipfile
 from pathlib import Path
-src, work, uuid = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+src, work, uuid, sfm = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4])
 images = sorted(p for p in src.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
 with zipfile.ZipFile(work / "media.zip", "w", zipfile.ZIP_STORED) as z:
     for p in images:
         z.write(p, f"images/{p.name}")
 job = {"uuid": uuid, "s3": {"bucketName": "bench-local", "inputKey": "media.zip"},
        "imageProcessing": {"filterBlurryImages": False}}
+if sfm.is_file():  # <name>.sfm.json beside the photos: the job's sfm block (e.g. fox: exhaustive + colmap)
+    job["sfm"] = json.loads(sfm.read_text())
 (work / "job.json").write_text(json.dumps(job, indent=2))
 print(f"{src.name}: {len(images)} images zipped for the frames stage")
 PYEOF

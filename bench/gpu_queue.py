@@ -9,8 +9,10 @@ the same command again on the still-warm machine waits for the runs in flight an
 
 A plan is a JSON file of lanes; each lane is a list of runs executed one after another on one GPU
 (`gpu`), `parallel` of them at a time (1 for timed runs; more only for quality sweeps, whose times
-then mean nothing and are marked so). A run is one of
-  {"side": "peer", "scene": S, "steps": N, "variant": "default" | "mcmc"}
+then mean nothing and are marked so). Lanes run side by side, except a lane with `"after": [i, ...]`,
+which starts once lanes i, ... are done: on a host of one GPU, a timed pair runs alone first and the
+quality sweep that shares the GPU follows it. A run is one of
+  {"side": "peer", "scene": S, "steps": N, "variant": "default" | "mcmc", "extra": [tyro args], "tag": T}
   {"side": "ours", "scene": S, "steps": N, "variant": PRESET, "override": {...}, "setting": {...},
    "tag": "name of the variant"}
   {"side": "cmd", "key": K, "cmd": "...", "result": "path of the JSON it writes"}
@@ -22,21 +24,18 @@ Records land in $STATE/runs/<key>.json in gpu_compare.sh's format (key scene__st
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import math
 import os
-import re
 import shlex
 import signal
-import statistics
 import subprocess
 import sys
-import tarfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from queue_report import pack, summary
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("STATE", "/tmp/gsbench"))
@@ -60,7 +59,8 @@ def command(run: dict[str, Any], result: Path) -> list[str]:
         pycolmap = next(PEER.glob("pycolmap-*"))
         return [PY, "bench/peer_trainer.py", "--examples", str(examples), "--pycolmap", str(pycolmap),
                 "--mode", run["variant"], "--data-dir", str(scene), "--result-dir", str(result),
-                "--steps", str(run["steps"]), "--test-every", str(TEST_EVERY), "--data-factor", "1"]  # fmt: skip
+                "--steps", str(run["steps"]), "--test-every", str(TEST_EVERY), "--data-factor", "1",
+                *(["--", *run["extra"]] if run.get("extra") else [])]  # fmt: skip
     if run["side"] == "ours":
         cmd = [PY, "bench/train_bench.py", "--data", str(scene), "--preset", run["variant"],
                "--steps", str(run["steps"]), "--test-every", str(TEST_EVERY), "--output", str(result)]  # fmt: skip
@@ -131,7 +131,10 @@ def _attempt(run: dict[str, Any], key: str, gpu: int, shared: bool) -> dict[str,
             "reported": reported}  # fmt: skip
 
 
-def lane_worker(lane: dict[str, Any]) -> None:
+def lane_worker(lane: dict[str, Any], done: list[threading.Event] | None = None) -> None:
+    for index in lane.get("after", []):  # lanes that must finish first (a timed pair before a shared sweep)
+        if done is not None:
+            done[index].wait()
     parallel = int(lane.get("parallel", 1))
     runs = list(lane["runs"])
     if parallel <= 1:
@@ -164,121 +167,20 @@ def serve(plan_path: Path) -> None:
     env = dict(os.environ, SCENES=" ".join(scenes), SIDES="", OUT=str(STATE / "setup_out"), STATE=str(STATE))
     with open(STATE / "setup_scenes.log", "w") as log:
         subprocess.call(["bash", "bench/gpu_compare.sh"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    threads = [threading.Thread(target=lane_worker, args=(lane,)) for lane in plan["lanes"]]
+    done = [threading.Event() for _ in plan["lanes"]]
+
+    def work(index: int, lane: dict[str, Any]) -> None:
+        try:
+            lane_worker(lane, done)
+        finally:
+            done[index].set()
+
+    threads = [threading.Thread(target=work, args=(i, lane)) for i, lane in enumerate(plan["lanes"])]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     (STATE / "plan.done").write_text(str(time.time()))
-
-
-def pick(reported: dict[str, Any] | None, *names: str) -> float | None:
-    if not isinstance(reported, dict):
-        return None
-    for name in names:
-        value = reported.get(name)
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-    return None
-
-
-def summary(plan: dict[str, Any]) -> str:
-    records = {p.stem: json.loads(p.read_text()) for p in sorted((STATE / "runs").glob("*.json"))}
-    lines = ["| key | GPU | status | PSNR | SSIM | Gaussians | train s | process s | peak GiB |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
-    for key, r in records.items():
-        rep = r.get("reported")
-        psnr, ssim = pick(rep, "psnr"), pick(rep, "ssim")
-        n, train = pick(rep, "num_gaussians", "num_GS"), pick(rep, "train_s", "train_seconds")
-        mem = pick(rep, "peak_mem_gib")
-        shared = " (shared: times not comparable)" if r.get("gpu_shared") else ""
-
-        def fmt(v: float | None, spec: str) -> str:
-            return "n/a" if v is None else format(v, spec)
-
-        lines.append(
-            f"| {key} | {r.get('gpu')}{shared} | {r['status']} | {fmt(psnr, '.2f')} | {fmt(ssim, '.4f')} | "
-            f"{fmt(n, ',.0f')} | {fmt(train, '.1f')} | {r['process_wall_s']:.1f} | {fmt(mem, '.2f')} |"
-        )
-    pairs = plan.get("pairs", [])
-    if pairs:
-        lines += ["", "| ours | theirs | ΔPSNR dB | train s ratio | peak mem ratio |", "|---|---|---:|---:|---:|"]
-        for ours_key, theirs_key in pairs:
-            o, t = records.get(ours_key), records.get(theirs_key)
-            if not (o and t and o["status"] == t["status"] == "ok"):
-                lines.append(f"| {ours_key} | {theirs_key} | not both done | | |")
-                continue
-            ro, rt = o["reported"], t["reported"]
-
-            def ratio(name: str, spec: str, diff: bool = False, ro: Any = ro, rt: Any = rt) -> str:
-                a, b = pick(ro, name), pick(rt, name)
-                if a is None or b is None or (not diff and b == 0):
-                    return "n/a"
-                return format(a - b if diff else a / b, spec)
-
-            lines.append(
-                f"| {ours_key} | {theirs_key} | {ratio('psnr', '+.2f', diff=True)} | "
-                f"{ratio('train_s', '.3f')} | {ratio('peak_mem_gib', '.2f')} |"
-            )
-        lines += repeated(records, pairs)
-    return "\n".join(lines) + "\n"
-
-
-def comparison(key: str) -> str:
-    """A pair's comparison without its repeat suffix: fox__7000__ours__splatfacto-s1 -> fox__7000__ours__splatfacto."""
-    return re.sub(r"-(s|r)\d+$", "", key)
-
-
-def repeated(records: dict[str, Any], pairs: list[list[str]]) -> list[str]:
-    """Mean and spread over the repeats of each comparison (seeds for ours, repeats for the peer)."""
-    groups: dict[tuple[str, str], list[tuple[dict, dict]]] = {}
-    for ours_key, theirs_key in pairs:
-        o, t = records.get(ours_key), records.get(theirs_key)
-        if o and t and o["status"] == t["status"] == "ok":
-            groups.setdefault((comparison(ours_key), comparison(theirs_key)), []).append((o["reported"], t["reported"]))
-    if not any(len(v) > 1 for v in groups.values()):
-        return []
-    header = "| ours | theirs | runs | PSNR ours mean ± sd | PSNR theirs mean ± sd | Δ mean dB | train s ratio |"
-    lines = ["", header, "|---|---|---:|---|---|---:|---:|"]
-    for (ours_key, theirs_key), runs in groups.items():
-        po = [pick(o, "psnr") for o, _ in runs]
-        pt = [pick(t, "psnr") for _, t in runs]
-        to = [pick(o, "train_s") for o, _ in runs]
-        tt = [pick(t, "train_s") for _, t in runs]
-        if None in po + pt + to + tt:
-            continue
-
-        def mean_sd(values: list) -> str:
-            if len(values) == 1:
-                return f"{values[0]:.2f}"
-            return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
-
-        lines.append(
-            f"| {ours_key} | {theirs_key} | {len(runs)} | {mean_sd(po)} | {mean_sd(pt)} | "
-            f"{statistics.mean(po) - statistics.mean(pt):+.2f} | {statistics.mean(to) / statistics.mean(tt):.3f} |"
-        )
-    return lines
-
-
-def pack(plan: dict[str, Any], out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.md").write_text(summary(plan))
-    records = [json.loads(p.read_text()) for p in sorted((STATE / "runs").glob("*.json"))]
-    (out / "results.json").write_text(json.dumps(records, indent=2))
-    with tarfile.open(out / "logs.tgz", "w:gz") as tar:
-        for path in sorted((STATE / "logs").glob("*.log*")):  # .log.N: a failed first attempt
-            tail = "\n".join(path.read_text(errors="replace").splitlines()[-150:])
-            info = tarfile.TarInfo(path.name)
-            data = tail.encode()
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        for profile in sorted((STATE / "results").glob("*/profile.txt")):  # engine setting profile_steps
-            tar.add(profile, arcname=f"{profile.parent.name}.profile.txt")
-        for extra in ("setup_scenes.log", "setup.log", "scheduler.log"):
-            if (STATE / extra).exists():
-                tar.add(STATE / extra, arcname=extra)
-        if (STATE / "setup_out" / "gpu_compare.log").exists():
-            tar.add(STATE / "setup_out" / "gpu_compare.log", arcname="gpu_compare.log")
 
 
 def go(plan_path: Path, max_s: float) -> int:
@@ -311,9 +213,9 @@ def go(plan_path: Path, max_s: float) -> int:
     out = Path(os.environ.get("OUT", REPO / ".work" / "gpu_queue"))
     while time.time() - t0 < max_s and not (STATE / "plan.done").exists():
         time.sleep(10)
-        pack(plan, out)  # keep $OUT current: whatever the call's end, it returns what is done
-    pack(plan, out)
-    print(summary(plan))
+        pack(plan, out, STATE)  # keep $OUT current: whatever the call's end, it returns what is done
+    pack(plan, out, STATE)
+    print(summary(plan, STATE))
     return 0
 
 
@@ -328,7 +230,7 @@ def main() -> int:
         serve(Path(args.plan))
         return 0
     if args.action == "summary":
-        print(summary(json.loads(Path(args.plan).read_text())))
+        print(summary(json.loads(Path(args.plan).read_text()), STATE))
         return 0
     return go(Path(args.plan), args.max_s)
 
