@@ -7,7 +7,8 @@
 #   KERNELS=none infra/image/build_local.sh    # the CPU-only variant: every pin, the stage package, the entrypoint
 #
 # Needs root, debootstrap, podman and a running dockerd (Debian: apt-get install docker.io podman debootstrap).
-# Podman builds (Debian's Docker has no buildx); `podman save | docker load` hands the image to Docker.
+# Podman builds (Debian's Docker has no buildx) in Docker's image format (HEALTHCHECK kept); `podman save | docker load`
+# hands the image to Docker.
 # Settings (environment):
 #   KERNELS        cuda | none (default cuda)
 #   TAG            image name (default gs-dagster-trainer:local-$KERNELS)
@@ -89,7 +90,7 @@ fi
 
 # 3. The image, from the repository's Dockerfile and build context.
 stamp "build ${TAG} start (KERNELS=${KERNELS} CUDA_ARCHS=${CUDA_ARCHS} COMPILE_JOBS=${COMPILE_JOBS})"
-nice -n "${NICE}" podman build --network host --layers \
+nice -n "${NICE}" podman build --network host --layers --format docker \
     -v "${PIP_CA}:/run/host-ca.crt:ro" --build-arg PIP_CERT=/run/host-ca.crt \
     "${build_args[@]}" \
     -f "${ROOT}/container/Dockerfile" --ignorefile "${ROOT}/container/Dockerfile.dockerignore" \
