@@ -125,7 +125,7 @@ STAGE_START = re.compile(r"^(\S+ \S+) INFO gs_stages: stage (\w+): start", re.MU
 
 @pytest.mark.slow
 @pytest.mark.parametrize("container_image", [BUILT_IMAGE], indirect=True, ids=["image"])
-def test_full_run_in_the_built_image(deployment, s3, sample_zip, sagemaker_backend, tmp_path):
+def test_full_run_in_the_built_image(deployment, s3, sample_zip, sagemaker_backend):
     """The same run with the image as the training container: the stages run in it on the CPU, as its
     unprivileged user, and reach the bucket, Dagster and the job record through the loopback."""
     started = time.time()
