@@ -207,7 +207,15 @@ def _full_run(deployment, s3, sample_zip, sagemaker_backend) -> str:
     return name
 
 
-def test_failed_job_surfaces_its_failure_reason_in_dagster_and_the_job_record(deployment, s3, sample_zip):
+@pytest.mark.parametrize(
+    "container_image",
+    [None, pytest.param(BUILT_IMAGE, marks=pytest.mark.slow, id="image")],
+    indirect=True,
+)
+def test_failed_job_surfaces_its_failure_reason_in_dagster_and_the_job_record(
+    deployment, s3, sample_zip, container_image
+):
+    """In the image too: the entrypoint, running as its own user, writes /opt/ml/output/failure."""
     config, runner, harness = deployment
     uuid = f"sm-{uuidlib.uuid4().hex[:12]}"
     _submit(s3, sample_zip, uuid, **{"segmentation.removeBackground": True})
@@ -224,6 +232,9 @@ def test_failed_job_surfaces_its_failure_reason_in_dagster_and_the_job_record(de
     assert len(frames) == 1  # the stage before the failure still materialized
     record = _record(config, uuid)
     assert record.status == "FAILED" and reason.splitlines()[0] in record.error
+    if container_image is not None:
+        assert harness.jobs[name].exit_codes == [2]  # a problem with the input, not a crash
+        assert (harness.jobs[name].opt_ml / "output" / "failure").stat().st_uid == 10001
 
 
 def _objects(s3, prefix: str) -> dict[str, bytes]:
