@@ -69,7 +69,9 @@ if ! podman image exists "${BASE}"; then
     tar -C "${rootfs}" --numeric-owner -c . | podman import --change 'CMD ["/bin/bash"]' - "${BASE}"
 fi
 
-build_args=(--build-arg "RUNTIME_IMAGE=${BASE}" --build-arg "KERNELS=${KERNELS}")
+# CUDA_ARCHS and COMPILE_JOBS go to both variants: equal arguments keep their shared layers one cache.
+build_args=(--build-arg "RUNTIME_IMAGE=${BASE}" --build-arg "KERNELS=${KERNELS}"
+    --build-arg "CUDA_ARCHS=${CUDA_ARCHS}" --build-arg "COMPILE_JOBS=${COMPILE_JOBS}")
 if [[ "${KERNELS}" == cuda ]]; then
     # 2. The devel stand-in: the base plus Ubuntu's CUDA 12 compiler (made once).
     if ! podman image exists "${DEVEL}"; then
@@ -78,12 +80,14 @@ if [[ "${KERNELS}" == cuda ]]; then
             -f "${ROOT}/infra/image/cuda-devel-local.Dockerfile" "${ROOT}/infra/image"
         stamp "devel base done"
     fi
-    build_args+=(--build-arg "CUDA_IMAGE=${DEVEL}" --build-arg "CUDA_ARCHS=${CUDA_ARCHS}"
-        --build-arg "COMPILE_JOBS=${COMPILE_JOBS}")
+    build_args+=(--build-arg "CUDA_IMAGE=${DEVEL}")
     if [[ -n "${FUSED_SSIM_GIT:-}" ]]; then
         build_args+=(-v "${FUSED_SSIM_GIT}:/run/fused-ssim.git:ro"
             --build-arg "FUSED_SSIM_REPOSITORY=file:///run/fused-ssim.git")
     fi
+elif podman image exists "${DEVEL}"; then
+    # Nothing compiles, but on the devel stand-in both variants share every layer up to the wheels.
+    build_args+=(--build-arg "CUDA_IMAGE=${DEVEL}")
 else
     build_args+=(--build-arg "CUDA_IMAGE=${BASE}") # nothing compiles: no toolkit needed
 fi

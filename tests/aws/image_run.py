@@ -8,6 +8,7 @@ the loopback with the host's network). The image's entrypoint drops to its own u
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -36,6 +37,10 @@ class ImageRun:
         """A restarted container starts without the previous one's work dir (SageMaker: a new instance)."""
         shutil.rmtree(opt_ml / WORK_DIR, ignore_errors=True)
 
+    def kill(self, name: str) -> None:
+        """Kill a container still running (a failed test must not leave one training on)."""
+        subprocess.run([self.docker, "kill", name], capture_output=True)
+
     def available(self) -> str | None:
         """None when Docker runs and holds the image, else why not (the test's skip reason)."""
         if shutil.which(self.docker) is None:
@@ -44,3 +49,8 @@ class ImageRun:
         if probe.returncode != 0:
             return f"{self.image}: {probe.stderr.strip()[:200]} (build it: infra/image/build_local.sh)"
         return None
+
+
+def built_image() -> ImageRun:
+    """The image the slow tests run: GS_TEST_IMAGE, default the CPU-only variant build_local.sh makes."""
+    return ImageRun(os.environ.get("GS_TEST_IMAGE", "gs-dagster-trainer:local-none"))

@@ -216,5 +216,13 @@ class FakeSageMaker:
             )
         job.done.set()
 
+    def kill_containers(self) -> None:
+        """Kill what is still running of the image's containers (test teardown)."""
+        if self.image is not None:
+            for name, job in self.jobs.items():
+                if not job.done.is_set():
+                    for start in range(len(job.started_at)):
+                        self.image.kill(f"{name}-{start}")
+
     def container_log(self, name: str, start: int = 0) -> str:
         return (self.jobs[name].opt_ml.parent / f"container-{start}.log").read_text()

@@ -10,7 +10,6 @@ itself (infra/image/build_local.sh; GS_TEST_IMAGE names it) in place of this che
 
 import importlib
 import json
-import os
 import re
 import time
 import uuid as uuidlib
@@ -30,7 +29,7 @@ from resources.sagemaker import SageMakerLauncher
 from resources.sagemaker_request import ENV_VALUE_MAX
 
 from .conftest import BUCKET, IMAGE, REGION, ROLE
-from .image_run import ImageRun
+from .image_run import ImageRun, built_image
 
 STORAGE = f"s3://{BUCKET}/gs-storage"
 
@@ -119,7 +118,7 @@ def test_full_run_in_aws_mode(deployment, s3, sample_zip, sagemaker_backend):
     _full_run(deployment, s3, sample_zip, sagemaker_backend)
 
 
-BUILT_IMAGE = ImageRun(os.environ.get("GS_TEST_IMAGE", "gs-dagster-trainer:local-none"))
+BUILT_IMAGE = built_image()
 STAGE_START = re.compile(r"^(\S+ \S+) INFO gs_stages: stage (\w+): start", re.MULTILINE)
 
 
