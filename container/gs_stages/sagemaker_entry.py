@@ -39,7 +39,7 @@ import zlib
 from base64 import b64decode
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -322,6 +322,27 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
+def claim_sigterm() -> None:
+    """Make SIGTERM this entrypoint's, after the native libraries that take it for themselves.
+
+    pycolmap (COLMAP's glog) installs a failure-signal handler for SIGTERM when it is first imported,
+    over any earlier handler: a stop then prints a stack trace and re-raises the signal, which kills a
+    process without flushing its messages, and which the first process of a container (this
+    entrypoint, in the image) ignores, so the container trained on until SageMaker killed it.
+    Importing it first and installing ours after keeps a stop graceful (exit 143); SIGTERM is blocked
+    meanwhile, so a stop that comes during the import waits for our handler instead of meeting glog's.
+    The chain claims the signal again before each stage, for a library a stage imports later.
+    """
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        with suppress(ImportError):
+            import pycolmap  # noqa: F401  (imported for the handler it installs, replaced below)
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a pending stop is delivered now
+
+
 def write_failure(message: str) -> None:
     path = opt_ml() / "output" / "failure"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -460,6 +481,7 @@ def run() -> int:
             _link(chain_dir(work, "splat", spec.uuid) / "checkpoints", checkpoints)
 
         for current in remaining:
+            signal.signal(signal.SIGTERM, _on_sigterm)  # see claim_sigterm
             run_chain([current], spec, work, media, settings)
     except Terminated:
         log.warning("SIGTERM: flushing messages; the Pipes session stays open for a restarted container")
@@ -499,8 +521,8 @@ def main(argv: list[str] | None = None) -> int:
     if args and args[0] not in ("train",):
         print(f"usage: {Path(sys.argv[0]).name} [train]  (SageMaker passes 'train')", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
+        claim_sigterm()
         return run()
     except Terminated:
         return EXIT_TERMINATED

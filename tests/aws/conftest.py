@@ -92,7 +92,12 @@ def job(s3: Any) -> Job:
 
 @pytest.fixture()
 def make_harness(sagemaker_backend: Any, s3: Any, aws: dict[str, str], tmp_path: Path):
-    def make(**kwargs: Any) -> FakeSageMaker:
-        return FakeSageMaker(sagemaker_backend, s3, tmp_path / "sagemaker", dict(aws), **kwargs)
+    made: list[FakeSageMaker] = []
 
-    return make
+    def make(**kwargs: Any) -> FakeSageMaker:
+        made.append(FakeSageMaker(sagemaker_backend, s3, tmp_path / "sagemaker", dict(aws), **kwargs))
+        return made[-1]
+
+    yield make
+    for harness in made:
+        harness.kill_containers()

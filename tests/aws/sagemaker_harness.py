@@ -9,6 +9,9 @@ status: Completed, Failed with the container's /opt/ml/output/failure as Failure
 after StopTrainingJob (SIGTERM to the container). DescribeTrainingJob answers moto's record with the
 harness's status fields on top. `restarts` replays a managed-spot interruption: a container that
 exits 143 without a stop request is started again, with a fresh local disk and the same checkpoints.
+`image` runs a built image (infra/image/build_local.sh) in place of this checkout's entrypoint, the way
+SageMaker starts it: `docker run <image> train` as root, /opt/ml mounted, the request's Environment
+(tests/aws/image_run.py).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .image_run import ImageRun
+
 HERE = Path(__file__).resolve().parent
 FAULTS_RUNNER = HERE / "container_faults.py"
 
@@ -39,6 +44,7 @@ class PlayedJob:
     failure_reason: str | None = None
     billable_seconds: int | None = None
     exit_codes: list[int] = field(default_factory=list)
+    started_at: list[float] = field(default_factory=list)  # time.time() of each container start
     stop_requested: bool = False
     process: subprocess.Popen | None = None
     thread: threading.Thread | None = None
@@ -56,11 +62,15 @@ class FakeSageMaker:
         faults: list[str | None] | None = None,
         restarts: int = 0,
         pipes_interval: float = 0.3,
+        image: ImageRun | None = None,
     ):
+        if image is not None and faults:
+            raise ValueError("faults are injected by a runner of this checkout; a built image has none")
         self.backend, self.s3, self.workdir, self.env = backend, s3, Path(workdir), env
         self.faults = list(faults or [])  # GS_TEST_FAULT of the 1st, 2nd... container start
         self.restarts = restarts
         self.pipes_interval = pipes_interval
+        self.image = image
         self.meta = backend.meta
         self.requests: list[dict[str, Any]] = []
         self.stopped: list[str] = []
@@ -176,6 +186,13 @@ class FakeSageMaker:
             if fault:
                 command = [sys.executable, str(FAULTS_RUNNER), "train"]
             run_env = {**env, "GS_WORK_DIR": str(job.opt_ml.parent / f"work-{start}"), "GS_TEST_FAULT": fault or ""}
+            if self.image is not None:
+                container_env = {**self.env, **job.request.get("Environment", {})}
+                container_env["GS_PIPES_INTERVAL"] = str(self.pipes_interval)
+                command = self.image.command(f"{job.request['TrainingJobName']}-{start}", job.opt_ml, container_env)
+                run_env = dict(os.environ)
+                self.image.fresh_disk(job.opt_ml)
+            job.started_at.append(time.time())
             with open(job.opt_ml.parent / f"container-{start}.log", "w") as log:
                 job.process = subprocess.Popen(command, env=run_env, stdout=log, stderr=subprocess.STDOUT)
                 code = job.process.wait()
@@ -198,6 +215,14 @@ class FakeSageMaker:
                 failure.read_text() if failure.exists() else f"AlgorithmError: exit code {job.exit_codes[-1]}"
             )
         job.done.set()
+
+    def kill_containers(self) -> None:
+        """Kill what is still running of the image's containers (test teardown)."""
+        if self.image is not None:
+            for name, job in self.jobs.items():
+                if not job.done.is_set():
+                    for start in range(len(job.started_at)):
+                        self.image.kill(f"{name}-{start}")
 
     def container_log(self, name: str, start: int = 0) -> str:
         return (self.jobs[name].opt_ml.parent / f"container-{start}.log").read_text()

@@ -4,12 +4,16 @@ playing SageMaker, the project's own assets, intake sensor and run-status sensor
 upload -> intake tick -> reconstruction run -> CreateTrainingJob (checked field by field) -> the
 container entrypoint runs the real stages in an /opt/ml layout -> materializations carry what the
 stages reported plus the job's billing -> job record. A failing stage's FailureReason reaches the step
-error and the job record.
+error and the job record. `test_full_run_in_the_built_image` plays the training job with the image
+itself (infra/image/build_local.sh; GS_TEST_IMAGE names it) in place of this checkout's entrypoint.
 """
 
 import importlib
 import json
+import re
+import time
 import uuid as uuidlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -25,6 +29,7 @@ from resources.sagemaker import SageMakerLauncher
 from resources.sagemaker_request import ENV_VALUE_MAX
 
 from .conftest import BUCKET, IMAGE, REGION, ROLE
+from .image_run import ImageRun, built_image
 
 STORAGE = f"s3://{BUCKET}/gs-storage"
 
@@ -47,7 +52,16 @@ def sample_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture()
-def deployment(aws, s3, make_harness, tmp_path, monkeypatch):
+def container_image(request) -> ImageRun | None:
+    """None: the harness runs this checkout's entrypoint; an ImageRun (indirect parameter): the built image."""
+    image: ImageRun | None = getattr(request, "param", None)
+    if image is not None and (why := image.available()):
+        pytest.skip(why)
+    return image
+
+
+@pytest.fixture()
+def deployment(aws, s3, make_harness, tmp_path, monkeypatch, container_image):
     """GsConfig in AWS mode on moto, with the SageMaker launcher in place of the local one."""
     from assets.pipeline import reconstruction
     from gs_dagster.definitions import reconstruct_job
@@ -63,7 +77,7 @@ def deployment(aws, s3, make_harness, tmp_path, monkeypatch):
         }
     ).with_(stage_settings={"max_image_side": 240}, min_psnr_db=5.0, media_wait_s=0.0)
     assert config.storage_root == STORAGE  # the Terraform storage_prefix default
-    harness = make_harness()
+    harness = make_harness(image=container_image)
     monkeypatch.setattr(SageMakerLauncher, "sagemaker_client", lambda self: harness)
     launcher = SageMakerLauncher.from_env(
         {
@@ -101,6 +115,38 @@ def _record(config: GsConfig, uuid: str):
 
 
 def test_full_run_in_aws_mode(deployment, s3, sample_zip, sagemaker_backend):
+    _full_run(deployment, s3, sample_zip, sagemaker_backend)
+
+
+BUILT_IMAGE = built_image()
+STAGE_START = re.compile(r"^(\S+ \S+) INFO gs_stages: stage (\w+): start", re.MULTILINE)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("container_image", [BUILT_IMAGE], indirect=True, ids=["image"])
+def test_full_run_in_the_built_image(deployment, s3, sample_zip, sagemaker_backend):
+    """The same run with the image as the training container: the stages run in it on the CPU, as its
+    unprivileged user, and reach the bucket, Dagster and the job record through the loopback."""
+    started = time.time()
+    name = _full_run(deployment, s3, sample_zip, sagemaker_backend)
+    _, _, harness = deployment
+    job = harness.jobs[name]
+    log = harness.container_log(name)
+    assert "running the stages as gs" in log, log[-2000:]
+    assert job.exit_codes == [0]
+    owners = {p.stat().st_uid for p in (job.opt_ml / "gs-work").rglob("*") if not p.is_symlink()}
+    assert owners == {10001}, owners  # every file the stages wrote is the image user's, none root's
+    first = STAGE_START.search(log)
+    assert first and first.group(2) == "frames", log[-2000:]
+    to_first_stage = (
+        datetime.strptime(first.group(1), "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=UTC).timestamp() - job.started_at[0]
+    )
+    print(f"container start to first stage: {to_first_stage:.1f} s; whole test {time.time() - started:.0f} s")
+    assert 0 < to_first_stage < 120
+
+
+def _full_run(deployment, s3, sample_zip, sagemaker_backend) -> str:
+    """Upload, intake tick, one training job for the chain, materializations, record; returns the job name."""
     config, runner, harness = deployment
     stages = _landed()
     assert stages[:2] == ["frames", "masks"], stages
@@ -157,9 +203,18 @@ def test_full_run_in_aws_mode(deployment, s3, sample_zip, sagemaker_backend):
     for stage in stages:
         listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"gs-storage/{stage}/{uuid}/")
         assert any(o["Key"].endswith("/metrics.json") for o in listed["Contents"])
+    return name
 
 
-def test_failed_job_surfaces_its_failure_reason_in_dagster_and_the_job_record(deployment, s3, sample_zip):
+@pytest.mark.parametrize(
+    "container_image",
+    [None, pytest.param(BUILT_IMAGE, marks=pytest.mark.slow, id="image")],
+    indirect=True,
+)
+def test_failed_job_surfaces_its_failure_reason_in_dagster_and_the_job_record(
+    deployment, s3, sample_zip, container_image
+):
+    """In the image too: the entrypoint, running as its own user, writes /opt/ml/output/failure."""
     config, runner, harness = deployment
     uuid = f"sm-{uuidlib.uuid4().hex[:12]}"
     _submit(s3, sample_zip, uuid, **{"segmentation.removeBackground": True})
@@ -176,6 +231,9 @@ def test_failed_job_surfaces_its_failure_reason_in_dagster_and_the_job_record(de
     assert len(frames) == 1  # the stage before the failure still materialized
     record = _record(config, uuid)
     assert record.status == "FAILED" and reason.splitlines()[0] in record.error
+    if container_image is not None:
+        assert harness.jobs[name].exit_codes == [2]  # a problem with the input, not a crash
+        assert (harness.jobs[name].opt_ml / "output" / "failure").stat().st_uid == 10001
 
 
 def _objects(s3, prefix: str) -> dict[str, bytes]:

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Build container/Dockerfile on a machine that cannot pull the nvidia/cuda bases (no registry reachable):
+# the same Dockerfile, with a locally made Ubuntu 24.04 base passed as its CUDA_IMAGE / RUNTIME_IMAGE
+# arguments, then loaded into Docker for `docker run` (tests/aws/test_image_entrypoint.py).
+#
+#   infra/image/build_local.sh                 # KERNELS=cuda: gsplat + fused-ssim compiled (hours on 2 cores)
+#   KERNELS=none infra/image/build_local.sh    # the CPU-only variant: every pin, the stage package, the entrypoint
+#
+# Needs root, debootstrap, podman and a running dockerd (Debian: apt-get install docker.io podman debootstrap).
+# Podman builds (Debian's Docker has no buildx) in Docker's image format (HEALTHCHECK kept); `podman save | docker load`
+# hands the image to Docker.
+# Settings (environment):
+#   KERNELS        cuda | none (default cuda)
+#   TAG            image name (default gs-dagster-trainer:local-$KERNELS)
+#   STATE          where the base rootfs, logs and timings go (default /var/tmp/gs-image)
+#   UBUNTU_MIRROR  debootstrap's mirror (default http://archive.ubuntu.com/ubuntu)
+#   CUDA_ARCHS     GPUs to compile for (default "8.6;9.0": g5's A10G and p5's H100; production: 8.0-9.0)
+#   COMPILE_JOBS   parallel compile jobs (default: the CPU count)
+#   FUSED_SSIM_GIT a local clone of fused-ssim when github.com is unreachable (mounted, cloned from)
+#   PIP_CA         the CA bundle pip must trust (default: the `cert` of `pip config list`); mounted at
+#                  /run/host-ca.crt for the pip steps only, never copied into a layer
+#   UBUNTU_KEYRING the Ubuntu archive keyring debootstrap verifies with (default: the system's, as Ubuntu
+#                  and Debian's ubuntu-keyring install it); it must hold the 2018 archive signing key
+#   NICE           niceness of the build (default 15: shared machines)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+KERNELS="${KERNELS:-cuda}"
+TAG="${TAG:-gs-dagster-trainer:local-${KERNELS}}"
+STATE="${STATE:-/var/tmp/gs-image}"
+UBUNTU_MIRROR="${UBUNTU_MIRROR:-http://archive.ubuntu.com/ubuntu}"
+CUDA_ARCHS="${CUDA_ARCHS:-8.6;9.0}"
+COMPILE_JOBS="${COMPILE_JOBS:-$(nproc)}"
+NICE="${NICE:-15}"
+UBUNTU_KEYRING="${UBUNTU_KEYRING:-/usr/share/keyrings/ubuntu-archive-keyring.gpg}"
+ARCHIVE_KEY=F6ECB3762474EDA9D21B7022871920D1991BC93C # Ubuntu Archive Automatic Signing Key (2018)
+SUITE=noble # Ubuntu 24.04, the release of the production bases (glibc of the compiled kernels)
+BASE="localhost/gs-base:${SUITE}"
+DEVEL="localhost/gs-base:${SUITE}-cuda12"
+
+case "${KERNELS}" in cuda | none) ;; *) echo "KERNELS must be cuda or none, not '${KERNELS}'" >&2 && exit 2 ;; esac
+for tool in debootstrap podman docker; do
+    command -v "${tool}" >/dev/null || { echo "needs ${tool}: apt-get install docker.io podman debootstrap" >&2 && exit 2; }
+done
+docker info >/dev/null 2>&1 || { echo "dockerd is not running: start it (dockerd &) and run again" >&2 && exit 2; }
+if [[ -z "${PIP_CA:-}" ]]; then
+    PIP_CA="$(pip config list 2>/dev/null | sed -n "s/^global\.cert='\(.*\)'$/\1/p" | head -n 1)"
+    PIP_CA="${PIP_CA:-/etc/ssl/certs/ca-certificates.crt}"
+fi
+[[ -f "${PIP_CA}" ]] || { echo "PIP_CA=${PIP_CA}: no such CA bundle" >&2 && exit 2; }
+mkdir -p "${STATE}"
+stamp() { echo "$(date -u +%FT%TZ) $*" | tee -a "${STATE}/timings.log"; }
+
+# 1. The base: a minimal Ubuntu 24.04 made with debootstrap, imported as an image (made once).
+if ! podman image exists "${BASE}"; then
+    rootfs="${STATE}/rootfs-${SUITE}"
+    if [[ ! -x "${rootfs}/usr/bin/apt-get" ]]; then
+        gpg --no-default-keyring --keyring "${UBUNTU_KEYRING}" --with-colons --fingerprint 2>/dev/null |
+            grep -q "^fpr:*${ARCHIVE_KEY}:" ||
+            { echo "UBUNTU_KEYRING=${UBUNTU_KEYRING} lacks Ubuntu's archive key ${ARCHIVE_KEY}" >&2 && exit 2; }
+        stamp "debootstrap ${SUITE} start"
+        rm -rf "${rootfs}"
+        # The gutsy script is debootstrap's script for every Ubuntu release since 7.10.
+        nice -n "${NICE}" debootstrap --variant=minbase --components=main,universe --keyring="${UBUNTU_KEYRING}" \
+            "${SUITE}" "${rootfs}" "${UBUNTU_MIRROR}" /usr/share/debootstrap/scripts/gutsy
+        stamp "debootstrap ${SUITE} done"
+    fi
+    rm -rf "${rootfs}/var/cache/apt/archives/"*.deb "${rootfs}/var/lib/apt/lists/"*_Packages
+    tar -C "${rootfs}" --numeric-owner -c . | podman import --change 'CMD ["/bin/bash"]' - "${BASE}"
+fi
+
+# CUDA_ARCHS and COMPILE_JOBS go to both variants: equal arguments keep their shared layers one cache.
+build_args=(--build-arg "RUNTIME_IMAGE=${BASE}" --build-arg "KERNELS=${KERNELS}"
+    --build-arg "CUDA_ARCHS=${CUDA_ARCHS}" --build-arg "COMPILE_JOBS=${COMPILE_JOBS}")
+if [[ "${KERNELS}" == cuda ]]; then
+    # 2. The devel stand-in: the base plus Ubuntu's CUDA 12 compiler (made once).
+    if ! podman image exists "${DEVEL}"; then
+        stamp "devel base start"
+        nice -n "${NICE}" podman build --network host --build-arg "BASE=${BASE}" -t "${DEVEL}" \
+            -f "${ROOT}/infra/image/cuda-devel-local.Dockerfile" "${ROOT}/infra/image"
+        stamp "devel base done"
+    fi
+    build_args+=(--build-arg "CUDA_IMAGE=${DEVEL}")
+    if [[ -n "${FUSED_SSIM_GIT:-}" ]]; then
+        build_args+=(-v "${FUSED_SSIM_GIT}:/run/fused-ssim.git:ro"
+            --build-arg "FUSED_SSIM_REPOSITORY=file:///run/fused-ssim.git")
+    fi
+elif podman image exists "${DEVEL}"; then
+    # Nothing compiles, but on the devel stand-in both variants share every layer up to the wheels.
+    build_args+=(--build-arg "CUDA_IMAGE=${DEVEL}")
+else
+    build_args+=(--build-arg "CUDA_IMAGE=${BASE}") # nothing compiles: no toolkit needed
+fi
+
+# 3. The image, from the repository's Dockerfile and build context.
+stamp "build ${TAG} start (KERNELS=${KERNELS} CUDA_ARCHS=${CUDA_ARCHS} COMPILE_JOBS=${COMPILE_JOBS})"
+nice -n "${NICE}" podman build --network host --layers --format docker \
+    -v "${PIP_CA}:/run/host-ca.crt:ro" --build-arg PIP_CERT=/run/host-ca.crt \
+    "${build_args[@]}" \
+    -f "${ROOT}/container/Dockerfile" --ignorefile "${ROOT}/container/Dockerfile.dockerignore" \
+    -t "localhost/${TAG}" "${ROOT}"
+stamp "build ${TAG} done"
+
+# 4. Into Docker (the engine `docker run` and the tests use).
+podman save "localhost/${TAG}" | docker load
+docker tag "localhost/${TAG}" "${TAG}"
+stamp "loaded ${TAG}: $(docker image inspect --format '{{.Size}}' "${TAG}") bytes"
