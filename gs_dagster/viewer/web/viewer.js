@@ -111,12 +111,14 @@ async function main() {
   const splat = new SplatMesh({ url: splatUrl });
   scene.add(splat);
   await splat.initialized;
+  state.loadedMs = performance.now(); // since navigation start: fetched and decoded (bench/viewer_speed.py)
   const loadedAt = state.frames;
   state.splats = splat.numSplats ?? null;
   statusLine.textContent = cameras.length ? "" : "no capture cameras for this job: a default view";
   renderer.setAnimationLoop(() => {
     renderer.render(scene, camera);
     state.frames += 1;
+    if (state.firstFrameMs === undefined) state.firstFrameMs = performance.now(); // the splat's first frame
     if (!state.ready && state.frames - loadedAt >= SETTLE_FRAMES) state.ready = true;
   });
 }
