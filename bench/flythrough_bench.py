@@ -5,7 +5,7 @@ ffmpeg encoder) on a synthetic splat shaped like a trained one (N Gaussians of s
 ball, SH degree 3) seen by capture cameras on a wobbly circle, as a phone orbit gives. Prints one JSON
 record and writes it to $OUT/flythrough_bench.json when $OUT is set.
 
-    # CPU, this machine (the CPU defaults of the stage: 4 s, 12 fps, 320 px):
+    # CPU, this machine (the CPU defaults of the stage: 3 s, 8 fps, 256 px):
     PYTHONPATH=$PWD:$PWD/container .venv/bin/python bench/flythrough_bench.py --gaussians 100000
     # CUDA (issue #14's target: 10 s 1080p of a 1 M-Gaussian splat in under 30 s):
     PYTHONPATH=$PWD:$PWD/container python3 bench/flythrough_bench.py --gaussians 1000000 \

@@ -62,7 +62,7 @@ def main() -> None:
         table = open_job_table(config.job_table)
         uuids = {v: job_with(root, table, v, g, cameras) for v in (3, 4)}
         library = Library(config, table, LocalStore(root / "bucket"), LocalStore(root / "storage"))
-        driver = start_chromium(paths, page_load_timeout=600)
+        driver = start_chromium(paths, page_load_timeout=900, eager=True)
         results = {}
         try:
             with serving(library) as url:
@@ -73,7 +73,7 @@ def main() -> None:
                         for _ in range(args.runs + 1):  # the first load warms the browser's caches
                             page = f"{url}/view.html?job={uuid}&camera=0&format=.spz&width={width}&height={height}"
                             driver.get(page)
-                            wait_for(driver, "window.gsViewer && window.gsViewer.firstFrameMs", timeout=600)
+                            wait_for(driver, "window.gsViewer && window.gsViewer.firstFrameMs", timeout=900)
                             timings.append(driver.execute_script(TIMINGS))
                     except AssertionError as exc:  # the viewer reported an error (Spark 2.2.0 on SPZ v4)
                         results[f"v{version}"] = {"spz_bytes": spz.stat().st_size, "error": str(exc)}

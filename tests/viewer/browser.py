@@ -42,8 +42,9 @@ def chromium_paths() -> tuple[str, str] | None:
     return (browser, driver) if browser and driver else None
 
 
-def start_chromium(paths: tuple[str, str], page_load_timeout: float = 60) -> Any:
-    """A headless Chromium driven by Selenium, with CHROMIUM_FLAGS (the caller quits it)."""
+def start_chromium(paths: tuple[str, str], page_load_timeout: float = 60, eager: bool = False) -> Any:
+    """A headless Chromium driven by Selenium, with CHROMIUM_FLAGS (the caller quits it). `eager`: `get`
+    returns once the document is parsed (a page busy loading a large splat is then polled, not awaited)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -51,8 +52,11 @@ def start_chromium(paths: tuple[str, str], page_load_timeout: float = 60) -> Any
     options.binary_location = paths[0]
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
+    if eager:
+        options.page_load_strategy = "eager"
     driver = webdriver.Chrome(service=Service(executable_path=paths[1]), options=options)
     driver.set_page_load_timeout(page_load_timeout)
+    driver.command_executor.set_timeout(max(120.0, page_load_timeout))  # Selenium's own HTTP client: 120 s
     return driver
 
 

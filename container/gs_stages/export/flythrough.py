@@ -6,10 +6,11 @@ first, so browsers play it while it downloads) as they are rendered: the encoder
 frame renders and no frame is kept. The thumbnail is the first capture camera's view, the start of the
 path (`camera_path`), so it shows the object as the user framed it.
 
-Engine settings of the spz stage (defaults by device: a CPU renders a few seconds small, a GPU 10 s 1080p):
+Engine settings of the spz stage (defaults by device: a CPU renders 3 s small, a GPU 10 s 1080p):
 * `flythrough` = true: write the .mp4 (false: skip it; the .ply/.spz do not depend on it).
-* `flythrough_seconds` (CPU 4, GPU 10), `flythrough_fps` (CPU 12, GPU 30), `flythrough_long_side`
-  (pixels, CPU 320, GPU 1920).
+* `flythrough_seconds` (CPU 3, GPU 10), `flythrough_fps` (CPU 8, GPU 30), `flythrough_long_side`
+  (pixels, CPU 256, GPU 1920). The CPU defaults keep the PyTorch rasterizer's share of a CPU draft small
+  (24 frames; docs/BENCHMARKS.md "Outputs of the spz stage").
 * `thumbnail` = true, `thumbnail_long_side` = 512 (CPU 320).
 """
 
@@ -46,9 +47,9 @@ class MediaSettings:
         try:
             made = cls(
                 flythrough=_flag(settings.get("flythrough", True)),
-                seconds=float(settings.get("flythrough_seconds", 10 if gpu else 4)),
-                fps=int(settings.get("flythrough_fps", 30 if gpu else 12)),
-                long_side=int(settings.get("flythrough_long_side", 1920 if gpu else 320)),
+                seconds=float(settings.get("flythrough_seconds", 10 if gpu else 3)),
+                fps=int(settings.get("flythrough_fps", 30 if gpu else 8)),
+                long_side=int(settings.get("flythrough_long_side", 1920 if gpu else 256)),
                 thumbnail=_flag(settings.get("thumbnail", True)),
                 thumbnail_long_side=int(settings.get("thumbnail_long_side", 512 if gpu else 320)),
             )
