@@ -15,7 +15,7 @@ from gs_stages.layout import SPLAT_PLY
 from gs_stages.stage import StageError
 
 from .export_splats import random_gaussians
-from .jobs import make_spec
+from .jobs import SPLAT_FILES_ONLY, make_spec
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def splat_dir(tmp_path):
 
 def test_rotated_delivery_in_one_orientation(tmp_path, splat_dir):
     out = tmp_path / "spz"
-    metrics = run_stage("spz", make_spec(), {"splat": splat_dir}, out)
+    metrics = run_stage("spz", make_spec(), {"splat": splat_dir}, out, SPLAT_FILES_ONLY)
 
     trained = read_ply(splat_dir / SPLAT_PLY)
     want = rotate_gaussians(trained, viewer_rotation())
