@@ -56,7 +56,8 @@ def start_chromium(paths: tuple[str, str], page_load_timeout: float = 60, eager:
         options.page_load_strategy = "eager"
     driver = webdriver.Chrome(service=Service(executable_path=paths[1]), options=options)
     driver.set_page_load_timeout(page_load_timeout)
-    driver.command_executor.set_timeout(max(120.0, page_load_timeout))  # Selenium's own HTTP client: 120 s
+    if page_load_timeout > 120:  # Selenium's own HTTP client gives up on a command after 120 s
+        driver.command_executor.set_timeout(page_load_timeout)
     return driver
 
 

@@ -96,7 +96,7 @@ def test_spark_does_not_read_spz_version_4_which_is_why_v3_is_the_default(chromi
     assert (jobs[0].spz_dir / f"{jobs[0].uuid}.spz").read_bytes()[:2] == b"\x1f\x8b"  # the default: v3
     with serving(lib) as root:
         chromium.get(f"{root}/view.html?job={job.uuid}&camera=0&format=.spz&width={WIDTH}&height={HEIGHT}")
-        with pytest.raises(AssertionError, match="the viewer reported: cannot show this job"):
+        with pytest.raises(AssertionError, match="cannot show this job: the renderer could not decode it"):
             wait_for(chromium, "window.gsViewer && window.gsViewer.ready", timeout=60)
 
 
