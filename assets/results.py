@@ -7,11 +7,11 @@ so the order here is the order on screen:
 1. the headline figures of the stage (PSNR, SSIM, Gaussians, sizes, elapsed seconds), as numbers (the UI
    plots them across partitions);
 2. `preview` (splat): the held-out views, ground truth left and render right, said in the markdown around
-   the image. The stage process only names the file (`preview_file`), so no Pipes message carries it (a
-   long line is what a reader tailing the message file can be handed half of). The UI shows markdown of
-   1,000 characters or more behind "[Show Markdown]": with a web URL for the storage (GS_STORAGE_WEB_URL)
-   the entry links the image and shows inline; without one the image is read from storage here and
-   inlined as data (always longer: a 96x72 preview is already ~1,300 characters), one click away;
+   the image; (spz) the delivered thumbnail. The stage process only names the file (`preview_file`), so
+   no Pipes message carries it (a long line is what a reader tailing the message file can be handed half
+   of). The UI shows markdown of 1,000 characters or more behind "[Show Markdown]": with a web URL for the
+   storage (GS_STORAGE_WEB_URL) the entry links the image and shows inline; without one the image is read
+   from storage here and inlined as data (always longer: a 96x72 preview is already ~1,300 characters), one click away;
 3. `view` (the job in `gs-dagster view`), `location`, `delivered_*`, `preview_image`: links (file:// for
    a local path, the S3 URI as given), then what the launcher added (`sagemaker/*`: the training job,
    console link, cost);
@@ -51,16 +51,33 @@ HEADLINE: dict[str, tuple[str, ...]] = {
         "stage_seconds",
     ),
     "splat": ("psnr", "ssim", "lpips", "num_gaussians", "steps", "train_seconds", "stage_seconds"),
-    "spz": ("num_gaussians", "spz_bytes", "ply_bytes", "stage_seconds"),
+    "spz": ("num_gaussians", "spz_bytes", "ply_bytes", "sog_bytes", "flythrough_bytes", "stage_seconds"),
 }
 #: Notes about how the result reached Dagster, right after the headline (a report lost on the way).
 NOTES = ("reported_from",)
 #: Entries that are links, in this order, after the preview.
-LINKS = ("view", "location", "delivered_ply", "delivered_spz", "delivered_sparse", "preview_image")
+LINKS = (
+    "view",
+    "location",
+    "delivered_ply",
+    "delivered_spz",
+    "delivered_sog",
+    "delivered_mp4",
+    "delivered_png",
+    "delivered_cameras",
+    "delivered_sparse",
+    "preview_image",
+)
 #: Entries a launcher adds (the SageMaker job, its billable time and cost): kept together, after the links.
 LAUNCHER_PREFIXES = ("sagemaker/",)
 PREVIEW_MAX_SIDE = 640
 PREVIEW_LABEL = "Held-out views: **ground truth** (left) | **render** (right)"
+#: Per stage, the words around its preview and the image's alt text (splat: the held-out sheet; spz: the
+#: delivered thumbnail).
+PREVIEW_LABELS = {
+    "splat": (PREVIEW_LABEL, "ground truth | render"),
+    "spz": ("Thumbnail: the delivered splat from the first capture camera (`<name>.png`)", "thumbnail"),
+}
 
 
 def link(uri: str) -> dg.MetadataValue:
@@ -87,8 +104,8 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def preview_markdown(image: bytes, max_side: int = PREVIEW_MAX_SIDE) -> str | None:
-    """The preview downscaled to a JPEG, inlined as data, under its label (ground truth | render)."""
+def preview_markdown(image: bytes, max_side: int = PREVIEW_MAX_SIDE, stage: str = "splat") -> str | None:
+    """The preview downscaled to a JPEG, inlined as data, under its label (`PREVIEW_LABELS`)."""
     try:
         from PIL import Image
 
@@ -101,7 +118,8 @@ def preview_markdown(image: bytes, max_side: int = PREVIEW_MAX_SIDE) -> str | No
         log.warning("preview not readable: %s", exc)
         return None
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f"{PREVIEW_LABEL}\n\n![ground truth | render](data:image/jpeg;base64,{data})"
+    label, alt = PREVIEW_LABELS.get(stage, PREVIEW_LABELS["splat"])
+    return f"{label}\n\n![{alt}](data:image/jpeg;base64,{data})"
 
 
 def result_metadata(
@@ -130,9 +148,10 @@ def result_metadata(
         if name in rest:
             metadata[name] = rest.pop(name)
     if preview_url:
-        markdown: str | None = f"{PREVIEW_LABEL}\n\n![ground truth | render]({preview_url})"
+        label, alt = PREVIEW_LABELS.get(stage, PREVIEW_LABELS["splat"])
+        markdown: str | None = f"{label}\n\n![{alt}]({preview_url})"
     else:
-        markdown = preview_markdown(preview) if preview else None
+        markdown = preview_markdown(preview, stage=stage) if preview else None
     if markdown:
         metadata["preview"] = dg.MetadataValue.md(markdown)
     for name in LINKS:

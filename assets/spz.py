@@ -1,6 +1,8 @@
-"""`spz`: the delivered files, `<name>.ply` and `<name>.spz`, also placed under `<outputPrefix>/<uuid>/`
-in the deployment bucket like the reference system does (only when the .spz reads back). With
-`training.enable: false` the delivered files are the SfM result: `<name>_points.ply` and `sparse/0/`."""
+"""`spz`: the delivered files, `<name>.ply`, `<name>.spz`, `<name>.sog`, the fly-through `<name>.mp4`, the
+thumbnail `<name>.png` and the capture cameras `cameras.json` (those the spz stage wrote), also placed under
+`<outputPrefix>/<uuid>/` in the deployment bucket like the reference system does (only when the .spz reads
+back). With `training.enable: false` the delivered files are the SfM result: `<name>_points.ply` and
+`sparse/0/`."""
 
 from __future__ import annotations
 
@@ -19,8 +21,9 @@ spec = dg.AssetSpec(
     "spz",
     deps=["splat", "sparse_model"],
     description=(
-        "The splat as .ply and compressed .spz (rotated when training.rotateSplat), delivered to "
-        "`<bucket>/<outputPrefix>/<uuid>/`. Checked: the .spz reads back with the same Gaussian count."
+        "The splat as .ply, compressed .spz and .sog (rotated when training.rotateSplat), a fly-through .mp4, "
+        "a thumbnail .png and the capture cameras.json, delivered to `<bucket>/<outputPrefix>/<uuid>/`. "
+        "Checked: the .spz reads back with the same Gaussian count."
     ),
     group_name=GROUP,
     kinds={"python"},
@@ -36,7 +39,9 @@ spz_reads_back_check = job_check_spec(
     "The .spz decodes and holds as many Gaussians as the splat (gs_stages.export.spz.read_spz).",
 )
 
-DELIVERED_SUFFIXES = (".ply", ".spz")
+DELIVERED_SUFFIXES = (".ply", ".spz", ".sog", ".mp4", ".png")
+#: Delivered by name too: the capture cameras, so a viewer opened on the bucket starts at a photo's view.
+DELIVERED_NAMES = {"cameras.json": "cameras"}
 SPARSE_MODEL = "sparse/0"  # what a job with training off delivers besides its points .ply
 
 
@@ -45,10 +50,11 @@ def output_key(spec_: JobSpec, name: str) -> str:
 
 
 def deliver(storage: Store, bucket: Store, job: JobSpec) -> dict[str, str]:
-    """Copy `<storage>/spz/<uuid>/*.{ply,spz}` to `<bucket>/<outputPrefix>/<uuid>/` (server-side on S3);
-    with training off (gs_stages/export/sparse.py) also the COLMAP model `sparse/0/`.
+    """Copy `<storage>/spz/<uuid>/*.{ply,spz,sog,mp4,png}` and `cameras.json` to `<bucket>/<outputPrefix>/<uuid>/`
+    (server-side on S3); with training off (gs_stages/export/sparse.py) also the COLMAP model `sparse/0/`.
 
-    Returns {".ply": uri, ".spz": uri} (training off: {".ply": the points .ply, "sparse": the model folder}).
+    Returns {".ply": uri, ".spz": uri, ".sog": ..., ".mp4": ..., ".png": ..., "cameras": uri} for the files
+    the stage wrote (training off: {".ply": the points .ply, "sparse": the model folder}).
     A copy that fails is a StageFailure of spz that names the file, the bucket and key, S3's error code and
     what to do, instead of a bare step error.
     """
@@ -56,7 +62,8 @@ def deliver(storage: Store, bucket: Store, job: JobSpec) -> dict[str, str]:
     for obj in storage.iter_objects(f"spz/{job.uuid}/", children_only=True):
         name = obj.key.rsplit("/", 1)[-1]
         suffix = name[name.rfind(".") :].lower() if "." in name else ""
-        if suffix in DELIVERED_SUFFIXES:
+        suffix = DELIVERED_NAMES.get(name, suffix)
+        if suffix in DELIVERED_SUFFIXES or suffix in DELIVERED_NAMES.values():
             key = output_key(job, name)
             if len(key.encode()) > S3_KEY_MAX_BYTES:
                 raise StageFailure("spz", _failure(name, bucket, key, "KeyTooLong", f"{len(key.encode())} bytes"))

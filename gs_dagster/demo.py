@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print()
     print(f"job {job.uuid}: {record.status} in {human_seconds(time.monotonic() - started)}")
-    for suffix in (".ply", ".spz"):
+    for suffix in (".ply", ".spz", ".sog", ".mp4", ".png"):
         if suffix in record.outputs:
             print(f"  {suffix} -> {record.outputs[suffix]}")
     for line in quality_lines(record.metrics):

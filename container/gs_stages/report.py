@@ -90,8 +90,10 @@ def stage_metadata(stage: str, output: Path, metrics: Mapping[str, Any]) -> dict
     metadata["output_bytes"] = sum(p.stat().st_size for p in files)
     if stage == "spz":
         metadata["files"] = _typed({p.name: p.stat().st_size for p in sorted(output.glob("*")) if p.is_file()})
-    if (output / PREVIEW_PNG).is_file():
+    # The spz stage's picture is its delivered thumbnail (named in its metrics).
+    preview = str(metrics.get("thumbnail_file") or "") if stage == "spz" else PREVIEW_PNG
+    if preview and "/" not in preview and (output / preview).is_file():
         # By reference: the Dagster side reads the file from storage. An image inlined here made one Pipes
         # message line of ~100 KB, the kind a reader tailing the file can be handed half of.
-        metadata[PREVIEW_FILE_KEY] = PREVIEW_PNG
+        metadata[PREVIEW_FILE_KEY] = preview
     return metadata

@@ -83,11 +83,12 @@ def setting_names() -> dict[str, tuple[str, ...]]:
     The settings modules import nothing beyond the standard library, so the Dagster side (no engine
     installed) can check GS_STAGE_SETTINGS too.
     """
+    from gs_stages.export.settings import SETTING_NAMES as spz
     from gs_stages.frames.settings import SETTING_NAMES as frames
     from gs_stages.sfm.settings import SETTING_NAMES as sparse_model
     from gs_stages.splat.settings import SETTING_NAMES as splat
 
-    classes = {"frames": frames, "sparse_model": sparse_model, "splat": splat}
+    classes = {"frames": frames, "sparse_model": sparse_model, "splat": splat, "spz": spz}
     return {stage: classes.get(stage, ()) + DIRECT_SETTINGS.get(stage, ()) for stage in STAGE_ORDER}
 
 

@@ -62,7 +62,15 @@ def job_uuids_of_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[s
 
 #: Materialization metadata of the delivered files -> their name in the record's outputs ("sparse": the
 #: COLMAP model folder a job with training off delivers).
-DELIVERED = {"delivered_ply": ".ply", "delivered_spz": ".spz", "delivered_sparse": "sparse"}
+DELIVERED = {
+    "delivered_ply": ".ply",
+    "delivered_spz": ".spz",
+    "delivered_sog": ".sog",
+    "delivered_mp4": ".mp4",
+    "delivered_png": ".png",
+    "delivered_cameras": "cameras",
+    "delivered_sparse": "sparse",
+}
 
 
 def _scalar(value: Any) -> Any:

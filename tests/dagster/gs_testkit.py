@@ -17,7 +17,17 @@ from gs_dagster.embedded import EmbeddedRunner
 #: Job options of test jobs: small, CPU-friendly (the job JSON defaults are GPU-sized).
 TEST_OPTIONS: dict[str, Any] = {"training.maxSteps": 20, "sfm.matchingMethod": "exhaustive"}
 #: Engine settings of test runs (CPU speed).
-TEST_SETTINGS: dict[str, Any] = {"max_image_side": 240, "image_downscale": 2}
+#: Small sizes keep the pipeline tests quick: the fly-through is 4 frames of 64 px, the thumbnail 64 px, and the
+#: .sog (splat-transform, ~20 s on the CI machine) is left to tests/stages/test_export_media.py.
+TEST_SETTINGS: dict[str, Any] = {
+    "max_image_side": 240,
+    "image_downscale": 2,
+    "flythrough_seconds": 1,
+    "flythrough_fps": 4,
+    "flythrough_long_side": 64,
+    "thumbnail_long_side": 64,
+    "sog": "false",
+}
 #: Low enough for a few dozen CPU training steps (both PSNR bars); the PSNR tests set their own.
 TEST_MIN_PSNR = 5.0
 

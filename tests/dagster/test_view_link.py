@@ -35,7 +35,8 @@ def test_a_finished_job_is_in_the_library_and_linked_from_its_spz(
     entry = Library.open(config).job(job.uuid)
     assert entry["status"] == "COMPLETE" and entry["name"] == sample_zip.name
     assert entry["view_url"] == f"/view.html?job={job.uuid}" and entry["gaussians"] > 0
-    assert {d["name"] for d in entry["downloads"]} == {f"{job.uuid}.spz", f"{job.uuid}.ply"}
+    assert {d["name"] for d in entry["downloads"]} == {f"{job.uuid}.{k}" for k in ("spz", "ply", "mp4", "png")}
+    assert entry["thumbnail_url"] == f"/files/{job.uuid}/{job.uuid}.png"  # the delivered thumbnail
     cameras = json.loads((Path(config.storage_root) / "spz" / job.uuid / "cameras.json").read_text())
     assert cameras["axes"] == "as the .ply and .spz"
     assert len(cameras["cameras"]) == 16  # every registered view of the sample, training and held out

@@ -15,6 +15,11 @@ MINIMAL_JOB: dict[str, Any] = {
 }
 
 
+#: spz stage settings for tests about something else than its pictures and .sog: none are made (the
+#: fly-through renders on the CPU and splat-transform takes seconds; tests/stages/test_export_media.py covers them).
+SPLAT_FILES_ONLY: dict[str, Any] = {"flythrough": "false", "thumbnail": "false", "sog": "false"}
+
+
 def make_spec(input_key: str = "media.zip", **overrides: Any) -> JobSpec:
     """A validated job; `overrides` are dotted JSON paths, e.g. **{"videoProcessing.maxNumImages": 12}."""
     document = copy.deepcopy(MINIMAL_JOB)

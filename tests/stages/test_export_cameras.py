@@ -15,7 +15,7 @@ from gs_stages.export.ply import read_ply, write_ply
 from gs_stages.layout import SPLAT_PLY
 
 from .export_splats import random_gaussians
-from .jobs import make_spec
+from .jobs import SPLAT_FILES_ONLY, make_spec
 from .splat_scenes import make_scene
 
 
@@ -39,7 +39,7 @@ def stages(tmp_path_factory):
     spec = make_spec(**{"training.maxSteps": 3})
     settings = {"device": "cpu", "image_downscale": 1, "preset_overrides": {"num_downscales": 0}}
     run_stage("splat", spec, {"frames": scene.frames, "sparse_model": scene.sparse}, root / "splat", settings)
-    metrics = run_stage("spz", spec, {"splat": root / "splat"}, root / "spz")
+    metrics = run_stage("spz", spec, {"splat": root / "splat"}, root / "spz", SPLAT_FILES_ONLY)
     return scene, root / "splat", root / "spz", metrics
 
 
@@ -78,6 +78,6 @@ def test_spz_stage_without_usable_cameras_still_delivers(tmp_path, content):
     write_ply(splat_dir / SPLAT_PLY, random_gaussians(500, 1))
     if content is not None:
         (splat_dir / CAMERAS_JSON).write_text(content)
-    metrics = run_stage("spz", make_spec(), {"splat": splat_dir}, tmp_path / "spz")
+    metrics = run_stage("spz", make_spec(), {"splat": splat_dir}, tmp_path / "spz", SPLAT_FILES_ONLY)
     assert metrics["cameras"] == 0 and not (tmp_path / "spz" / CAMERAS_JSON).exists()
     assert (tmp_path / "spz" / "stage-test.spz").is_file()

@@ -21,11 +21,11 @@ import pytest
 from plyfile import PlyData
 
 from gs_stages.export.ply import read_ply, write_ply
-from gs_stages.export.spz import decode_spz, pack_payload, write_spz
+from gs_stages.export.spz import decode_spz, encode_spz, pack_payload, write_spz
 
 from .export_splats import adversarial_gaussians, random_gaussians
 
-PACKAGE, VERSION = "@playcanvas/splat-transform", "3.7.0"
+PACKAGE, VERSION = "@playcanvas/splat-transform", "3.10.2"
 NODE_DIR = Path(__file__).resolve().parents[2] / ".work" / "node"
 
 
@@ -60,9 +60,10 @@ def convert(tool: Path, source: Path, target: Path, *options: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_reads_our_spz(tmp_path, splat_transform):
+@pytest.mark.parametrize("version", [3, 4])
+def test_reads_our_spz(tmp_path, splat_transform, version):
     g = random_gaussians(3000, 3, seed=3)
-    spz = write_spz(tmp_path / "ours.spz", g)
+    spz = write_spz(tmp_path / "ours.spz", g, version=version)
     convert(splat_transform, spz, tmp_path / "theirs.ply")
 
     assert PlyData.read(str(tmp_path / "theirs.ply"))["vertex"].count == len(g)
@@ -89,3 +90,13 @@ def test_its_niantic_packer_writes_our_payload(tmp_path, splat_transform, degree
     theirs = (tmp_path / "theirs.spz").read_bytes()
     assert theirs[:10] == b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"  # gzip: no name, mtime 0, Unix
     assert zlib.decompress(theirs, 31) == pack_payload(g)
+
+
+@pytest.mark.parametrize("degree", [0, 3])
+def test_its_version_4_writer_writes_our_file(tmp_path, splat_transform, degree):
+    """splat-transform's default SPZ (version 4, Niantic's WASM packer and zstd) is byte for byte ours."""
+    g = adversarial_gaussians(20000, degree, seed=30 + degree)
+    convert(splat_transform, write_ply(tmp_path / "ours.ply", g), tmp_path / "theirs.spz")
+    theirs = (tmp_path / "theirs.spz").read_bytes()
+    assert theirs[:8] == b"NGSP\x04\0\0\0"
+    assert theirs == encode_spz(g, version=4)

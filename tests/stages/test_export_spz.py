@@ -114,8 +114,44 @@ def test_refuses_what_it_cannot_encode():
     g.quats[1] = 0
     with pytest.raises(ValueError, match="zero quaternion"):
         encode_spz(g)
-    with pytest.raises(ValueError, match="version 4"):
-        decode_spz(b"NGSP" + bytes(28))
+
+
+def test_an_uncompressed_payload_is_not_reported_as_version_4():
+    """A bare v3 payload starts with 'NGSP' like a v4 file; the error names its real version."""
+    payload = pack_payload(random_gaussians(50, degree=1))
+    for reader in (decode_spz, spz_header):
+        with pytest.raises(ValueError, match=r"uncompressed SPZ payload \(version 3\) is not a \.spz file"):
+            reader(payload)
+
+
+@pytest.mark.parametrize("degree", [0, 1, 3])
+def test_version_4_layout_and_round_trip(tmp_path, degree):
+    g = random_gaussians(2000, degree, seed=40 + degree)
+    data = write_spz(tmp_path / "s.spz", g, version=4, antialiased=True).read_bytes()
+    magic, version, count, deg, bits, flags, streams, toc = struct.unpack_from("<IIIBBBBI", data)
+    assert (magic, version, count, deg, bits, flags, toc) == (0x5053474E, 4, 2000, degree, 12, 1, 32)
+    assert streams == (5 if degree == 0 else 6) and data[20:32] == bytes(12)  # no SH stream at degree 0
+    sizes = [struct.unpack_from("<QQ", data, 32 + 16 * i) for i in range(streams)]
+    assert [u for _, u in sizes][:5] == [2000 * 9, 2000, 2000 * 3, 2000 * 3, 2000 * 4]
+    assert 32 + 16 * streams + sum(c for c, _ in sizes) == len(data)
+    header = spz_header(data)
+    assert (header.version, header.num_points, header.sh_degree, header.antialiased) == (4, 2000, degree, True)
+    back = read_spz(tmp_path / "s.spz")
+    assert_within_quantisation(back, g)
+    v3 = decode_spz(encode_spz(g, version=3))  # same quantisation, other container
+    for name in ("means", "scales", "quats", "opacities", "sh"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(v3, name), err_msg=name)
+
+
+def test_version_4_damage_is_reported_not_misread():
+    data = bytearray(encode_spz(random_gaussians(300, degree=2), version=4))
+    with pytest.raises(ValueError, match="stream 5 is truncated: the file ends 2000 bytes early"):
+        decode_spz(bytes(data[:-2000]))
+    struct.pack_into("<I", data, 4, 5)
+    with pytest.raises(ValueError, match="unsupported SPZ version 5"):
+        decode_spz(bytes(data))
+    with pytest.raises(ValueError, match="cannot write SPZ version 2"):
+        encode_spz(random_gaussians(3, degree=0), version=2)
 
 
 @pytest.mark.skipif(

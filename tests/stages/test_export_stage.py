@@ -15,7 +15,7 @@ from gs_stages.layout import SPLAT_PLY
 from gs_stages.stage import StageError
 
 from .export_splats import random_gaussians
-from .jobs import make_spec
+from .jobs import SPLAT_FILES_ONLY, make_spec
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def splat_dir(tmp_path):
 
 def test_rotated_delivery_in_one_orientation(tmp_path, splat_dir):
     out = tmp_path / "spz"
-    metrics = run_stage("spz", make_spec(), {"splat": splat_dir}, out)
+    metrics = run_stage("spz", make_spec(), {"splat": splat_dir}, out, SPLAT_FILES_ONLY)
 
     trained = read_ply(splat_dir / SPLAT_PLY)
     want = rotate_gaussians(trained, viewer_rotation())
@@ -55,8 +55,11 @@ def test_rotated_delivery_in_one_orientation(tmp_path, splat_dir):
 def test_without_rotation_and_with_output_name(tmp_path, splat_dir):
     out = tmp_path / "spz"
     spec = make_spec(**{"training.rotateSplat": False})
-    metrics = run_stage("spz", spec, {"splat": splat_dir}, out, {"output_name": "garden"})
+    metrics = run_stage("spz", spec, {"splat": splat_dir}, out, {"output_name": "garden", "sog": "false"})
+    # No cameras.json from the splat stage: no fly-through or thumbnail either, and the metrics say why.
     assert sorted(p.name for p in out.iterdir()) == [".stage_complete.json", "garden.ply", "garden.spz", "metrics.json"]
+    assert metrics["flythrough"] == metrics["thumbnail"] == "not written: no capture cameras"
+    assert metrics["sog"] == "off (engine setting sog=false)"
     trained, ply = read_ply(splat_dir / SPLAT_PLY), read_ply(out / "garden.ply")
     np.testing.assert_array_equal(ply.sh, trained.sh)
     np.testing.assert_array_equal(ply.means, trained.means)

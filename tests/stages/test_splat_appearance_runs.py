@@ -14,7 +14,7 @@ from gs_stages.export.spz import decode_spz
 from gs_stages.quality_checks import evaluate_check
 from gs_stages.splat.train import TrainingStopped
 
-from .jobs import make_spec
+from .jobs import SPLAT_FILES_ONLY, make_spec
 from .splat_scenes import SyntheticScene, make_scene
 
 QUICK = {"num_downscales": 0, "warmup_length": 10, "refine_every": 10, "sh_degree_interval": 20}
@@ -57,7 +57,7 @@ def test_the_neutral_splat_exports_and_reads_back(scene: SyntheticScene, tmp_pat
     assert metrics["model"] == MODEL and "mean of the training images" in metrics["appearance"]["neutral"]
     splat = read_ply(out / "splat.ply")
     assert len(splat) == metrics["num_gaussians"]
-    run_stage("spz", make_spec(), {"splat": out}, out / "spz")
+    run_stage("spz", make_spec(), {"splat": out}, out / "spz", SPLAT_FILES_ONLY)
     decoded = decode_spz(next((out / "spz").glob("*.spz")).read_bytes())
     assert len(decoded) == len(splat) and decoded.degree == splat.degree == metrics["sh_degree"]
 

@@ -17,7 +17,7 @@ from gs_stages.splat.presets import PRESETS, UNAVAILABLE, resolve
 from gs_stages.splat.train import TrainingStopped
 from gs_stages.stage import NotAvailableError, StageError
 
-from .jobs import make_spec
+from .jobs import SPLAT_FILES_ONLY, make_spec
 from .splat_scenes import SyntheticScene, make_scene
 
 #: Small and quick, with refinement, SH growth and a resolution change inside 60 steps.
@@ -95,7 +95,7 @@ def test_the_splat_file_holds_the_sh_degree_training_reached(scene: SyntheticSce
         assert metrics["sh_degree"] == degree
         splat = read_ply(out / "splat.ply")
         assert splat.degree == degree and splat.sh.shape[1] == (degree + 1) ** 2
-        spz = run_stage("spz", make_spec(), {"splat": out}, out / "spz")
+        spz = run_stage("spz", make_spec(), {"splat": out}, out / "spz", SPLAT_FILES_ONLY)
         assert spz["sh_degree"] == degree
         assert decode_spz(next((out / "spz").glob("*.spz")).read_bytes()).degree == degree
 

@@ -42,6 +42,25 @@ def chromium_paths() -> tuple[str, str] | None:
     return (browser, driver) if browser and driver else None
 
 
+def start_chromium(paths: tuple[str, str], page_load_timeout: float = 60, eager: bool = False) -> Any:
+    """A headless Chromium driven by Selenium, with CHROMIUM_FLAGS (the caller quits it). `eager`: `get`
+    returns once the document is parsed (a page busy loading a large splat is then polled, not awaited)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = paths[0]
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    if eager:
+        options.page_load_strategy = "eager"
+    driver = webdriver.Chrome(service=Service(executable_path=paths[1]), options=options)
+    driver.set_page_load_timeout(page_load_timeout)
+    if page_load_timeout > 120:  # Selenium's own HTTP client gives up on a command after 120 s
+        driver.command_executor.set_timeout(page_load_timeout)
+    return driver
+
+
 @contextmanager
 def serving(library: Library) -> Iterator[str]:
     """The viewer's server on a free loopback port, in a thread; yields its root URL."""

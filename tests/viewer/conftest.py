@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .browser import CHROMIUM_FLAGS, chromium_paths
+from .browser import chromium_paths, start_chromium
 
 
 @pytest.fixture(scope="module")
@@ -18,15 +18,7 @@ def chromium() -> Iterator[Any]:
         if os.environ.get("CI"):
             pytest.fail("chromium and chromium-driver are required in CI (apt-get install chromium chromium-driver)")
         pytest.skip("chromium / chromedriver are not installed")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = paths[0]
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=paths[1]), options=options)
-    driver.set_page_load_timeout(60)
+    driver = start_chromium(paths)
     try:
         yield driver
     finally:

@@ -52,7 +52,7 @@ def get(url: str) -> tuple[int, bytes, str]:
         return exc.code, exc.read(), exc.headers.get("Content-Type", "")
 
 
-def check_served_job(root: str, job: FinishedJob, other: FinishedJob, extra: tuple[str, ...] = ()) -> dict:
+def check_served_job(root: str, job: FinishedJob, other: FinishedJob) -> dict:
     status, body, kind = get(f"{root}/api/jobs")
     assert (status, kind) == (200, "application/json")
     jobs = {j["uuid"]: j for j in json.loads(body)}
@@ -62,7 +62,8 @@ def check_served_job(root: str, job: FinishedJob, other: FinishedJob, extra: tup
     assert (entry["psnr"], entry["gaussians"]) == (27.5, 3000)
     assert entry["view_url"] == f"/view.html?job={job.uuid}"
     downloads = {d["name"]: d["url"] for d in entry["downloads"]}
-    assert list(downloads) == [f"{job.uuid}.spz", f"{job.uuid}.ply", *extra]
+    # The fly-through and thumbnail the spz stage wrote are delivered beside the splat (no .sog: off in SMALL_MEDIA).
+    assert list(downloads) == [f"{job.uuid}.spz", f"{job.uuid}.ply", f"{job.uuid}.mp4", f"{job.uuid}.png"]
     for name, url in downloads.items():  # a download link gives the delivered bytes
         status, body, _ = get(url if url.startswith("http") else root + url)
         assert status == 200 and body == (job.spz_dir / name).read_bytes(), name
@@ -98,16 +99,15 @@ def test_view_serves_the_library_and_job_files_locally(tmp_path):
     job = finished_job(tmp_path / "work", *args, "job-local", "fox.mp4")
     other = finished_job(tmp_path / "work", *args, "job-other", "kermit.zip")
     delivered = Path(config.bucket) / "workflow-output" / job.uuid
-    thumbnail = job.spz_dir / f"{job.uuid}.png"  # as a thumbnail is delivered beside the .spz
-    thumbnail.write_bytes(b"\x89PNG\r\n\x1a\n a thumbnail")
-    (delivered / thumbnail.name).write_bytes(thumbnail.read_bytes())
+    thumbnail = delivered / f"{job.uuid}.png"  # the spz stage's thumbnail, delivered beside the .spz
+    assert thumbnail.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     (delivered / "notes.txt").write_text("not a delivered kind")
     with view(env) as root:
         assert root.endswith("/")
         root = root.rstrip("/")
         status, body, _ = get(root + "/")
         assert status == 200 and b"job library" in body
-        entry = check_served_job(root, job, other, extra=(thumbnail.name,))
+        entry = check_served_job(root, job, other)
         assert all(d["url"].startswith(f"/files/{job.uuid}/") for d in entry["downloads"])
         assert entry["thumbnail_url"] == f"/files/{job.uuid}/{thumbnail.name}"
         assert get(f"{root}/files/{job.uuid}/notes.txt")[0] == 404

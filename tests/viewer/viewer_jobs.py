@@ -62,14 +62,27 @@ class FinishedJob:
     outputs: dict[str, str]
 
 
+#: The fly-through and thumbnail small (the PyTorch renderer on a CPU), no .sog (tests/stages/test_export_media.py).
+SMALL_MEDIA = {"flythrough_seconds": 1, "flythrough_fps": 4, "flythrough_long_side": 48, "thumbnail_long_side": 80}
+
+
 def finished_job(
-    tmp: Path, table, storage: Store, bucket: Store, uuid: str, media: str, width: int = 160, height: int = 120
+    tmp: Path,
+    table,
+    storage: Store,
+    bucket: Store,
+    uuid: str,
+    media: str,
+    width: int = 160,
+    height: int = 120,
+    settings: dict | None = None,
 ) -> FinishedJob:
     """Run the spz stage on the known splat, store and deliver its output, and record a COMPLETE run."""
     spec = make_spec(input_key=media).with_overrides({"uuid": uuid})
     splat_dir = write_trained_splat(tmp / uuid / "splat", width, height)
     spz_dir = tmp / uuid / "spz"
-    metrics = run_stage("spz", spec, {"splat": splat_dir}, spz_dir)
+    stage_settings = {**SMALL_MEDIA, "sog": "false", **(settings or {})}
+    metrics = run_stage("spz", spec, {"splat": splat_dir}, spz_dir, stage_settings)
     storage.upload_dir(spz_dir, f"spz/{uuid}")
     delivered = deliver(storage, bucket, spec)
     table.create(JobRecord(uuid=uuid, submitted_at=utc_now(), media_uri=bucket.uri_of(f"media-input/{media}")))

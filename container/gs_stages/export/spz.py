@@ -1,4 +1,8 @@
-"""Niantic's `.spz` (version 3): a gzip stream of a 16-byte header and six attribute blocks.
+"""Niantic's `.spz`, versions 3 and 4 (written), 2 to 4 (read): six quantised attribute blocks.
+
+Version 3 is a gzip stream of a 16-byte header and the blocks; version 4 (`spz_ngsp`) a plain 32-byte
+header and one zstd frame per block. Which one the spz stage writes by default, and why: docs/OPERATING.md
+("Which SPZ version").
 
 Why our own codec: the `spz` name on PyPI is an unrelated Rust re-implementation (0.0.1, a cp313-only
 wheel, built with maturin), and Niantic publishes its nanobind bindings only as source. A ~150-line numpy
@@ -6,7 +10,7 @@ codec has no build step and is proved byte-identical to Niantic's C++ packer by 
 (`tests/stages/test_export_spz.py`, against a prebuilt `ply_to_spz`, and against the WASM build of
 Niantic's library inside `@playcanvas/splat-transform`).
 
-Layout (little endian): magic 0x5053474e ("NGSP"), version 3, numPoints (u32), shDegree, fractionalBits,
+Version 3 layout (little endian): magic 0x5053474e ("NGSP"), version 3, numPoints (u32), shDegree, fractionalBits,
 flags (0x1 = antialiased), reserved (u8 each); then positions (N·9), alphas (N), colours (N·3),
 scales (N·3), rotations (N·4, smallest three), SH (N·(K-1)·3). Quantisers: `spz_fields`.
 
@@ -33,10 +37,14 @@ from pathlib import Path
 import numpy as np
 
 from gs_stages.export import spz_fields as f
+from gs_stages.export import spz_ngsp
 from gs_stages.gaussians import Gaussians
 
 SPZ_MAGIC = 0x5053474E
-SPZ_VERSION = 3
+#: The versions we write; the spz stage's `spz_version` setting picks one (default DEFAULT_SPZ_VERSION).
+SPZ_VERSIONS = (3, 4)
+DEFAULT_SPZ_VERSION = 3
+SPZ_VERSION = 3  # the gzip (legacy) layout's version, which pack_payload writes
 #: Niantic's packer always uses 12 (~0.25 mm per unit of metres); fewer only when the scene needs it.
 DEFAULT_FRACTIONAL_BITS = 12
 FLAG_ANTIALIASED = 0x1
@@ -76,12 +84,8 @@ def _check_finite(g: Gaussians) -> None:
         raise ValueError("a Gaussian has a zero quaternion; SPZ cannot encode its orientation")
 
 
-def pack_payload(g: Gaussians, *, antialiased: bool = False, fractional_bits: int | None = None) -> bytes:
-    """The uncompressed SPZ v3 payload (header and attribute blocks) of `g`."""
-    _check_finite(g)
-    bits = fractional_bits_for(g.means) if fractional_bits is None else fractional_bits
-    flags = FLAG_ANTIALIASED if antialiased else 0
-    header = _HEADER.pack(SPZ_MAGIC, SPZ_VERSION, len(g), g.degree, bits, flags, 0)
+def _blocks(g: Gaussians, bits: int) -> list[bytes]:
+    """The six attribute blocks in file order: positions, alphas, colours, scales, rotations, SH."""
     blocks = [
         f.pack_positions(g.means, bits),
         f.pack_alphas(g.opacities),
@@ -90,7 +94,21 @@ def pack_payload(g: Gaussians, *, antialiased: bool = False, fractional_bits: in
         f.pack_rotations(g.quats),
         f.pack_sh(g.sh[:, 1:, :]),
     ]
-    return header + b"".join(block.tobytes() for block in blocks)
+    return [block.tobytes() for block in blocks]
+
+
+def _checked_bits(g: Gaussians, fractional_bits: int | None) -> int:
+    """The fixed-point precision for `g`, once every value is known to be encodable."""
+    _check_finite(g)
+    return fractional_bits_for(g.means) if fractional_bits is None else fractional_bits
+
+
+def pack_payload(g: Gaussians, *, antialiased: bool = False, fractional_bits: int | None = None) -> bytes:
+    """The uncompressed SPZ v3 payload (header and attribute blocks) of `g`."""
+    bits = _checked_bits(g, fractional_bits)
+    flags = FLAG_ANTIALIASED if antialiased else 0
+    header = _HEADER.pack(SPZ_MAGIC, SPZ_VERSION, len(g), g.degree, bits, flags, 0)
+    return header + b"".join(_blocks(g, bits))
 
 
 def gzip_niantic(payload: bytes) -> bytes:
@@ -99,16 +117,33 @@ def gzip_niantic(payload: bytes) -> bytes:
     return compressor.compress(payload) + compressor.flush()
 
 
-def encode_spz(g: Gaussians, *, antialiased: bool = False, fractional_bits: int | None = None) -> bytes:
-    """The `.spz` file bytes of `g`."""
-    return gzip_niantic(pack_payload(g, antialiased=antialiased, fractional_bits=fractional_bits))
+def encode_spz(
+    g: Gaussians,
+    *,
+    antialiased: bool = False,
+    fractional_bits: int | None = None,
+    version: int = DEFAULT_SPZ_VERSION,
+) -> bytes:
+    """The `.spz` file bytes of `g` in `version` 3 (gzip) or 4 (zstd streams)."""
+    if version == SPZ_VERSION:
+        return gzip_niantic(pack_payload(g, antialiased=antialiased, fractional_bits=fractional_bits))
+    if version not in SPZ_VERSIONS:
+        raise ValueError(f"cannot write SPZ version {version!r}: choose one of {', '.join(map(str, SPZ_VERSIONS))}")
+    bits = _checked_bits(g, fractional_bits)
+    flags = FLAG_ANTIALIASED if antialiased else 0
+    return spz_ngsp.pack_container(version, len(g), g.degree, bits, flags, _blocks(g, bits))
 
 
 def gunzip(data: bytes) -> bytes:
+    """The payload of a gzip-wrapped (version 1-3) `.spz`; a clear error for anything else."""
     if data[:4] == b"NGSP":
-        raise ValueError("SPZ version 4 (zstd streams) is not supported; this reader reads versions 2 and 3")
+        version = struct.unpack_from("<I", data, 4)[0] if len(data) >= 8 else "?"
+        raise ValueError(
+            f"an uncompressed SPZ payload (version {version}) is not a .spz file: files of versions 1 to 3 "
+            "are gzip-compressed and version 4 has its own header; gzip the payload or re-export the splat"
+        )
     if data[:2] != b"\x1f\x8b":
-        raise ValueError("not an .spz file (no gzip header)")
+        raise ValueError("not an .spz file (neither a gzip stream nor an SPZ v4 'NGSP' header)")
     return zlib.decompress(data, 16 + zlib.MAX_WBITS)
 
 
@@ -119,26 +154,29 @@ def parse_header(payload: bytes) -> SpzHeader:
     if magic != SPZ_MAGIC:
         raise ValueError(f"bad SPZ magic 0x{magic:08x}")
     if version not in (2, 3) or degree > 3:
-        raise ValueError(f"unsupported SPZ version {version} / SH degree {degree} (read: v2, v3; 0..3)")
+        raise ValueError(
+            f"unsupported SPZ version {version} / SH degree {degree} in a gzip stream (read: v2, v3; 0..3)"
+        )
     return SpzHeader(version, count, degree, bits, bool(flags & FLAG_ANTIALIASED))
 
 
 def spz_header(data: bytes) -> SpzHeader:
-    """The header of `.spz` file bytes."""
+    """The header of `.spz` file bytes (any version we read)."""
+    if spz_ngsp.is_ngsp_container(data):
+        h = spz_ngsp.parse_container_header(data)
+        return SpzHeader(h.version, h.num_points, h.sh_degree, h.fractional_bits, bool(h.flags & FLAG_ANTIALIASED))
     return parse_header(gunzip(data))
 
 
-def unpack_payload(payload: bytes) -> Gaussians:
-    """Gaussians from an uncompressed SPZ v2/v3 payload, dequantised as Niantic's loader does."""
-    h = parse_header(payload)
+def _block_sizes(h: SpzHeader) -> list[int]:
     n, k = h.num_points, (h.sh_degree + 1) ** 2
-    rotation_bytes = 4 if h.version >= 3 else 3
-    sizes = [n * 9, n, n * 3, n * 3, n * rotation_bytes, n * (k - 1) * 3]
-    if len(payload) < _HEADER.size + sum(sizes):
-        raise ValueError(f"SPZ payload truncated: {len(payload)} bytes for {n} degree-{h.sh_degree} points")
-    buffer = np.frombuffer(payload, dtype=np.uint8)
-    offsets = np.cumsum([_HEADER.size, *sizes])
-    pos, alpha, color, scale, rot, sh_raw = (buffer[a:b] for a, b in itertools.pairwise(offsets))
+    return [n * 9, n, n * 3, n * 3, n * (4 if h.version >= 3 else 3), n * (k - 1) * 3]
+
+
+def _gaussians(h: SpzHeader, blocks: list[np.ndarray]) -> Gaussians:
+    """Gaussians from the six attribute blocks, dequantised as Niantic's loader does."""
+    n, k = h.num_points, (h.sh_degree + 1) ** 2
+    pos, alpha, color, scale, rot, sh_raw = blocks
     sh = np.empty((n, k, 3), dtype=np.float32)
     sh[:, 0, :] = f.unpack_colors(color)
     sh[:, 1:, :] = f.unpack_sh(sh_raw, n, k - 1)
@@ -152,15 +190,36 @@ def unpack_payload(payload: bytes) -> Gaussians:
     )
 
 
+def unpack_payload(payload: bytes) -> Gaussians:
+    """Gaussians from an uncompressed SPZ v2/v3 payload."""
+    h = parse_header(payload)
+    sizes = _block_sizes(h)
+    if len(payload) < _HEADER.size + sum(sizes):
+        raise ValueError(f"SPZ payload truncated: {len(payload)} bytes for {h.num_points} degree-{h.sh_degree} points")
+    buffer = np.frombuffer(payload, dtype=np.uint8)
+    offsets = np.cumsum([_HEADER.size, *sizes])
+    return _gaussians(h, [buffer[a:b] for a, b in itertools.pairwise(offsets)])
+
+
+def _decode_v4(data: bytes) -> Gaussians:
+    h = spz_header(data)
+    if h.sh_degree > 3:
+        raise ValueError(f"SH degree {h.sh_degree} is not supported (0..3)")
+    _, blocks = spz_ngsp.unpack_container(data, _block_sizes(h))
+    return _gaussians(h, [np.frombuffer(b, dtype=np.uint8) for b in blocks])
+
+
 def decode_spz(data: bytes) -> Gaussians:
-    """Gaussians from `.spz` file bytes (versions 2 and 3)."""
+    """Gaussians from `.spz` file bytes (versions 2, 3 and 4)."""
+    if spz_ngsp.is_ngsp_container(data):
+        return _decode_v4(data)
     return unpack_payload(gunzip(data))
 
 
-def write_spz(path: str | Path, g: Gaussians, *, antialiased: bool = False) -> Path:
-    """Write `g` as an SPZ v3 file and return the path."""
+def write_spz(path: str | Path, g: Gaussians, *, antialiased: bool = False, version: int = DEFAULT_SPZ_VERSION) -> Path:
+    """Write `g` as an SPZ file of `version` and return the path."""
     path = Path(path)
-    path.write_bytes(encode_spz(g, antialiased=antialiased))
+    path.write_bytes(encode_spz(g, antialiased=antialiased, version=version))
     return path
 
 

@@ -1,4 +1,5 @@
-"""The `spz` stage: the trained `splat.ply` → the delivered `<name>.ply` and `<name>.spz`.
+"""The `spz` stage: the trained `splat.ply` → the delivered `<name>.ply`, `<name>.spz`, `<name>.sog`,
+`<name>.mp4` (fly-through), `<name>.png` (thumbnail) and `cameras.json`.
 
 Both files are written from one in-memory splat, after the optional rotation, so they cannot differ
 in orientation (the reference system's defect). The rotation matrix goes into the metrics, so anyone
@@ -12,9 +13,11 @@ from typing import Any
 import numpy as np
 
 from gs_stages.export.cameras import CAMERAS_JSON, read_cameras, rotate_cameras, write_cameras
+from gs_stages.export.media_outputs import write_media
 from gs_stages.export.ply import read_ply, write_ply
 from gs_stages.export.rotate import VIEWER_ROTATION_DESC, rotate_gaussians, viewer_rotation
-from gs_stages.export.spz import SPZ_VERSION, fractional_bits_for, write_spz
+from gs_stages.export.sog import write_sog
+from gs_stages.export.spz import DEFAULT_SPZ_VERSION, SPZ_VERSIONS, fractional_bits_for, write_spz
 from gs_stages.layout import SPLAT_PLY
 from gs_stages.stage import StageContext, StageError
 
@@ -52,21 +55,25 @@ def run(ctx: StageContext) -> dict[str, Any]:
     name = output_name(ctx)
     ctx.output.mkdir(parents=True, exist_ok=True)
     antialiased = bool(ctx.settings.get("antialiased", False))
+    version = spz_version(ctx)
     try:
-        spz_path = write_spz(ctx.output / f"{name}.spz", g, antialiased=antialiased)
+        spz_path = write_spz(ctx.output / f"{name}.spz", g, antialiased=antialiased, version=version)
     except ValueError as exc:
         raise StageError(f"cannot write the .spz: {exc}", hint="check the trained splat for NaNs") from exc
     ply_path = write_ply(ctx.output / f"{name}.ply", g)
     cameras = _export_cameras(ctx, rotation, "as the .ply and .spz")
+    extras = write_media(ctx, g, cameras, name)
+    extras.update(write_sog(ply_path, ctx.output / f"{name}.sog", ctx.settings))
     return {
-        "cameras": cameras,
+        **extras,
+        "cameras": len(cameras),
         "gaussians": len(g),
         "sh_degree": g.degree,
         "ply_file": ply_path.name,
         "ply_bytes": ply_path.stat().st_size,
         "spz_file": spz_path.name,
         "spz_bytes": spz_path.stat().st_size,
-        "spz_version": SPZ_VERSION,
+        "spz_version": version,
         "spz_fractional_bits": fractional_bits_for(g.means),
         "spz_antialiased": antialiased,
         "spz_axes": "same as the .ply (no SPZ coordinate conversion)",
@@ -76,18 +83,33 @@ def run(ctx: StageContext) -> dict[str, Any]:
     }
 
 
-def _export_cameras(ctx: StageContext, rotation: np.ndarray, axes: str) -> int:
-    """The splat stage's capture cameras, rotated as the Gaussians, beside the delivered files; how many.
+def spz_version(ctx: StageContext) -> int:
+    """The `spz_version` engine setting: 3 or 4 (default DEFAULT_SPZ_VERSION, see docs/OPERATING.md)."""
+    value = ctx.settings.get("spz_version", DEFAULT_SPZ_VERSION)
+    try:
+        version = int(value)
+    except (TypeError, ValueError):
+        version = -1
+    if version not in SPZ_VERSIONS:
+        raise StageError(
+            f"spz_version {value!r} is not one we write",
+            hint=f"use {' or '.join(map(str, SPZ_VERSIONS))} (default {DEFAULT_SPZ_VERSION})",
+        )
+    return version
+
+
+def _export_cameras(ctx: StageContext, rotation: np.ndarray, axes: str) -> list[dict[str, Any]]:
+    """The splat stage's capture cameras, rotated as the Gaussians, beside the delivered files.
 
     A splat trained before cameras were exported has none: the viewer then opens at a default view."""
     source = ctx.input("splat") / CAMERAS_JSON
     if not source.is_file():
         ctx.log.warning("no %s in the splat stage's output: the viewer opens at a default view", CAMERAS_JSON)
-        return 0
+        return []
     try:
         data = rotate_cameras(read_cameras(source), rotation, axes)
     except (ValueError, KeyError, TypeError) as exc:  # not fatal: the splat itself is fine
         ctx.log.warning("cameras not exported (%s): the viewer opens at a default view", exc)
-        return 0
+        return []
     write_cameras(ctx.output / CAMERAS_JSON, data["cameras"], data["axes"])
-    return len(data["cameras"])
+    return list(data["cameras"])

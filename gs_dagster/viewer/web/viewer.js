@@ -110,13 +110,21 @@ async function main() {
 
   const splat = new SplatMesh({ url: splatUrl });
   scene.add(splat);
-  await splat.initialized;
+  try {
+    await splat.initialized;
+  } catch (error) {
+    // Spark 2.2.0 throws a bare value on a file it cannot decode, e.g. an SPZ version 4.
+    const reason = error?.message || "the renderer could not decode it";
+    throw new Error(`${reason} (Spark reads SPZ v2/v3 and .ply: try &format=.ply, or spz_version 3)`);
+  }
+  state.loadedMs = performance.now(); // since navigation start: fetched and decoded (bench/viewer_speed.py)
   const loadedAt = state.frames;
   state.splats = splat.numSplats ?? null;
   statusLine.textContent = cameras.length ? "" : "no capture cameras for this job: a default view";
   renderer.setAnimationLoop(() => {
     renderer.render(scene, camera);
     state.frames += 1;
+    if (state.firstFrameMs === undefined) state.firstFrameMs = performance.now(); // the splat's first frame
     if (!state.ready && state.frames - loadedAt >= SETTLE_FRAMES) state.ready = true;
   });
 }
