@@ -189,10 +189,11 @@ class GsConfig:
         from resources.job_table import JobTableResource
         from resources.local_launcher import LocalPipesLauncher
         from resources.notifier import NotifierResource
-        from resources.storage import BucketResource, OutputsResource
+        from resources.stage_folders import StageStorage
+        from resources.storage import BucketResource
 
         return {
-            "storage": OutputsResource(
+            "storage": StageStorage(
                 root=self.storage_root, endpoint_url=self.endpoint_url, region=self.region, web_url=self.storage_web_url
             ),
             "bucket": BucketResource(

@@ -49,8 +49,7 @@ def sample_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def deployment(aws, s3, make_harness, tmp_path, monkeypatch):
     """GsConfig in AWS mode on moto, with the SageMaker launcher in place of the local one."""
-    from assets.pipeline import reconstruction
-    from gs_dagster.definitions import reconstruct_job
+    from gs_dagster.definitions import ASSETS, reconstruct_job
     from gs_dagster.sensors.intake import build_intake_sensor
     from gs_dagster.sensors.run_status import RUN_STATUS_SENSORS
 
@@ -78,7 +77,7 @@ def deployment(aws, s3, make_harness, tmp_path, monkeypatch):
         message_interval_s=0.5,
     )
     defs = dg.Definitions(
-        assets=[reconstruction],
+        assets=ASSETS,
         jobs=[reconstruct_job],
         sensors=[build_intake_sensor(reconstruct_job, config.sensor_interval_s), *RUN_STATUS_SENSORS],
         resources={**config.resources(), "launcher": launcher},
@@ -186,8 +185,7 @@ def _objects(s3, prefix: str) -> dict[str, bytes]:
 def test_a_failed_rerun_leaves_the_stored_outputs_until_a_job_succeeds(deployment, s3, sample_zip):
     """Nothing stored is touched before the training job ends: a re-run whose splat fails its blocking PSNR
     check, and one whose job fails outright, leave splat/ byte for byte and its latest materialization."""
-    from assets.pipeline import reconstruction
-    from gs_dagster.definitions import reconstruct_job
+    from gs_dagster.definitions import ASSETS, reconstruct_job
 
     config, runner, _ = deployment
     uuid = f"sm-{uuidlib.uuid4().hex[:12]}"
@@ -204,7 +202,7 @@ def test_a_failed_rerun_leaves_the_stored_outputs_until_a_job_succeeds(deploymen
     good = latest()
     strict = EmbeddedRunner(
         dg.Definitions(
-            assets=[reconstruction],
+            assets=ASSETS,
             jobs=[reconstruct_job],
             sensors=list(runner.defs.sensors or []),
             resources={**config.with_(min_psnr_db=99.0).resources(), "launcher": runner.resources["launcher"]},
