@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster._core.pipes.context import PipesExecutionResult
+from dagster import PipesExecutionResult
 from pydantic import Field, field_validator
 
 from gs_stages.jobspec import JobSpec

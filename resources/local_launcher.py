@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster._core.errors import DagsterExecutionInterruptedError
-from dagster._core.pipes.context import PipesExecutionResult
+from dagster import DagsterExecutionInterruptedError, PipesExecutionResult
 from pydantic import Field
 
 from gs_stages.jobspec import JobSpec

@@ -10,8 +10,7 @@ from subprocess import PIPE, Popen
 from typing import Any
 
 import dagster as dg
-from dagster._core.errors import DagsterExecutionInterruptedError
-from dagster._core.pipes.context import PipesExecutionResult
+from dagster import DagsterExecutionInterruptedError, PipesExecutionResult
 
 from gs_stages.report import FAILED_EVENT
 from resources.launcher import StageFailure

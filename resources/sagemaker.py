@@ -12,8 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import boto3
-from dagster import AssetObservation
-from dagster._core.pipes.context import PipesExecutionResult
+from dagster import AssetObservation, PipesExecutionResult
 from pydantic import Field
 
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES, JobSpec

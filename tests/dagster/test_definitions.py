@@ -113,3 +113,25 @@ def test_psnr_bars_from_environment(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="GS_WARN_PSNR_DB must be a number, got 'high'"):
         GsConfig.from_env({"GS_DATA_DIR": str(tmp_path), "GS_WARN_PSNR_DB": "high"})
 
+
+def test_bad_numbers_in_the_environment_are_refused_together_naming_each_variable(tmp_path: Path) -> None:
+    """One typed model (gs_dagster/env_settings.py): every bad variable in one error, with what it must be."""
+    env = {
+        "GS_DATA_DIR": str(tmp_path),
+        "GS_SENSOR_INTERVAL_S": "2.5",
+        "GS_MEDIA_WAIT_S": "-1",
+        "GS_MIN_REGISTERED_RATIO": "1.5",
+        "GS_LAUNCHER": "kubernetes",
+        "GS_PROGRESS_INTERVAL_S": "",  # empty: the default
+    }
+    with pytest.raises(ValueError) as refused:
+        GsConfig.from_env(env)
+    lines = str(refused.value).splitlines()
+    assert lines == [
+        "GS_MEDIA_WAIT_S must be at least 0, got '-1'",
+        "GS_SENSOR_INTERVAL_S must be a whole number, got '2.5'",
+        "GS_MIN_REGISTERED_RATIO must be at most 1, got '1.5'",
+        "GS_LAUNCHER must be one of 'local' or 'sagemaker', got 'kubernetes'",
+    ]
+    config = GsConfig.from_env({"GS_DATA_DIR": str(tmp_path), "GS_LAUNCHER": " Local ", "GS_SENSOR_INTERVAL_S": "7"})
+    assert (config.launcher, config.sensor_interval_s, config.progress_interval_s) == ("local", 7, 20.0)
