@@ -39,7 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gs_stages.stage import StageError
+from gs_stages.errors import StageError
 
 #: `train_max_side` "auto": nerfstudio's 1600 px on a GPU; 640 px on a CPU, where a draft must finish in minutes.
 GPU_MAX_SIDE = 1600
