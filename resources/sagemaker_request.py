@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gs_stages import sagemaker_entry as entry
+from gs_stages import sagemaker_contract as contract
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES, JobSpec
 from gs_stages.stage import STAGES
 from resources.launcher import external_inputs, ordered_stages
@@ -141,11 +141,11 @@ def _channel(name: str, uri: str) -> dict[str, Any]:
 def spec_hyperparameters(spec: JobSpec) -> dict[str, str]:
     text = json.dumps(spec.to_json(), separators=(",", ":"), sort_keys=True)
     if len(text) <= HYPERPARAMETER_VALUE_MAX:
-        return {entry.HP_SPEC: text}
+        return {contract.HP_SPEC: text}
     packed = b64encode(zlib.compress(text.encode(), 9)).decode()
     if len(packed) > HYPERPARAMETER_VALUE_MAX:
         raise ValueError(f"the job spec is too large for a SageMaker hyperparameter even compressed ({len(packed)})")
-    return {entry.HP_SPEC_Z: packed}
+    return {contract.HP_SPEC_Z: packed}
 
 
 def check_environment(environment: Mapping[str, str]) -> None:
@@ -198,17 +198,19 @@ def build_create_training_job_request(
                 f"stage(s) {','.join(ordered)} need {name} of job {spec.uuid}: {settings.uri(name, spec.uuid)}/ empty"
             )
     if "media" in required:
-        channels.append(_channel(entry.MEDIA_CHANNEL, media_uri or f"s3://{spec.s3.bucket_name}/{spec.s3.media_key}"))
+        channels.append(
+            _channel(contract.MEDIA_CHANNEL, media_uri or f"s3://{spec.s3.bucket_name}/{spec.s3.media_key}")
+        )
 
     hyperparameters = {
-        entry.HP_STAGES: ",".join(ordered),
+        contract.HP_STAGES: ",".join(ordered),
         # The job's own staging root: the launcher promotes complete stages to settings.uri() afterwards.
-        entry.HP_OUTPUT_ROOT: settings.uri(staging_prefix(job_name)),
-        entry.HP_JOB_NAME: job_name,
+        contract.HP_OUTPUT_ROOT: settings.uri(staging_prefix(job_name)),
+        contract.HP_JOB_NAME: job_name,
         **spec_hyperparameters(spec),
     }
     if engine_settings:
-        hyperparameters[entry.HP_SETTINGS] = json.dumps(dict(engine_settings), separators=(",", ":"), sort_keys=True)
+        hyperparameters[contract.HP_SETTINGS] = json.dumps(dict(engine_settings), separators=(",", ":"), sort_keys=True)
     too_long = [k for k, v in hyperparameters.items() if len(v) > HYPERPARAMETER_VALUE_MAX]
     if too_long:
         raise ValueError(f"hyperparameter(s) {too_long} exceed {HYPERPARAMETER_VALUE_MAX} characters")
@@ -250,7 +252,7 @@ def build_create_training_job_request(
         # Per Dagster run: a retried step resumes training, a new run starts from scratch.
         request["CheckpointConfig"] = {
             "S3Uri": settings.uri(settings.checkpoint_prefix, spec.uuid, run_id[:8]) + "/",
-            "LocalPath": entry.CHECKPOINT_LOCAL_PATH,
+            "LocalPath": contract.CHECKPOINT_LOCAL_PATH,
         }
     if settings.spot:
         request["EnableManagedSpotTraining"] = True
