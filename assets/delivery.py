@@ -8,6 +8,7 @@ permissions, without running the GPU chain. It runs only when spz's blocking che
 """
 
 import re
+import warnings
 
 import dagster as dg
 
@@ -55,16 +56,21 @@ def deliver(folder: StageFolder, storage: Store, bucket: Store, job: JobSpec) ->
     return delivered
 
 
-@dg.asset(
-    name=DELIVERY,
-    ins={"spz": dg.AssetIn(input_manager_key=STORAGE)},
-    partitions_def=job_partitions,
-    backfill_policy=dg.BackfillPolicy.multi_run(1),  # as the chain's: one job per run
-    group_name=GROUP,
-    kinds={"s3"},
-    description="The .ply and .spz (training off: the points .ply and sparse/0/) copied to "
-    "`<bucket>/<outputPrefix>/<uuid>/`; re-materialize it alone to deliver again without training.",
-)
+with warnings.catch_warnings():  # the same backfill policy as the chain's (one job per run) is a beta parameter
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    _delivery_asset = dg.asset(
+        name=DELIVERY,
+        ins={"spz": dg.AssetIn(input_manager_key=STORAGE)},
+        partitions_def=job_partitions,
+        backfill_policy=dg.BackfillPolicy.multi_run(1),
+        group_name=GROUP,
+        kinds={"s3"},
+        description="The .ply and .spz (training off: the points .ply and sparse/0/) copied to "
+        "`<bucket>/<outputPrefix>/<uuid>/`; re-materialize it alone to deliver again without training.",
+    )
+
+
+@_delivery_asset
 def delivery(
     context: dg.AssetExecutionContext,
     spz: StageFolder,
