@@ -12,17 +12,17 @@ import warnings
 
 import dagster as dg
 
-from assets.frames import GROUP
-from assets.pipeline import STORAGE, load_spec
-from assets.results import link
+from gs_dagster.assets.frames import GROUP
+from gs_dagster.assets.pipeline import STORAGE, load_spec
+from gs_dagster.assets.results import link
 from gs_dagster.partitions import DELIVERY, job_partitions
+from gs_dagster.resources.job_table import JobTableResource
+from gs_dagster.resources.launcher import StageFailure
+from gs_dagster.resources.stage_folders import StageFolder, StageStorage
+from gs_dagster.resources.storage import BucketResource, Store
 from gs_dagster.viewer.links import job_view_url
 from gs_stages.jobspec import JobSpec
 from gs_stages.s3_keys import S3_KEY_MAX_BYTES
-from resources.job_table import JobTableResource
-from resources.launcher import StageFailure
-from resources.stage_folders import StageFolder, StageStorage
-from resources.storage import BucketResource, Store
 
 DELIVERED_SUFFIXES = (".ply", ".spz")
 SPARSE_MODEL = "sparse/0"  # what a job with training off delivers besides its points .ply

@@ -19,20 +19,20 @@ from typing import Any
 
 import dagster as dg
 
-from assets import frames, masks, sparse_model, splat, spz
-from assets.checks import CHECK_SPECS, QualityChecksResource, evaluate_stored
-from assets.results import preview_key, result_metadata
-from assets.run_config import StageRunConfig
+from gs_dagster.assets import frames, masks, sparse_model, splat, spz
+from gs_dagster.assets.checks import CHECK_SPECS, QualityChecksResource, evaluate_stored
+from gs_dagster.assets.results import preview_key, result_metadata
+from gs_dagster.assets.run_config import StageRunConfig
 from gs_dagster.partitions import job_partitions
+from gs_dagster.resources.job_table import JobTableResource
+from gs_dagster.resources.launcher import StageFailure, StageLauncher, StageLocations
+from gs_dagster.resources.sagemaker import GPU_POOL
+from gs_dagster.resources.stage_folders import StageStorage, stage_folder
+from gs_dagster.resources.storage import StorageResource
 from gs_stages.jobspec import JobSpec, JobSpecError, parse_job
 from gs_stages.progress import INTERVAL_EXTRA
 from gs_stages.report import CHECKS_EXTRA
 from gs_stages.stage import STAGE_ORDER, StageError, check_settings
-from resources.job_table import JobTableResource
-from resources.launcher import StageFailure, StageLauncher, StageLocations
-from resources.sagemaker import GPU_POOL
-from resources.stage_folders import StageStorage, stage_folder
-from resources.storage import StorageResource
 
 STORAGE = "storage"  # the resource key of the stage storage, also the chain's IO manager
 

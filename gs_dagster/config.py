@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from gs_dagster.env_settings import EnvSettings
+from gs_dagster.resources.gpu_slots import parse_devices
+from gs_dagster.resources.storage import split_s3_uri
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES
 from gs_stages.quality_checks import DEFAULT_MIN_PSNR, DEFAULT_WARN_PSNR
 from gs_stages.s3_keys import PrefixGrants
 from gs_stages.stage import StageError, check_settings
-from resources.gpu_slots import parse_devices
-from resources.storage import split_s3_uri
 
 
 def project_dir() -> Path:
@@ -149,7 +149,7 @@ class GsConfig:
     def _launcher(self, local: type) -> Any:
         """The stage launcher: a local Pipes subprocess, or one SageMaker training job per launch."""
         if self.launcher == "sagemaker":
-            from resources.sagemaker import SageMakerLauncher
+            from gs_dagster.resources.sagemaker import SageMakerLauncher
 
             return SageMakerLauncher.from_env(
                 self.sagemaker_env, settings=self.stage_settings, progress_interval_s=self.progress_interval_s
@@ -158,13 +158,13 @@ class GsConfig:
 
     def resources(self) -> dict[str, Any]:
         """The resource instances of the code location."""
-        from assets.checks import QualityChecksResource
+        from gs_dagster.assets.checks import QualityChecksResource
+        from gs_dagster.resources.job_table import JobTableResource
+        from gs_dagster.resources.local_launcher import LocalPipesLauncher
+        from gs_dagster.resources.notifier import NotifierResource
+        from gs_dagster.resources.stage_folders import StageStorage
+        from gs_dagster.resources.storage import BucketResource
         from gs_dagster.sensors.intake import IntakeResource
-        from resources.job_table import JobTableResource
-        from resources.local_launcher import LocalPipesLauncher
-        from resources.notifier import NotifierResource
-        from resources.stage_folders import StageStorage
-        from resources.storage import BucketResource
 
         return {
             "storage": StageStorage(

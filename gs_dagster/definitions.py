@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.delivery import delivery
-from assets.pipeline import STAGE_KEYS, reconstruction
+from gs_dagster.assets.delivery import delivery
+from gs_dagster.assets.pipeline import STAGE_KEYS, reconstruction
 from gs_dagster.config import GsConfig
 from gs_dagster.dagster_notices import silence_code_location_notices
 from gs_dagster.sensors.intake import build_intake_sensor

@@ -12,10 +12,10 @@ from typing import Any
 import dagster as dg
 from dagster import DagsterExecutionInterruptedError, PipesExecutionResult
 
+from gs_dagster.resources.launcher import StageFailure
+from gs_dagster.resources.pipes_file_reader import TolerantFileMessageReader
+from gs_dagster.resources.progress_relay import ProgressRelay
 from gs_stages.report import FAILED_EVENT
-from resources.launcher import StageFailure
-from resources.pipes_file_reader import TolerantFileMessageReader
-from resources.progress_relay import ProgressRelay
 
 
 class StreamingPipesSubprocessClient(dg.PipesSubprocessClient):

@@ -48,12 +48,9 @@ from dagster._core.definitions.resource_annotation import TreatAsResourceParam
 from dagster_aws.pipes import PipesS3ContextInjector, PipesS3MessageReader
 from dagster_pipes import PipesBlobStoreMessageWriter, PipesParams
 
-from gs_stages import sagemaker_contract as contract
-from gs_stages.jobspec import JobSpec
-from gs_stages.report import FAILED_EVENT
-from resources.launcher import ordered_stages
-from resources.progress_relay import ProgressRelay
-from resources.sagemaker_request import (
+from gs_dagster.resources.launcher import ordered_stages
+from gs_dagster.resources.progress_relay import ProgressRelay
+from gs_dagster.resources.sagemaker_request import (
     DEFAULT_HOURLY_USD,
     TERMINAL_STATUSES,
     SageMakerSettings,
@@ -62,8 +59,11 @@ from resources.sagemaker_request import (
     estimate_cost_usd,
     training_job_name,
 )
-from resources.stage_outputs import promote_prefix, staging_prefix, stored_marker
-from resources.storage import S3Store
+from gs_dagster.resources.stage_outputs import promote_prefix, staging_prefix, stored_marker
+from gs_dagster.resources.storage import S3Store
+from gs_stages import sagemaker_contract as contract
+from gs_stages.jobspec import JobSpec
+from gs_stages.report import FAILED_EVENT
 
 
 class SageMakerJobFailed(RuntimeError):

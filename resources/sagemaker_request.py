@@ -21,12 +21,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gs_dagster.resources.launcher import external_inputs, ordered_stages
+from gs_dagster.resources.stage_outputs import staging_prefix
+from gs_dagster.resources.storage import split_s3_uri
 from gs_stages import sagemaker_contract as contract
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES, JobSpec
 from gs_stages.stage import STAGES
-from resources.launcher import external_inputs, ordered_stages
-from resources.stage_outputs import staging_prefix
-from resources.storage import split_s3_uri
 
 JOB_NAME_MAX = 63  # SageMaker: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}
 ENV_VALUE_MAX = 512  # SageMaker: each Environment value

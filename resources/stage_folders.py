@@ -23,7 +23,7 @@ import dagster as dg
 from pydantic import BaseModel, ConfigDict, Field
 from upath import UPath
 
-from resources.storage import OutputsResource, Store
+from gs_dagster.resources.storage import OutputsResource, Store
 
 #: Folder (key prefix) under the storage root that holds the handles, one JSON file per stage and job.
 HANDLES = ".handles"

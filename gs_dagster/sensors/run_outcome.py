@@ -10,10 +10,10 @@ from typing import Any
 import dagster as dg
 from dagster import DagsterEventType
 
-from assets.results import plain_location
+from gs_dagster.assets.results import plain_location
 from gs_dagster.partitions import JOB_ASSETS, JOBS_PARTITION, PARTITION_TAG
-from resources.job_table import MAX_ERROR_BYTES, MAX_ERROR_LINES, RunOutcome
-from resources.text_bounds import bound_text
+from gs_dagster.resources.job_table import MAX_ERROR_BYTES, MAX_ERROR_LINES, RunOutcome
+from gs_dagster.resources.text_bounds import bound_text
 
 #: Run tags Dagster sets: one partition (sensor, launchpad, job backfill) or a range (asset backfills).
 RANGE_START_TAG = "dagster/asset_partition_range_start"

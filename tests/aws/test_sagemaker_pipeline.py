@@ -17,12 +17,12 @@ import pytest
 
 from gs_dagster.config import GsConfig
 from gs_dagster.embedded import EmbeddedRunner
+from gs_dagster.resources.job_table import open_job_table
+from gs_dagster.resources.sagemaker import SageMakerLauncher
+from gs_dagster.resources.sagemaker_request import ENV_VALUE_MAX
 from gs_dagster.sample import SampleSpec, write_sample
 from gs_dagster.submit import job_document
 from gs_stages.stage import STAGE_ORDER, STAGES
-from resources.job_table import open_job_table
-from resources.sagemaker import SageMakerLauncher
-from resources.sagemaker_request import ENV_VALUE_MAX
 
 from .conftest import BUCKET, IMAGE, REGION, ROLE
 

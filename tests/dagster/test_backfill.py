@@ -15,8 +15,8 @@ import dagster as dg
 from gs_testkit import TEST_MIN_PSNR, TEST_OPTIONS, TEST_SETTINGS, local_config, materialized, runner_for
 
 from gs_dagster.config import project_dir
+from gs_dagster.resources.job_table import open_job_table
 from gs_dagster.submit import submit
-from resources.job_table import open_job_table
 
 ALL = ["frames", "masks", "sparse_model", "splat", "spz"]
 

@@ -13,9 +13,9 @@ import pytest
 
 from gs_dagster.config import GsConfig, project_dir
 from gs_dagster.definitions import build_definitions
-from resources.launcher import StageLauncher, external_inputs, ordered_stages
-from resources.local_launcher import LocalPipesLauncher
-from resources.stage_folders import StageStorage
+from gs_dagster.resources.launcher import StageLauncher, external_inputs, ordered_stages
+from gs_dagster.resources.local_launcher import LocalPipesLauncher
+from gs_dagster.resources.stage_folders import StageStorage
 
 STAGES = ["frames", "masks", "sparse_model", "splat", "spz"]
 

@@ -23,9 +23,9 @@ from gs_testkit import TEST_OPTIONS, local_config, materialized, runner_for
 from stage_faults import FAULT_ENV, python_wrapper
 
 from gs_dagster.config import GsConfig
+from gs_dagster.resources.job_table import open_job_table
+from gs_dagster.resources.stage_outputs import STAGING
 from gs_dagster.submit import submit
-from resources.job_table import open_job_table
-from resources.stage_outputs import STAGING
 
 
 def _files(folder: Path) -> dict[str, bytes]:

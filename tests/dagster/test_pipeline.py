@@ -28,13 +28,13 @@ from gs_testkit import (
     runner_for,
 )
 
-from assets.checks import QualityChecksResource, evaluate_stored
+from gs_dagster.assets.checks import QualityChecksResource, evaluate_stored
 from gs_dagster.config import GsConfig
+from gs_dagster.resources.job_table import open_job_table
+from gs_dagster.resources.notifier import NotifierResource
+from gs_dagster.resources.storage import open_store
 from gs_dagster.submit import submit
 from gs_stages.export.spz import read_spz
-from resources.job_table import open_job_table
-from resources.notifier import NotifierResource
-from resources.storage import open_store
 
 ALL = ["frames", "masks", "sparse_model", "splat", "spz"]
 CHECKS = [("sparse_model", "registered_ratio"), ("splat", "heldout_psnr"), ("spz", "spz_reads_back")]
@@ -309,7 +309,7 @@ def test_a_mistyped_engine_setting_in_run_config_fails_before_launching(local_jo
 
 
 def test_a_mistyped_engine_setting_of_the_launcher_fails_when_definitions_load() -> None:
-    from resources.local_launcher import LocalPipesLauncher
+    from gs_dagster.resources.local_launcher import LocalPipesLauncher
 
     with pytest.raises(ValueError, match=r"'max_image_sid' \(did you mean 'max_image_side'\?\)"):
         LocalPipesLauncher(settings={"max_image_sid": 8})

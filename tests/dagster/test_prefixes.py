@@ -14,12 +14,12 @@ import pytest
 from gs_testkit import AwsSandbox, job_json
 from intake_drops import Drops
 
-from assets.delivery import deliver
 from gs_dagster import cli
+from gs_dagster.assets.delivery import deliver
+from gs_dagster.resources.launcher import StageFailure
+from gs_dagster.resources.stage_folders import StageFolder, stage_folder
+from gs_dagster.resources.storage import LocalStore, S3Store
 from gs_stages.jobspec import parse_job
-from resources.launcher import StageFailure
-from resources.stage_folders import StageFolder, stage_folder
-from resources.storage import LocalStore, S3Store
 
 BAD_OUTPUT_PREFIXES = {
     "../../..": "'..' folder",

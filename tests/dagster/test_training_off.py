@@ -17,11 +17,11 @@ import pycolmap
 import pytest
 from gs_testkit import TEST_OPTIONS, local_config, materialized, runner_for
 
+from gs_dagster.resources.job_table import open_job_table
+from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.submit import submit
 from gs_stages.export.sparse import read_points_ply
 from gs_stages.export.spz import read_spz
-from resources.job_table import open_job_table
-from resources.notifier import NotifierResource
 from tests.shared_data import DATA
 
 ALL = ["frames", "masks", "sparse_model", "splat", "spz"]

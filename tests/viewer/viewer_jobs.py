@@ -14,15 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from assets.delivery import deliver
+from gs_dagster.assets.delivery import deliver
+from gs_dagster.resources.job_table import JobRecord, RunOutcome, utc_now
+from gs_dagster.resources.stage_folders import stage_folder
+from gs_dagster.resources.storage import Store
 from gs_stages.cli import run_stage
 from gs_stages.export.cameras import CAMERAS_JSON, camera_entry, write_cameras
 from gs_stages.export.ply import write_ply
 from gs_stages.gaussians import Gaussians
 from gs_stages.layout import SPLAT_PLY
-from resources.job_table import JobRecord, RunOutcome, utc_now
-from resources.stage_folders import stage_folder
-from resources.storage import Store
 from tests.stages.jobs import make_spec
 from tests.stages.splat_scenes import ground_truth, look_at
 
