@@ -27,12 +27,12 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from assets.sparse_model import REGISTERED_RATIO, registered_ratio_check
-from assets.splat import HELDOUT_PSNR, heldout_psnr_check
-from assets.spz import SPZ_READS_BACK, spz_reads_back_check
+from gs_dagster.assets.sparse_model import REGISTERED_RATIO, registered_ratio_check
+from gs_dagster.assets.splat import HELDOUT_PSNR, heldout_psnr_check
+from gs_dagster.assets.spz import SPZ_READS_BACK, spz_reads_back_check
+from gs_dagster.resources.storage import Store
 from gs_stages.layout import METRICS_JSON
 from gs_stages.quality_checks import DEFAULT_MIN_PSNR, DEFAULT_WARN_PSNR, CheckOutcome, evaluate_check
-from resources.storage import Store
 
 CHECK_SPECS = [registered_ratio_check, heldout_psnr_check, spz_reads_back_check]
 

@@ -5,9 +5,11 @@ per run, not one per stage. Each stage's spec lives in its own module (`assets/f
 Configuration comes from the job's spec stored in the job table when the job was submitted, so a
 re-materialization reproduces the same result; a run may change options (typed fields such as
 `training.model` with their choices, or any JSON path in `overrides`: assets/run_config.py) and engine
-settings (`settings`). Assets return nothing: outputs stay in storage at `<root>/<asset>/<uuid>/` and
-only their locations and metrics reach Dagster (assets/results.py orders them for reading), and the
-stages' progress as observations while they run.
+settings (`settings`). Outputs stay in storage at `<root>/<asset>/<uuid>/`; each stage's output is a
+`StageFolder` handle (the folder's URI and manifest) that the `storage` IO manager keeps
+(resources/stage_folders.py), so no image or splat bytes pass through this process and downstream
+assets (assets/delivery.py) get the folder as their input. Metrics reach Dagster as metadata
+(assets/results.py orders them for reading), and the stages' progress as observations while they run.
 """
 
 import hashlib
@@ -17,22 +19,27 @@ from typing import Any
 
 import dagster as dg
 
-from assets import frames, masks, sparse_model, splat, spz
-from assets.checks import CHECK_SPECS, QualityChecksResource, evaluate_stored
-from assets.results import preview_key, result_metadata
-from assets.run_config import StageRunConfig
+from gs_dagster.assets import frames, masks, sparse_model, splat, spz
+from gs_dagster.assets.checks import CHECK_SPECS, QualityChecksResource, evaluate_stored
+from gs_dagster.assets.results import preview_key, result_metadata
+from gs_dagster.assets.run_config import StageRunConfig
 from gs_dagster.partitions import job_partitions
-from gs_dagster.viewer.links import job_view_url
+from gs_dagster.resources.job_table import JobTableResource
+from gs_dagster.resources.launcher import StageFailure, StageLauncher, StageLocations
+from gs_dagster.resources.sagemaker import GPU_POOL
+from gs_dagster.resources.stage_folders import StageStorage, stage_folder
+from gs_dagster.resources.storage import StorageResource
 from gs_stages.jobspec import JobSpec, JobSpecError, parse_job
 from gs_stages.progress import INTERVAL_EXTRA
 from gs_stages.report import CHECKS_EXTRA
 from gs_stages.stage import STAGE_ORDER, StageError, check_settings
-from resources.job_table import JobTableResource
-from resources.launcher import StageFailure, StageLauncher, StageLocations
-from resources.sagemaker import GPU_POOL
-from resources.storage import OutputsResource, StorageResource
 
-STAGE_SPECS = [frames.spec, masks.spec, sparse_model.spec, splat.spec, spz.spec]
+STORAGE = "storage"  # the resource key of the stage storage, also the chain's IO manager
+
+#: The stages' outputs go through the `storage` IO manager as StageFolder handles (by reference).
+STAGE_SPECS = [
+    s.with_io_manager_key(STORAGE) for s in (frames.spec, masks.spec, sparse_model.spec, splat.spec, spz.spec)
+]
 STAGE_KEYS = [s.key for s in STAGE_SPECS]
 
 
@@ -75,7 +82,7 @@ def check_run_settings(settings: dict[str, Any]) -> None:
 def reconstruction(
     context: dg.AssetExecutionContext,
     config: StageRunConfig,
-    storage: OutputsResource,
+    storage: StageStorage,
     bucket: StorageResource,
     job_table: JobTableResource,
     launcher: StageLauncher,
@@ -97,11 +104,11 @@ def reconstruction(
     if config.settings:
         run_facts["settings"] = config.settings
 
-    def finish(result: dg.MaterializeResult, extra: dict[str, str] | None = None) -> dg.MaterializeResult:
-        """The result's metadata in reading order (assets/results.py), the preview read from storage."""
+    def finish(result: dg.MaterializeResult) -> dg.Output:
+        """The stage's output handle for the IO manager, its metadata in reading order (assets/results.py)."""
         stage = result.asset_key.to_user_string()
         reported = dict(result.metadata or {})
-        links = {"location": store.uri_of(f"{stage}/{uuid}"), **(extra or {})}
+        links = {"location": store.uri_of(f"{stage}/{uuid}")}
         preview = None
         key = preview_key(stage, uuid, reported)
         web = storage.web_url_of(key) if key is not None else None
@@ -113,10 +120,10 @@ def reconstruction(
             except Exception as exc:  # the materialization stands without its picture
                 context.log.warning(f"job {uuid}: the {stage} preview {store.uri_of(key)} is not readable: {exc}")
         metadata = result_metadata(stage, reported, links=links, run=run_facts, preview=preview, preview_url=web)
-        return dg.MaterializeResult(asset_key=result.asset_key, metadata=metadata, data_version=result.data_version)
+        folder = stage_folder(store, stage, uuid)
+        return dg.Output(folder, output_name=stage, metadata=metadata, data_version=result.data_version)
 
     failure: StageFailure | None = None
-    held: list[dg.MaterializeResult | dg.AssetCheckResult] = []  # the spz results wait for the delivery
     reported: set[str] = set()
     checked: set[dg.AssetCheckKey] = set()
     if stages:
@@ -134,47 +141,24 @@ def reconstruction(
         try:
             for result in launcher.launch(context, stages, spec, locations, settings=config.settings, extras=extras):
                 # Progress, into the event log as it comes, and failed attempts (the last good output stays).
-                if isinstance(result, dg.AssetObservation):
-                    yield result
-                    continue
-                stage = result.asset_key.to_user_string() if result.asset_key else ""
                 if isinstance(result, dg.AssetCheckResult):
                     checked.add(dg.AssetCheckKey(result.asset_key, result.check_name))
-                if stage == "spz":
-                    held.append(result)
+                elif isinstance(result, dg.MaterializeResult):
+                    reported.add(result.asset_key.to_user_string() if result.asset_key else "")
+                    yield finish(result)
                     continue
-                if isinstance(result, dg.MaterializeResult):
-                    reported.add(stage)
-                    result = finish(result)
                 yield result
         except StageFailure as exc:
             failure = exc
-
-    spz_materialized = [r for r in held if isinstance(r, dg.MaterializeResult)]
-    spz_checks = [r for r in held if isinstance(r, dg.AssetCheckResult)]
-    if failure is not None:  # what finished is recorded; nothing is delivered
-        yield from (finish(r) for r in spz_materialized[:1])
-        yield from spz_checks
+    if failure is not None:  # what finished is recorded (and handed on); nothing is delivered
         raise failure
 
     # Stages that finished without reporting (a launcher without Pipes reporting) still materialize,
     # and checks the stage process did not judge (or selected without their asset) judge the stored output.
+    # Delivery is its own asset downstream of spz (assets/delivery.py): a failed blocking check skips it.
     for stage in stages:
-        if stage not in reported and stage != "spz":
+        if stage not in reported:
             yield finish(dg.MaterializeResult(asset_key=stage))
-    unjudged = [r for r in checks if r.key not in checked]
-    if "spz" in stages:
-        spz_checks += [evaluate_stored(r, store, uuid) for r in unjudged if r.stage == "spz"]
-        # Delivery: <bucket>/<outputPrefix>/<uuid>/<name>.{ply,spz}, only when the .spz reads back.
-        extra: dict[str, str] = {}
-        if all(c.passed for c in spz_checks):
-            delivered = spz.deliver(store, bucket.store(), spec)
-            for suffix, uri in delivered.items():
-                extra["delivered_" + suffix.lstrip(".")] = uri
-            extra["view"] = job_view_url(uuid)  # gs-dagster view
-            context.log.info(f"job {uuid}: delivered {', '.join(delivered.values()) or 'nothing'}")
-        yield finish(spz_materialized[0] if spz_materialized else dg.MaterializeResult(asset_key="spz"), extra)
-        yield from spz_checks
-    for request in unjudged:
-        if request.stage != "spz" or "spz" not in stages:
+    for request in checks:
+        if request.key not in checked:
             yield evaluate_stored(request, store, uuid)

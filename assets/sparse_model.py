@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.frames import GROUP
+from gs_dagster.assets.frames import GROUP
 from gs_dagster.partitions import job_check_spec, job_partitions
 
 spec = dg.AssetSpec(

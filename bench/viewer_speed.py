@@ -20,11 +20,11 @@ from pathlib import Path
 
 from bench.flythrough_bench import orbit_cameras, synthetic_splat
 from gs_dagster.config import GsConfig
+from gs_dagster.resources.job_table import JobRecord, RunOutcome, open_job_table, utc_now
+from gs_dagster.resources.storage import LocalStore
 from gs_dagster.viewer.library import Library
 from gs_stages.export.cameras import write_cameras
 from gs_stages.export.spz import write_spz
-from resources.job_table import JobRecord, RunOutcome, open_job_table, utc_now
-from resources.storage import LocalStore
 from tests.viewer.browser import chromium_paths, serving, start_chromium, wait_for
 
 TIMINGS = "return [window.gsViewer.loadedMs, window.gsViewer.firstFrameMs]"

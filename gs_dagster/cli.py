@@ -71,7 +71,7 @@ def cmd_submit(args: argparse.Namespace, config: GsConfig) -> int:
 
 def _job_table(config: GsConfig) -> Any:
     """The job table; a GS_JOB_TABLE it cannot open is a ValueError that says what is accepted."""
-    from resources.job_table import open_job_table
+    from gs_dagster.resources.job_table import open_job_table
 
     try:
         return open_job_table(config.job_table, endpoint_url=config.endpoint_url, region=config.region)
@@ -92,7 +92,7 @@ MAX_INTAKE_KEYS = 10_000
 
 
 def _bucket(config: GsConfig) -> Any:
-    from resources.storage import open_store
+    from gs_dagster.resources.storage import open_store
 
     return open_store(config.bucket, endpoint_url=config.endpoint_url, region=config.region)
 
@@ -151,8 +151,8 @@ def _queue_places(uploads: list[tuple[str, str]]) -> dict[str, Any]:
 def _status_one(args: argparse.Namespace, config: GsConfig, table: Any) -> int:
     from gs_dagster.job_names import job_name
     from gs_dagster.progress import positions
+    from gs_dagster.resources.job_table import TERMINAL
     from gs_dagster.status_view import print_job
-    from resources.job_table import TERMINAL
 
     problem = _not_a_uuid(args.uuid)
     record = table.get(args.uuid) if not problem or _recordable(args.uuid) else None
@@ -207,8 +207,8 @@ def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
     from gs_dagster.job_names import job_name
     from gs_dagster.messages import human_seconds
     from gs_dagster.progress import RunPosition, positions
+    from gs_dagster.resources.job_table import TERMINAL
     from gs_dagster.status_view import fit, place_column
-    from resources.job_table import TERMINAL
 
     try:
         table = _job_table(config)

@@ -18,12 +18,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from gs_dagster.env_settings import EnvSettings
+from gs_dagster.resources.gpu_slots import parse_devices
+from gs_dagster.resources.storage import split_s3_uri
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES
 from gs_stages.quality_checks import DEFAULT_MIN_PSNR, DEFAULT_WARN_PSNR
 from gs_stages.s3_keys import PrefixGrants
 from gs_stages.stage import StageError, check_settings
-from resources.gpu_slots import parse_devices
-from resources.storage import split_s3_uri
 
 
 def project_dir() -> Path:
@@ -47,25 +48,6 @@ def ensure_dagster_home(home: Path | None = None) -> Path:
         target.write_text(source.read_text())
     os.environ["DAGSTER_HOME"] = str(home)
     return home
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    try:
-        return float(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
-
-
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    return int(_float(env, name, default))
-
-
-def _launcher_kind(env: Mapping[str, str]) -> str:
-    kind = (env.get("GS_LAUNCHER") or "local").strip().lower()
-    if kind not in ("local", "sagemaker"):
-        raise ValueError(f"GS_LAUNCHER must be local or sagemaker, got {kind!r}")
-    return kind
 
 
 @dataclass(frozen=True)
@@ -114,6 +96,7 @@ class GsConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GsConfig:
         env = os.environ if env is None else env
+        typed = EnvSettings.from_env(env)  # the numbers and choices, typed and bounded (gs_dagster/env_settings.py)
         data = Path(env.get("GS_DATA_DIR") or project_dir() / ".gs-data").expanduser()
         bucket = env.get("GS_BUCKET") or str(data / "bucket")
         aws = bucket.startswith("s3://")
@@ -139,6 +122,7 @@ class GsConfig:
         except StageError as exc:
             raise ValueError(str(exc)) from None
         return cls(
+            **typed.model_dump(),
             bucket=bucket,
             bucket_name=bucket_name,
             storage_root=env.get("GS_STORAGE_ROOT") or default_storage,
@@ -151,19 +135,9 @@ class GsConfig:
             media_prefixes=PrefixGrants.parse(env.get("GS_MEDIA_PREFIXES", "")).media,
             output_prefixes=PrefixGrants.parse(output=env.get("GS_OUTPUT_PREFIXES", "")).output,
             instance_types=tuple(dict.fromkeys(DEFAULT_INSTANCE_TYPES + extra_types)),
-            media_wait_s=_float(env, "GS_MEDIA_WAIT_S", 300.0),
-            sensor_interval_s=_int(env, "GS_SENSOR_INTERVAL_S", 30),
-            max_keys_per_tick=_int(env, "GS_INTAKE_MAX_KEYS_PER_TICK", 5000),
-            max_new_jobs_per_tick=_int(env, "GS_INTAKE_MAX_NEW_JOBS_PER_TICK", 50),
-            tick_budget_s=_float(env, "GS_INTAKE_TICK_BUDGET_S", 20.0),
-            min_registered_ratio=_float(env, "GS_MIN_REGISTERED_RATIO", 0.5),
-            min_psnr_db=_float(env, "GS_MIN_PSNR_DB", DEFAULT_MIN_PSNR),
-            warn_psnr_db=_float(env, "GS_WARN_PSNR_DB", DEFAULT_WARN_PSNR),
             stage_settings=settings,
             dagster_url=(env.get("GS_DAGSTER_URL") or "http://127.0.0.1:3000").rstrip("/"),
-            launcher=_launcher_kind(env),
             local_gpus=",".join(parse_devices(env.get("GS_LOCAL_GPUS", ""))),  # checked at load, not at launch
-            progress_interval_s=_float(env, "GS_PROGRESS_INTERVAL_S", 20.0),
             storage_web_url=(env.get("GS_STORAGE_WEB_URL") or "").strip(),
             sagemaker_env={
                 k: v
@@ -175,7 +149,7 @@ class GsConfig:
     def _launcher(self, local: type) -> Any:
         """The stage launcher: a local Pipes subprocess, or one SageMaker training job per launch."""
         if self.launcher == "sagemaker":
-            from resources.sagemaker import SageMakerLauncher
+            from gs_dagster.resources.sagemaker import SageMakerLauncher
 
             return SageMakerLauncher.from_env(
                 self.sagemaker_env, settings=self.stage_settings, progress_interval_s=self.progress_interval_s
@@ -184,15 +158,16 @@ class GsConfig:
 
     def resources(self) -> dict[str, Any]:
         """The resource instances of the code location."""
-        from assets.checks import QualityChecksResource
+        from gs_dagster.assets.checks import QualityChecksResource
+        from gs_dagster.resources.job_table import JobTableResource
+        from gs_dagster.resources.local_launcher import LocalPipesLauncher
+        from gs_dagster.resources.notifier import NotifierResource
+        from gs_dagster.resources.stage_folders import StageStorage
+        from gs_dagster.resources.storage import BucketResource
         from gs_dagster.sensors.intake import IntakeResource
-        from resources.job_table import JobTableResource
-        from resources.local_launcher import LocalPipesLauncher
-        from resources.notifier import NotifierResource
-        from resources.storage import BucketResource, OutputsResource
 
         return {
-            "storage": OutputsResource(
+            "storage": StageStorage(
                 root=self.storage_root, endpoint_url=self.endpoint_url, region=self.region, web_url=self.storage_web_url
             ),
             "bucket": BucketResource(

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.pipeline import STAGE_KEYS, reconstruction
+from gs_dagster.assets.delivery import delivery
+from gs_dagster.assets.pipeline import STAGE_KEYS, reconstruction
 from gs_dagster.config import GsConfig
 from gs_dagster.dagster_notices import silence_code_location_notices
 from gs_dagster.sensors.intake import build_intake_sensor
@@ -19,18 +20,20 @@ from gs_dagster.sensors.run_status import RUN_STATUS_SENSORS
 silence_code_location_notices()
 
 RECONSTRUCT_JOB = "reconstruct"
+#: The job's assets: the GPU chain (one launch per run) and what is made from its outputs.
+ASSETS = [reconstruction, delivery]
 
 reconstruct_job = dg.define_asset_job(
     RECONSTRUCT_JOB,
-    selection=dg.AssetSelection.assets(*STAGE_KEYS),
-    description="Reconstruct one job (one partition): every stage and check, one launch.",
+    selection=dg.AssetSelection.assets(*STAGE_KEYS, delivery.key),
+    description="Reconstruct one job (one partition): every stage and check in one launch, then the delivery.",
 )
 
 
 def build_definitions(config: GsConfig | None = None) -> dg.Definitions:
     config = config or GsConfig.from_env()
     return dg.Definitions(
-        assets=[reconstruction],
+        assets=ASSETS,
         jobs=[reconstruct_job],
         sensors=[
             build_intake_sensor(reconstruct_job, config.sensor_interval_s),

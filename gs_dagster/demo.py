@@ -47,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     from gs_dagster.definitions import build_definitions
     from gs_dagster.embedded import EmbeddedRunner
     from gs_dagster.messages import human_seconds, quality_lines
+    from gs_dagster.resources.job_table import open_job_table
     from gs_dagster.sample import write_sample
     from gs_dagster.submit import submit
-    from resources.job_table import open_job_table
 
     home = ensure_dagster_home()
     config = GsConfig.from_env()

@@ -23,11 +23,15 @@ from typing import Any
 
 from dagster_pipes import DAGSTER_PIPES_CONTEXT_ENV_VAR, DAGSTER_PIPES_MESSAGES_ENV_VAR, encode_param
 
+from gs_dagster.resources.sagemaker import SageMakerLauncher
+from gs_dagster.resources.sagemaker_client import pipes_io
+from gs_dagster.resources.sagemaker_request import (
+    SageMakerSettings,
+    build_create_training_job_request,
+    training_job_name,
+)
 from gs_stages.jobspec import JobSpec, parse_job
 from gs_stages.stage import STAGE_ORDER
-from resources.sagemaker import SageMakerLauncher
-from resources.sagemaker_client import pipes_io
-from resources.sagemaker_request import SageMakerSettings, build_create_training_job_request, training_job_name
 
 ACCOUNT = "123456789012"
 EXAMPLE_RUN_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"

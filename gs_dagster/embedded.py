@@ -13,9 +13,13 @@ from typing import Any
 
 import dagster as dg
 from dagster import DagsterEventType, DagsterRunStatus
+
+# Private: the tag names Dagster itself sets on sensor runs (no public constant); matching them lets an in-process
+# run be found by the same run key as a daemon-launched one.
 from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
 from gs_dagster.definitions import RECONSTRUCT_JOB
+from gs_dagster.partitions import DELIVERY
 from gs_dagster.sensors.intake import IntakeCursor
 from gs_dagster.sensors.run_status import STATUS_OF
 
@@ -96,8 +100,11 @@ class EmbeddedRunner:
         run_config: dict[str, Any] | None = None,
         tags: dict[str, str] | None = None,
     ) -> dg.ExecuteInProcessResult:
-        """Materialize stages (default: all) of one job in process, then run the run-status sensors."""
+        """Materialize stages (default: all) of one job in process, then run the run-status sensors. A new
+        spz is delivered in the same run (the reconstruct job's order); `["delivery"]` alone delivers again."""
         job = self.defs.resolve_job_def(RECONSTRUCT_JOB)
+        if selection and "spz" in selection and DELIVERY not in selection:
+            selection = [*selection, DELIVERY]
         result = job.execute_in_process(
             instance=self.instance,
             partition_key=partition_key,

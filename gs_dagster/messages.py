@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gs_dagster.resources.job_table import RunOutcome
+from gs_dagster.resources.notifier import Notice
+from gs_dagster.resources.text_bounds import bound_text
 from gs_dagster.retry_hints import RETRY_AFTER_FAILURE, retry_hint
-from resources.job_table import RunOutcome
-from resources.notifier import Notice
-from resources.text_bounds import bound_text
 
 #: Headline metric -> how it reads in a message.
 _QUALITY_LINES: tuple[tuple[str, str], ...] = (

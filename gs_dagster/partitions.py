@@ -6,12 +6,19 @@ import warnings
 
 import dagster as dg
 
+from gs_stages.stage import STAGE_ORDER
+
 JOBS_PARTITION = "jobs"
 #: Run tags that name a run's job: Dagster's own for a run of one partition, and ours, which every run of a
 #: job carries (set by the intake, added at start to runs launched otherwise: gs_dagster/sensors/run_status.py).
 PARTITION_TAG = "dagster/partition"
 UUID_TAG = "gs/uuid"
 NAME_TAG = "gs/name"
+
+#: The asset after the GPU chain that places the result in the bucket (assets/delivery.py), and every asset a
+#: job's record follows, in order (its runs, materializations, outputs and failures).
+DELIVERY = "delivery"
+JOB_ASSETS: tuple[str, ...] = (*STAGE_ORDER, DELIVERY)
 
 job_partitions = dg.DynamicPartitionsDefinition(name=JOBS_PARTITION)
 

@@ -19,9 +19,9 @@ from dagster import DagsterEventType, DagsterRunStatus
 
 from gs_dagster.config import default_dagster_home
 from gs_dagster.partitions import PARTITION_TAG, UUID_TAG
+from gs_dagster.resources.progress_relay import update_of
 from gs_stages.progress import ProgressUpdate, short_duration
 from gs_stages.stage import STAGE_ORDER
-from resources.progress_relay import update_of
 
 #: How many recent observations of a run to look through for the newest progress one.
 RECENT_OBSERVATIONS = 20

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from gs_dagster.config import GsConfig
+from gs_dagster.resources.storage import open_store
 from gs_dagster.ui_links import partition_url
 from gs_stages.capabilities import describe, unsupported
 from gs_stages.jobspec import ARCHIVE_EXTENSIONS, VIDEO_EXTENSIONS, JobSpec, parse_job
 from gs_stages.media import file_problem
-from resources.storage import open_store
 
 
 @dataclass(frozen=True)

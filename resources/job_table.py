@@ -39,7 +39,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from resources.text_bounds import bound_text, cut_chars
+from gs_dagster.resources.text_bounds import bound_text, cut_chars
 
 TERMINAL = ("COMPLETE", "FAILED", "CANCELED")
 #: Bounds of what a record holds, in UTF-8 bytes: together far below DynamoDB's 400 KB item.
@@ -242,14 +242,14 @@ class JobTable(ABC):
 
 def open_job_table(url: str, *, endpoint_url: str | None = None, region: str | None = None) -> JobTable:
     if url.startswith("dynamodb://"):
-        from resources.job_table_dynamo import DynamoJobTable
+        from gs_dagster.resources.job_table_dynamo import DynamoJobTable
 
         name = url[len("dynamodb://") :].strip("/")
         if not name:
             raise ValueError(f"no table name in {url!r}")
         create = os.environ.get("GS_JOB_TABLE_CREATE", "1") not in ("0", "false", "no")
         return DynamoJobTable(name, endpoint_url=endpoint_url, region=region, create=create)
-    from resources.job_table_sqlite import SqliteJobTable
+    from gs_dagster.resources.job_table_sqlite import SqliteJobTable
 
     if url.startswith("sqlite:///"):
         return SqliteJobTable(url[len("sqlite:///") :])  # sqlite:///rel/path or sqlite:////abs/path

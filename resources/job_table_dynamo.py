@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
-from resources import job_table as table_schema
-from resources.aws_clients import aws_resource
-from resources.job_table import JobRecord, JobTable, JobTableError, WriteCondition
+from gs_dagster.resources import job_table as table_schema
+from gs_dagster.resources.aws_clients import aws_resource
+from gs_dagster.resources.job_table import JobRecord, JobTable, JobTableError, WriteCondition
 
 #: Attempts at a batch read's unprocessed keys, and the back-off between them (doubling, with jitter).
 UNPROCESSED_ATTEMPTS = 6

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from resources import job_table as table_schema
-from resources.job_table import JobRecord, JobTable, JobTableError, WriteCondition
+from gs_dagster.resources import job_table as table_schema
+from gs_dagster.resources.job_table import JobRecord, JobTable, JobTableError, WriteCondition
 
 
 class SqliteJobTable(JobTable):

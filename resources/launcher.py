@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster._core.pipes.context import PipesExecutionResult
+from dagster import PipesExecutionResult
 from pydantic import Field, field_validator
 
+from gs_dagster.resources.storage import Store, open_store
 from gs_stages.jobspec import JobSpec
 from gs_stages.progress import DEFAULT_INTERVAL_S
 from gs_stages.stage import STAGE_ORDER, STAGES, StageError, check_settings
-from resources.storage import Store, open_store
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster._core.errors import DagsterExecutionInterruptedError
-from dagster._core.pipes.context import PipesExecutionResult
+from dagster import DagsterExecutionInterruptedError, PipesExecutionResult
 from pydantic import Field
 
-from gs_stages.jobspec import JobSpec
-from gs_stages.report import CHECKS_EXTRA
-from resources.gpu_slots import GpuSlots, default_lock_dir, parse_devices
-from resources.launcher import (
+from gs_dagster.resources.gpu_slots import GpuSlots, default_lock_dir, parse_devices
+from gs_dagster.resources.launcher import (
     StageFailure,
     StageLauncher,
     StageLocations,
@@ -28,9 +25,11 @@ from resources.launcher import (
     ordered_stages,
     with_kept_note,
 )
-from resources.pipes_stream import StreamingPipesSubprocessClient
-from resources.stage_outputs import LaunchSettler, Settled, local_staging
-from resources.storage import open_store
+from gs_dagster.resources.pipes_stream import StreamingPipesSubprocessClient
+from gs_dagster.resources.stage_outputs import LaunchSettler, Settled, local_staging
+from gs_dagster.resources.storage import open_store
+from gs_stages.jobspec import JobSpec
+from gs_stages.report import CHECKS_EXTRA
 
 
 class LocalPipesLauncher(StageLauncher):

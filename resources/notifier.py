@@ -22,8 +22,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from resources.aws_clients import aws_client
-from resources.text_bounds import bound_text, cut_chars
+from gs_dagster.resources.aws_clients import aws_client
+from gs_dagster.resources.text_bounds import bound_text, cut_chars
 
 log = logging.getLogger("gs_dagster.notifier")
 

@@ -10,13 +10,12 @@ from subprocess import PIPE, Popen
 from typing import Any
 
 import dagster as dg
-from dagster._core.errors import DagsterExecutionInterruptedError
-from dagster._core.pipes.context import PipesExecutionResult
+from dagster import DagsterExecutionInterruptedError, PipesExecutionResult
 
+from gs_dagster.resources.launcher import StageFailure
+from gs_dagster.resources.pipes_file_reader import TolerantFileMessageReader
+from gs_dagster.resources.progress_relay import ProgressRelay
 from gs_stages.report import FAILED_EVENT
-from resources.launcher import StageFailure
-from resources.pipes_file_reader import TolerantFileMessageReader
-from resources.progress_relay import ProgressRelay
 
 
 class StreamingPipesSubprocessClient(dg.PipesSubprocessClient):

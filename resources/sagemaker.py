@@ -12,15 +12,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import boto3
-from dagster import AssetObservation
-from dagster._core.pipes.context import PipesExecutionResult
+from dagster import AssetObservation, PipesExecutionResult
 from pydantic import Field
 
+from gs_dagster.resources.launcher import StageFailure, StageLauncher, StageLocations, ordered_stages, with_kept_note
+from gs_dagster.resources.sagemaker_client import PipesSageMakerClient, SageMakerJobFailed
+from gs_dagster.resources.sagemaker_request import DEFAULT_HOURLY_USD, SageMakerSettings
+from gs_dagster.resources.stage_outputs import settle_results
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES, JobSpec
-from resources.launcher import StageFailure, StageLauncher, StageLocations, ordered_stages, with_kept_note
-from resources.sagemaker_client import PipesSageMakerClient, SageMakerJobFailed
-from resources.sagemaker_request import DEFAULT_HOURLY_USD, SageMakerSettings
-from resources.stage_outputs import settle_results
 
 #: The Dagster pool every asset that launches a GPU job declares (`pool=GPU_POOL`); its limit caps
 #: concurrent GPU jobs (infra/dagster.yaml, or `dagster instance concurrency set gpu <n>`).

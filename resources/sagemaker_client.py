@@ -16,7 +16,7 @@ of stages:
   the training job; a failed job raises SageMakerJobFailed carrying its FailureReason; billable
   seconds and an estimated cost come back as metadata.
 
-`gs_stages.sagemaker_entry` is the container side of this contract.
+`gs_stages.sagemaker_entry` is the container side of this contract (its names: gs_stages/sagemaker_contract.py).
 """
 
 from __future__ import annotations
@@ -39,19 +39,18 @@ from dagster import (
     MetadataValue,
     PipesClient,
     PipesClientCompletedInvocation,
+    PipesExecutionResult,
     open_pipes_session,
 )
+
+# Private: no public API marks a client as a resource parameter (what the stock Pipes clients do themselves).
 from dagster._core.definitions.resource_annotation import TreatAsResourceParam
-from dagster._core.pipes.context import PipesExecutionResult
 from dagster_aws.pipes import PipesS3ContextInjector, PipesS3MessageReader
 from dagster_pipes import PipesBlobStoreMessageWriter, PipesParams
 
-from gs_stages import sagemaker_entry as entry
-from gs_stages.jobspec import JobSpec
-from gs_stages.report import FAILED_EVENT
-from resources.launcher import ordered_stages
-from resources.progress_relay import ProgressRelay
-from resources.sagemaker_request import (
+from gs_dagster.resources.launcher import ordered_stages
+from gs_dagster.resources.progress_relay import ProgressRelay
+from gs_dagster.resources.sagemaker_request import (
     DEFAULT_HOURLY_USD,
     TERMINAL_STATUSES,
     SageMakerSettings,
@@ -60,8 +59,11 @@ from resources.sagemaker_request import (
     estimate_cost_usd,
     training_job_name,
 )
-from resources.stage_outputs import promote_prefix, staging_prefix, stored_marker
-from resources.storage import S3Store
+from gs_dagster.resources.stage_outputs import promote_prefix, staging_prefix, stored_marker
+from gs_dagster.resources.storage import S3Store
+from gs_stages import sagemaker_contract as contract
+from gs_stages.jobspec import JobSpec
+from gs_stages.report import FAILED_EVENT
 
 
 class SageMakerJobFailed(RuntimeError):
@@ -346,9 +348,9 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
         self.promoted = {}
         for stage in ordered_stages(stages):
             staged = f"{staging}/{stage}/{spec.uuid}"
-            if not stored_marker(store, staged) or store.head(f"{staged}/{entry.MARKER}") is None:
+            if not stored_marker(store, staged) or store.head(f"{staged}/{contract.MARKER}") is None:
                 break
-            metrics = json.loads(store.read_bytes(f"{staged}/{entry.MARKER}")).get("metrics") or {}
+            metrics = json.loads(store.read_bytes(f"{staged}/{contract.MARKER}")).get("metrics") or {}
             count = promote_prefix(store, staged, f"{stage}/{spec.uuid}")
             log.info(
                 f"stage {stage}: {count} file(s) of training job {job_name} now in {store.uri_of(stage)}/{spec.uuid}"

@@ -21,12 +21,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gs_stages import sagemaker_entry as entry
+from gs_dagster.resources.launcher import external_inputs, ordered_stages
+from gs_dagster.resources.stage_outputs import staging_prefix
+from gs_dagster.resources.storage import split_s3_uri
+from gs_stages import sagemaker_contract as contract
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES, JobSpec
 from gs_stages.stage import STAGES
-from resources.launcher import external_inputs, ordered_stages
-from resources.stage_outputs import staging_prefix
-from resources.storage import split_s3_uri
 
 JOB_NAME_MAX = 63  # SageMaker: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}
 ENV_VALUE_MAX = 512  # SageMaker: each Environment value
@@ -160,11 +160,11 @@ def _channel(name: str, uri: str) -> dict[str, Any]:
 def spec_hyperparameters(spec: JobSpec) -> dict[str, str]:
     text = json.dumps(spec.to_json(), separators=(",", ":"), sort_keys=True)
     if len(text) <= HYPERPARAMETER_VALUE_MAX:
-        return {entry.HP_SPEC: text}
+        return {contract.HP_SPEC: text}
     packed = b64encode(zlib.compress(text.encode(), 9)).decode()
     if len(packed) > HYPERPARAMETER_VALUE_MAX:
         raise ValueError(f"the job spec is too large for a SageMaker hyperparameter even compressed ({len(packed)})")
-    return {entry.HP_SPEC_Z: packed}
+    return {contract.HP_SPEC_Z: packed}
 
 
 def check_environment(environment: Mapping[str, str]) -> None:
@@ -217,20 +217,22 @@ def build_create_training_job_request(
                 f"stage(s) {','.join(ordered)} need {name} of job {spec.uuid}: {settings.uri(name, spec.uuid)}/ empty"
             )
     if "media" in required:
-        channels.append(_channel(entry.MEDIA_CHANNEL, media_uri or f"s3://{spec.s3.bucket_name}/{spec.s3.media_key}"))
+        channels.append(
+            _channel(contract.MEDIA_CHANNEL, media_uri or f"s3://{spec.s3.bucket_name}/{spec.s3.media_key}")
+        )
 
     hyperparameters = {
-        entry.HP_STAGES: ",".join(ordered),
+        contract.HP_STAGES: ",".join(ordered),
         # The job's own staging root: the launcher promotes complete stages to settings.uri() afterwards.
-        entry.HP_OUTPUT_ROOT: settings.uri(staging_prefix(job_name)),
-        entry.HP_JOB_NAME: job_name,
+        contract.HP_OUTPUT_ROOT: settings.uri(staging_prefix(job_name)),
+        contract.HP_JOB_NAME: job_name,
         **spec_hyperparameters(spec),
     }
     ranks = training_ranks(spec, ordered)
     if ranks is not None:  # visible in the dry run: one process per GPU, meeting on the loopback
         engine_settings = {**(engine_settings or {}), "data_parallel_ranks": ranks}
     if engine_settings:
-        hyperparameters[entry.HP_SETTINGS] = json.dumps(dict(engine_settings), separators=(",", ":"), sort_keys=True)
+        hyperparameters[contract.HP_SETTINGS] = json.dumps(dict(engine_settings), separators=(",", ":"), sort_keys=True)
     too_long = [k for k, v in hyperparameters.items() if len(v) > HYPERPARAMETER_VALUE_MAX]
     if too_long:
         raise ValueError(f"hyperparameter(s) {too_long} exceed {HYPERPARAMETER_VALUE_MAX} characters")
@@ -272,7 +274,7 @@ def build_create_training_job_request(
         # Per Dagster run: a retried step resumes training, a new run starts from scratch.
         request["CheckpointConfig"] = {
             "S3Uri": settings.uri(settings.checkpoint_prefix, spec.uuid, run_id[:8]) + "/",
-            "LocalPath": entry.CHECKPOINT_LOCAL_PATH,
+            "LocalPath": contract.CHECKPOINT_LOCAL_PATH,
         }
     if settings.spot:
         request["EnableManagedSpotTraining"] = True

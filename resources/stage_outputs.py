@@ -30,10 +30,10 @@ from typing import Any
 
 import dagster as dg
 
+from gs_dagster.resources.storage import Store
 from gs_stages.layout import COMPLETE_MARKER, METRICS_JSON, is_complete
 from gs_stages.report import headline, stage_metadata
 from gs_stages.stage import STAGE_ORDER
-from resources.storage import Store
 
 #: Hidden folder (local) or key prefix (S3) under the storage root that holds the launches' staging roots.
 STAGING = ".staging"

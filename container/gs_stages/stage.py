@@ -9,40 +9,20 @@ from __future__ import annotations
 import difflib
 import importlib
 import logging
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gs_stages.errors import NotAvailableError, StageError, available_cores
 from gs_stages.jobspec import JobSpec
 from gs_stages.progress import ProgressTracker
 
 T = TypeVar("T")
+__all__ = ["STAGES", "STAGE_ORDER", "NotAvailableError", "StageContext", "StageError", "available_cores"]
 
 #: Stage order; each stage's output directory is `<root>/<stage>/<uuid>/` in the chain layout.
 STAGE_ORDER: tuple[str, ...] = ("frames", "masks", "sparse_model", "splat", "spz")
-
-
-def available_cores() -> int:
-    """The cores this process may use (its CPU affinity, e.g. a container's share), not the machine's."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-class StageError(RuntimeError):
-    """A failure the user can act on: `hint` says what to try. The CLI prints it without a traceback."""
-
-    def __init__(self, message: str, hint: str | None = None, stage: str | None = None):
-        # `stage`: the stage the problem belongs to, when a chain finds it before that stage runs.
-        self.message, self.hint, self.stage = message, hint, stage
-        super().__init__(message if not hint else f"{message}\nWhat to try: {hint}")
-
-
-class NotAvailableError(StageError):
-    """An option the job spec accepts but this build cannot run (never silently replaced)."""
 
 
 @dataclass(frozen=True)

@@ -37,14 +37,14 @@ from pydantic import Field
 
 from gs_dagster.messages import duplicate_notice, intake_failed_notice
 from gs_dagster.partitions import JOBS_PARTITION, UUID_TAG
+from gs_dagster.resources.job_table import JobRecord, JobTable, JobTableResource, utc_now
+from gs_dagster.resources.notifier import NotifierResource
+from gs_dagster.resources.storage import ObjectInfo, StorageResource
 from gs_dagster.sensors.intake_cursor import IntakeCursor, IntakeTick, job_uuid_of, printable
 from gs_stages.capabilities import describe, unsupported
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES, JobSpec, JobSpecError, parse_job
 from gs_stages.media import HEAD_BYTES, media_problem
 from gs_stages.s3_keys import PrefixGrants
-from resources.job_table import JobRecord, JobTable, JobTableResource, utc_now
-from resources.notifier import NotifierResource
-from resources.storage import ObjectInfo, StorageResource
 
 log = logging.getLogger("gs_dagster.intake")
 

@@ -23,9 +23,9 @@ from typing import Any
 import dagster as dg
 from botocore.exceptions import ClientError
 
-from resources.job_table import TERMINAL, JobTable, JobTableResource, utc_now
-from resources.sagemaker import SageMakerLauncher
-from resources.sagemaker_request import JOB_UUID_TAG, RUN_ID_TAG
+from gs_dagster.resources.job_table import TERMINAL, JobTable, JobTableResource, utc_now
+from gs_dagster.resources.sagemaker import SageMakerLauncher
+from gs_dagster.resources.sagemaker_request import JOB_UUID_TAG, RUN_ID_TAG
 
 SENSOR_NAME = "orphaned_training_jobs"
 #: How long a pending job-table note is retried before it is dropped (the stop itself is not retried

@@ -10,11 +10,10 @@ from typing import Any
 import dagster as dg
 from dagster import DagsterEventType
 
-from assets.results import plain_location
-from gs_dagster.partitions import JOBS_PARTITION, PARTITION_TAG
-from gs_stages.stage import STAGE_ORDER
-from resources.job_table import MAX_ERROR_BYTES, MAX_ERROR_LINES, RunOutcome
-from resources.text_bounds import bound_text
+from gs_dagster.assets.results import plain_location
+from gs_dagster.partitions import JOB_ASSETS, JOBS_PARTITION, PARTITION_TAG
+from gs_dagster.resources.job_table import MAX_ERROR_BYTES, MAX_ERROR_LINES, RunOutcome
+from gs_dagster.resources.text_bounds import bound_text
 
 #: Run tags Dagster sets: one partition (sensor, launchpad, job backfill) or a range (asset backfills).
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -43,7 +42,7 @@ def job_uuids_of_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[s
     (intake sensor, launchpad, job backfill) or a partition range (asset backfills: one key with the
     multi-run policy, several with a single-run one). Empty for runs that are not about a job."""
     keys = {k.to_user_string() for k in (run.asset_selection or ())}
-    if keys and not keys & set(STAGE_ORDER):
+    if keys and not keys & set(JOB_ASSETS):
         return []
     partition = run.tags.get(PARTITION_TAG)
     if partition:
@@ -78,10 +77,10 @@ def _scalar(value: Any) -> Any:
 
 
 def latest_figures(instance: dg.DagsterInstance, uuid: str) -> tuple[dict[str, float], dict[str, str]]:
-    """Headline metrics and output locations from the latest materialization of each stage of the job."""
+    """Headline metrics and output locations from the latest materialization of each asset of the job."""
     metrics: dict[str, float] = {}
     outputs: dict[str, str] = {}
-    for stage in STAGE_ORDER:
+    for stage in JOB_ASSETS:
         records = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=dg.AssetKey(stage), asset_partitions=[uuid]), limit=1
         ).records
@@ -112,7 +111,7 @@ def stages_materialized(instance: dg.DagsterInstance, run_id: str, uuid: str) ->
         for e in _events(instance, run_id, DagsterEventType.ASSET_MATERIALIZATION)
         if e.dagster_event.partition in (None, uuid)
     }
-    return [s for s in STAGE_ORDER if s in found]
+    return [s for s in JOB_ASSETS if s in found]
 
 
 def failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
@@ -152,7 +151,7 @@ def failure_summary(instance: dg.DagsterInstance, run_id: str, fallback: str = "
     summary = "\n".join(lines) or fallback
     return bound_text(
         summary, max_bytes=MAX_ERROR_BYTES, max_lines=MAX_ERROR_LINES
-    ), stage if stage in STAGE_ORDER else ""
+    ), stage if stage in JOB_ASSETS else ""
 
 
 def cancel_summary(instance: dg.DagsterInstance, run_id: str, finished: list[str]) -> str:

@@ -25,9 +25,9 @@ from dagster import DagsterRunStatus
 
 from gs_dagster.messages import run_notice
 from gs_dagster.partitions import NAME_TAG, UUID_TAG
+from gs_dagster.resources.job_table import JobRecord, JobTable, JobTableError, JobTableResource
+from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.sensors.run_outcome import job_uuids_of_run, outcome_of
-from resources.job_table import JobRecord, JobTable, JobTableError, JobTableResource
-from resources.notifier import NotifierResource
 
 STATUS_OF = {
     DagsterRunStatus.STARTED: "RUNNING",

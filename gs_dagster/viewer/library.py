@@ -15,9 +15,9 @@ from urllib.parse import quote
 
 from gs_dagster.config import GsConfig
 from gs_dagster.messages import human_seconds
+from gs_dagster.resources.job_table import JobRecord
+from gs_dagster.resources.storage import S3Store, Store, open_store, split_s3_uri
 from gs_stages.export.cameras import CAMERAS_JSON
-from resources.job_table import JobRecord
-from resources.storage import S3Store, Store, open_store, split_s3_uri
 
 #: Delivered files (by suffix) offered for download, in this order; the first viewable one is viewed.
 DOWNLOADS = (".spz", ".ply", ".sog", ".mp4", ".png")
@@ -49,7 +49,7 @@ class Library:
 
     @classmethod
     def open(cls, config: GsConfig) -> Library:
-        from resources.job_table import open_job_table
+        from gs_dagster.resources.job_table import open_job_table
 
         stores = [
             open_store(root, endpoint_url=config.endpoint_url, region=config.region)

@@ -10,7 +10,7 @@ from dagster._config import process_config
 from dagster._core.instance.config import dagster_instance_config
 from dagster._serdes.config_class import class_from_code_pointer
 
-from resources.sagemaker import GPU_POOL
+from gs_dagster.resources.sagemaker import GPU_POOL
 
 YAML = Path(__file__).resolve().parents[2] / "infra" / "dagster.yaml"
 PG_ENV = {

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 from gs_dagster import dry_run
-from resources.sagemaker_request import ENV_VALUE_MAX, JOB_NAME_MAX
+from gs_dagster.resources.sagemaker_request import ENV_VALUE_MAX, JOB_NAME_MAX
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "DEPLOYING.md"
 

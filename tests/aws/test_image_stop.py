@@ -16,8 +16,12 @@ import uuid as uuidlib
 
 import pytest
 
+from gs_dagster.resources.sagemaker_request import (
+    SageMakerSettings,
+    build_create_training_job_request,
+    training_job_name,
+)
 from gs_dagster.sample import SampleSpec, write_sample
-from resources.sagemaker_request import SageMakerSettings, build_create_training_job_request, training_job_name
 
 from .conftest import BUCKET, IMAGE, ROLE, ROOT_PREFIX, make_spec
 from .image_run import ImageRun, built_image

@@ -26,11 +26,11 @@ from moto.sagemaker.responses import SageMakerResponse
 
 from gs_dagster.config import GsConfig
 from gs_dagster.definitions import build_definitions
+from gs_dagster.resources.job_table import JobRecord, JobTableResource, RunOutcome
+from gs_dagster.resources.sagemaker import SageMakerLauncher
+from gs_dagster.resources.sagemaker_request import SageMakerSettings, build_create_training_job_request
 from gs_dagster.sensors import orphan_jobs
 from gs_dagster.sensors.orphan_jobs import SENSOR_NAME, OrphanCursor, OrphanSweepSettings, build_orphan_jobs_sensor
-from resources.job_table import JobRecord, JobTableResource, RunOutcome
-from resources.sagemaker import SageMakerLauncher
-from resources.sagemaker_request import SageMakerSettings, build_create_training_job_request
 
 from .conftest import BUCKET, IMAGE, REGION, ROLE, ROOT_PREFIX, make_spec
 

@@ -12,10 +12,10 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from resources.launcher import StageLocations
-from resources.sagemaker import SageMakerLauncher
-from resources.sagemaker_client import PipesSageMakerClient, SageMakerJobFailed
-from resources.sagemaker_request import ENV_VALUE_MAX, SageMakerSettings
+from gs_dagster.resources.launcher import StageLocations
+from gs_dagster.resources.sagemaker import SageMakerLauncher
+from gs_dagster.resources.sagemaker_client import PipesSageMakerClient, SageMakerJobFailed
+from gs_dagster.resources.sagemaker_request import ENV_VALUE_MAX, SageMakerSettings
 
 from .conftest import BUCKET, IMAGE, REGION, ROLE, ROOT_PREFIX, Job, make_spec
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from gs_dagster.resources.sagemaker_client import PipesSageMakerClient
+from gs_dagster.resources.sagemaker_request import SageMakerSettings, build_create_training_job_request
 from gs_stages import sagemaker_entry as entry
-from resources.sagemaker_client import PipesSageMakerClient
-from resources.sagemaker_request import SageMakerSettings, build_create_training_job_request
 
 from .conftest import BUCKET, IMAGE, ROLE, ROOT_PREFIX, Job, make_spec
 

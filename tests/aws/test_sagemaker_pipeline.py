@@ -21,12 +21,12 @@ import pytest
 
 from gs_dagster.config import GsConfig
 from gs_dagster.embedded import EmbeddedRunner
+from gs_dagster.resources.job_table import open_job_table
+from gs_dagster.resources.sagemaker import SageMakerLauncher
+from gs_dagster.resources.sagemaker_request import ENV_VALUE_MAX
 from gs_dagster.sample import SampleSpec, write_sample
 from gs_dagster.submit import job_document
 from gs_stages.stage import STAGE_ORDER, STAGES
-from resources.job_table import open_job_table
-from resources.sagemaker import SageMakerLauncher
-from resources.sagemaker_request import ENV_VALUE_MAX
 
 from .conftest import BUCKET, IMAGE, REGION, ROLE
 from .image_run import ImageRun, built_image
@@ -63,8 +63,7 @@ def container_image(request) -> ImageRun | None:
 @pytest.fixture()
 def deployment(aws, s3, make_harness, tmp_path, monkeypatch, container_image):
     """GsConfig in AWS mode on moto, with the SageMaker launcher in place of the local one."""
-    from assets.pipeline import reconstruction
-    from gs_dagster.definitions import reconstruct_job
+    from gs_dagster.definitions import ASSETS, reconstruct_job
     from gs_dagster.sensors.intake import build_intake_sensor
     from gs_dagster.sensors.run_status import RUN_STATUS_SENSORS
 
@@ -92,7 +91,7 @@ def deployment(aws, s3, make_harness, tmp_path, monkeypatch, container_image):
         message_interval_s=0.5,
     )
     defs = dg.Definitions(
-        assets=[reconstruction],
+        assets=ASSETS,
         jobs=[reconstruct_job],
         sensors=[build_intake_sensor(reconstruct_job, config.sensor_interval_s), *RUN_STATUS_SENSORS],
         resources={**config.resources(), "launcher": launcher},
@@ -244,8 +243,7 @@ def _objects(s3, prefix: str) -> dict[str, bytes]:
 def test_a_failed_rerun_leaves_the_stored_outputs_until_a_job_succeeds(deployment, s3, sample_zip):
     """Nothing stored is touched before the training job ends: a re-run whose splat fails its blocking PSNR
     check, and one whose job fails outright, leave splat/ byte for byte and its latest materialization."""
-    from assets.pipeline import reconstruction
-    from gs_dagster.definitions import reconstruct_job
+    from gs_dagster.definitions import ASSETS, reconstruct_job
 
     config, runner, _ = deployment
     uuid = f"sm-{uuidlib.uuid4().hex[:12]}"
@@ -262,7 +260,7 @@ def test_a_failed_rerun_leaves_the_stored_outputs_until_a_job_succeeds(deploymen
     good = latest()
     strict = EmbeddedRunner(
         dg.Definitions(
-            assets=[reconstruction],
+            assets=ASSETS,
             jobs=[reconstruct_job],
             sensors=list(runner.defs.sensors or []),
             resources={**config.with_(min_psnr_db=99.0).resources(), "launcher": runner.resources["launcher"]},

@@ -3,8 +3,8 @@ slices of the message interval, with no more describes than before (resources/sa
 
 from typing import Any
 
-from resources.sagemaker_client import PipesSageMakerClient
-from resources.sagemaker_request import SageMakerSettings
+from gs_dagster.resources.sagemaker_client import PipesSageMakerClient
+from gs_dagster.resources.sagemaker_request import SageMakerSettings
 
 from .conftest import BUCKET, IMAGE, ROLE, ROOT_PREFIX
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from dagster_pipes import decode_param
 
-from resources.sagemaker_request import (
+from gs_dagster.resources.sagemaker_request import (
     ENV_VALUE_MAX,
     JOB_NAME_MAX,
     SageMakerSettings,

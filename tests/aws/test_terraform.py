@@ -220,7 +220,7 @@ def test_storage_is_locked_down():
 
 def test_outputs_feed_the_dagster_configuration():
     from gs_dagster.config import GsConfig
-    from resources.sagemaker import SageMakerLauncher
+    from gs_dagster.resources.sagemaker import SageMakerLauncher
 
     outputs = {}
     for document in parsed().values():
@@ -305,10 +305,10 @@ def test_checkov_passes_with_every_skip_justified():
 
 
 def test_gs_launcher_sagemaker_selects_the_sagemaker_launcher_with_the_gpu_pool():
-    from assets.pipeline import reconstruction
+    from gs_dagster.assets.pipeline import reconstruction
     from gs_dagster.config import GsConfig
-    from resources.local_launcher import LocalPipesLauncher
-    from resources.sagemaker import GPU_POOL, SageMakerLauncher
+    from gs_dagster.resources.local_launcher import LocalPipesLauncher
+    from gs_dagster.resources.sagemaker import GPU_POOL, SageMakerLauncher
 
     env = {
         "GS_BUCKET": "s3://bucket",

@@ -13,9 +13,9 @@ from gs_testkit import AwsSandbox, local_config, runner_for
 
 from gs_dagster.config import GsConfig
 from gs_dagster.embedded import EmbeddedRunner, TickOutcome
+from gs_dagster.resources.job_table import JobRecord, open_job_table
+from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.sensors.intake import IntakeCursor
-from resources.job_table import JobRecord, open_job_table
-from resources.notifier import NotifierResource
 
 
 @dataclass

@@ -15,8 +15,8 @@ import dagster as dg
 from gs_testkit import TEST_MIN_PSNR, TEST_OPTIONS, TEST_SETTINGS, local_config, materialized, runner_for
 
 from gs_dagster.config import project_dir
+from gs_dagster.resources.job_table import open_job_table
 from gs_dagster.submit import submit
-from resources.job_table import open_job_table
 
 ALL = ["frames", "masks", "sparse_model", "splat", "spz"]
 
@@ -70,7 +70,7 @@ def test_backfill_over_three_jobs_runs_all_three(tmp_path: Path, sample_zip: Pat
         assert sorted(r.tags["dagster/partition"] for r in runs) == sorted(uuids)
         assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [(r.run_id, r.status) for r in runs]
         for run in runs:
-            assert materialized(instance, run.run_id) == ALL
+            assert materialized(instance, run.run_id) == [*ALL, "delivery"]
     table = open_job_table(config.job_table)
     for uuid in uuids:
         assert (Path(config.bucket) / "workflow-output" / uuid / f"{uuid}.spz").is_file()

@@ -20,9 +20,9 @@ from gs_testkit import AwsSandbox, job_json, local_config, materialized, runner_
 
 from gs_dagster.config import GsConfig
 from gs_dagster.messages import RETRY_AFTER_FAILURE
+from gs_dagster.resources.job_table import open_job_table
+from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.submit import submit
-from resources.job_table import open_job_table
-from resources.notifier import NotifierResource
 from tests.stages.media_files import panning_video
 
 

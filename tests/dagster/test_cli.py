@@ -10,8 +10,8 @@ import pytest
 from gs_testkit import local_config, runner_for
 
 from gs_dagster import cli
-from resources.job_table import JobRecord, open_job_table
-from resources.notifier import NotifierResource
+from gs_dagster.resources.job_table import JobRecord, open_job_table
+from gs_dagster.resources.notifier import NotifierResource
 
 
 def test_submit_uploads_media_then_a_valid_job(

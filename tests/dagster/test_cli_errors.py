@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gs_dagster import cli
-from resources.job_table import JobRecord, open_job_table
+from gs_dagster.resources.job_table import JobRecord, open_job_table
 
 ROOT = Path(__file__).resolve().parents[2]
 

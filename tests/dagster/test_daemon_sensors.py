@@ -34,9 +34,9 @@ from gs_testkit import (
 )
 
 from gs_dagster.config import project_dir
+from gs_dagster.resources.job_table import RunOutcome, open_job_table
+from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.submit import submit
-from resources.job_table import RunOutcome, open_job_table
-from resources.notifier import NotifierResource
 
 pytestmark = pytest.mark.slow
 

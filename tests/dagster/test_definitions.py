@@ -13,8 +13,9 @@ import pytest
 
 from gs_dagster.config import GsConfig, project_dir
 from gs_dagster.definitions import build_definitions
-from resources.launcher import StageLauncher, external_inputs, ordered_stages
-from resources.local_launcher import LocalPipesLauncher
+from gs_dagster.resources.launcher import StageLauncher, external_inputs, ordered_stages
+from gs_dagster.resources.local_launcher import LocalPipesLauncher
+from gs_dagster.resources.stage_folders import StageStorage
 
 STAGES = ["frames", "masks", "sparse_model", "splat", "spz"]
 
@@ -40,7 +41,7 @@ def test_asset_graph_is_the_five_stages_partitioned_by_job(tmp_path: Path) -> No
     defs = build_definitions(GsConfig.from_env({"GS_DATA_DIR": str(tmp_path)}))
     graph = defs.resolve_asset_graph()
     keys = [dg.AssetKey(s) for s in STAGES]
-    assert set(graph.get_all_asset_keys()) == set(keys)
+    assert set(graph.get_all_asset_keys()) == {*keys, dg.AssetKey("delivery")}
     for upstream, downstream in itertools.pairwise(STAGES):
         assert dg.AssetKey(upstream) in graph.get(dg.AssetKey(downstream)).parent_keys
     for key in keys:
@@ -50,9 +51,14 @@ def test_asset_graph_is_the_five_stages_partitioned_by_job(tmp_path: Path) -> No
     # One subsettable multi-asset: a run's selected stages execute in one step (one launch).
     (assets_def,) = {graph.get(k).assets_def for k in keys}
     assert assets_def.can_subset and set(assets_def.keys) == set(keys)
-    # Nothing is pickled: every output is Nothing-typed (no I/O manager stores image data).
+    # By reference: every stage output goes to the `storage` IO manager (a StageFolder handle, never bytes),
+    # and delivery, downstream of spz, gets spz's handle from it.
     outputs = [assets_def.op.output_def_named(assets_def.get_output_name_for_asset_key(k)) for k in keys]
-    assert all(out.dagster_type.is_nothing for out in outputs)
+    assert {out.io_manager_key for out in outputs} == {"storage"}
+    assert isinstance(defs.resources["storage"], StageStorage)
+    delivery = graph.get(dg.AssetKey("delivery"))
+    assert delivery.parent_keys == {dg.AssetKey("spz")} and delivery.partitions_def == partitions
+    assert delivery.assets_def.op.input_def_named("spz").input_manager_key == "storage"
     checks = {(c.asset_key.to_user_string(), c.name): c for c in assets_def.check_specs}
     assert set(checks) == {
         ("sparse_model", "registered_ratio"),
@@ -106,3 +112,26 @@ def test_psnr_bars_from_environment(tmp_path: Path) -> None:
     assert request.params == {"min_psnr": 10.5, "warn_psnr": 24.0}
     with pytest.raises(ValueError, match="GS_WARN_PSNR_DB must be a number, got 'high'"):
         GsConfig.from_env({"GS_DATA_DIR": str(tmp_path), "GS_WARN_PSNR_DB": "high"})
+
+
+def test_bad_numbers_in_the_environment_are_refused_together_naming_each_variable(tmp_path: Path) -> None:
+    """One typed model (gs_dagster/env_settings.py): every bad variable in one error, with what it must be."""
+    env = {
+        "GS_DATA_DIR": str(tmp_path),
+        "GS_SENSOR_INTERVAL_S": "2.5",
+        "GS_MEDIA_WAIT_S": "-1",
+        "GS_MIN_REGISTERED_RATIO": "1.5",
+        "GS_LAUNCHER": "kubernetes",
+        "GS_PROGRESS_INTERVAL_S": "",  # empty: the default
+    }
+    with pytest.raises(ValueError) as refused:
+        GsConfig.from_env(env)
+    lines = str(refused.value).splitlines()
+    assert lines == [
+        "GS_MEDIA_WAIT_S must be at least 0, got '-1'",
+        "GS_SENSOR_INTERVAL_S must be a whole number, got '2.5'",
+        "GS_MIN_REGISTERED_RATIO must be at most 1, got '1.5'",
+        "GS_LAUNCHER must be one of 'local' or 'sagemaker', got 'kubernetes'",
+    ]
+    config = GsConfig.from_env({"GS_DATA_DIR": str(tmp_path), "GS_LAUNCHER": " Local ", "GS_SENSOR_INTERVAL_S": "7"})
+    assert (config.launcher, config.sensor_interval_s, config.progress_interval_s) == ("local", 7, 20.0)

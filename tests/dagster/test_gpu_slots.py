@@ -13,11 +13,11 @@ import dagster as dg
 import pytest
 
 from gs_dagster.config import GsConfig
+from gs_dagster.resources.gpu_slots import GpuSlots, parse_devices
+from gs_dagster.resources.launcher import StageLocations
+from gs_dagster.resources.local_launcher import LocalPipesLauncher
+from gs_dagster.resources.pipes_stream import StreamingPipesSubprocessClient
 from gs_stages.jobspec import parse_job
-from resources.gpu_slots import GpuSlots, parse_devices
-from resources.launcher import StageLocations
-from resources.local_launcher import LocalPipesLauncher
-from resources.pipes_stream import StreamingPipesSubprocessClient
 
 ROOT = Path(__file__).resolve().parents[2]
 

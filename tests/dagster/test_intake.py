@@ -16,9 +16,9 @@ import dagster as dg
 from gs_testkit import AwsSandbox, job_json, local_config, runner_for
 
 from gs_dagster.config import GsConfig
+from gs_dagster.resources.job_table import JobRecord, open_job_table
+from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.sensors.intake import Intake, IntakeCursor
-from resources.job_table import JobRecord, open_job_table
-from resources.notifier import NotifierResource
 
 
 def _table(config: GsConfig):
@@ -227,7 +227,7 @@ def test_run_request_lost_after_recording_is_requested_again(tmp_path: Path, ins
     (bucket / "workflow-input").mkdir()
     job = bucket / "workflow-input" / "lost.json"
     job.write_text(json.dumps(job_json("lost", "gs-local", "m.zip")))
-    from resources.storage import LocalStore
+    from gs_dagster.resources.storage import LocalStore
 
     info = LocalStore(bucket).head("workflow-input/lost.json")
     # As if a tick recorded the job and died before returning its run request.

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from intake_drops import Drops
 
+from gs_dagster.resources.storage import LocalStore, S3Store
 from gs_dagster.sensors.intake import job_uuid_of
-from resources.storage import LocalStore, S3Store
 
 MEDIA = "m.zip"
 ZIP_HEAD = b"PK\x03\x04" + bytes(60)  # what intake reads of a .zip: its first bytes say it is one

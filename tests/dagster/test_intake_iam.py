@@ -24,9 +24,9 @@ from intake_drops import Drops
 
 from gs_dagster.definitions import build_definitions
 from gs_dagster.embedded import EmbeddedRunner
+from gs_dagster.resources import storage
 from gs_stages.masks.weights import WEIGHTS_SETTING, resolve_weights
 from gs_stages.stage import StageError
-from resources import storage
 
 ZIP = b"PK\x03\x04" + bytes(60)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from resources.job_table import JobRecord, JobTable, RunOutcome
-from resources.job_table_dynamo import DynamoJobTable
-from resources.job_table_sqlite import SqliteJobTable
+from gs_dagster.resources.job_table import JobRecord, JobTable, RunOutcome
+from gs_dagster.resources.job_table_dynamo import DynamoJobTable
+from gs_dagster.resources.job_table_sqlite import SqliteJobTable
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])

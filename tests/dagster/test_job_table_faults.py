@@ -28,11 +28,11 @@ from gs_testkit import (
     sweep_tick,
 )
 
+from gs_dagster.resources import job_table_dynamo
+from gs_dagster.resources.job_table import JobRecord, JobTableError, open_job_table
+from gs_dagster.resources.job_table_dynamo import DynamoJobTable
+from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.submit import submit
-from resources import job_table_dynamo
-from resources.job_table import JobRecord, JobTableError, open_job_table
-from resources.job_table_dynamo import DynamoJobTable
-from resources.notifier import NotifierResource
 
 
 def test_a_job_table_that_cannot_be_written_loses_no_update(

@@ -23,9 +23,9 @@ from gs_testkit import TEST_OPTIONS, local_config, materialized, runner_for
 from stage_faults import FAULT_ENV, python_wrapper
 
 from gs_dagster.config import GsConfig
+from gs_dagster.resources.job_table import open_job_table
+from gs_dagster.resources.stage_outputs import STAGING
 from gs_dagster.submit import submit
-from resources.job_table import open_job_table
-from resources.stage_outputs import STAGING
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -77,7 +77,7 @@ def test_a_finished_stage_whose_report_was_lost_is_kept_and_materialized(good_jo
     config, instance, uuid, _ = good_job
     result = faulty("drop-reports:splat").run_job(uuid, selection=["splat", "spz"])
     assert result.success
-    assert materialized(instance, result.run_id) == ["splat", "spz"]
+    assert materialized(instance, result.run_id) == ["splat", "spz", "delivery"]
     splat = _latest(instance, "splat", uuid)
     assert splat.run_id == result.run_id
     metadata = {k: getattr(v, "value", v) for k, v in splat.asset_materialization.metadata.items()}
@@ -144,7 +144,7 @@ def test_a_promotion_cut_short_is_finished_by_the_next_launch(good_job: tuple, f
     left.mkdir(parents=True)
     (left / "splat.ply").write_bytes(b"half")
     result = faulty("").run_job(uuid, selection=["spz"])
-    assert result.success and materialized(instance, result.run_id) == ["spz"]
+    assert result.success and materialized(instance, result.run_id) == ["spz", "delivery"]
     assert _files(stored) == before
     assert not (storage / STAGING / f"{uuid}.999999999.dead").exists()
 
@@ -157,7 +157,7 @@ def test_a_torn_message_line_loses_no_finished_stage(good_job: tuple, faulty) ->
     before = delivered.stat().st_mtime_ns
     result = faulty("torn-line-after:splat").run_job(uuid, selection=["splat", "spz"])
     assert result.success
-    assert materialized(instance, result.run_id) == ["splat", "spz"]
+    assert materialized(instance, result.run_id) == ["splat", "spz", "delivery"]
     spz = _latest(instance, "spz", uuid)
     assert spz.run_id == result.run_id
     assert spz.asset_materialization.metadata["reported_from"].value.startswith("storage")  # its line was lost

@@ -12,7 +12,7 @@ import uuid as uuidlib
 from pathlib import Path
 
 import dagster as dg
-from gs_testkit import AwsSandbox, job_json, materialized, runner_for
+from gs_testkit import AwsSandbox, job_json, launches, materialized, runner_for
 
 
 def _objects(aws: AwsSandbox, prefix: str) -> dict[str, bytes]:
@@ -68,3 +68,32 @@ def test_training_off_delivers_the_sparse_model_to_s3(aws: AwsSandbox, instance:
         assert delivered.get(f"workflow-output/{uuid}/{name}"), name
     (notice,) = aws.notices()
     assert notice["attributes"]["event"] == "COMPLETE" and f"{base}/sparse/0/" in notice["text"]
+
+
+def test_delivery_alone_redelivers_from_the_s3_handle(aws: AwsSandbox, instance: dg.DagsterInstance, sample_zip: Path):
+    """Re-materializing only `delivery` in AWS mode: its input is spz's StageFolder handle, which the storage
+    IO manager keeps in S3 (gs-storage/.handles/spz/<uuid>.json: the folder's URI and manifest); the delivered
+    objects come back from server-side copies of the stored spz, no stage process is launched."""
+    config = aws.config()
+    uuid = _submit(aws, sample_zip, **{"training.enable": False})
+    (result,) = runner_for(config, instance).process()
+    assert result.success
+    handle = json.loads(_objects(aws, f"gs-storage/.handles/spz/{uuid}.json")[f"gs-storage/.handles/spz/{uuid}.json"])
+    stored = _objects(aws, f"gs-storage/spz/{uuid}/")
+    assert handle["uri"] == f"s3://{aws.bucket}/gs-storage/spz/{uuid}"
+    assert {f"gs-storage/spz/{uuid}/{name}": size for name, size in handle["manifest"].items()} == {
+        key: len(body) for key, body in stored.items()
+    }
+    first = _objects(aws, f"workflow-output/{uuid}/")
+    for key in first:
+        aws.s3.delete_object(Bucket=aws.bucket, Key=key)
+    aws.notices()
+
+    again = runner_for(config, instance).run_job(uuid, selection=["delivery"])
+
+    assert again.success and materialized(instance, again.run_id) == ["delivery"]
+    assert launches(instance, again.run_id) == []
+    assert _objects(aws, f"workflow-output/{uuid}/") == first
+    assert aws.record(uuid)["status"] == "COMPLETE"
+    (notice,) = aws.notices()
+    assert notice["attributes"]["event"] == "COMPLETE"

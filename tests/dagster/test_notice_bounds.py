@@ -9,7 +9,7 @@ import json
 import dagster as dg
 from gs_testkit import AwsSandbox, job_json, runner_for
 
-from resources.notifier import Notice, NotifierResource
+from gs_dagster.resources.notifier import Notice, NotifierResource
 
 
 def _sns_safe(subject: str) -> bool:

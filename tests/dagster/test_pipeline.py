@@ -28,13 +28,13 @@ from gs_testkit import (
     runner_for,
 )
 
-from assets.checks import QualityChecksResource, evaluate_stored
+from gs_dagster.assets.checks import QualityChecksResource, evaluate_stored
 from gs_dagster.config import GsConfig
+from gs_dagster.resources.job_table import open_job_table
+from gs_dagster.resources.notifier import NotifierResource
+from gs_dagster.resources.storage import open_store
 from gs_dagster.submit import submit
 from gs_stages.export.spz import read_spz
-from resources.job_table import open_job_table
-from resources.notifier import NotifierResource
-from resources.storage import open_store
 
 ALL = ["frames", "masks", "sparse_model", "splat", "spz"]
 CHECKS = [("sparse_model", "registered_ratio"), ("splat", "heldout_psnr"), ("spz", "spz_reads_back")]
@@ -75,7 +75,7 @@ def test_upload_to_notice_on_moto(aws: AwsSandbox, instance: dg.DagsterInstance,
 
     result = runner.execute(tick.run_requests[0])
     assert result.success
-    assert materialized(instance, result.run_id) == ALL
+    assert materialized(instance, result.run_id) == [*ALL, "delivery"]
     (command,) = launches(instance, result.run_id)  # ONE launch for the five stages
     assert "-m gs_stages chain" in command and "--stages frames,masks,sparse_model,splat,spz" in command
     assert _check_results(instance, result.run_id) == {
@@ -237,7 +237,7 @@ def test_weak_psnr_warns_and_still_delivers(local_job: tuple) -> None:
     before = delivered.stat().st_mtime_ns
     result = weak.run_job(uuid, selection=["splat", "spz"])
     assert result.success
-    assert materialized(instance, result.run_id) == ["splat", "spz"]
+    assert materialized(instance, result.run_id) == ["splat", "spz", "delivery"]
     checks = _check_severities(instance, result.run_id)
     assert checks["heldout_psnr"] == (False, "WARN") and checks["spz_reads_back"] == (True, "ERROR")
     assert delivered.stat().st_mtime_ns > before
@@ -317,18 +317,20 @@ def test_a_mistyped_engine_setting_in_run_config_fails_before_launching(local_jo
 
 
 def test_a_mistyped_engine_setting_of_the_launcher_fails_when_definitions_load() -> None:
-    from resources.local_launcher import LocalPipesLauncher
+    from gs_dagster.resources.local_launcher import LocalPipesLauncher
 
     with pytest.raises(ValueError, match=r"'max_image_sid' \(did you mean 'max_image_side'\?\)"):
         LocalPipesLauncher(settings={"max_image_sid": 8})
     assert LocalPipesLauncher(settings={"max_image_side": 8}).settings == {"max_image_side": 8}
 
 
-def test_a_failed_delivery_fails_spz_with_what_failed_and_where(local_job: tuple) -> None:
-    """Re-materializing spz when its delivery cannot be written (a file where the job's output folder goes):
-    the run fails in spz, and the record and the notice name the file, the key and the error, and say that
-    re-materializing spz delivers without training again. (Last in this file: it leaves the job FAILED.)"""
-    config, _, runner, uuid, _ = local_job
+def test_delivery_alone_fails_clearly_then_delivers_from_the_stored_spz(local_job: tuple) -> None:
+    """Re-materializing only `delivery` (its input: spz's StageFolder handle from the storage IO manager) when
+    the job's output folder cannot be written (a file in its place): the run fails in delivery, and the record
+    and the notice name the file, the key and the error and say re-materializing delivery delivers without
+    training again. Once fixed, delivery alone delivers the stored spz: no stage process is launched, the
+    files are the stored ones, the record is COMPLETE again with one notice more."""
+    config, instance, runner, uuid, _ = local_job
     delivered = Path(config.bucket) / "workflow-output" / uuid
     for path in delivered.iterdir():
         path.unlink()
@@ -336,12 +338,27 @@ def test_a_failed_delivery_fails_spz_with_what_failed_and_where(local_job: tuple
     delivered.write_bytes(b"a file where the job's output folder goes")
     seen = len(NotifierResource(outbox_dir=config.outbox_dir).outbox())
 
-    result = runner.run_job(uuid, selection=["spz"])
+    result = runner.run_job(uuid, selection=["delivery"])
 
-    assert not result.success
+    assert not result.success and launches(instance, result.run_id) == []
     record = _table(config).get(uuid)
     assert record.status == "FAILED"
-    for words in (f"delivering {uuid}.ply to {delivered}/{uuid}.ply failed", "re-materializing spz"):
+    for words in (f"delivering {uuid}.ply to {delivered}/{uuid}.ply failed", "re-materializing delivery"):
         assert words in record.error, record.error
     notices = NotifierResource(outbox_dir=config.outbox_dir).outbox()[seen:]
     assert [n["event"] for n in notices] == ["FAILED"] and f"delivering {uuid}.ply" in notices[0]["text"]
+
+    delivered.unlink()
+    again = runner.run_job(uuid, selection=["delivery"])
+
+    assert again.success and materialized(instance, again.run_id) == ["delivery"]
+    assert launches(instance, again.run_id) == []
+    spz = Path(config.storage_root) / "spz" / uuid
+    for suffix in (".ply", ".spz"):
+        assert (delivered / f"{uuid}{suffix}").read_bytes() == (spz / f"{uuid}{suffix}").read_bytes()
+    record = _table(config).get(uuid)
+    assert record.status == "COMPLETE" and record.outputs[".spz"] == str(delivered / f"{uuid}.spz")
+    handle = json.loads((Path(config.storage_root) / ".handles" / "spz" / f"{uuid}.json").read_text())
+    assert handle["uri"] == str(spz) and handle["manifest"][f"{uuid}.spz"] == (spz / f"{uuid}.spz").stat().st_size
+    notices = NotifierResource(outbox_dir=config.outbox_dir).outbox()[seen:]
+    assert [n["event"] for n in notices] == ["FAILED", "COMPLETE"]

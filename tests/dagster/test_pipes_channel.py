@@ -12,8 +12,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from resources.pipes_file_reader import complete_lines
-from resources.pipes_stream import StreamingPipesSubprocessClient
+from gs_dagster.resources.pipes_file_reader import complete_lines
+from gs_dagster.resources.pipes_stream import StreamingPipesSubprocessClient
 
 STAGE_PROCESS = textwrap.dedent(
     """

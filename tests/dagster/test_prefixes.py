@@ -14,11 +14,12 @@ import pytest
 from gs_testkit import AwsSandbox, job_json
 from intake_drops import Drops
 
-from assets import spz
 from gs_dagster import cli
+from gs_dagster.assets.delivery import deliver
+from gs_dagster.resources.launcher import StageFailure
+from gs_dagster.resources.stage_folders import StageFolder, stage_folder
+from gs_dagster.resources.storage import LocalStore, S3Store
 from gs_stages.jobspec import parse_job
-from resources.launcher import StageFailure
-from resources.storage import LocalStore, S3Store
 
 BAD_OUTPUT_PREFIXES = {
     "../../..": "'..' folder",
@@ -83,25 +84,25 @@ def _job(bucket: str, uuid: str = "deliver-1", **s3: str) -> object:
     return parse_job({"uuid": uuid, "s3": {"bucketName": bucket, "inputKey": "m.zip", **s3}})
 
 
-def _splat_outputs(root: Path, uuid: str) -> LocalStore:
+def _splat_outputs(root: Path, uuid: str) -> tuple[LocalStore, StageFolder]:
     storage = LocalStore(root / "storage")
     for suffix in (".ply", ".spz"):
         storage.write_bytes(f"spz/{uuid}/{uuid}{suffix}", b"splat")
-    return storage
+    return storage, stage_folder(storage, "spz", uuid)
 
 
 def test_a_failed_delivery_to_s3_names_the_key_the_bucket_and_the_error(tmp_path: Path, aws: AwsSandbox) -> None:
-    storage = _splat_outputs(tmp_path, "deliver-1")
+    storage, folder = _splat_outputs(tmp_path, "deliver-1")
     missing = S3Store("s3://gs-no-such-bucket-here", endpoint_url=aws.endpoint, region="us-east-1")
     with pytest.raises(StageFailure) as failure:
-        spz.deliver(storage, missing, _job("gs-no-such-bucket-here"))
+        deliver(folder, storage, missing, _job("gs-no-such-bucket-here"))
     message = failure.value.message
     assert "delivering deliver-1.ply to s3://gs-no-such-bucket-here/workflow-output/deliver-1/deliver-1.ply" in message
-    assert "NoSuchBucket" in message and "GS_BUCKET" in message and "re-materializing spz" in message
-    assert failure.value.stage == "spz"
+    assert "NoSuchBucket" in message and "GS_BUCKET" in message and "re-materializing delivery" in message
+    assert failure.value.stage == "delivery"
 
     bucket = S3Store(f"s3://{aws.bucket}", endpoint_url=aws.endpoint, region="us-east-1")
-    delivered = spz.deliver(storage, bucket, _job(aws.bucket))
+    delivered = deliver(folder, storage, bucket, _job(aws.bucket))
     assert delivered == {s: f"s3://{aws.bucket}/workflow-output/deliver-1/deliver-1{s}" for s in (".ply", ".spz")}
     body = boto3.client("s3", endpoint_url=aws.endpoint, region_name="us-east-1").get_object(
         Bucket=aws.bucket, Key="workflow-output/deliver-1/deliver-1.spz"
@@ -110,11 +111,11 @@ def test_a_failed_delivery_to_s3_names_the_key_the_bucket_and_the_error(tmp_path
 
 
 def test_a_failed_local_delivery_names_the_file_and_the_error(tmp_path: Path) -> None:
-    storage = _splat_outputs(tmp_path, "deliver-2")
+    storage, folder = _splat_outputs(tmp_path, "deliver-2")
     bucket = LocalStore(tmp_path / "bucket")
     bucket.write_bytes("results", b"a file where the output folder should be")
     with pytest.raises(StageFailure) as failure:
-        spz.deliver(storage, bucket, _job("bucket", "deliver-2", outputPrefix="results"))
+        deliver(folder, storage, bucket, _job("bucket", "deliver-2", outputPrefix="results"))
     message = failure.value.message
     assert f"delivering deliver-2.ply to {tmp_path}/bucket/results/deliver-2/deliver-2.ply failed" in message
     assert "NotADirectoryError" in message or "FileExistsError" in message

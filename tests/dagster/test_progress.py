@@ -28,9 +28,9 @@ import pytest
 from gs_testkit import TEST_OPTIONS, dagster_home, local_config, materialized, runner_for
 
 from gs_dagster import cli
+from gs_dagster.resources.job_table import open_job_table
+from gs_dagster.resources.progress_relay import update_of
 from gs_dagster.submit import submit
-from resources.job_table import open_job_table
-from resources.progress_relay import update_of
 
 TRAIN_STEPS = 400
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import dagster as dg
 from gs_testkit import TEST_OPTIONS, local_config, runner_for
 
+from gs_dagster.resources.job_table import open_job_table
+from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.submit import submit
-from resources.job_table import open_job_table
-from resources.notifier import NotifierResource
 
 
 def _failure_notice(config, uuid: str) -> dict:

@@ -11,9 +11,9 @@ import dagster as dg
 import pytest
 from gs_testkit import TEST_OPTIONS, execute_without_sensors, local_config, runner_for, status_sensor_tick
 
+from gs_dagster.resources.job_table import open_job_table
+from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.submit import submit
-from resources.job_table import open_job_table
-from resources.notifier import NotifierResource
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 

@@ -17,9 +17,9 @@ import pytest
 from gs_testkit import execute_without_sensors, local_config, runner_for, status_sensor_tick, sweep_tick
 
 from gs_dagster.config import GsConfig
+from gs_dagster.resources.job_table import JobRecord, open_job_table
+from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.submit import submit
-from resources.job_table import JobRecord, open_job_table
-from resources.notifier import NotifierResource
 
 
 def _outbox(config: GsConfig) -> list[dict]:

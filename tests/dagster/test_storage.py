@@ -8,7 +8,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from resources.storage import LocalStore, S3Store, Store, open_store
+from gs_dagster.resources.storage import LocalStore, S3Store, Store, open_store
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -17,11 +17,11 @@ import pycolmap
 import pytest
 from gs_testkit import TEST_OPTIONS, local_config, materialized, runner_for
 
+from gs_dagster.resources.job_table import open_job_table
+from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.submit import submit
 from gs_stages.export.sparse import read_points_ply
 from gs_stages.export.spz import read_spz
-from resources.job_table import open_job_table
-from resources.notifier import NotifierResource
 from tests.shared_data import DATA
 
 ALL = ["frames", "masks", "sparse_model", "splat", "spz"]
@@ -48,7 +48,7 @@ def test_training_off_ends_complete_with_the_sparse_model_delivered(
     job = submit(sample_zip, config=config, options={**TEST_OPTIONS, "training.enable": False})
     (result,) = runner_for(config, instance).process()
     assert result.success
-    assert materialized(instance, result.run_id) == ALL
+    assert materialized(instance, result.run_id) == [*ALL, "delivery"]
     assert _checks(instance, result.run_id) == dict.fromkeys(
         ["registered_ratio", "heldout_psnr", "spz_reads_back"], True
     )
@@ -92,7 +92,7 @@ def test_sfm_off_with_a_colmap_model_trains_from_the_model_as_given(
     job = submit(statue_zip, config=config, options=options)
     (result,) = runner_for(config, instance).process()
     assert result.success, open_job_table(config.job_table).get(job.uuid)
-    assert materialized(instance, result.run_id) == ALL
+    assert materialized(instance, result.run_id) == [*ALL, "delivery"]
 
     sparse = _metadata(instance, "sparse_model", job.uuid)
     assert sparse["pose_source"] == "colmap_model"

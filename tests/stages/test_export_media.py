@@ -25,13 +25,13 @@ import pytest
 import torch
 from PIL import Image
 
-from assets.spz import deliver
+from gs_dagster.assets.spz import deliver
+from gs_dagster.resources.storage import LocalStore
 from gs_stages.cli import run_stage
 from gs_stages.export.camera_path import output_size, scaled_intrinsics
 from gs_stages.export.ply import read_ply
 from gs_stages.export.sog import splat_transform
 from gs_stages.export.spz import read_spz
-from resources.storage import LocalStore
 from tests.stages.jobs import make_spec
 from tests.stages.splat_scenes import render_gaussians
 from tests.viewer.viewer_jobs import write_trained_splat

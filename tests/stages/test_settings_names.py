@@ -96,3 +96,15 @@ def test_chain_accepts_a_setting_another_stage_reads(tmp_path: Path, capsys: pyt
     assert main(argv) == 2
     error = capsys.readouterr().err
     assert "no trained splat" in error and "unknown engine setting" not in error
+
+
+def test_settings_modules_do_not_import_the_stage_module() -> None:
+    """gs_stages.stage reads the settings modules' names; they import only the leaf gs_stages.errors, so the
+    import runs one way (a fresh interpreter loads each settings module without loading gs_stages.stage)."""
+    import subprocess
+    import sys
+
+    for module in ("gs_stages.frames.settings", "gs_stages.sfm.settings", "gs_stages.splat.settings"):
+        code = f"import sys, {module}; print('gs_stages.stage' in sys.modules)"
+        found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+        assert found.stdout.strip() == "False", module

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 import torch
 
+from gs_dagster.resources.sagemaker_request import training_ranks
 from gs_stages.cli import run_stage
 from gs_stages.export.ply import read_ply
 from gs_stages.jobspec import JobSpec
 from gs_stages.splat import data_parallel
 from gs_stages.splat.presets import PRESETS
 from gs_stages.stage import StageError
-from resources.sagemaker_request import training_ranks
 
 from .jobs import make_spec
 from .splat_scenes import SyntheticScene, make_scene

@@ -183,3 +183,18 @@ def test_a_profiled_window_writes_its_table_and_trains_the_same(scene: Synthetic
     assert (late["profile"]["start"], late["profile"]["steps"]) == (15, 10)
     with pytest.raises(StageError, match="profile_start must be an integer >= 0"):
         _run(scene, tmp_path / "bad", steps=25, profile_steps=5, profile_start=-1)
+
+
+def test_preset_overrides_are_typed_by_the_preset_fields() -> None:
+    """JSON types, strictly (pydantic, from the Preset's type hints): an int where a float goes, nothing looser."""
+    base = PRESETS["splatfacto"]
+    assert resolve("splatfacto", {"init_opacity": 1}).init_opacity == 1.0
+    for key, value, expected in (
+        ("num_downscales", 1.5, "expected a int"),
+        ("num_downscales", True, "expected a int"),
+        ("init_opacity", "0.5", "expected a float"),
+        ("strategy", "fancy", "expected one of"),
+    ):
+        with pytest.raises(StageError, match=f"preset_overrides.{key}: {expected}"):
+            resolve("splatfacto", {key: value})
+    assert resolve("splatfacto", {}) is base

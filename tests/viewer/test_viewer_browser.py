@@ -17,11 +17,11 @@ import pytest
 import torch
 
 from gs_dagster.config import GsConfig
+from gs_dagster.resources.job_table import open_job_table
+from gs_dagster.resources.storage import LocalStore
 from gs_dagster.viewer.library import Library
 from gs_stages.export.ply import read_ply
 from gs_stages.export.spz import read_spz
-from resources.job_table import open_job_table
-from resources.storage import LocalStore
 from tests.stages.splat_scenes import render_gaussians
 
 from .browser import canvas_pixels, serving, wait_for

@@ -2,7 +2,7 @@
 
 The splat is the synthetic scene's ground truth (tests/stages/splat_scenes.py: a textured ball in a
 textured room) with the splat stage's `cameras.json` for cameras on a circle around it. The spz stage
-(rotation on, as by default) writes the delivered files and rotated cameras; `assets.spz.deliver` copies
+(rotation on, as by default) writes the delivered files and rotated cameras; `assets.delivery.deliver` copies
 them to the bucket, and the job table holds the run's outcome as the run-status sensor writes it.
 """
 
@@ -14,14 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from assets.spz import deliver
+from gs_dagster.assets.delivery import deliver
+from gs_dagster.resources.job_table import JobRecord, RunOutcome, utc_now
+from gs_dagster.resources.stage_folders import stage_folder
+from gs_dagster.resources.storage import Store
 from gs_stages.cli import run_stage
 from gs_stages.export.cameras import CAMERAS_JSON, camera_entry, write_cameras
 from gs_stages.export.ply import write_ply
 from gs_stages.gaussians import Gaussians
 from gs_stages.layout import SPLAT_PLY
-from resources.job_table import JobRecord, RunOutcome, utc_now
-from resources.storage import Store
 from tests.stages.jobs import make_spec
 from tests.stages.splat_scenes import ground_truth, look_at
 
@@ -84,7 +85,7 @@ def finished_job(
     stage_settings = {**SMALL_MEDIA, "sog": "false", **(settings or {})}
     metrics = run_stage("spz", spec, {"splat": splat_dir}, spz_dir, stage_settings)
     storage.upload_dir(spz_dir, f"spz/{uuid}")
-    delivered = deliver(storage, bucket, spec)
+    delivered = deliver(stage_folder(storage, "spz", uuid), storage, bucket, spec)
     table.create(JobRecord(uuid=uuid, submitted_at=utc_now(), media_uri=bucket.uri_of(f"media-input/{media}")))
     outputs = {"spz": storage.uri_of(f"spz/{uuid}"), **delivered}
     started = utc_now()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from gs_stages.stage import StageError, available_cores
+from gs_stages.errors import StageError, available_cores
 
 GIB = 1024**3
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
-from gs_stages.stage import StageError, available_cores
+from gs_stages.errors import StageError, available_cores
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """Image quality and resource metrics: PSNR, SSIM, LPIPS (when its weights are on disk), peak memory.
 
-SSIM is written here in torch rather than taken from a library (torchmetrics and pytorch_msssim
-would each pull their own torch pin): Gaussian window 11 px, sigma 1.5, K1 = 0.01, K2 = 0.03,
-evaluated where the window fits inside the image ("valid"), averaged over pixels and channels.
-These are the settings of pytorch_msssim (nerfstudio's training loss and metric) and of
-torchmetrics' default (gsplat's examples), so numbers are comparable with theirs.
+SSIM is torchmetrics' (`structural_similarity_index_measure`, differentiable, so the D-SSIM loss uses
+it too): Gaussian window 11 px, sigma 1.5, K1 = 0.01, K2 = 0.03, at every pixel of the image mirrored
+at its border, averaged over pixels and channels: gsplat's examples measure with the same function, so
+numbers are theirs. On CUDA the training loss uses the fused-ssim kernel instead (splat/train.py
+`pick_ssim`, padding "valid": only where the window fits, as the 3DGS reference does; it differs from
+the mirrored border in the last decimals, the loss only).
 
 LPIPS needs pretrained network weights that cannot be fetched at run time. With the engine setting
 `lpips_weights` pointing at them it is computed with the AlexNet backbone and the v0.1 linear heads
@@ -23,6 +24,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torchmetrics.functional.image import structural_similarity_index_measure
 
 from gs_stages import s3_files
 
@@ -34,30 +36,11 @@ def psnr(prediction: Tensor, target: Tensor, valid: Tensor | None = None) -> flo
     return float("inf") if mse == 0 else -10.0 * math.log10(mse)
 
 
-def _gaussian_window(size: int, sigma: float, channels: int, device: torch.device) -> Tensor:
-    x = torch.arange(size, device=device, dtype=torch.float32) - (size - 1) / 2
-    g = torch.exp(-(x**2) / (2 * sigma**2))
-    g = g / g.sum()
-    return (g[:, None] * g[None, :]).expand(channels, 1, size, size).contiguous()
-
-
 def ssim(prediction: Tensor, target: Tensor, window: int = 11, sigma: float = 1.5) -> Tensor:
-    """Mean SSIM of two (H, W, C) images in [0, 1]; differentiable (used by the D-SSIM loss too)."""
+    """Mean SSIM of two (H, W, C) images in [0, 1] (torchmetrics); differentiable (the D-SSIM loss uses it)."""
     x = prediction.permute(2, 0, 1)[None].float()
     y = target.permute(2, 0, 1)[None].float()
-    channels = x.shape[1]
-    kernel = _gaussian_window(window, sigma, channels, x.device)
-
-    def blur(t: Tensor) -> Tensor:
-        return F.conv2d(t, kernel, groups=channels)
-
-    mu_x, mu_y = blur(x), blur(y)
-    var_x = blur(x * x) - mu_x**2
-    var_y = blur(y * y) - mu_y**2
-    cov = blur(x * y) - mu_x * mu_y
-    c1, c2 = 0.01**2, 0.03**2
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-    return ssim_map.mean()
+    return structural_similarity_index_measure(x, y, data_range=1.0, kernel_size=window, sigma=sigma)
 
 
 class LPIPS(nn.Module):

@@ -36,6 +36,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
+from pydantic import TypeAdapter, ValidationError
+
 from gs_stages.stage import NotAvailableError, StageError
 
 
@@ -144,30 +146,22 @@ def resolve(model: str, overrides: Mapping[str, Any] | None = None) -> Preset:
             f"preset_overrides: unknown or fixed field(s) {', '.join(unknown) or 'name'}",
             hint="see gs_stages/splat/presets.py for the field names",
         )
-    typed = {key: _coerce(fields[key].default, value, key) for key, value in overrides.items()}
-    for key, value in typed.items():
-        if key in CHOICES and value not in CHOICES[key]:
-            raise StageError(f"preset_overrides.{key}: expected one of {', '.join(CHOICES[key])}, got {value!r}")
-    return dataclasses.replace(preset, **typed)
+    return dataclasses.replace(preset, **{key: _typed(key, value) for key, value in overrides.items()})
 
 
-#: The preset's Literal-typed fields and the values they take, for checking overrides at run time.
-CHOICES: dict[str, tuple[str, ...]] = {
-    name: get_args(hint) for name, hint in get_type_hints(Preset).items() if get_origin(hint) is Literal
-}
+#: The preset's fields as pydantic validates them, from their type hints (strict: settings arrive as JSON,
+#: so an int is accepted where a float is expected and nothing looser; a Literal takes only its choices).
+FIELD_TYPES: dict[str, TypeAdapter[Any]] = {name: TypeAdapter(hint) for name, hint in get_type_hints(Preset).items()}
 
 
-def _coerce(default: Any, value: Any, key: str) -> Any:
-    """Settings arrive from the CLI as JSON; accept an int where a float is expected, nothing looser."""
-    if isinstance(default, bool):
-        if isinstance(value, bool):
-            return value
-    elif isinstance(default, int):
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif isinstance(default, float):
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    elif isinstance(default, str) and isinstance(value, str):
-        return value
-    raise StageError(f"preset_overrides.{key}: expected a {type(default).__name__}, got {value!r}")
+def _typed(key: str, value: Any) -> Any:
+    hint = get_type_hints(Preset)[key]
+    try:
+        return FIELD_TYPES[key].validate_python(value, strict=True)
+    except ValidationError:
+        expected = (
+            "one of " + ", ".join(get_args(hint))
+            if get_origin(hint) is Literal
+            else f"a {getattr(hint, '__name__', hint)}"
+        )
+        raise StageError(f"preset_overrides.{key}: expected {expected}, got {value!r}") from None

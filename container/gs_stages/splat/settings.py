@@ -24,7 +24,8 @@ is refused before any stage runs (`gs_stages.stage.check_settings`).
 * `preset_overrides` = {}: preset fields to replace, e.g. {"num_downscales": 0} (`presets.py`).
 * `strategy_impl` = "builtin": `densify.py`, or "gsplat" (gsplat.strategy, for comparison runs).
 * `ssim` = "auto": the D-SSIM loss's implementation: "fused" (the fused-ssim CUDA kernel, same
-  window and constants as ours), "torch" (`metrics.ssim`), or "auto" (fused when it imports on CUDA).
+  window and constants, "valid" region), "torch" (`metrics.ssim`: torchmetrics), or "auto" (fused
+  when it imports on CUDA).
 * `optimizer` = "adam": torch's Adam (multi-tensor); "fused_adam" (torch's single-kernel Adam, the
   same update); or "selective_adam" (gsplat's fused kernel that updates only the Gaussians seen in
   this step's view; Taming 3DGS; it also skips Adam's bias correction).
@@ -42,7 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gs_stages.stage import StageError
+from gs_stages.errors import StageError
 
 #: `train_max_side` "auto": nerfstudio's 1600 px on a GPU; 640 px on a CPU, where a draft must finish in minutes.
 GPU_MAX_SIDE = 1600

@@ -284,8 +284,9 @@ class Trainer:
 def pick_ssim(name: str, device: torch.device) -> Callable[[Tensor, Tensor], Tensor]:
     """The SSIM of the D-SSIM loss (engine setting `ssim`): the fused CUDA kernel or `metrics.ssim`.
 
-    fused-ssim computes the same quantity (11 px Gaussian window, sigma 1.5, the same constants, "valid"
-    region) in one kernel per direction instead of five convolutions; "auto" takes it where it imports.
+    fused-ssim computes SSIM with the same window and constants (11 px Gaussian, sigma 1.5) over the
+    "valid" region (torchmetrics' `metrics.ssim` mirrors the border instead) in one kernel per direction;
+    "auto" takes it where it imports.
     """
     if name == "torch" or (name == "auto" and device.type != "cuda"):
         return ssim
