@@ -34,27 +34,31 @@ def psnr(prediction: Tensor, target: Tensor, valid: Tensor | None = None) -> flo
     return float("inf") if mse == 0 else -10.0 * math.log10(mse)
 
 
-def _gaussian_window(size: int, sigma: float, channels: int, device: torch.device) -> Tensor:
+def _gaussian_taps(size: int, sigma: float, device: torch.device) -> Tensor:
     x = torch.arange(size, device=device, dtype=torch.float32) - (size - 1) / 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
-    g = g / g.sum()
-    return (g[:, None] * g[None, :]).expand(channels, 1, size, size).contiguous()
+    return g / g.sum()
 
 
 def ssim(prediction: Tensor, target: Tensor, window: int = 11, sigma: float = 1.5) -> Tensor:
-    """Mean SSIM of two (H, W, C) images in [0, 1]; differentiable (used by the D-SSIM loss too)."""
+    """Mean SSIM of two (H, W, C) images in [0, 1]; differentiable (used by the D-SSIM loss too).
+
+    The 2D Gaussian window is separable, so the five local means are one horizontal and one vertical
+    11-tap pass over the five maps stacked as channels: the same sums as the 11x11 window, at a
+    fraction of the work (on a CPU it was most of a training step).
+    """
     x = prediction.permute(2, 0, 1)[None].float()
     y = target.permute(2, 0, 1)[None].float()
-    channels = x.shape[1]
-    kernel = _gaussian_window(window, sigma, channels, x.device)
-
-    def blur(t: Tensor) -> Tensor:
-        return F.conv2d(t, kernel, groups=channels)
-
-    mu_x, mu_y = blur(x), blur(y)
-    var_x = blur(x * x) - mu_x**2
-    var_y = blur(y * y) - mu_y**2
-    cov = blur(x * y) - mu_x * mu_y
+    stack = torch.cat([x, y, x * x, y * y, x * y], dim=1)
+    channels = stack.shape[1]
+    taps = _gaussian_taps(window, sigma, x.device)
+    rows = taps.view(1, 1, 1, window).expand(channels, 1, 1, window).contiguous()
+    cols = taps.view(1, 1, window, 1).expand(channels, 1, window, 1).contiguous()
+    blurred = F.conv2d(F.conv2d(stack, rows, groups=channels), cols, groups=channels)
+    mu_x, mu_y, xx, yy, xy = blurred.chunk(5, dim=1)
+    var_x = xx - mu_x**2
+    var_y = yy - mu_y**2
+    cov = xy - mu_x * mu_y
     c1, c2 = 0.01**2, 0.03**2
     ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
     return ssim_map.mean()
