@@ -69,10 +69,18 @@ struct Gaussian {
   float mx, my, a, b, c, o;
 };
 
-inline float sigma_at(const Gaussian& s, int x, int y, float& dx, float& dy) {
-  dx = s.mx - (float(x) + 0.5f);
-  dy = s.my - (float(y) + 0.5f);
-  return 0.5f * (s.a * dx * dx + s.c * dy * dy) + s.b * dx * dy;
+// alpha of Gaussian `s` at pixels x0..x1-1 of row y, 0 where the pair is skipped (sigma < 0 or alpha < 1/255);
+// `vis` gets exp(-sigma). Branch-free, so the compiler vectorizes it (exp included, with -ffast-math).
+inline void alpha_row(const Gaussian& s, int x0, int x1, int y, float* alpha, float* vis) {
+  const float dy = s.my - (float(y) + 0.5f);
+  for (int x = x0; x < x1; ++x) {
+    const float dx = s.mx - (float(x) + 0.5f);
+    const float sigma = 0.5f * (s.a * dx * dx + s.c * dy * dy) + s.b * dx * dy;
+    const float v = std::exp(-sigma);
+    const float a = std::min(kMaxAlpha, s.o * v);
+    alpha[x - x0] = (sigma >= 0.0f && a >= kMinAlpha) ? a : 0.0f;
+    vis[x - x0] = v;
+  }
 }
 
 inline Gaussian load(const float* means, const float* conics, const float* opac, int64_t g) {
@@ -129,15 +137,13 @@ std::vector<torch::Tensor> forward(torch::Tensor means2d, torch::Tensor conics, 
       const int gx0 = std::max(x0, box_lo[2 * g]), gx1 = std::min(x1, box_hi[2 * g]);
       const int gy0 = std::max(y0, box_lo[2 * g + 1]), gy1 = std::min(y1, box_hi[2 * g + 1]);
       const float cr = col[3 * g], cg = col[3 * g + 1], cb = col[3 * g + 2];
+      float alphas[kTile], vis[kTile];
       for (int y = gy0; y < gy1; ++y) {
+        alpha_row(s, gx0, gx1, y, alphas, vis);
         for (int x = gx0; x < gx1; ++x) {
           const int p = (y - y0) * kTile + (x - x0);
-          if (done[p]) continue;
-          float dx, dy;
-          const float sigma = sigma_at(s, x, y, dx, dy);
-          if (sigma < 0.0f) continue;
-          const float alpha = std::min(kMaxAlpha, s.o * std::exp(-sigma));
-          if (alpha < kMinAlpha) continue;
+          const float alpha = alphas[x - gx0];
+          if (alpha == 0.0f || done[p]) continue;
           const double next_t = T[p] * (1.0 - double(alpha));
           if (next_t <= kMinTransmittance) {
             done[p] = true;
@@ -224,17 +230,16 @@ std::vector<torch::Tensor> backward(torch::Tensor means2d, torch::Tensor conics,
       const int gy0 = std::max(y0, box_lo[2 * g + 1]), gy1 = std::min(y1, box_hi[2 * g + 1]);
       const double cv[4] = {col[3 * g], col[3 * g + 1], col[3 * g + 2], 1.0};
       double acc[kSlot] = {0.0};
+      float alphas[kTile], vis[kTile];
       for (int y = gy0; y < gy1; ++y) {
+        alpha_row(s, gx0, gx1, y, alphas, vis);
+        const float dy = s.my - (float(y) + 0.5f);
         for (int x = gx0; x < gx1; ++x) {
           const int p = (y - y0) * kTile + (x - x0);
-          if (local >= stop_at[p]) continue;
-          float dx, dy;
-          const float sigma = sigma_at(s, x, y, dx, dy);
-          if (sigma < 0.0f) continue;
-          const float vis = std::exp(-sigma);
-          const float raw = s.o * vis;
-          const float alpha = std::min(kMaxAlpha, raw);
-          if (alpha < kMinAlpha) continue;
+          const float alpha = alphas[x - gx0];
+          if (alpha == 0.0f || local >= stop_at[p]) continue;
+          const float dx = s.mx - (float(x) + 0.5f);
+          const float v = vis[x - gx0];
           const double one_minus = 1.0 - double(alpha);
           const double t_i = T[p] / one_minus;
           const double w = double(alpha) * t_i;
@@ -244,15 +249,15 @@ std::vector<torch::Tensor> backward(torch::Tensor means2d, torch::Tensor conics,
             behind += double(G[4 * p + c]) * S[4 * p + c];
           }
           for (int c = 0; c < 3; ++c) acc[6 + c] += w * G[4 * p + c];
-          const double d_alpha = raw > kMaxAlpha ? 0.0 : t_i * front - behind / one_minus;
-          const double d_sigma = -double(s.o) * vis * d_alpha;
+          const double d_alpha = s.o * v > kMaxAlpha ? 0.0 : t_i * front - behind / one_minus;
+          const double d_sigma = -double(s.o) * v * d_alpha;
           const double gmx = d_sigma * (s.a * dx + s.b * dy), gmy = d_sigma * (s.c * dy + s.b * dx);
           acc[0] += gmx;
           acc[1] += gmy;
           acc[2] += d_sigma * 0.5 * dx * dx;
           acc[3] += d_sigma * dx * dy;
           acc[4] += d_sigma * 0.5 * dy * dy;
-          acc[5] += vis * d_alpha;
+          acc[5] += v * d_alpha;
           acc[9] += std::abs(gmx);
           acc[10] += std::abs(gmy);
           for (int c = 0; c < 4; ++c) S[4 * p + c] += w * cv[c];
