@@ -38,7 +38,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 
 def test_held_out_psnr_reaches_25_db(trained: tuple[Path, dict]) -> None:
     _, metrics = trained
-    assert metrics["backend"] == "torch" and metrics["device"] == "cpu"  # auto on a machine without CUDA
+    assert metrics["backend"] == "cpu" and metrics["device"] == "cpu"  # auto without CUDA: the compiled rasterizer
     assert metrics["steps"] == STEPS
     assert metrics["test_views"] == 3 and metrics["train_views"] == 21  # every 8th of 24 held out
     assert metrics["psnr"] >= 25.0, metrics["per_view"]
