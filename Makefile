@@ -25,6 +25,8 @@ $(STAMP): pyproject.toml container/pyproject.toml
 	# wheels), as README's "Two commands" section says; the GPU image pins its CUDA build (container/Dockerfile).
 	$(BIN)/python -m pip install -q -e "./container[engine]" -e ".[dev]"
 	$(BIN)/python -c "import torch, sys; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	# The compiled CPU rasterizer (g++ and OpenMP, about a minute), built now rather than in the first training.
+	$(BIN)/python -m gs_stages.splat.render_cpu
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--downscale", default="1", help="image downscale factor, or 'auto'")
     parser.add_argument("--output", required=True)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--backend", default="auto", choices=("auto", "gsplat", "torch"))
+    parser.add_argument("--backend", default="auto", choices=("auto", "gsplat", "cpu", "torch"))
     parser.add_argument("--strategy-impl", default="builtin", choices=("builtin", "gsplat"))
     parser.add_argument("--checkpoint-every", type=int, default=0)
     parser.add_argument("--lpips-weights", default=None)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from gs_stages.splat.metrics import ssim
+from gs_stages.splat.metrics import ssim, ssim_separable
 from gs_stages.splat.train import pick_ssim
 
 C1, C2 = 0.01**2, 0.03**2
@@ -78,4 +78,4 @@ def test_on_cuda_the_loss_takes_fused_ssim_with_the_valid_window(monkeypatch: py
         image = torch.rand((20, 30, 3))
         assert loss_ssim(image, image).item() == pytest.approx(1.0, abs=1e-6)
     assert calls == [((1, 3, 20, 30), True, "valid")] * 2
-    assert pick_ssim("torch", cuda) is ssim
+    assert pick_ssim("torch", cuda) is ssim_separable

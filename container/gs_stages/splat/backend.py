@@ -1,19 +1,23 @@
 """Which device and which rasterizer a run uses (engine settings `device` and `backend`).
 
-"auto" means: CUDA when torch sees a GPU, and there gsplat's rasterizer when gsplat imports; the
-PyTorch rasterizer everywhere else. An explicit choice that cannot be honoured fails with the
+"auto" means: CUDA when torch sees a GPU, and there gsplat's rasterizer when gsplat imports; on a CPU
+the compiled tile rasterizer (`render_cpu`) when it builds, else the PyTorch one (`render_torch`, the
+reference both are checked against). An explicit choice that cannot be honoured fails with the
 reason instead of silently running something else.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from gs_stages.splat import render_gsplat, render_torch
+from gs_stages.splat import render_cpu, render_gsplat, render_torch
 from gs_stages.stage import NotAvailableError
+
+log = logging.getLogger("gs_stages.splat")
 
 Renderer = Callable[..., tuple[torch.Tensor, torch.Tensor, dict[str, Any]]]
 
@@ -28,8 +32,20 @@ def pick_device(name: str) -> torch.device:
 
 
 def pick_renderer(name: str, device: torch.device) -> tuple[str, Renderer]:
-    """("gsplat" | "torch", rasterization function)."""
+    """("gsplat" | "cpu" | "torch", rasterization function)."""
     if name == "torch":
+        return "torch", render_torch.rasterization
+    if name == "cpu" or (name == "auto" and device.type == "cpu"):
+        if device.type != "cpu":
+            raise NotAvailableError(f"backend 'cpu' renders on the CPU, not on {device}", hint="use device=cpu")
+        problem = render_cpu.import_error()
+        if problem is None:
+            return "cpu", render_cpu.rasterization
+        if name == "cpu":
+            raise NotAvailableError(
+                f"backend 'cpu' is not available: {problem}", hint="install g++ and ninja, or use backend=torch"
+            )
+        log.warning("the compiled CPU rasterizer is not available (%s); using the slower PyTorch one", problem)
         return "torch", render_torch.rasterization
     problem = render_gsplat.import_error() if device.type == "cuda" else "it needs a CUDA device"
     if problem is None:

@@ -43,6 +43,36 @@ def ssim(prediction: Tensor, target: Tensor, window: int = 11, sigma: float = 1.
     return structural_similarity_index_measure(x, y, data_range=1.0, kernel_size=window, sigma=sigma)
 
 
+def _gaussian_taps(size: int, sigma: float, device: torch.device) -> Tensor:
+    x = torch.arange(size, device=device, dtype=torch.float32) - (size - 1) / 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def ssim_separable(prediction: Tensor, target: Tensor, window: int = 11, sigma: float = 1.5) -> Tensor:
+    """Mean SSIM over the "valid" region, as fused-ssim computes it on CUDA: the D-SSIM loss on a CPU.
+
+    The 2D Gaussian window is separable, so the five local means are one horizontal and one vertical
+    11-tap pass over the five maps stacked as channels: the same sums as the 11x11 window, at a
+    fraction of the work (on a CPU it was most of a training step).
+    """
+    x = prediction.permute(2, 0, 1)[None].float()
+    y = target.permute(2, 0, 1)[None].float()
+    stack = torch.cat([x, y, x * x, y * y, x * y], dim=1)
+    channels = stack.shape[1]
+    taps = _gaussian_taps(window, sigma, x.device)
+    rows = taps.view(1, 1, 1, window).expand(channels, 1, 1, window).contiguous()
+    cols = taps.view(1, 1, window, 1).expand(channels, 1, window, 1).contiguous()
+    blurred = F.conv2d(F.conv2d(stack, rows, groups=channels), cols, groups=channels)
+    mu_x, mu_y, xx, yy, xy = blurred.chunk(5, dim=1)
+    var_x = xx - mu_x**2
+    var_y = yy - mu_y**2
+    cov = xy - mu_x * mu_y
+    c1, c2 = 0.01**2, 0.03**2
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return ssim_map.mean()
+
+
 class LPIPS(nn.Module):
     """LPIPS v0.1 with the AlexNet backbone (Zhang et al. 2018): distance between deep features."""
 

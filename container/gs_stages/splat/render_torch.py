@@ -30,8 +30,10 @@ gsplat's layout.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -354,8 +356,12 @@ def rasterization(
     far_plane: float = 1e10,
     radius_clip: float = 0.0,
     chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
+    rasterize: Callable[..., tuple[Tensor, Tensor]] | None = None,
 ) -> tuple[Tensor, Tensor, dict[str, Any]]:
     """Render C cameras; same arguments and outputs as `gsplat.rasterization(packed=False)`.
+
+    `rasterize` composites one camera (`rasterize_image`'s arguments up to `absgrad`); render_cpu passes
+    its compiled one, the default is this module's.
 
     `scales` are exponentiated, `opacities` sigmoid-ed (N,), `colors` SH coefficients (N, K, 3)
     when `sh_degree` is given, else RGB (N, 3). Returns renders (C, H, W, 3), alphas (C, H, W, 1)
@@ -387,7 +393,7 @@ def rasterization(
             rgb = sh_colors(sh_degree, means[visible] - campos[cam], colors[visible])
             rgb = torch.clamp_min(rgb + 0.5, 0.0)
         background = backgrounds[cam] if backgrounds is not None else None
-        image, alpha = rasterize_image(
+        image, alpha = (rasterize or functools.partial(rasterize_image, chunk_pairs=chunk_pairs))(
             proj,
             cam,
             rgb,
@@ -396,7 +402,6 @@ def rasterization(
             height,
             background,
             absgrad_buffer[cam] if absgrad_buffer is not None else None,
-            chunk_pairs,
         )
         renders.append(image)
         alphas.append(alpha)

@@ -5,8 +5,8 @@ is shared by every stage of a chain, so names of other stages are ignored here; 
 is refused before any stage runs (`gs_stages.stage.check_settings`).
 
 * `device` = "auto": CUDA when available, else CPU; or "cpu", "cuda", "cuda:N".
-* `backend` = "auto": gsplat's CUDA rasterizer on CUDA when gsplat imports, else the PyTorch one;
-  or "gsplat", "torch".
+* `backend` = "auto": gsplat's CUDA rasterizer on CUDA when gsplat imports; on a CPU the compiled tile
+  rasterizer (`render_cpu`) when it builds; else the PyTorch one; or "gsplat", "cpu", "torch".
 * `image_downscale` = "auto": an integer factor, or the smallest power of two that brings the
   longest image side to <= `train_max_side` (nerfstudio's COLMAP rule).
 * `train_max_side` = "auto": the longest side "auto" downscaling aims for: 1600 px on CUDA
@@ -82,8 +82,8 @@ class EngineSettings:
 
     def _check(self) -> None:
         problems = []
-        if self.backend not in ("auto", "gsplat", "torch"):
-            problems.append(f"backend must be auto, gsplat or torch, got {self.backend!r}")
+        if self.backend not in ("auto", "gsplat", "cpu", "torch"):
+            problems.append(f"backend must be auto, gsplat, cpu or torch, got {self.backend!r}")
         if not (self.device in ("auto", "cpu", "cuda") or str(self.device).startswith("cuda:")):
             problems.append(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if self.image_downscale != "auto" and not (_is_int(self.image_downscale) and self.image_downscale >= 1):

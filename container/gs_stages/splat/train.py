@@ -37,7 +37,7 @@ from gs_stages.splat import appearance, checkpoint
 from gs_stages.splat.backend import Renderer
 from gs_stages.splat.data_parallel import DataParallel
 from gs_stages.splat.densify import DefaultStrategy, Strategy, make_strategy
-from gs_stages.splat.metrics import ssim
+from gs_stages.splat.metrics import ssim_separable
 from gs_stages.splat.model import Params, activated, init_params, make_optimizers, means_lr
 from gs_stages.splat.presets import Preset
 from gs_stages.splat.profiling import StepProfiler
@@ -282,20 +282,21 @@ class Trainer:
 
 
 def pick_ssim(name: str, device: torch.device) -> Callable[[Tensor, Tensor], Tensor]:
-    """The SSIM of the D-SSIM loss (engine setting `ssim`): the fused CUDA kernel or `metrics.ssim`.
+    """The SSIM of the D-SSIM loss (engine setting `ssim`): the fused CUDA kernel or `metrics.ssim_separable`.
 
-    fused-ssim computes SSIM with the same window and constants (11 px Gaussian, sigma 1.5) over the
-    "valid" region (torchmetrics' `metrics.ssim` mirrors the border instead) in one kernel per direction;
-    "auto" takes it where it imports.
+    Both compute SSIM with the same window and constants (11 px Gaussian, sigma 1.5) over the "valid" region,
+    fused-ssim in one kernel per direction, ours as two 1-D passes (on a CPU the 11x11 window was most of a
+    step); the reported metric is torchmetrics' (`metrics.ssim`, mirrored border). "auto" takes the fused
+    kernel where it imports.
     """
     if name == "torch" or (name == "auto" and device.type != "cuda"):
-        return ssim
+        return ssim_separable
     try:
         from fused_ssim import fused_ssim
     except ImportError as exc:
         if name == "fused":
             raise StageError(f"ssim='fused' but fused_ssim does not import: {exc}") from exc
-        return ssim
+        return ssim_separable
     if device.type != "cuda":
         raise StageError("ssim='fused' needs a CUDA device", hint="use ssim=auto or torch")
 
