@@ -72,9 +72,6 @@ OFF = (False,)
 #: The newer keys that choose things this build does not do. `off=None`: every valid value is accepted
 #: (a setting that only matters when an option refused here is on).
 NOT_RUN: dict[str, NotRun | tuple[Callable[[Any], Any], None]] = {
-    "useSpotInstance": NotRun(
-        loose_bool, OFF, "this build launches on-demand SageMaker training jobs, not AWS Batch spot", "false"
-    ),
     "imageProcessing.autoScaleDataset": NotRun(
         loose_bool, OFF, "fitting the dataset to GPU memory is not in this build", "false; cap frames with maxNumImages"
     ),
@@ -140,10 +137,11 @@ class Translation:
 
 
 def is_guidance_form(data: Mapping[str, Any]) -> bool:
-    """A document in the newer form: it has `reconstruction`, `useSpotInstance`, or the nested segmentation."""
+    """A document in the newer form: it has `reconstruction`, or the nested segmentation (`useSpotInstance`,
+    `postProcessing` and the new training and video keys are keys of our form too)."""
     segmentation = data.get("segmentation")
     nested = isinstance(segmentation, Mapping) and ({"backgroundRemoval", "objectRemoval"} & set(segmentation))
-    return "reconstruction" in data or "useSpotInstance" in data or bool(nested)
+    return "reconstruction" in data or bool(nested)
 
 
 def guidance_path(path: str) -> str:
@@ -159,7 +157,8 @@ def translate(data: Mapping[str, Any]) -> Translation:
     doc: dict[str, Any] = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items()}
     out = Translation(doc)
     if "sfm" in doc:
-        form = "this document is in the newer AWS form, which names this section 'reconstruction'"
+        form = "this document is in the newer AWS form (it has 'reconstruction' or 'segmentation.backgroundRemoval' "
+        form += "or 'objectRemoval'), which names this section 'reconstruction'"
         out.problems.append(("sfm", f"{form}: use one form"))
     for path, rule in NOT_RUN.items():
         _not_run(doc, path, rule, out.problems)

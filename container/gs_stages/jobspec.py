@@ -238,6 +238,8 @@ class JobSpec(Section):
 
     uuid: str = Field(min_length=1)
     instance_type: str = Field("ml.g5.4xlarge", alias="instanceType")
+    # AWS mode: SageMaker managed spot training for this job (checkpoints make it resumable).
+    use_spot_instance: LooseBool = Field(False, alias="useSpotInstance")
     log_verbosity: Literal["debug", "info", "warning", "error"] = Field("info", alias="logVerbosity")
     s3: S3Location
     video_processing: VideoProcessing = Field(default_factory=VideoProcessing, alias="videoProcessing")

@@ -105,6 +105,7 @@ def test_both_forms_start_a_run_and_the_newer_keys_reach_the_recorded_spec(drops
     seg = spec["segmentation"]
     assert (seg["removeBackground"], seg["backgroundRemovalModel"], seg["maskThreshold"]) == (True, "u2net", 0.4)
     assert seg["removeHumanSubject"] is False and spec["training"]["rotateSplat"] is True
+    assert spec["useSpotInstance"] is False
     older = json.loads(records["older"].spec)
     assert older["postProcessing"] == {"cropOutputBounds": True, "cropMode": "environment", "cleanSplat": True}
     assert older["training"]["numGaussians"] == 1_000_000
@@ -112,7 +113,7 @@ def test_both_forms_start_a_run_and_the_newer_keys_reach_the_recorded_spec(drops
 
 #: A change to the newer document -> the words its FAILED record and notice must hold (the last in the notice).
 BAD: dict[str, tuple[dict[str, Any], list[str]]] = {
-    "spot": ({"useSpotInstance": "true"}, ["useSpotInstance", "on-demand SageMaker", "what to try: false"]),
+    "spot": ({"useSpotInstance": "sometimes"}, ["useSpotInstance", "expected true or false"]),
     "sog": ({"postProcessing.enableSog": "yes"}, ["postProcessing.enableSog", "expected true or false"]),
     "coords": ({"postProcessing.spzCoords": "lhzu"}, ["postProcessing.spzCoords", "right-handed y-up", "rhyu"]),
     "erase": (
