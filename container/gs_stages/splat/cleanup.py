@@ -91,7 +91,7 @@ def cleanup(
         apply("isolated", isolated(means, params["scales"].detach(), keep))
     over = int(keep.sum()) - options.budget
     if over > 0:
-        importance = significance(params).masked_fill(~keep, -math.inf)
+        importance = significance(params).masked_fill(~keep, math.inf)  # the already removed are not picked
         weakest = torch.topk(importance, over, largest=False).indices
         remove = torch.zeros_like(keep)
         remove[weakest] = True
