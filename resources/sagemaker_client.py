@@ -225,7 +225,7 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
             response = self._sagemaker.create_training_job(**request)
             context.log.info(
                 f"SageMaker training job {job_name} created ({spec.instance_type}, stages {','.join(stages)}"
-                f"{', spot' if self.settings.spot else ''}): {self.console_url(job_name)}"
+                f"{', spot' if request.get('EnableManagedSpotTraining') else ''}): {self.console_url(job_name)}"
             )
             if on_job_created is not None:
                 on_job_created(job_name)

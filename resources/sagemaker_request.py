@@ -247,8 +247,9 @@ def build_create_training_job_request(
         output_config["KmsKeyId"] = settings.kms_key_id
     if settings.volume_kms_key_id:
         resource_config["VolumeKmsKeyId"] = settings.volume_kms_key_id
+    spot = settings.spot or spec.use_spot_instance  # the deployment's choice, or this job's (useSpotInstance)
     stopping: dict[str, int] = {"MaxRuntimeInSeconds": settings.max_runtime_seconds}
-    if settings.spot:
+    if spot:
         stopping["MaxWaitTimeInSeconds"] = settings.max_wait_seconds or 2 * settings.max_runtime_seconds
 
     tags = {
@@ -270,13 +271,13 @@ def build_create_training_job_request(
         "Environment": environment,
         "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
     }
-    if "splat" in ordered or settings.spot:
+    if "splat" in ordered or spot:
         # Per Dagster run: a retried step resumes training, a new run starts from scratch.
         request["CheckpointConfig"] = {
             "S3Uri": settings.uri(settings.checkpoint_prefix, spec.uuid, run_id[:8]) + "/",
             "LocalPath": contract.CHECKPOINT_LOCAL_PATH,
         }
-    if settings.spot:
+    if spot:
         request["EnableManagedSpotTraining"] = True
     if settings.subnets:
         request["VpcConfig"] = {

@@ -9,6 +9,7 @@ minutes (GPU minutes on SageMaker). One list of reasons serves both, so they can
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -46,7 +47,7 @@ def unsupported(spec: JobSpec, stages: Iterable[str] | None = None) -> list[Unsu
         found += _masks(spec)
     if "splat" in wanted:
         found += _splat(spec)
-    return found
+    return [dataclasses.replace(p, path=spec.user_path(p.path)) for p in found]
 
 
 def refuse(spec: JobSpec, stage: str) -> None:

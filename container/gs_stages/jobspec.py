@@ -21,13 +21,16 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
+from gs_stages.job_guidance import guidance_path, is_guidance_form, translate
 from gs_stages.job_text import JobSpecError, alias_path, document_of, json_path, json_text, json_type
+from gs_stages.job_values import LooseBool, LooseFloat, LooseInt, Section, fraction
 from gs_stages.s3_keys import (
     INPUT_PREFIX_MAX_BYTES,
     OUTPUT_PREFIX_MAX_BYTES,
@@ -61,55 +64,6 @@ _UUID_RE = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9])*$")  # SageMaker's job-name 
 #: `<prefix>-<uuid>-<hash>-a<attempt>`, and SageMaker caps a name at 63 characters. With the longest prefix (10)
 #: and attempt numbers up to 99999, 36 characters (a canonical UUID) is what still fits whole, so every job
 #: name of a job shows its uuid uncut.
-
-
-def _loose_bool(value: Any) -> Any:
-    """JSON booleans, or the strings "true"/"false" in any letter case (and nothing looser)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise ValueError(f'expected true or false (a JSON boolean or the string "true"/"false"), got {value!r}')
-
-
-def _loose_int(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError(f"expected an integer, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return int(text)
-        except ValueError:
-            try:
-                number = float(text)
-            except ValueError:
-                number = None
-            if number is not None and number.is_integer():
-                return int(number)
-    raise ValueError(f"expected an integer (a number or a numeric string), got {value!r}")
-
-
-def _loose_float(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError(f"expected a number, got {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            pass
-    raise ValueError(f"expected a number (or a numeric string), got {value!r}")
-
-
-def _fraction(value: float) -> float:
-    if not 0.0 <= value <= 1.0:  # also false for nan
-        raise ValueError(f"must be a number between 0 and 1, got {value!r}")
-    return value
 
 
 def _face_list(value: Any) -> Any:
@@ -148,17 +102,7 @@ def uuid_problem(uuid: str) -> str:
     return ""
 
 
-LooseBool = Annotated[bool, BeforeValidator(_loose_bool)]
-LooseInt = Annotated[int, BeforeValidator(_loose_int)]
-LooseFloat = Annotated[float, BeforeValidator(_loose_float)]
-
-
-class _Section(BaseModel):
-    # Only the JSON keys are input: a field's Python name ("max_steps") is an unknown key like any typo.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class S3Location(_Section):
+class S3Location(Section):
     bucket_name: str = Field(alias="bucketName", min_length=3, max_length=63)
     input_prefix: str = Field("media-input", alias="inputPrefix")
     input_key: str = Field(alias="inputKey", min_length=1)
@@ -195,15 +139,26 @@ class S3Location(_Section):
         return f"{self.input_prefix}/{self.input_key}" if self.input_prefix else self.input_key
 
 
-class VideoProcessing(_Section):
+class VideoProcessing(Section):
     max_num_images: LooseInt = Field(300, alias="maxNumImages", ge=1, le=2000)
+    # Seconds into the video; null (the AWS guidance's default) or no key: to the end.
+    video_start_time: LooseFloat = Field(0.0, alias="videoStartTime", ge=0.0, le=86400.0)
+    video_stop_time: LooseFloat | None = Field(None, alias="videoStopTime", gt=0.0, le=86400.0)
+
+    @model_validator(mode="after")
+    def _window(self) -> VideoProcessing:
+        if self.video_stop_time is not None and self.video_stop_time <= self.video_start_time:
+            raise ValueError(
+                f"videoStopTime ({self.video_stop_time:g} s) must be after videoStartTime ({self.video_start_time:g} s)"
+            )
+        return self
 
 
-class ImageProcessing(_Section):
+class ImageProcessing(Section):
     filter_blurry_images: LooseBool = Field(True, alias="filterBlurryImages")
 
 
-class TransformJsonPrior(_Section):
+class TransformJsonPrior(Section):
     enable: LooseBool = False
     source_coordinate_name: Literal["arkit", "arcore", "opengl", "opencv", "ros"] = Field(
         "arkit", alias="sourceCoordinateName"
@@ -216,12 +171,12 @@ class TransformJsonPrior(_Section):
         return value.strip().lower() if isinstance(value, str) else value
 
 
-class PosePriors(_Section):
+class PosePriors(Section):
     use_colmap_model_files: LooseBool = Field(False, alias="usePosePriorColmapModelFiles")
     transform_json: TransformJsonPrior = Field(default_factory=TransformJsonPrior, alias="usePosePriorTransformJson")
 
 
-class Sfm(_Section):
+class Sfm(Section):
     enable: LooseBool = True
     software_name: Literal["colmap", "glomap"] = Field("glomap", alias="softwareName")
     enhanced_features: LooseBool = Field(False, alias="enableEnhancedFeatureExtraction")
@@ -231,7 +186,7 @@ class Sfm(_Section):
     pose_priors: PosePriors = Field(default_factory=PosePriors, alias="posePriors")
 
 
-class Training(_Section):
+class Training(Section):
     enable: LooseBool = True
     max_steps: LooseInt = Field(15000, alias="maxSteps", ge=1, le=100000)
     model: Literal[
@@ -245,9 +200,11 @@ class Training(_Section):
     ] = "splatfacto"
     enable_multi_gpu: LooseBool = Field(False, alias="enableMultiGpu")
     rotate_splat: LooseBool = Field(True, alias="rotateSplat")
+    # The Gaussian budget (gs_stages/splat/cleanup.py): MCMC's cap, and a prune by importance otherwise.
+    num_gaussians: LooseInt = Field(1_000_000, alias="numGaussians", ge=1000, le=20_000_000)
 
 
-class SphericalCamera(_Section):
+class SphericalCamera(Section):
     enable: LooseBool = False
     cube_faces_to_remove: Annotated[
         list[Literal["back", "down", "front", "left", "right", "up"]], BeforeValidator(_face_list)
@@ -255,10 +212,10 @@ class SphericalCamera(_Section):
     optimize_sequential_frame_order: LooseBool = Field(True, alias="optimizeSequentialFrameOrder")
 
 
-class Segmentation(_Section):
+class Segmentation(Section):
     remove_background: LooseBool = Field(False, alias="removeBackground")
     background_removal_model: Literal["u2net", "u2net-human", "sam2"] = Field("u2net", alias="backgroundRemovalModel")
-    mask_threshold: Annotated[LooseFloat, AfterValidator(_fraction)] = Field(0.6, alias="maskThreshold")
+    mask_threshold: Annotated[LooseFloat, AfterValidator(fraction)] = Field(0.6, alias="maskThreshold")
     remove_human_subject: LooseBool = Field(False, alias="removeHumanSubject")
 
     @field_validator("background_removal_model", mode="before")
@@ -268,11 +225,21 @@ class Segmentation(_Section):
         return "u2net-human" if value == "u2net_human" else value
 
 
-class JobSpec(_Section):
+class PostProcessing(Section):
+    """What is removed from the trained splat before delivery (gs_stages/splat/cleanup.py says how)."""
+
+    crop_output_bounds: LooseBool = Field(True, alias="cropOutputBounds")
+    crop_mode: Literal["environment", "rigid_object"] = Field("environment", alias="cropMode")
+    clean_splat: LooseBool = Field(True, alias="cleanSplat")
+
+
+class JobSpec(Section):
     """One reconstruction job. Field names are Python-style; aliases are the JSON keys."""
 
     uuid: str = Field(min_length=1)
     instance_type: str = Field("ml.g5.4xlarge", alias="instanceType")
+    # AWS mode: SageMaker managed spot training for this job (checkpoints make it resumable).
+    use_spot_instance: LooseBool = Field(False, alias="useSpotInstance")
     log_verbosity: Literal["debug", "info", "warning", "error"] = Field("info", alias="logVerbosity")
     s3: S3Location
     video_processing: VideoProcessing = Field(default_factory=VideoProcessing, alias="videoProcessing")
@@ -281,6 +248,10 @@ class JobSpec(_Section):
     training: Training = Field(default_factory=Training)
     spherical_camera: SphericalCamera = Field(default_factory=SphericalCamera, alias="sphericalCamera")
     segmentation: Segmentation = Field(default_factory=Segmentation)
+    post_processing: PostProcessing = Field(default_factory=PostProcessing, alias="postProcessing")
+
+    #: Read from the newest AWS guidance's form (job_guidance): its problems are named with its paths.
+    _guidance_form: bool = PrivateAttr(default=False)
 
     @field_validator("uuid")
     @classmethod
@@ -303,6 +274,10 @@ class JobSpec(_Section):
     def uses_pose_priors(self) -> bool:
         priors = self.sfm.pose_priors
         return priors.use_colmap_model_files or priors.transform_json.enable
+
+    def user_path(self, path: str) -> str:
+        """One of our JSON paths as the job's own document writes it (the newer AWS form renames some)."""
+        return guidance_path(path) if self._guidance_form else path
 
     def to_json(self) -> dict[str, Any]:
         """The canonical, JSON-typed document (booleans as booleans, numbers as numbers)."""
@@ -445,33 +420,46 @@ def _parse(
         data = document_of(data)
     if not isinstance(data, Mapping):
         raise JobSpecError([("$", f"a job is a JSON object, got {json_type(data)}")])
-    problems = _context_problems(
+    guidance = is_guidance_form(data)
+    problems: list[tuple[str, str]] = []
+    if guidance:  # the newest AWS guidance's form: read as ours, its refused keys named as written
+        translation = translate(data)
+        data, problems = translation.document, translation.problems
+    ours = _context_problems(
         data, file_name=file_name, deployment_bucket=deployment_bucket, instance_types=instance_types
     )
     spec: JobSpec | None = None
     try:
         spec = JobSpec.model_validate(dict(data))
     except ValidationError as exc:
-        for error in exc.errors():
-            loc = alias_path(tuple(error["loc"]))
-            # A Literal mismatch lists each allowed value; tagged unions add the tag to loc.
-            message = error["msg"]
-            if error["type"] == "extra_forbidden":
-                message = _unknown_key_message(loc)
-            elif error["type"] == "missing":
-                message = "required"
-            elif error["type"] == "string_type":
-                message = f"expected a string, got {json_text(error['input'])}"
-            elif message.startswith("Value error, "):
-                message = message[len("Value error, ") :]
-            problems.append((json_path(loc), message))
-    problems.extend(_grant_problems(data, prefixes))
+        ours.extend(_model_problems(exc))
+    ours.extend(_grant_problems(data, prefixes))
     if spec is not None:
-        problems.extend(_cross_field_problems(spec))
+        ours.extend(_cross_field_problems(spec))
+    problems.extend((guidance_path(path), message) if guidance else (path, message) for path, message in ours)
     if problems:
         raise JobSpecError(problems)
     assert spec is not None
+    spec._guidance_form = guidance
     return spec
+
+
+def _model_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for error in exc.errors():
+        loc = alias_path(tuple(error["loc"]))
+        # A Literal mismatch lists each allowed value; tagged unions add the tag to loc.
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = _unknown_key_message(loc)
+        elif error["type"] == "missing":
+            message = "required"
+        elif error["type"] == "string_type":
+            message = f"expected a string, got {json_text(error['input'])}"
+        elif message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        problems.append((json_path(loc), message))
+    return problems
 
 
 def load_job(path: str | Path, **kwargs: Any) -> JobSpec:

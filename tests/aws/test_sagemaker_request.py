@@ -127,6 +127,28 @@ def test_spot_encryption_and_vpc():
     assert request["VpcConfig"] == {"Subnets": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}
 
 
+@pytest.mark.parametrize("form", ["reference", "guidance"])
+def test_a_job_asks_for_spot_itself(form: str):
+    """useSpotInstance (both job forms) makes this job spot even where the deployment runs on demand."""
+    sections = {"useSpotInstance": "true"}
+    if form == "guidance":  # the newer AWS form: read by gs_stages.job_guidance
+        sections["reconstruction"] = {"matchingMethod": "exhaustive"}
+    settings = SageMakerSettings(
+        image_uri=IMAGE, role_arn=ROLE, storage_root=f"s3://{BUCKET}/{ROOT_PREFIX}", max_runtime_seconds=3600
+    )
+    assert not settings.spot
+    spot = build_create_training_job_request(
+        settings, make_spec("job-1", **sections), ["sparse_model"], job_name=_name(), environment={}, run_id=RUN_ID
+    )
+    assert spot["EnableManagedSpotTraining"] is True
+    assert spot["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
+    assert spot["CheckpointConfig"]["S3Uri"].startswith(f"s3://{BUCKET}/")
+    on_demand = build_create_training_job_request(
+        settings, make_spec("job-1"), ["sparse_model"], job_name=_name(), environment={}, run_id=RUN_ID
+    )
+    assert "EnableManagedSpotTraining" not in on_demand and "CheckpointConfig" not in on_demand
+
+
 def test_instance_type_allow_list_and_environment_limit():
     spec = make_spec("job-1", instanceType="ml.g5.12xlarge")
     narrow = SageMakerSettings(

@@ -122,3 +122,19 @@ def test_unsupported_extension_is_a_clear_error(tmp_path: Path) -> None:
 def test_bad_setting_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StageError, match=r"setting max_image_side='big' is not a whole number"):
         run_frames(make_spec("apple.mp4"), APPLE, tmp_path / "out", max_image_side="big")
+
+
+def test_start_and_stop_times_limit_the_windows_to_that_part_of_the_video(tmp_path: Path) -> None:
+    """The apple clip is 50 frames at 10 fps: 1.0 s to 3.5 s are frames 10 to 34."""
+    spec = make_spec("apple.mp4", **{"videoProcessing.maxNumImages": 5})
+    spec = spec.with_overrides({"videoProcessing.videoStartTime": "1", "videoProcessing.videoStopTime": 3.5})
+    metrics = run_frames(spec, APPLE, tmp_path, max_image_side=160)
+    indices = frame_indices(FramesManifest.read(tmp_path))
+    assert len(indices) == 5 and [(i - 10) // 5 for i in indices] == list(range(5))  # one per 0.5 s window
+    assert metrics["video_span_s"] == [1.0, 3.5]
+
+
+def test_a_start_time_past_the_end_is_a_clear_error(tmp_path: Path) -> None:
+    spec = make_spec("apple.mp4", **{"videoProcessing.videoStartTime": 7})
+    with pytest.raises(StageError, match=r"videoStartTime 7 s leaves no frames: the video is 5.00 s long"):
+        run_frames(spec, APPLE, tmp_path)

@@ -41,6 +41,7 @@ def ingest_video(
         sharpest=sharpest,
         stats=stats,
         progress=lambda items, total: ctx.progress(items, total=total, desc="frames: decode"),
+        span_s=(ctx.spec.video_processing.video_start_time, ctx.spec.video_processing.video_stop_time),
     )
     for number, frame in enumerate(frames):
         write_started = time.perf_counter()
@@ -76,5 +77,6 @@ def ingest_video(
         "video_frames_decoded": stats.decoded_frames,
         "video_fps": round(stats.fps, 3),
         "frames_requested": wanted,
+        "video_span_s": [ctx.spec.video_processing.video_start_time, ctx.spec.video_processing.video_stop_time],
     }
     return manifest, metrics

@@ -8,6 +8,7 @@ window is held in memory, so a long 4K video needs no more than two frames of RA
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,11 +92,14 @@ def select_frames(
     sharpest: bool,
     stats: VideoStats,
     progress: Progress,
+    span_s: tuple[float, float | None] = (0.0, None),
 ) -> Iterator[VideoFrame]:
     """Yield one frame per window, in time order, as soon as its window has been decoded.
 
     `sharpest=False` takes the middle frame of each window (a uniform sample), and skips the colour
     conversion of the frames in between; sharpness is then measured on the picked frames only.
+    `span_s` (videoProcessing.videoStartTime, videoStopTime; None: the end) limits the windows to that
+    part of the video; frames before it are skipped without conversion.
     """
     capture = _open(path)
     try:
@@ -104,16 +108,24 @@ def select_frames(
             raise unreadable(path, "no frames in the video", "it has no decodable frames")
         stats.reported_frames = total
         stats.fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
-        count = min(count, total)
+        first, last = span_frames(span_s, stats.fps, total)
+        length = last - first
+        count = min(count, length)
         best: VideoFrame | None = None
         index = 0
         # Counting on past `total`: containers can under-report; extra frames join the last window.
         for index in progress(itertools.count(), total):
-            window = window_of(index, total, count)
-            if best is not None and window_of(best.index, total, count) != window:
+            if index >= last and last < total:
+                break
+            if index < first:
+                if not capture.grab():
+                    break
+                continue
+            window = window_of(index - first, length, count)
+            if best is not None and window_of(best.index - first, length, count) != window:
                 yield best
                 best = None
-            if not (sharpest or index == window_middle(window, total, count)):
+            if not (sharpest or index - first == window_middle(window, length, count)):
                 if not capture.grab():
                     break
                 continue
@@ -133,6 +145,26 @@ def select_frames(
             )
     finally:
         capture.release()
+
+
+def span_frames(span_s: tuple[float, float | None], fps: float, total: int) -> tuple[int, int]:
+    """The frame range [first, last) of a (start, stop) span in seconds; the whole video for (0, None)."""
+    start, stop = span_s
+    if start == 0 and stop is None:
+        return 0, total
+    if fps <= 0:
+        raise StageError(
+            "videoProcessing.videoStartTime/videoStopTime need the video's frame rate, which its container lacks",
+            hint="leave both times out, or re-export the video as H.264 .mp4",
+        )
+    first = round(start * fps)
+    last = total if stop is None else min(total, math.ceil(stop * fps))
+    if first >= last:
+        raise StageError(
+            f"videoProcessing.videoStartTime {start:g} s leaves no frames: the video is {total / fps:.2f} s long",
+            hint=f"set videoStartTime below {total / fps:.2f} (and videoStopTime after it), or leave them out",
+        )
+    return first, last
 
 
 def _timestamp(capture: cv2.VideoCapture, index: int, fps: float) -> float:

@@ -6,6 +6,7 @@ unavailable `training.model` fails in milliseconds, not after loading a scene.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -15,6 +16,7 @@ from gs_stages.layout import CHECKPOINTS_DIR, PREVIEW_PNG, SPLAT_PLY
 from gs_stages.splat import checkpoint, data_parallel, presets
 from gs_stages.splat.appearance_eval import nerfw_evaluate
 from gs_stages.splat.backend import pick_device, pick_renderer
+from gs_stages.splat.cleanup import cleanup, cleanup_options
 from gs_stages.splat.evaluate import eval_background, evaluate
 from gs_stages.splat.metrics import load_lpips, peak_memory, reset_peak_memory
 from gs_stages.splat.model import to_gaussians
@@ -33,6 +35,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
         return {"trained": False, "reason": "training.enable is false", "model": training.model}
     settings = EngineSettings.from_mapping(ctx.settings)
     preset = presets.resolve(training.model, settings.preset_overrides)  # fails fast, before any I/O
+    if "max_gs_num" not in settings.preset_overrides:  # the job's budget is MCMC's cap (an engine override wins)
+        preset = dataclasses.replace(preset, max_gs_num=training.num_gaussians)
     device = pick_device(settings.device)
     backend, renderer = pick_renderer(settings.backend, device)
     # enableMultiGpu: every GPU trains the one splat (data_parallel.py); kept visible when it cannot.
@@ -75,6 +79,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
     # splatfacto-w-light: evaluated and delivered in its neutral appearance (appearance.py says which).
     appearance = trainer.appearance
     params = appearance.bake(result.params) if appearance else result.params
+    # Crop, floaters and the budget go before evaluation, so the reported PSNR is the delivered splat's.
+    params, cleaned = cleanup(params, scene.train, scene.points, scene.scene_scale, cleanup_options(ctx.spec))
+    ctx.log.info("splat: cleanup kept %d of %d Gaussians (%s)", cleaned.after, cleaned.before, cleaned.removed)
     background = appearance.neutral_background() if appearance else eval_background(preset, device)
     evaluation = evaluate(
         params, scene.test, renderer, preset, sh_degree, lpips_model, settings.preview_views, background
@@ -98,7 +105,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "device": str(device),
         "steps": result.steps,
         "resumed_from_step": parallel["resumed_from_step"] if parallel else result.resumed_from,
-        "num_gaussians": len(result.params["means"]),
+        "num_gaussians": len(params["means"]),
+        **cleaned.metrics(),
         "sh_degree": sh_degree,
         "train_seconds": round(result.train_seconds, 3),
         "load_seconds": round(load_seconds, 3),

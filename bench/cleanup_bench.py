@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Floater cleanup, crop and the Gaussian budget on a real scene: Gaussians removed, bytes saved, held-out PSNR.
+
+Trains one splat with the splat stage's own pieces (scene loader, trainer, evaluation), then applies each
+cleanup variant to that same trained splat and evaluates it on the held-out views (every `--test-every`-th
+image, never trained on, never looked at by cleanup). Sizes are the .ply and .spz our exporters write.
+Prints one JSON line per variant and, last, all of them as one JSON document.
+
+    python bench/cleanup_bench.py --frames RUN/frames/JOB --sparse RUN/sparse_model/JOB --steps 1000
+    python bench/cleanup_bench.py --frames ... --sparse ... --save-scene kermit.pt   # then, on a GPU host:
+    python bench/cleanup_bench.py --scene kermit.pt --steps 7000
+
+`--frames` / `--sparse` are the frames and sparse_model stage outputs of a job (e.g. from
+`python -m gs_stages run frames sparse_model ...`); PYTHONPATH=container.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from gs_stages.export.ply import write_ply
+from gs_stages.export.spz import write_spz
+from gs_stages.splat import presets
+from gs_stages.splat.backend import pick_device, pick_renderer
+from gs_stages.splat.cleanup import CleanupOptions, cleanup
+from gs_stages.splat.evaluate import eval_background, evaluate
+from gs_stages.splat.model import to_gaussians
+from gs_stages.splat.scene import load_scene
+from gs_stages.splat.settings import EngineSettings
+from gs_stages.splat.train import Trainer
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--name", default="scene")
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--frames", help="the frames stage's output of the job")
+    parser.add_argument("--preset", default="splatfacto")
+    parser.add_argument("--sparse", help="the sparse_model stage's output of the job")
+    parser.add_argument("--test-every", type=int, default=8)
+    parser.add_argument("--scene", help="a scene saved with --save-scene, instead of --frames/--sparse")
+    parser.add_argument("--max-side", type=int, default=640, help="the longest training image side (CPU draft: 640)")
+    parser.add_argument("--save-scene", help="only load the scene and save it here (torch.save), to train elsewhere")
+    parser.add_argument("--budget-fraction", type=float, default=0.5, help="budget variant: this share of the count")
+    args = parser.parse_args(argv)
+
+    settings = EngineSettings.from_mapping({"checkpoint_every": 0, "test_every": args.test_every})
+    preset = presets.resolve(args.preset)
+    device = pick_device(settings.device)
+    backend, renderer = pick_renderer(settings.backend, device)
+    if args.scene:
+        scene = torch.load(args.scene, weights_only=False)
+    else:
+        scene = load_scene(Path(args.frames), Path(args.sparse), None, "auto", args.test_every, "crop", args.max_side)
+    if args.save_scene:
+        torch.save(scene, args.save_scene)
+        return 0
+    torch.manual_seed(settings.seed)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as scratch:
+        trainer = Trainer(scene, preset, settings, renderer, device, Path(scratch) / "ckpt")
+        result = trainer.run(args.steps)
+    train_s = time.perf_counter() - started
+    sh_degree = trainer.sh_degree(result.steps)
+    background = eval_background(preset, device)
+    trained = result.params
+    n = len(trained["means"])
+    variants = {
+        "none": CleanupOptions(crop=False, clean=False, budget=n),
+        "crop": CleanupOptions(crop=True, clean=False, budget=n),
+        "clean": CleanupOptions(crop=False, clean=True, budget=n),
+        "default (crop + clean, budget 1M)": CleanupOptions(),
+        "rigid_object crop": CleanupOptions(crop_mode="rigid_object", clean=False, budget=n),
+        f"budget {args.budget_fraction:.0%}": CleanupOptions(
+            crop=False, clean=False, budget=int(args.budget_fraction * n)
+        ),
+    }
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for label, options in variants.items():
+            params, report = cleanup(trained, scene.train, scene.points, scene.scene_scale, options)
+            evaluation = evaluate(params, scene.test, renderer, preset, sh_degree, None, 0, background)
+            gaussians = to_gaussians(params).up_to_degree(sh_degree)
+            ply, spz = Path(scratch) / "s.ply", Path(scratch) / "s.spz"
+            write_ply(ply, gaussians)
+            write_spz(spz, gaussians)
+            row = {
+                "scene": args.name,
+                "variant": label,
+                "steps": result.steps,
+                "train_s": round(train_s, 1),
+                "device": f"{device} ({backend})",
+                "image_size": [scene.train[0].width, scene.train[0].height],
+                "test_views": len(scene.test),
+                "gaussians": report.after,
+                "removed": report.removed,
+                "psnr": round(evaluation.psnr or float("nan"), 3),
+                "ply_bytes": ply.stat().st_size,
+                "spz_bytes": spz.stat().st_size,
+            }
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    base = rows[0]
+    for row in rows:
+        row["psnr_delta"] = round(row["psnr"] - base["psnr"], 3)
+        row["ply_bytes_saved"] = base["ply_bytes"] - row["ply_bytes"]
+        row["spz_bytes_saved"] = base["spz_bytes"] - row["spz_bytes"]
+    print(json.dumps(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

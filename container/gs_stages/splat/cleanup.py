@@ -1,0 +1,153 @@
+"""Floater cleanup, crop and the Gaussian budget: what is removed from a trained splat before delivery.
+
+Training leaves Gaussians that no photo constrains: ones outside every camera's view (never
+supervised, often far out where a viewer's orbit shows them as "floaters"), ones too faint to change
+an 8-bit pixel, ones grown larger than the whole capture, and small ones floating alone far from any
+other. The job options (`postProcessing.cropOutputBounds`, `cropMode`, `cleanSplat`,
+`training.numGaussians`) choose which rules run; each rule is a mask over the splat's Gaussians so the
+stage can report what each removed (`CleanupReport`). The held-out views never decide anything here:
+only training cameras and SfM points do, so the held-out PSNR stays a fair measure of what was lost.
+
+The budget caps the count: the MCMC strategy never grows past it (its `cap_max`), and any other
+splat over it keeps its most important Gaussians, importance being opacity times projected area
+(the two largest axes), LightGaussian's global significance without the render pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+from torch import Tensor
+
+from gs_stages.jobspec import JobSpec
+from gs_stages.splat.model import Params
+from gs_stages.splat.scene import View
+
+#: A Gaussian fainter than this cannot change an 8-bit pixel by itself.
+MIN_OPACITY = 1.0 / 255.0
+#: Largest axis over this many scene scales (the cameras' radius): larger than the capture itself.
+HUGE_SCALE = 2.0
+#: Frustum margin, as a fraction of the image size: a Gaussian just outside still spills into the view.
+FRUSTUM_MARGIN = 0.15
+#: rigid_object crop: the SfM points' 1st..99th percentile box, widened by this fraction per side.
+OBJECT_BOX_MARGIN = 0.2
+#: Statistical outliers on centres: a Gaussian whose mean distance to its NEIGHBOURS nearest is this many
+#: times its neighbours' own (median) is isolated: a simplified local outlier factor, so a sparse but
+#: even background is not taken for floaters the way one global distance threshold would take it.
+NEIGHBOURS = 8
+ISOLATION_RATIO = 3.0
+
+
+@dataclass(frozen=True)
+class CleanupOptions:
+    crop: bool = True
+    crop_mode: str = "environment"  # or "rigid_object"
+    clean: bool = True
+    budget: int = 1_000_000
+
+
+def cleanup_options(spec: JobSpec) -> CleanupOptions:
+    """The job's choices: `postProcessing.cropOutputBounds`, `cropMode`, `cleanSplat`, `training.numGaussians`."""
+    post = spec.post_processing
+    return CleanupOptions(post.crop_output_bounds, post.crop_mode, post.clean_splat, spec.training.num_gaussians)
+
+
+@dataclass
+class CleanupReport:
+    before: int
+    after: int = 0
+    removed: dict[str, int] = field(default_factory=dict)  # rule -> Gaussians it removed (first rule wins)
+
+    def metrics(self) -> dict[str, int | dict[str, int]]:
+        return {"gaussians_before_cleanup": self.before, "gaussians_removed": self.removed}
+
+
+def cleanup(
+    params: Params, train_views: Sequence[View], points: np.ndarray, scene_scale: float, options: CleanupOptions
+) -> tuple[Params, CleanupReport]:
+    """`params` without the Gaussians the options' rules remove (new tensors; the input is unchanged)."""
+    means = params["means"].detach()
+    report = CleanupReport(before=len(means))
+    keep = torch.ones(len(means), dtype=torch.bool, device=means.device)
+
+    def apply(rule: str, remove: Tensor) -> None:
+        nonlocal keep
+        report.removed[rule] = int((remove & keep).sum())
+        keep = keep & ~remove
+
+    if options.crop:
+        apply("outside_camera_views", seen_by(means, train_views) == 0)
+        if options.crop_mode == "rigid_object" and len(points):  # no SfM points (priors only): no box
+            apply("outside_object_box", ~inside_box(means, object_box(points)))
+    if options.clean:
+        opacity = torch.sigmoid(params["opacities"].detach())
+        apply("faint", opacity < MIN_OPACITY)
+        apply("huge", params["scales"].detach().max(dim=1).values > math.log(HUGE_SCALE * scene_scale))
+        apply("isolated", isolated(means, params["scales"].detach(), keep))
+    over = int(keep.sum()) - options.budget
+    if over > 0:
+        importance = significance(params).masked_fill(~keep, math.inf)  # the already removed are not picked
+        weakest = torch.topk(importance, over, largest=False).indices
+        remove = torch.zeros_like(keep)
+        remove[weakest] = True
+        apply("over_budget", remove)
+    report.after = int(keep.sum())
+    return {name: torch.nn.Parameter(p.detach()[keep].contiguous()) for name, p in params.items()}, report
+
+
+def seen_by(means: Tensor, views: Sequence[View]) -> Tensor:
+    """How many of `views` have each centre in front of the camera and inside the (widened) image."""
+    count = torch.zeros(len(means), dtype=torch.int32, device=means.device)
+    for view in views:
+        viewmat, K = view.viewmat.to(means), view.K.to(means)
+        cam = means @ viewmat[:3, :3].T + viewmat[:3, 3]
+        z = cam[:, 2]
+        ahead = z > 1e-6
+        u = K[0, 0] * cam[:, 0] / z.clamp(min=1e-6) + K[0, 2]
+        v = K[1, 1] * cam[:, 1] / z.clamp(min=1e-6) + K[1, 2]
+        mx, my = FRUSTUM_MARGIN * view.width, FRUSTUM_MARGIN * view.height
+        inside = (u > -mx) & (u < view.width + mx) & (v > -my) & (v < view.height + my)
+        count += (ahead & inside).int()
+    return count
+
+
+def object_box(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The SfM points' 1st..99th percentile box, widened by OBJECT_BOX_MARGIN of its size per side."""
+    low, high = np.percentile(points, 1, axis=0), np.percentile(points, 99, axis=0)
+    pad = OBJECT_BOX_MARGIN * (high - low)
+    return low - pad, high + pad
+
+
+def inside_box(means: Tensor, box: tuple[np.ndarray, np.ndarray]) -> Tensor:
+    low, high = (torch.as_tensor(b, dtype=means.dtype, device=means.device) for b in box)
+    return ((means >= low) & (means <= high)).all(dim=1)
+
+
+def isolated(means: Tensor, log_scales: Tensor, candidates: Tensor) -> Tensor:
+    """Small Gaussians far from all others: their mean distance to their NEIGHBOURS nearest (among the
+    candidates) is ISOLATION_RATIO times what is usual around them, and their own largest axis does not
+    reach that far (a large Gaussian bridging a gap is part of the surface)."""
+    out = torch.zeros(len(means), dtype=torch.bool, device=means.device)
+    index = torch.nonzero(candidates).squeeze(1)
+    if len(index) <= NEIGHBOURS:
+        return out
+    xyz = means[index].cpu().numpy().astype(np.float64)
+    distances, neighbours = cKDTree(xyz).query(xyz, k=NEIGHBOURS + 1)  # the first is the point itself
+    spread = distances[:, 1:].mean(axis=1)
+    usual = np.median(spread[neighbours[:, 1:]], axis=1)
+    far = spread > ISOLATION_RATIO * usual
+    small = np.exp(log_scales[index].max(dim=1).values.cpu().numpy()) < spread
+    out[index[torch.from_numpy(far & small).to(index.device)]] = True
+    return out
+
+
+def significance(params: Params) -> Tensor:
+    """Opacity times the area of the two largest axes: how much of the images a Gaussian can cover."""
+    scales = params["scales"].detach()
+    top_two = torch.topk(scales, 2, dim=1).values.sum(dim=1)  # log of the product of the two largest
+    return torch.sigmoid(params["opacities"].detach()) * torch.exp(top_two)
