@@ -103,7 +103,7 @@ def test_the_splat_file_holds_the_sh_degree_training_reached(scene: SyntheticSce
 def test_mcmc_preset_trains(scene: SyntheticScene, tmp_path: Path) -> None:
     metrics = _run(scene, tmp_path, steps=25, model="splatfacto-mcmc")
     assert metrics["strategy"] == "mcmc" and metrics["steps"] == 25
-    assert metrics["num_gaussians"] == int(1.05 * 3000)  # one refinement at step 20 adds 5%
+    assert metrics["gaussians_before_cleanup"] == int(1.05 * 3000)  # one refinement at step 20 adds 5%
 
 
 def test_multi_gpu_without_gpus_trains_in_one_process_and_says_so(scene: SyntheticScene, tmp_path: Path) -> None:
