@@ -11,6 +11,7 @@ let the strategy grow, prune or relocate Gaussians. This is splatfacto's loop (n
   background, so the object comes out without a halo of background-coloured Gaussians;
 * pixels that undistortion could not fill are left out of both losses;
 * no opacity reset in the last `reset_alpha_quiet_steps` of a run (`presets.py` says why);
+* `3dgut`: each view renders through its own lens (`lens.camera_kwargs`, `render_ut.py`);
 * per-image appearance (`splatfacto-w-light`, `appearance.py`): the render goes through the drawn
   image's colour transform, over the learned background, before the loss;
 * checkpoints every `checkpoint_every` steps and resume from the newest one (`checkpoint.py`);
@@ -34,6 +35,7 @@ from gs_stages.progress import ProgressTracker
 from gs_stages.splat import appearance, checkpoint
 from gs_stages.splat.backend import Renderer
 from gs_stages.splat.densify import Strategy, make_strategy
+from gs_stages.splat.lens import camera_kwargs
 from gs_stages.splat.metrics import ssim
 from gs_stages.splat.model import Params, activated, init_params, make_optimizers, means_lr
 from gs_stages.splat.presets import Preset
@@ -189,6 +191,7 @@ class Trainer:
             sh_degree=self.sh_degree(step),
             backgrounds=background[None],
             absgrad=self.absgrad,
+            **camera_kwargs(view.lens, self.device),
         )
         self.strategy.step_pre_backward(self.params, self.optimizers, self.state, step, info)
         render = renders[0]
