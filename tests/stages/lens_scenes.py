@@ -39,7 +39,7 @@ def camera_for(model: str, width: int, height: int, fov_deg: float) -> pycolmap.
         params = [f, f, width / 2, height / 2, *FISHEYE_K]
     else:
         f = 0.5 * width / math.tan(math.radians(fov_deg) / 2)
-        params = {"PINHOLE": [f, f, width / 2, height / 2], "SIMPLE_RADIAL": [f, width / 2, height / 2, -0.15]}[model]
+        params = {"PINHOLE": [f, f, width / 2, height / 2], "SIMPLE_RADIAL": [f, width / 2, height / 2, -0.06]}[model]
     return pycolmap.Camera(model=model, width=width, height=height, params=params, camera_id=1)
 
 
