@@ -43,13 +43,15 @@ def camera_for(model: str, width: int, height: int, fov_deg: float) -> pycolmap.
     return pycolmap.Camera(model=model, width=width, height=height, params=params, camera_id=1)
 
 
-def render_through(gt: dict[str, torch.Tensor], viewmat: np.ndarray, camera: pycolmap.Camera) -> np.ndarray:
+def render_through(
+    gt: dict[str, torch.Tensor], viewmat: np.ndarray, camera: pycolmap.Camera, sh_degree: int = 0
+) -> np.ndarray:
     """(H, W, 3) uint8: the ground truth through the camera's lens (UT projection, 3D evaluation)."""
     K = torch.tensor(camera.calibration_matrix(), dtype=torch.float32)[None]
     with torch.no_grad():
         rgb, _, _ = rasterization(
             gt["means"], gt["quats"], gt["scales"], gt["opacities"], gt["colors"],
-            torch.tensor(viewmat, dtype=torch.float32)[None], K, camera.width, camera.height, sh_degree=0,
+            torch.tensor(viewmat, dtype=torch.float32)[None], K, camera.width, camera.height, sh_degree=sh_degree,
             **camera_kwargs(from_colmap(camera.model.name, camera.params), "cpu"),
         )  # fmt: skip
     return (rgb[0].clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
