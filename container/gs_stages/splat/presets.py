@@ -95,6 +95,11 @@ class Preset:
     lr_appearance: float = 0.05  # log gains' Adam (an image's row moves only when the image is drawn)
     lr_appearance_offset: float = 0.002  # offsets: small, or they trade off against the gains and drift
     lr_appearance_background: float = 0.01
+    #: Transient masking (`robust.py`): up to this share of each image's pixels, those with the largest
+    #: (smoothed) error above `robust_mask_floor`, is left out of the loss after `robust_mask_start` steps.
+    robust_mask_fraction: float = 0.0
+    robust_mask_floor: float = 0.1
+    robust_mask_start: int = 500
     # -- 3DGUT (`3dgut`, `render_ut.py`) ---------------------------------------------------------
     #: Keep each photo's lens (no undistortion), project with the unscented transform and evaluate
     #: Gaussians in 3D along each pixel's ray (gsplat's with_ut=True, with_eval3d=True).
@@ -115,7 +120,9 @@ PRESETS: dict[str, Preset] = {
     ),
     # Splatfacto-W's light configuration in our terms: splatfacto plus per-image appearance and a
     # background model (`appearance.py` says what we kept of Splatfacto-W and why).
-    "splatfacto-w-light": Preset(name="splatfacto-w-light", background_color="black", appearance=True),
+    "splatfacto-w-light": Preset(
+        name="splatfacto-w-light", background_color="black", appearance=True, robust_mask_fraction=0.15
+    ),
     # 3DGUT as gsplat trains it (`simple_trainer.py mcmc --with_ut --with_eval3d`, docs/3dgut.md): the
     # MCMC strategy, the only one gsplat supports for it (3D evaluation gives means2d no gradient for
     # the default strategy's densification), on the photos as taken, through their own lens.

@@ -12,6 +12,7 @@ let the strategy grow, prune or relocate Gaussians. This is splatfacto's loop (n
 * pixels that undistortion could not fill are left out of both losses;
 * no opacity reset in the last `reset_alpha_quiet_steps` of a run (`presets.py` says why);
 * `3dgut`: each view renders through its own lens (`lens.camera_kwargs`, `render_ut.py`);
+* transient masking (`splatfacto-w-light`, `robust.py`): the pixels with the largest error are left out;
 * per-image appearance (`splatfacto-w-light`, `appearance.py`): the render goes through the drawn
   image's colour transform, over the learned background, before the loss;
 * checkpoints every `checkpoint_every` steps and resume from the newest one (`checkpoint.py`);
@@ -32,7 +33,7 @@ import torch
 from torch import Tensor
 
 from gs_stages.progress import ProgressTracker
-from gs_stages.splat import appearance, checkpoint
+from gs_stages.splat import appearance, checkpoint, robust
 from gs_stages.splat.backend import Renderer
 from gs_stages.splat.densify import Strategy, make_strategy
 from gs_stages.splat.lens import camera_kwargs
@@ -197,7 +198,7 @@ class Trainer:
         render = renders[0]
         if self.appearance is not None:
             render = self.appearance.apply(render, alphas[0, ..., 0], index)
-        loss = self.loss(render.clamp(0.0, 1.0), alphas[0, ..., 0], view)
+        loss = self.loss(render.clamp(0.0, 1.0), alphas[0, ..., 0], view, step)
         loss.backward()
         # SelectiveAdam's step takes which Gaussians this step's camera saw; torch's Adam takes nothing.
         visible = ((info["radii"] > 0).all(dim=-1).any(dim=0),) if self.settings.optimizer == "selective_adam" else ()
@@ -214,13 +215,17 @@ class Trainer:
         )
         return loss.detach()
 
-    def loss(self, render: Tensor, alpha: Tensor, view: View) -> Tensor:
+    def loss(self, render: Tensor, alpha: Tensor, view: View, step: int = 0) -> Tensor:
         """(1 - lambda) L1 + lambda (1 - SSIM) on kept pixels, + alpha -> 0 on removed background."""
         preset = self.preset
         photo = view.image.float() / 255.0
         keep = None if view.mask is None else view.mask.float() / 255.0
         if view.valid is not None:
             keep = view.valid.float() if keep is None else keep * view.valid.float()
+        if preset.robust_mask_fraction > 0 and step >= preset.robust_mask_start:
+            fraction, floor = preset.robust_mask_fraction, preset.robust_mask_floor
+            robust_keep = robust.transient_mask(render, photo, keep, fraction, floor)
+            keep = robust_keep if keep is None else keep * robust_keep
         if keep is not None:
             photo, render = photo * keep[..., None], render * keep[..., None]
         l1 = torch.abs(render - photo).mean()
