@@ -206,7 +206,7 @@ class Trainer:
             optimizer.step(*visible)
             optimizer.zero_grad(set_to_none=True)
         if self.appearance is not None:
-            self.appearance.step()
+            self.appearance.step((step + 1) / max_steps)
         lr = means_lr(preset, self.scene.scene_scale, step + 1, max_steps)
         self.optimizers["means"].param_groups[0]["lr"] = lr
         # densify.py takes the means' rate in nerfstudio's normalised units (see presets.py).
