@@ -20,6 +20,17 @@ CUDA kernels on first use, which takes minutes once):
     PYTHONPATH=container:$GSPLAT_SITE python bench/gpu_parity.py parity.json \\
         --npz /path/to/test_garden.npz --gaussians 20000
 Without a GPU, `--self-check` compares float32 against float64 PyTorch renders instead (plumbing).
+
+`--lens` checks 3dgut's path (issue #12): both renderers get `with_ut=True, with_eval3d=True` and a
+lens: `ut-pinhole` (no distortion), `radial` (OpenCV pinhole, SIMPLE_RADIAL/OPENCV-like terms, here
+k1 -0.3, k2 0.1, p1 1e-3, p2 -1e-3), `fisheye` (OpenCV fisheye k 0.05, 0.01, -0.005, 0.001 with the
+focal length halved: a field of view past 120 degrees). With 3D evaluation means2d has no gradient,
+so only the parameters' gradients and the radii are compared. `--appearance` passes both renders
+through one random splatfacto-w-light colour transform per camera (gains, offsets, a background)
+before the loss, as training does after gsplat's rasterization (`appearance.py`).
+
+    PYTHONPATH=container:$GSPLAT_SITE python bench/gpu_parity.py parity_fisheye.json --lens fisheye
+    PYTHONPATH=container:$GSPLAT_SITE python bench/gpu_parity.py parity_wlight.json --appearance
 """
 
 from __future__ import annotations
@@ -36,12 +47,45 @@ import numpy as np
 import torch
 
 from gs_stages.gaussians import rgb_to_sh_dc
+from gs_stages.splat.appearance import Appearance
 from gs_stages.splat.model import nearest_neighbour_distance, random_quats
 from gs_stages.splat.render_torch import rasterization as torch_rasterization
 
 IMAGE_TOLERANCE = 1e-3
 GRADIENT_COSINE_MIN = 0.999
 GRADIENT_RELATIVE_MAX = 1e-2
+#: --lens: (camera_model, radial, tangential, focal length factor); None = the classic EWA path.
+LENSES: dict[str, tuple[str, list[float], list[float] | None, float] | None] = {
+    "none": None,
+    "ut-pinhole": ("pinhole", [0.0] * 6, [0.0, 0.0], 1.0),
+    "radial": ("pinhole", [-0.3, 0.1, 0.0, 0.0, 0.0, 0.0], [1e-3, -1e-3], 1.0),
+    "fisheye": ("fisheye", [0.05, 0.01, -0.005, 0.001], None, 0.5),
+}
+
+
+def lens_kwargs(name: str, cameras: int, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
+    """The rasterizer keyword arguments of `--lens` (the same for both renderers)."""
+    lens = LENSES[name]
+    if lens is None:
+        return {}
+    model, radial, tangential, _ = lens
+    kwargs: dict[str, Any] = {"with_ut": True, "with_eval3d": True, "camera_model": model}
+    if any(radial) or model == "fisheye":
+        kwargs["radial_coeffs"] = torch.tensor([radial] * cameras, device=device, dtype=dtype)
+    if tangential is not None and any(tangential):
+        kwargs["tangential_coeffs"] = torch.tensor([tangential] * cameras, device=device, dtype=dtype)
+    return kwargs
+
+
+def appearance_transform(cameras: int, seed: int, device: torch.device) -> Appearance:
+    """One splatfacto-w-light transform per camera: +-1 stop, +-20 % white balance, small offsets."""
+    generator = torch.Generator().manual_seed(seed)
+    appearance = Appearance(cameras, device, 0.0, 0.0, 0.0)
+    with torch.no_grad():
+        appearance.log_gain.copy_((torch.rand(cameras, 3, generator=generator) - 0.5) * 2 * 0.69)
+        appearance.offset.copy_((torch.rand(cameras, 3, generator=generator) - 0.5) * 0.1)
+        appearance.background.copy_(torch.rand(3, generator=generator))
+    return appearance
 
 
 def load_splats(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
@@ -86,10 +130,27 @@ def load_splats(args: argparse.Namespace, device: torch.device) -> dict[str, Any
     }
 
 
-def render_and_backward(rasterize, splats: dict[str, Any], weights: torch.Tensor, dtype: torch.dtype, device, degree):
-    """Render all cameras, backpropagate sum(weights * rgb) + sum(alpha); return outputs and gradients."""
+def render_and_backward(
+    rasterize,
+    splats: dict[str, Any],
+    weights: torch.Tensor,
+    dtype: torch.dtype,
+    device,
+    degree,
+    lens: str = "none",
+    appearance: Appearance | None = None,
+):
+    """Render all cameras, backpropagate sum(weights * rgb) + sum(alpha); return outputs and gradients.
+
+    With `appearance`, rgb is each camera's render over black through its colour transform."""
     raw = {k: v.detach().to(device, dtype).requires_grad_() for k, v in splats["params"].items()}
-    background = torch.tensor([[0.2, 0.4, 0.6]], device=device, dtype=dtype).repeat(len(splats["viewmats"]), 1)
+    cameras = len(splats["viewmats"])
+    eval3d = LENSES[lens] is not None
+    f = LENSES[lens][3] if eval3d else 1.0
+    focal = torch.tensor([[f, 1.0, 1.0], [1.0, f, 1.0], [1.0, 1.0, 1.0]])  # scales fx and fy only
+    background = torch.tensor([[0.2, 0.4, 0.6]], device=device, dtype=dtype).repeat(cameras, 1)
+    if appearance is not None:
+        background = torch.zeros_like(background)
     start = time.perf_counter()
     rgb, alpha, info = rasterize(
         means=raw["means"],
@@ -98,22 +159,28 @@ def render_and_backward(rasterize, splats: dict[str, Any], weights: torch.Tensor
         opacities=torch.sigmoid(raw["opacities"]),
         colors=raw["sh"],
         viewmats=splats["viewmats"].to(dtype),
-        Ks=splats["Ks"].to(dtype),
+        Ks=splats["Ks"].to(dtype) * focal.to(splats["Ks"].device, dtype),
         width=splats["width"],
         height=splats["height"],
         sh_degree=degree,
         backgrounds=background,
-        absgrad=True,
+        absgrad=not eval3d,
+        **lens_kwargs(lens, cameras, splats["Ks"].device, dtype),
     )
-    info["means2d"].retain_grad()
+    if not eval3d:
+        info["means2d"].retain_grad()
+    if appearance is not None:
+        rgb = torch.stack([appearance.apply(rgb[c].float(), alpha[c, ..., 0].float(), c) for c in range(cameras)])
+        rgb = rgb.to(dtype)
     loss = (rgb * weights.to(device, dtype)).sum() + alpha.sum()
     loss.backward()
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     grads = {k: v.grad.detach().double().cpu() for k, v in raw.items()}
-    grads["means2d"] = info["means2d"].grad.detach().double().cpu()
-    grads["absgrad"] = info["means2d"].absgrad.detach().double().cpu()
+    if not eval3d:
+        grads["means2d"] = info["means2d"].grad.detach().double().cpu()
+        grads["absgrad"] = info["means2d"].absgrad.detach().double().cpu()
     return rgb.detach().double().cpu(), alpha.detach().double().cpu(), info["radii"].cpu(), grads, seconds
 
 
@@ -134,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--torch-device", default=None, help="device for the PyTorch renderer (default: cuda)")
     parser.add_argument("--self-check", action="store_true", help="no GPU: float32 vs float64 PyTorch")
+    parser.add_argument("--lens", default="none", choices=sorted(LENSES), help="3dgut: UT + 3D evaluation lens")
+    parser.add_argument("--appearance", action="store_true", help="splatfacto-w-light: colour transform per camera")
     args = parser.parse_args(argv)
 
     if args.self_check:
@@ -157,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     generator = torch.Generator().manual_seed(args.seed + 1)
     cameras = len(splats["viewmats"])
     weights = torch.rand(cameras, splats["height"], splats["width"], 3, generator=generator)
+    extra: dict[str, Any] = {"lens": args.lens}
 
     def ours(**kwargs):
         return torch_rasterization(**kwargs)
@@ -169,17 +239,20 @@ def main(argv: list[str] | None = None) -> int:
         theirs = torch_rasterization
 
     # The reference runs twice: the first call of gsplat includes its JIT compilation.
-    render_and_backward(theirs, splats, weights, reference_dtype, device, args.sh_degree)
+    extra["appearance"] = appearance_transform(cameras, args.seed + 2, device) if args.appearance else None
+    render_and_backward(theirs, splats, weights, reference_dtype, device, args.sh_degree, **extra)
     ref_rgb, ref_alpha, ref_radii, ref_grads, ref_seconds = render_and_backward(
-        theirs, splats, weights, reference_dtype, device, args.sh_degree
+        theirs, splats, weights, reference_dtype, device, args.sh_degree, **extra
     )
+    if args.appearance and ours_device != device:
+        extra["appearance"] = appearance_transform(cameras, args.seed + 2, ours_device)
     our_splats = {
         **splats,
         "viewmats": splats["viewmats"].to(ours_device),
         "Ks": splats["Ks"].to(ours_device),
     }
     rgb, alpha, radii, grads, seconds = render_and_backward(
-        ours, our_splats, weights, torch.float32, ours_device, args.sh_degree
+        ours, our_splats, weights, torch.float32, ours_device, args.sh_degree, **extra
     )
 
     per_camera = [
@@ -202,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         "width": splats["width"],
         "height": splats["height"],
         "sh_degree": args.sh_degree,
+        "lens": args.lens,
+        "appearance": args.appearance,
         "image": {
             "rgb_rel_error": image_error,
             "alpha_rel_error": float((alpha - ref_alpha).norm() / ref_alpha.norm()),

@@ -44,14 +44,16 @@ def test_submit_refuses_bad_options_before_uploading(embedded_env: Path, sample_
     assert cli.main(["submit", str(sample_zip), "--set", "training.maxStep=5"]) == 2
     assert cli.main(["submit", str(sample_zip), "--max-steps", "0"]) == 2
     assert cli.main(["submit", str(sample_zip), "--set", "training.model=nerfacto"]) == 2  # valid, never runnable
+    assert cli.main(["submit", str(sample_zip), "--set", "training.model=3dgrt"]) == 2
     assert not (embedded_env / "bucket" / "workflow-input").exists()
     assert not (embedded_env / "bucket" / "media-input").exists()
 
 
-def test_submit_accepts_splatfacto_w_light(embedded_env: Path, sample_zip: Path) -> None:
-    assert cli.main(["submit", str(sample_zip), "--set", "training.model=splatfacto-w-light"]) == 0
+@pytest.mark.parametrize("model", ["splatfacto-w-light", "3dgut"])
+def test_submit_accepts_the_models_our_trainer_trains(embedded_env: Path, sample_zip: Path, model: str) -> None:
+    assert cli.main(["submit", str(sample_zip), "--set", f"training.model={model}"]) == 0
     (job_file,) = (embedded_env / "bucket" / "workflow-input").glob("*.json")
-    assert json.loads(job_file.read_text())["training"]["model"] == "splatfacto-w-light"
+    assert json.loads(job_file.read_text())["training"]["model"] == model
 
 
 def test_status_reads_the_job_table(embedded_env: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -222,6 +222,7 @@ def test_the_launchpad_offers_typed_fields_with_choices_and_defaults(watch: Watc
         "splatfacto-big",
         "splatfacto-mcmc",
         "splatfacto-w-light",
+        "3dgut",
     ]
     assert model.default_value == "job's value"
     assert config["training"].config_type.fields["max_steps"].default_value is None

@@ -153,7 +153,7 @@ def test_the_check_notices_each_kind_of_drift() -> None:
             rotate, rotate + "\n| `training.maxStep` | x | x | `1` | x |"
         ),
         "s3.inputKey: the doc gives a default": text.replace("any case | required |", 'any case | `"x.zip"` |'),
-        "training.model: allowed value '3dgrt' not named": text.replace("`3dgut`, `3dgrt`", "`3dgut`"),
+        "training.model: allowed value '3dgrt' not named": text.replace("`nerfacto`, `3dgrt`", "`nerfacto`"),
     }
     for expected, changed in drifted.items():
         assert changed != text, expected

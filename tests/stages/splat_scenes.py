@@ -92,9 +92,7 @@ def make_scene(
     seed: int = 0,
 ) -> SyntheticScene:
     root = Path(root)
-    frames, sparse = root / "frames", root / "sparse_model"
-    (frames / "images").mkdir(parents=True)
-    (sparse / "sparse" / "0").mkdir(parents=True)
+    frames, sparse = scene_folders(root)
     gt = ground_truth(seed=seed)
     focal = 0.5 * width / math.tan(math.radians(30))  # 60 degree horizontal field of view
     K = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]])
@@ -104,11 +102,7 @@ def make_scene(
     camera.params = [focal, focal, width / 2, height / 2]
     reconstruction.add_camera_with_trivial_rig(camera)
     names = []
-    for i in range(n_cameras):
-        angle = 2 * math.pi * i / n_cameras
-        position = np.array([2.2 * math.cos(angle), 2.2 * math.sin(angle), 0.4 * math.sin(3 * angle)])
-        viewmat = look_at(position, np.zeros(3))
-        name = f"{i:06d}.jpg"
+    for i, (name, viewmat) in enumerate(circle_poses(n_cameras)):
         names.append(name)
         rgb, _ = _render(gt, viewmat, K, width, height)
         cv2.imwrite(
@@ -127,14 +121,37 @@ def make_scene(
                 np.where(object_alpha > 127, 255, 0).astype(np.uint8),
             )
 
-    rng = np.random.default_rng(seed + 1)
-    colours = np.clip((gt["colors"][:, 0].numpy() * SH_C0 + 0.5) * 255, 0, 255).astype(np.uint8)
-    for xyz, colour in zip(gt["means"].numpy(), colours, strict=True):
-        reconstruction.add_point3D(xyz + rng.normal(scale=point_noise, size=3), pycolmap.Track(), colour)
+    add_points(reconstruction, gt, seed, point_noise)
     reconstruction.write(str(sparse / "sparse" / "0"))
     if masks:
         (root / "masks" / "masks.json").write_text(json.dumps({"enabled": True}))
     return SyntheticScene(frames, sparse, root / "masks" if masks else None, names, width, height)
+
+
+def scene_folders(root: Path) -> tuple[Path, Path]:
+    """(frames, sparse_model) stage folders under `root`, with their images/ and sparse/0/."""
+    frames, sparse = root / "frames", root / "sparse_model"
+    (frames / "images").mkdir(parents=True)
+    (sparse / "sparse" / "0").mkdir(parents=True)
+    return frames, sparse
+
+
+def circle_poses(n_cameras: int) -> list[tuple[str, np.ndarray]]:
+    """(image name, world-to-camera) of cameras on a wavy circle of radius 2.2 looking at the ball."""
+    poses = []
+    for i in range(n_cameras):
+        angle = 2 * math.pi * i / n_cameras
+        position = np.array([2.2 * math.cos(angle), 2.2 * math.sin(angle), 0.4 * math.sin(3 * angle)])
+        poses.append((f"{i:06d}.jpg", look_at(position, np.zeros(3))))
+    return poses
+
+
+def add_points(reconstruction: pycolmap.Reconstruction, gt: dict[str, torch.Tensor], seed: int, noise: float) -> None:
+    """The Gaussians' centres plus noise, in their colours, as the SfM points."""
+    rng = np.random.default_rng(seed + 1)
+    colours = np.clip((gt["colors"][:, 0].numpy() * SH_C0 + 0.5) * 255, 0, 255).astype(np.uint8)
+    for xyz, colour in zip(gt["means"].numpy(), colours, strict=True):
+        reconstruction.add_point3D(xyz + rng.normal(scale=noise, size=3), pycolmap.Track(), colour)
 
 
 def _render(gt: dict[str, torch.Tensor], viewmat: np.ndarray, K: np.ndarray, width: int, height: int):

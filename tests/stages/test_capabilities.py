@@ -20,7 +20,7 @@ ALL_FACES = ["back", "down", "front", "left", "right", "up"]
 @pytest.mark.parametrize(
     ("options", "path", "stage"),
     [
-        ({"training.model": "3dgut"}, "training.model", "splat"),
+        ({"training.model": "3dgrt"}, "training.model", "splat"),
         (
             {"segmentation.removeBackground": True, "segmentation.backgroundRemovalModel": "sam2"},
             "segmentation.backgroundRemovalModel",

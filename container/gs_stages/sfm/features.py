@@ -12,6 +12,7 @@ import pycolmap
 from PIL import Image
 
 from gs_stages.layout import MaskFolders
+from gs_stages.sfm.lens import choose_camera_model
 from gs_stages.sfm.settings import SfmSettings
 from gs_stages.stage import StageError
 
@@ -27,15 +28,17 @@ class CameraSetup:
     params: tuple[float, ...] | None = None
 
     @classmethod
-    def for_frames(cls, image_dir: Path, names: list[str], media_kind: str) -> CameraSetup:
+    def for_frames(cls, image_dir: Path, names: list[str], media_kind: str, model: str = "auto") -> CameraSetup:
         """One shared camera for a video, or for photos whose size and EXIF camera all agree.
 
         Sharing intrinsics makes them far better determined; COLMAP's AUTO mode would give each
-        photo without EXIF its own camera. Mixed photos (other sizes or cameras) keep AUTO.
+        photo without EXIF its own camera. Mixed photos (other sizes or cameras) keep AUTO. The
+        camera model is `sfm/lens.py`'s choice (`model`: the engine setting sfm_camera_model).
         """
+        model, _ = choose_camera_model(image_dir, names, model)
         if media_kind == "video" or len({_camera_signature(image_dir / n) for n in names}) == 1:
-            return cls(pycolmap.CameraMode.SINGLE)
-        return cls(pycolmap.CameraMode.AUTO)
+            return cls(pycolmap.CameraMode.SINGLE, model)
+        return cls(pycolmap.CameraMode.AUTO, model)
 
 
 def _camera_signature(path: Path) -> tuple[object, ...]:

@@ -36,8 +36,9 @@ def from_images(
     camera = (
         view_camera(frames.image_dir, frames.names)
         if views is not None
-        else CameraSetup.for_frames(frames.image_dir, frames.names, media_kind)
+        else CameraSetup.for_frames(frames.image_dir, frames.names, media_kind, settings.camera_model)
     )
+    ctx.log.info("sfm: camera model %s (%s)", camera.model, "360 views" if views is not None else "sfm/lens.py")
     features = ctx.tracker("features", total)
     features.update(0)
     with timer.step("features"):

@@ -20,6 +20,10 @@ class SfmSettings:
     #: Fewer registered images than this share of the input (or fewer than 3) fails the stage.
     min_registered_ratio: float = 0.5
     random_seed: int = 0
+    #: The COLMAP camera model SfM estimates: "auto" (SIMPLE_RADIAL, or OPENCV_FISHEYE when the photos'
+    #: EXIF names a fisheye lens or a 35 mm-equivalent focal length under 14 mm: `sfm/lens.py`) or a
+    #: model name (OPENCV, OPENCV_FISHEYE, RADIAL, ...). `3dgut` trains through the lens it finds.
+    camera_model: str = "auto"
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> SfmSettings:
@@ -37,6 +41,7 @@ class SfmSettings:
                 vocab_tree_path=str(raw["vocab_tree_path"]) if raw.get("vocab_tree_path") else None,
                 min_registered_ratio=float(value("min_registered_ratio")),
                 random_seed=int(value("random_seed")),
+                camera_model=_camera_model(str(value("camera_model"))),
             )
         except (TypeError, ValueError) as exc:
             raise StageError(
@@ -55,6 +60,19 @@ SETTING_FIELDS: dict[str, str] = {
     "vocab_tree_path": "vocab_tree_path",
     "sfm_min_registered_ratio": "min_registered_ratio",
     "sfm_random_seed": "random_seed",
+    "sfm_camera_model": "camera_model",
 }
 #: The `--setting` names this stage reads (gs_stages.stage.check_settings refuses names no stage reads).
 SETTING_NAMES: tuple[str, ...] = tuple(SETTING_FIELDS)
+
+
+def _camera_model(name: str) -> str:
+    import pycolmap
+
+    known = {m.name for m in pycolmap.CameraModelId.__members__.values()} - {"INVALID"}
+    if name != "auto" and name not in known:
+        raise StageError(
+            f"sfm_camera_model {name!r} is not a COLMAP camera model",
+            hint=f"use auto or one of {', '.join(sorted(known))}",
+        )
+    return name

@@ -35,6 +35,9 @@ from gs_stages.gaussians import SH_C0
 from gs_stages.splat.model import Params
 from gs_stages.splat.presets import Preset
 
+#: The appearance rates end at this share of their start (see `Appearance.step`).
+FINAL_LR_FRACTION = 0.01
+
 
 class Appearance:
     """The per-image colour transforms and the background colour, with their own Adam."""
@@ -51,6 +54,7 @@ class Appearance:
             ],
             eps=1e-15,
         )
+        self.base_lrs = (lr, lr_offset, lr_background)
 
     # -- training -----------------------------------------------------------------------------------
 
@@ -68,7 +72,16 @@ class Appearance:
     def parameters(self) -> list[Tensor]:
         return [self.log_gain, self.offset, self.background]
 
-    def step(self) -> None:
+    def step(self, progress: float = 0.0) -> None:
+        """One Adam step, its rates decayed log-linearly to FINAL_LR_FRACTION of their start as `progress`
+        (completed share of the run) goes 0 -> 1.
+
+        Why: the L1 loss's gradient with respect to an image's gain does not shrink near the optimum (it
+        is sign-like), and Adam divides out its size, so at a fixed rate every gain keeps jumping by about
+        the rate (0.05 = 5 % of every colour) each time its image is drawn, and the Gaussians are fitted to
+        that jitter. The means' rate decays for the same reason."""
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
+            group["lr"] = base * FINAL_LR_FRACTION ** min(max(progress, 0.0), 1.0)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
 

@@ -54,6 +54,7 @@ STEP_FIELDS = (
     "stop_split_at",
     "stop_screen_size_at",
     "reset_alpha_quiet_steps",
+    "robust_mask_start",
 )
 #: Gaussian learning rates: multiplied by sqrt(ranks).
 LR_FIELDS = (

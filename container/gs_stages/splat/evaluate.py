@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from gs_stages.splat.backend import Renderer
+from gs_stages.splat.lens import camera_kwargs
 from gs_stages.splat.metrics import LPIPS, psnr, ssim
 from gs_stages.splat.model import Params, activated
 from gs_stages.splat.presets import Preset
@@ -52,6 +53,7 @@ def render_view(
         height=view.height,
         sh_degree=sh_degree,
         backgrounds=background[None],
+        **camera_kwargs(view.lens, device),
     )
     return renders[0].clamp(0.0, 1.0), alphas[0, ..., 0]
 

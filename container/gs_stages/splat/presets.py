@@ -97,6 +97,15 @@ class Preset:
     lr_appearance: float = 0.05  # log gains' Adam (an image's row moves only when the image is drawn)
     lr_appearance_offset: float = 0.002  # offsets: small, or they trade off against the gains and drift
     lr_appearance_background: float = 0.01
+    #: Transient masking (`robust.py`): up to this share of each image's pixels, those with the largest
+    #: (smoothed) error above `robust_mask_floor`, is left out of the loss after `robust_mask_start` steps.
+    robust_mask_fraction: float = 0.0
+    robust_mask_floor: float = 0.1
+    robust_mask_start: int = 500
+    # -- 3DGUT (`3dgut`, `render_ut.py`) ---------------------------------------------------------
+    #: Keep each photo's lens (no undistortion), project with the unscented transform and evaluate
+    #: Gaussians in 3D along each pixel's ray (gsplat's with_ut=True, with_eval3d=True).
+    with_ut: bool = False
 
 
 PRESETS: dict[str, Preset] = {
@@ -113,13 +122,27 @@ PRESETS: dict[str, Preset] = {
     ),
     # Splatfacto-W's light configuration in our terms: splatfacto plus per-image appearance and a
     # background model (`appearance.py` says what we kept of Splatfacto-W and why).
-    "splatfacto-w-light": Preset(name="splatfacto-w-light", background_color="black", appearance=True),
+    "splatfacto-w-light": Preset(
+        name="splatfacto-w-light", background_color="black", appearance=True, robust_mask_fraction=0.15
+    ),
+    # 3DGUT as gsplat trains it (`simple_trainer.py mcmc --with_ut --with_eval3d`, docs/3dgut.md): the
+    # MCMC strategy, the only one gsplat supports for it (3D evaluation gives means2d no gradient for
+    # the default strategy's densification), on the photos as taken, through their own lens.
+    "3dgut": Preset(
+        name="3dgut",
+        strategy="mcmc",
+        cull_alpha_thresh=0.005,
+        stop_split_at=25000,
+        background_color="black",
+        init_opacity=0.5,
+        init_scale=0.1,
+        with_ut=True,
+    ),
 }
 
 #: Models the job spec accepts but this build cannot train; each fails before any data is read.
 UNAVAILABLE: dict[str, str] = {
     "nerfacto": "is a NeRF (hash-grid MLP), not a Gaussian splat trainer",
-    "3dgut": "needs 3DGUT's unscented-transform rasterizer (NVIDIA 3DGRUT), not shipped",
     "3dgrt": "needs 3DGRT's ray tracer (NVIDIA 3DGRUT, OptiX), not shipped",
 }
 
@@ -146,7 +169,13 @@ def resolve(model: str, overrides: Mapping[str, Any] | None = None) -> Preset:
             f"preset_overrides: unknown or fixed field(s) {', '.join(unknown) or 'name'}",
             hint="see gs_stages/splat/presets.py for the field names",
         )
-    return dataclasses.replace(preset, **{key: _typed(key, value) for key, value in overrides.items()})
+    preset = dataclasses.replace(preset, **{key: _typed(key, value) for key, value in overrides.items()})
+    if preset.with_ut and preset.strategy != "mcmc":
+        raise StageError(
+            "preset_overrides: with_ut (3dgut) trains with the mcmc strategy only",
+            hint="its 3D evaluation gives the screen-space gradients the default strategy densifies by no value",
+        )
+    return preset
 
 
 #: The preset's fields as pydantic validates them, from their type hints (strict: settings arrive as JSON,

@@ -4,6 +4,11 @@
 `packed=False` keeps `info["means2d"]` and `info["radii"]` shaped (C, N, ...), the layout the
 densification strategies read; "classic" mode (no antialiasing compensation) is splatfacto's default
 and what the .ply viewers expect.
+
+`3dgut` passes `with_ut=True, with_eval3d=True` and the view's lens (`camera_model`, `radial_coeffs`
+(C, 6) pinhole or (C, 4) fisheye, `tangential_coeffs` (C, 2)); gsplat then projects with the unscented
+transform and evaluates each Gaussian along the pixel's ray. In that mode means2d carries no gradient
+(gsplat's 3DGUT supports only the MCMC strategy) and absgrad is not computed.
 """
 
 from __future__ import annotations
@@ -39,9 +44,23 @@ def rasterization(
     near_plane: float = 0.01,
     far_plane: float = 1e10,
     radius_clip: float = 0.0,
+    camera_model: str = "pinhole",
+    radial_coeffs: Tensor | None = None,
+    tangential_coeffs: Tensor | None = None,
+    with_ut: bool = False,
+    with_eval3d: bool = False,
 ) -> tuple[Tensor, Tensor, dict[str, Any]]:
     from gsplat import rasterization as gsplat_rasterization
 
+    lens: dict[str, Any] = {}
+    if with_ut or with_eval3d:  # only then: gsplat refuses coefficients without with_ut
+        lens = {
+            "with_ut": with_ut,
+            "with_eval3d": with_eval3d,
+            "camera_model": camera_model,
+            "radial_coeffs": None if radial_coeffs is None else radial_coeffs.float().contiguous(),
+            "tangential_coeffs": None if tangential_coeffs is None else tangential_coeffs.float().contiguous(),
+        }
     return gsplat_rasterization(
         means=means,
         quats=quats,
@@ -63,4 +82,5 @@ def rasterization(
         sparse_grad=False,
         rasterize_mode="classic",
         render_mode="RGB",
+        **lens,
     )

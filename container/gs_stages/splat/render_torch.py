@@ -50,6 +50,8 @@ MIN_TRANSMITTANCE = 1e-4
 BOX_SIGMAS = 3.33  # gsplat 1.5.3 `extend`
 #: Candidate (pixel, Gaussian) pairs tested at once in the no-grad pass; bounds its memory.
 DEFAULT_CHUNK_PAIRS = 1 << 22
+#: (visible-set indices, row-major pixels) -> (alpha, exponent): a 3D evaluation (`render_ut.WorldResponse`).
+Response = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
 
 @dataclass
@@ -193,6 +195,7 @@ def select_pairs(
     width: int,
     height: int,
     chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
+    response: Response | None = None,
 ) -> Pairs:
     """Pass 1, no autograd: every pixel whose centre lies in a Gaussian's box, tested for alpha >= 1/255.
 
@@ -201,13 +204,20 @@ def select_pairs(
     outside the box are exactly the ones gsplat skips. Gaussians go in chunks of about `chunk_pairs`
     candidate pixels. Pairs behind the point where a pixel turns opaque (transmittance <= 1e-4) are
     dropped here too, so the differentiable pass only sees what gsplat blends.
+
+    With a `response` (3D evaluation, `render_ut.WorldResponse`) alpha is no longer bounded by the
+    2D box, so every pixel of the 16x16 tiles the box touches is tested, as gsplat's kernel does.
     """
     device = means2d.device
     order = torch.argsort(depths, stable=True)  # front to back; the stable sort by pixel keeps it
     centre, half = means2d[order], radii[order].to(means2d.dtype)
     size = torch.tensor([width, height], device=device)
-    lo = torch.minimum(torch.ceil(centre - half - 0.5).clamp_min(0).long(), size)
-    hi = torch.minimum((torch.floor(centre + half - 0.5) + 1).clamp_min(0).long(), size)
+    if response is None:
+        lo = torch.minimum(torch.ceil(centre - half - 0.5).clamp_min(0).long(), size)
+        hi = torch.minimum((torch.floor(centre + half - 0.5) + 1).clamp_min(0).long(), size)
+    else:  # gsplat's tile range: floor and ceil of (mean -+ radius) / tile, in whole tiles
+        lo = torch.minimum(torch.floor((centre - half) / TILE_SIZE).clamp_min(0).long() * TILE_SIZE, size)
+        hi = torch.minimum(torch.ceil((centre + half) / TILE_SIZE).clamp_min(0).long() * TILE_SIZE, size)
     span = (hi - lo).clamp_min(0)
     area = span[:, 0] * span[:, 1]
     first = torch.cumsum(area, 0) - area
@@ -219,7 +229,10 @@ def select_pairs(
         cols = span[owner, 0].clamp_min(1)
         x, y = lo[owner, 0] + local % cols, lo[owner, 1] + local // cols
         g = order[owner]
-        alpha, sigma = _alpha(means2d[g], conics[g], opacities[g], x, y)
+        if response is None:
+            alpha, sigma = _alpha(means2d[g], conics[g], opacities[g], x, y)
+        else:
+            alpha, sigma = response(g, y * width + x)
         keep = (sigma >= 0) & (alpha >= ALPHA_THRESHOLD)
         pixels.append((y * width + x)[keep])
         gaussians.append(g[keep])
@@ -275,10 +288,12 @@ def blend_pairs(
     width: int,
     absgrad: Tensor | None = None,
     visible: Tensor | None = None,
+    response: Response | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Pass 2, with autograd: front-to-back blending of the selected pairs; (rgb (P, 3), alpha (P,)).
 
-    `absgrad` (N, 2), when given, is filled during backward, indexed through `visible`.
+    `absgrad` (N, 2), when given, is filled during backward, indexed through `visible`. With a
+    `response` alpha comes from it (3D evaluation) and means2d gets no gradient, as in gsplat.
     """
     g = pairs.gaussians
     x, y = pairs.pixels % width, pairs.pixels // width
@@ -294,7 +309,10 @@ def blend_pairs(
             absgrad.index_add_(0, owner, grad.abs().to(absgrad.dtype))
 
         mean.register_hook(record)
-    alpha, _ = _alpha(mean, conics.index_select(0, g), opacities.index_select(0, g), x, y)
+    if response is None:
+        alpha, _ = _alpha(mean, conics.index_select(0, g), opacities.index_select(0, g), x, y)
+    else:
+        alpha, _ = response(g, pairs.pixels)
     log_before = _log_transmittance(torch.log1p(-alpha.double()), pairs.pixels, inclusive=False)
     weights = alpha * torch.exp(log_before).to(alpha.dtype)
     rgb = colors.new_zeros(n_pixels, colors.shape[-1]).index_add(
@@ -314,6 +332,7 @@ def rasterize_image(
     background: Tensor | None,
     absgrad: Tensor | None = None,
     chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
+    response: Response | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Composite one camera's visible Gaussians; returns rgb (H, W, 3) and alpha (H, W, 1).
 
@@ -331,8 +350,9 @@ def rasterize_image(
         width,
         height,
         chunk_pairs,
+        response,
     )
-    rgb, acc = blend_pairs(pairs, means2d, conics, opacities, colors, width * height, width, absgrad, visible)
+    rgb, acc = blend_pairs(pairs, means2d, conics, opacities, colors, width * height, width, absgrad, visible, response)
     if background is not None:
         rgb = rgb + (1.0 - acc)[:, None] * background
     return rgb.reshape(height, width, -1), acc.reshape(height, width, 1)
@@ -356,31 +376,38 @@ def rasterization(
     far_plane: float = 1e10,
     radius_clip: float = 0.0,
     chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
+    camera_model: str = "pinhole",
+    radial_coeffs: Tensor | None = None,
+    tangential_coeffs: Tensor | None = None,
+    with_ut: bool = False,
+    with_eval3d: bool = False,
     rasterize: Callable[..., tuple[Tensor, Tensor]] | None = None,
 ) -> tuple[Tensor, Tensor, dict[str, Any]]:
     """Render C cameras; same arguments and outputs as `gsplat.rasterization(packed=False)`.
 
+    `with_ut` / `with_eval3d` with `camera_model`, `radial_coeffs`, `tangential_coeffs`: 3DGUT's
+    projection and 3D evaluation through a distorted lens (`render_ut.py`), as gsplat's same arguments.
     `rasterize` composites one camera (`rasterize_image`'s arguments up to `absgrad`); render_cpu passes
-    its compiled one, the default is this module's.
+    its compiled one, the default is this module's. The 3D evaluation (`with_eval3d`) always composites
+    here: the compiled one evaluates 2D footprints only.
 
     `scales` are exponentiated, `opacities` sigmoid-ed (N,), `colors` SH coefficients (N, K, 3)
     when `sh_degree` is given, else RGB (N, 3). Returns renders (C, H, W, 3), alphas (C, H, W, 1)
     and info with means2d (C, N, 2), radii (C, N, 2), depths, conics, width, height, n_cameras.
     """
-    proj = project(
-        means,
-        quats,
-        scales,
-        opacities,
-        viewmats,
-        Ks,
-        width,
-        height,
-        eps2d,
-        near_plane,
-        far_plane,
-        radius_clip,
-    )
+    from gs_stages.splat import render_ut  # it builds on this module
+
+    if (radial_coeffs is not None or tangential_coeffs is not None or camera_model != "pinhole") and not with_ut:
+        raise ValueError("lens distortion and fisheye cameras need with_ut=True (as in gsplat)")
+    cams = render_ut.cameras(Ks, width, height, camera_model, radial_coeffs, tangential_coeffs) if with_ut else []
+    if with_ut:
+        proj = render_ut.project_ut(
+            means, quats, scales, opacities, viewmats, cams, eps2d, near_plane, far_plane, radius_clip
+        )
+    else:
+        proj = project(
+            means, quats, scales, opacities, viewmats, Ks, width, height, eps2d, near_plane, far_plane, radius_clip
+        )
     n_cameras = viewmats.shape[0]
     absgrad_buffer = means.new_zeros(n_cameras, means.shape[0], 2) if absgrad else None
     campos = torch.linalg.inv(viewmats)[:, :3, 3]
@@ -393,7 +420,16 @@ def rasterization(
             rgb = sh_colors(sh_degree, means[visible] - campos[cam], colors[visible])
             rgb = torch.clamp_min(rgb + 0.5, 0.0)
         background = backgrounds[cam] if backgrounds is not None else None
-        image, alpha = (rasterize or functools.partial(rasterize_image, chunk_pairs=chunk_pairs))(
+        response = None
+        if with_eval3d:
+            camera = cams[cam] if with_ut else render_ut.cameras(Ks[cam, None], width, height, "pinhole", None, None)[0]
+            response = render_ut.camera_response(camera, viewmats[cam], means, quats, scales, opacities, visible)
+        composite = (
+            functools.partial(rasterize_image, chunk_pairs=chunk_pairs, response=response)
+            if rasterize is None or response is not None
+            else rasterize
+        )
+        image, alpha = composite(
             proj,
             cam,
             rgb,

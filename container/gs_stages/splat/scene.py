@@ -9,6 +9,9 @@ OPENCV, the fisheye models ...) is undistorted first, into one of two pinhole ca
   same pixels as theirs. Fisheye and other models fall back to "colmap".
 * "colmap": the pinhole camera COLMAP's own undistorter picks (no blank pixels, the whole field of
   view kept, so the image usually grows).
+`3dgut` (`keep_lens=True`) skips all of this for the lenses gsplat's unscented transform models
+(`lens.py`: the radial and OPENCV families, the OpenCV fisheyes): the photo is used whole, and the
+view carries its `Lens`. Other models are undistorted as below even then.
 Each output pixel is looked up in the original image through the original camera model; masks take
 the same path. Pixels that still map outside the original image are marked invalid and ignored by
 the loss and the metrics. So are the pixels the masks stage asked to ignore (`ignore/`, people with
@@ -34,13 +37,13 @@ from PIL import Image
 from torch import Tensor
 
 from gs_stages.layout import IMAGES_DIR, SPARSE_DIR, MaskFolders, read_mask_folders
+from gs_stages.splat.lens import PINHOLE_MODELS, Lens, from_colmap
 from gs_stages.stage import StageError
 
 log = logging.getLogger("gs_stages.splat")
 
 #: nerfstudio's COLMAP data parser downscales until the longest side is at most this.
 MAX_AUTO_RESOLUTION = 1600
-PINHOLE_MODELS = ("SIMPLE_PINHOLE", "PINHOLE")
 
 
 @dataclass
@@ -53,6 +56,7 @@ class View:
     K: Tensor  # (3, 3) float32, pixel centres at +0.5 (COLMAP's convention, and gsplat's)
     mask: Tensor | None = None  # (H, W) uint8, 255 = object (keep), 0 = removed background
     valid: Tensor | None = None  # (H, W) bool, False where undistortion had no source pixel
+    lens: Lens | None = None  # 3dgut: the lens this image is rendered through (unscented transform); None: EWA
 
     @property
     def width(self) -> int:
@@ -74,6 +78,7 @@ class View:
             K=_scale_intrinsics(self.K, width / self.width, height / self.height),
             mask=_resize(self.mask, width, height) if self.mask is not None else None,
             valid=_resize(self.valid.to(torch.uint8) * 255, width, height) > 254 if self.valid is not None else None,
+            lens=self.lens,
         )
 
 
@@ -102,9 +107,11 @@ def load_scene(
     test_every: int = 8,
     undistort: str = "crop",
     max_side: int = MAX_AUTO_RESOLUTION,
+    keep_lens: bool = False,
 ) -> Scene:
     """Read the COLMAP model under `<sparse_dir>/sparse/0`, images under `<frames_dir>/images`; "auto"
-    downscaling brings the longest side to <= `max_side`."""
+    downscaling brings the longest side to <= `max_side`; `keep_lens` (3dgut): no undistortion where
+    the lens model allows."""
     model_dir = Path(sparse_dir) / SPARSE_DIR
     if not (model_dir / "cameras.bin").exists() and not (model_dir / "cameras.txt").exists():
         raise StageError(
@@ -126,10 +133,15 @@ def load_scene(
     factor = int(downscale)
     # One image at a time at full resolution: a few hundred 4K frames would not fit in memory at once.
     views = [
-        _read_view(im, reconstruction.cameras[im.camera_id], image_dir, masks, undistort, ignore).downscaled(factor)
+        _read_view(im, reconstruction.cameras[im.camera_id], image_dir, masks, undistort, ignore, keep_lens).downscaled(
+            factor
+        )
         for im in images
     ]
-    undistorted = any(reconstruction.cameras[im.camera_id].model.name not in PINHOLE_MODELS for im in images)
+    undistorted = any(
+        reconstruction.cameras[im.camera_id].model.name not in PINHOLE_MODELS and v.lens is None
+        for im, v in zip(images, views, strict=True)
+    )
     test = [v for i, v in enumerate(views) if i % test_every == 0]
     train = [v for i, v in enumerate(views) if i % test_every != 0]
 
@@ -161,6 +173,7 @@ def _read_view(
     masks: Path | None,
     undistort: str = "crop",
     ignore: Path | None = None,
+    keep_lens: bool = False,
 ) -> View:
     path = image_dir / image.name
     pixels = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -176,11 +189,13 @@ def _read_view(
         camera = pycolmap.Camera(camera.todict())
         camera.rescale(width, height)
     valid = usable == 255 if usable is not None else None
-    if camera.model.name not in PINHOLE_MODELS:
+    lens = from_colmap(camera.model.name, camera.params) if keep_lens else None
+    if lens is None and camera.model.name not in PINHOLE_MODELS:
         pinhole = _cropped_pinhole(camera) if undistort == "crop" else None
         if pinhole is None:
             pinhole = pycolmap.undistort_camera(pycolmap.UndistortCameraOptions(), camera)
         camera, pixels, mask, valid = _undistort(camera, pinhole, pixels, mask, usable)
+        lens = Lens() if keep_lens else None  # 3dgut renders it as the pinhole it now is
     viewmat = np.eye(4, dtype=np.float32)
     viewmat[:3] = image.cam_from_world().matrix()
     return View(
@@ -190,6 +205,7 @@ def _read_view(
         K=torch.from_numpy(camera.calibration_matrix().astype(np.float32)),
         mask=torch.from_numpy(mask) if mask is not None else None,
         valid=torch.from_numpy(valid) if valid is not None else None,
+        lens=lens,
     )
 
 

@@ -22,7 +22,7 @@ from gs_stages.splat.metrics import load_lpips, peak_memory, reset_peak_memory
 from gs_stages.splat.model import to_gaussians
 from gs_stages.splat.preview import write_preview
 from gs_stages.splat.profiling import PROFILE_TXT
-from gs_stages.splat.scene import load_scene
+from gs_stages.splat.scene import Scene, load_scene
 from gs_stages.splat.settings import EngineSettings
 from gs_stages.splat.train import Trainer
 from gs_stages.stage import StageContext
@@ -52,6 +52,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         settings.test_every,
         settings.undistort,
         settings.max_side_on(device.type),
+        keep_lens=preset.with_ut,
     )
     load_seconds = time.perf_counter() - started
     ctx.log.info("splat: %s on %s with the %s rasterizer, %d steps", preset.name, device, backend, training.max_steps)
@@ -118,6 +119,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "image_height": scene.train[0].height,
         "image_downscale": scene.downscale,
         "undistorted": scene.undistorted,
+        "lenses": _lens_summary(scene) if preset.with_ut else None,
         "masks": scene.masks_enabled,
         "psnr": evaluation.psnr,
         "ssim": evaluation.ssim,
@@ -140,3 +142,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
     if not scene.test:
         metrics["eval_absent_reason"] = "no held-out views (too few images)"
     return metrics
+
+
+def _lens_summary(scene: Scene) -> list[str]:
+    """3dgut: the lenses the views were rendered through (metrics.json); `undistorted` says whether some
+    view had to be undistorted after all (a COLMAP model gsplat's lenses do not cover)."""
+    return sorted({v.lens.model + (" with distortion" if v.lens.distorted else "") for v in scene.views if v.lens})

@@ -11,6 +11,8 @@ let the strategy grow, prune or relocate Gaussians. This is splatfacto's loop (n
   background, so the object comes out without a halo of background-coloured Gaussians;
 * pixels that undistortion could not fill are left out of both losses;
 * no opacity reset in the last `reset_alpha_quiet_steps` of a run (`presets.py` says why);
+* `3dgut`: each view renders through its own lens (`lens.camera_kwargs`, `render_ut.py`);
+* transient masking (`splatfacto-w-light`, `robust.py`): the pixels with the largest error are left out;
 * per-image appearance (`splatfacto-w-light`, `appearance.py`): the render goes through the drawn
   image's colour transform, over the learned background, before the loss;
 * several GPUs (`data_parallel.py`): each rank renders its own view of the step, gradients are
@@ -33,10 +35,11 @@ import torch
 from torch import Tensor
 
 from gs_stages.progress import ProgressTracker
-from gs_stages.splat import appearance, checkpoint
+from gs_stages.splat import appearance, checkpoint, robust
 from gs_stages.splat.backend import Renderer
 from gs_stages.splat.data_parallel import DataParallel
 from gs_stages.splat.densify import DefaultStrategy, Strategy, make_strategy
+from gs_stages.splat.lens import camera_kwargs
 from gs_stages.splat.metrics import ssim_separable
 from gs_stages.splat.model import Params, activated, init_params, make_optimizers, means_lr
 from gs_stages.splat.presets import Preset
@@ -197,12 +200,13 @@ class Trainer:
             sh_degree=self.sh_degree(step),
             backgrounds=background[None],
             absgrad=self.absgrad,
+            **camera_kwargs(view.lens, self.device),
         )
         self.strategy.step_pre_backward(self.params, self.optimizers, self.state, step, info)
         render = renders[0]
         if self.appearance is not None:
             render = self.appearance.apply(render, alphas[0, ..., 0], index)
-        loss = self.loss(render.clamp(0.0, 1.0), alphas[0, ..., 0], view)
+        loss = self.loss(render.clamp(0.0, 1.0), alphas[0, ..., 0], view, step)
         loss.backward()
         # SelectiveAdam's step takes which Gaussians this step's camera saw; torch's Adam takes nothing.
         visible = ((info["radii"] > 0).all(dim=-1).any(dim=0),) if self.settings.optimizer == "selective_adam" else ()
@@ -214,7 +218,7 @@ class Trainer:
             optimizer.step(*visible)
             optimizer.zero_grad(set_to_none=True)
         if self.appearance is not None:
-            self.appearance.step()
+            self.appearance.step((step + 1) / max_steps)
         lr = means_lr(preset, self.scene.scene_scale, step + 1, max_steps)
         self.optimizers["means"].param_groups[0]["lr"] = lr
         # densify.py takes the means' rate in nerfstudio's normalised units (see presets.py).
@@ -223,13 +227,17 @@ class Trainer:
         )
         return loss.detach()
 
-    def loss(self, render: Tensor, alpha: Tensor, view: View) -> Tensor:
+    def loss(self, render: Tensor, alpha: Tensor, view: View, step: int = 0) -> Tensor:
         """(1 - lambda) L1 + lambda (1 - SSIM) on kept pixels, + alpha -> 0 on removed background."""
         preset = self.preset
         photo = view.image.float() / 255.0
         keep = None if view.mask is None else view.mask.float() / 255.0
         if view.valid is not None:
             keep = view.valid.float() if keep is None else keep * view.valid.float()
+        if preset.robust_mask_fraction > 0 and step >= preset.robust_mask_start:
+            fraction, floor = preset.robust_mask_fraction, preset.robust_mask_floor
+            robust_keep = robust.transient_mask(render, photo, keep, fraction, floor)
+            keep = robust_keep if keep is None else keep * robust_keep
         if keep is not None:
             photo, render = photo * keep[..., None], render * keep[..., None]
         l1 = torch.abs(render - photo).mean()
