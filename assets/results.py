@@ -56,7 +56,7 @@ HEADLINE: dict[str, tuple[str, ...]] = {
 #: Notes about how the result reached Dagster, right after the headline (a report lost on the way).
 NOTES = ("reported_from",)
 #: Entries that are links, in this order, after the preview.
-LINKS = ("view", "location", "delivered_ply", "delivered_spz", "delivered_sparse", "preview_image")
+LINKS = ("view", "location", "delivered_ply", "delivered_spz", "delivered_glb", "delivered_sparse", "preview_image")
 #: Entries a launcher adds (the SageMaker job, its billable time and cost): kept together, after the links.
 LAUNCHER_PREFIXES = ("sagemaker/",)
 PREVIEW_MAX_SIDE = 640

@@ -1,6 +1,7 @@
 """`spz`: the delivered files, `<name>.ply` and `<name>.spz`, also placed under `<outputPrefix>/<uuid>/`
 in the deployment bucket like the reference system does (only when the .spz reads back). With
-`training.enable: false` the delivered files are the SfM result: `<name>_points.ply` and `sparse/0/`."""
+`training.enable: false` the delivered files are the SfM result: `<name>_points.ply` and `sparse/0/`; with
+`training.model: nerfacto` (a NeRF, no Gaussians) the textured mesh `<name>.glb` and `<name>_points.ply`."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ spz_reads_back_check = job_check_spec(
     "The .spz decodes and holds as many Gaussians as the splat (gs_stages.export.spz.read_spz).",
 )
 
-DELIVERED_SUFFIXES = (".ply", ".spz")
+DELIVERED_SUFFIXES = (".ply", ".spz", ".glb")  # .glb: nerfacto's textured mesh (no .spz for a NeRF)
 SPARSE_MODEL = "sparse/0"  # what a job with training off delivers besides its points .ply
 
 
@@ -48,7 +49,8 @@ def deliver(storage: Store, bucket: Store, job: JobSpec) -> dict[str, str]:
     """Copy `<storage>/spz/<uuid>/*.{ply,spz}` to `<bucket>/<outputPrefix>/<uuid>/` (server-side on S3);
     with training off (gs_stages/export/sparse.py) also the COLMAP model `sparse/0/`.
 
-    Returns {".ply": uri, ".spz": uri} (training off: {".ply": the points .ply, "sparse": the model folder}).
+    Returns {".ply": uri, ".spz": uri} (training off: {".ply": the points .ply, "sparse": the model folder};
+    nerfacto: {".glb": the mesh, ".ply": its points .ply}).
     A copy that fails is a StageFailure of spz that names the file, the bucket and key, S3's error code and
     what to do, instead of a bare step error.
     """

@@ -61,8 +61,8 @@ def job_uuids_of_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[s
 
 
 #: Materialization metadata of the delivered files -> their name in the record's outputs ("sparse": the
-#: COLMAP model folder a job with training off delivers).
-DELIVERED = {"delivered_ply": ".ply", "delivered_spz": ".spz", "delivered_sparse": "sparse"}
+#: COLMAP model folder a job with training off delivers; ".glb": nerfacto's textured mesh).
+DELIVERED = {"delivered_ply": ".ply", "delivered_spz": ".spz", "delivered_glb": ".glb", "delivered_sparse": "sparse"}
 
 
 def _scalar(value: Any) -> Any:

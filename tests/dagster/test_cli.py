@@ -43,9 +43,19 @@ def test_submit_uploads_media_then_a_valid_job(
 def test_submit_refuses_bad_options_before_uploading(embedded_env: Path, sample_zip: Path) -> None:
     assert cli.main(["submit", str(sample_zip), "--set", "training.maxStep=5"]) == 2
     assert cli.main(["submit", str(sample_zip), "--max-steps", "0"]) == 2
-    assert cli.main(["submit", str(sample_zip), "--set", "training.model=nerfacto"]) == 2  # valid, never runnable
+    assert cli.main(["submit", str(sample_zip), "--set", "training.model=3dgut"]) == 2  # valid, never runnable
     assert not (embedded_env / "bucket" / "workflow-input").exists()
     assert not (embedded_env / "bucket" / "media-input").exists()
+
+
+def test_submit_accepts_nerfacto_and_sam2(embedded_env: Path, sample_zip: Path) -> None:
+    """Both left the "not available" lists: nerfacto (nerfstudio's venv) and SAM 2, on a photo zip too."""
+    options = ["--set", "training.model=nerfacto", "--set", "segmentation.removeBackground=true"]
+    options += ["--set", "segmentation.backgroundRemovalModel=sam2"]
+    assert cli.main(["submit", str(sample_zip), *options]) == 0
+    (job_file,) = (embedded_env / "bucket" / "workflow-input").glob("*.json")
+    job = json.loads(job_file.read_text())
+    assert job["training"]["model"] == "nerfacto" and job["segmentation"]["backgroundRemovalModel"] == "sam2"
 
 
 def test_submit_accepts_splatfacto_w_light(embedded_env: Path, sample_zip: Path) -> None:

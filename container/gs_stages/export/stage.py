@@ -14,6 +14,7 @@ import numpy as np
 from gs_stages.export.cameras import CAMERAS_JSON, read_cameras, rotate_cameras, write_cameras
 from gs_stages.export.ply import read_ply, write_ply
 from gs_stages.export.rotate import VIEWER_ROTATION_DESC, rotate_gaussians, viewer_rotation
+from gs_stages.export.source import read_splat_output
 from gs_stages.export.spz import SPZ_VERSION, fractional_bits_for, write_spz
 from gs_stages.layout import SPLAT_PLY
 from gs_stages.stage import StageContext, StageError
@@ -33,13 +34,12 @@ def run(ctx: StageContext) -> dict[str, Any]:
 
         ctx.output.mkdir(parents=True, exist_ok=True)
         return export_sparse(ctx, output_name(ctx))
+    if ctx.spec.training.model == "nerfacto":  # a NeRF: its textured mesh, no .spz (export/mesh.py)
+        from gs_stages.export.mesh import export_mesh
+
+        return export_mesh(ctx, output_name(ctx))
     source = ctx.input("splat") / SPLAT_PLY
-    if not source.is_file():
-        raise StageError(f"no trained splat at {source}", hint="run the splat stage for this job first")
-    try:
-        g = read_ply(source)
-    except ValueError as exc:
-        raise StageError(str(exc), hint="the splat stage's output is damaged; re-run it") from exc
+    g = read_splat_output(source, read_ply, "trained splat")
     if len(g) == 0:
         raise StageError(f"{source} holds no Gaussians", hint="check the splat stage's training metrics")
 

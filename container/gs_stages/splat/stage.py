@@ -32,6 +32,11 @@ def run(ctx: StageContext) -> dict[str, Any]:
         ctx.log.info("splat: training.enable is false; nothing to train")
         return {"trained": False, "reason": "training.enable is false", "model": training.model}
     settings = EngineSettings.from_mapping(ctx.settings)
+    if training.model == "nerfacto":  # a NeRF, trained by nerfstudio in its own venv (gs_stages/nerf/)
+        from gs_stages.nerf.trainer import train_nerfacto
+
+        device = pick_device(settings.device)
+        return train_nerfacto(ctx, device.type, settings.test_every, settings.lpips_weights)
     preset = presets.resolve(training.model, settings.preset_overrides)  # fails fast, before any I/O
     multi_gpu_note = None
     if training.enable_multi_gpu:
