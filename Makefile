@@ -42,7 +42,7 @@ sam2: $(SAM2)
 # so it gets a venv of its own; torch is the same 2.13.0 as ours (its pins allow it).
 $(NERFSTUDIO): container/requirements-nerfstudio.txt
 	$(PYTHON) -m venv .work/nerfstudio-venv
-	$(NERFSTUDIO_PIP) install -q -r container/requirements-nerfstudio.txt torch==2.13.0 torchvision==0.28.0
+	$(NERFSTUDIO_PIP) install -q -r container/requirements-nerfstudio.txt
 	touch $(NERFSTUDIO)
 
 nerfstudio: $(NERFSTUDIO)
@@ -69,7 +69,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: setup viewer $(CHECKOV)
+test: setup viewer $(CHECKOV) $(SAM2) $(NERFSTUDIO)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
 
