@@ -11,10 +11,11 @@ import dagster as dg
 import pytest
 from gs_testkit import TEST_OPTIONS, local_config, runner_for
 
+from gs_dagster.messages import run_notice
 from gs_dagster.submit import submit
 from gs_stages.export.mesh import NO_SPZ, glb_summary
 from gs_stages.nerf.trainer import MAKE_VENV_PYTHON
-from resources.job_table import open_job_table
+from resources.job_table import RunOutcome, open_job_table
 from resources.notifier import NotifierResource
 
 NERFACTO_SETTINGS = {
@@ -48,3 +49,15 @@ def test_a_nerfacto_job_delivers_a_textured_glb_and_says_there_is_no_spz(
     (notice,) = NotifierResource(outbox_dir=config.outbox_dir).outbox()
     assert notice["event"] == "COMPLETE"
     assert str(delivered / f"{job.uuid}.glb") in notice["text"] and NO_SPZ in notice["text"]
+
+
+def test_the_notice_of_a_nerfacto_job_lists_the_glb_and_says_why_there_is_no_spz() -> None:
+    outputs = {".glb": "/bucket/out/j.glb", ".ply": "/bucket/out/j_points.ply"}
+    outcome = RunOutcome(
+        run_id="r1", status="COMPLETE", stages=["splat", "spz"], outputs=outputs, metrics={"psnr": 20.5}
+    )
+    text = run_notice("j", outcome, dagster_url="http://127.0.0.1:3000").text
+    assert "/bucket/out/j.glb" in text and "/bucket/out/j_points.ply" in text
+    assert f"(no .spz: {NO_SPZ})" in text
+    splat = RunOutcome(run_id="r2", status="COMPLETE", outputs={".spz": "/b/j.spz", ".ply": "/b/j.ply"})
+    assert "no .spz" not in run_notice("j", splat, dagster_url="http://127.0.0.1:3000").text

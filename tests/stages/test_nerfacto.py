@@ -22,6 +22,7 @@ from gs_stages.layout import METRICS_JSON
 from gs_stages.nerf.dataset import write_nerf_input
 from gs_stages.nerf.trainer import MAKE_VENV_PYTHON
 from gs_stages.quality_checks import evaluate_check
+from gs_stages.stage import StageError
 
 from .jobs import make_spec
 from .splat_scenes import make_scene
@@ -97,3 +98,39 @@ def test_nerfacto_trains_on_the_cpu_and_delivers_a_textured_glb(tmp_path: Path, 
     assert mesh["texture"] and min(mesh["texture"]) > 0
     check = evaluate_check("spz", "spz_reads_back", tmp_path / "spz", delivered)
     assert check.passed and "no .spz for a NeRF" in check.description
+
+
+def _glb(path: Path, meshes: int = 1, images: int = 1) -> Path:
+    """A binary glTF 2.0 container (header + JSON chunk) with the given numbers of meshes and images."""
+    import struct
+
+    document = json.dumps({"asset": {"version": "2.0"}, "meshes": [{}] * meshes, "images": [{}] * images}).encode()
+    document += b" " * (-len(document) % 4)
+    chunk = struct.pack("<II", len(document), 0x4E4F534A) + document
+    path.write_bytes(b"glTF" + struct.pack("<II", 2, 12 + len(chunk)) + chunk)
+    return path
+
+
+def test_the_spz_stage_delivers_the_mesh_of_a_nerfacto_job_and_checks_it(tmp_path: Path) -> None:
+    spec = make_spec(**{"training.model": "nerfacto"})
+    splat = tmp_path / "splat"
+    splat.mkdir()
+    _glb(splat / "mesh.glb")
+    (splat / "point_cloud.ply").write_bytes(b"ply\n")
+    metrics = run_stage("spz", spec, {"splat": splat}, tmp_path / "spz", {"output_name": "statue"})
+    assert metrics["mesh_file"] == "statue.glb" and metrics["points_file"] == "statue_points.ply"
+    assert metrics["no_spz_reason"] == NO_SPZ and metrics["mesh_textures"] == 1
+    assert sorted(p.name for p in (tmp_path / "spz").iterdir() if not p.name.startswith(".")) == [
+        "metrics.json",
+        "statue.glb",
+        "statue_points.ply",
+    ]
+    assert evaluate_check("spz", "spz_reads_back", tmp_path / "spz", metrics).passed
+
+    _glb(tmp_path / "spz" / "statue.glb", images=0)  # a mesh without its texture is not what nerfacto delivers
+    untextured = evaluate_check("spz", "spz_reads_back", tmp_path / "spz", metrics)
+    assert not untextured.passed and "0 texture(s)" in untextured.description
+    (splat / "mesh.glb").write_bytes(b"not a glb")
+    with pytest.raises(StageError, match="not a binary glTF") as error:
+        run_stage("spz", spec, {"splat": splat}, tmp_path / "spz2", {"output_name": "statue"})
+    assert "re-run" in (error.value.hint or "")
