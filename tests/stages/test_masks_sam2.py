@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gs_stages.cli import run_stage
+from gs_stages.cli import run_chain, run_stage
 from gs_stages.layout import MASKS_DIR, MASKS_JSON
 from gs_stages.masks.sam2_masks import MAKE_VENV_PYTHON
 from gs_stages.stage import StageError
@@ -166,3 +166,21 @@ def test_the_splat_stage_trains_on_sam2_masked_frames(tmp_path: Path, person_wei
     metrics = run_stage("splat", spec, inputs, tmp_path / "splat", settings)
     assert metrics["masks"] is True
     assert (tmp_path / "splat" / "splat.ply").stat().st_size > 0
+
+
+def test_a_chain_refuses_missing_sam2_weights_before_the_frames_stage(tmp_path: Path) -> None:
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / SAM2_FILE).write_bytes(b"the checkpoint only")
+    media = tmp_path / "clip.mp4"
+    media.write_bytes(b"never read")
+    settings = {"segmentation_weights": str(weights), "sam2_model": "tiny"}
+    with pytest.raises(StageError) as error:
+        run_chain(["frames", "masks"], _sam2_spec("clip.mp4"), tmp_path / "root", media, settings)
+    assert f"needs the weights file {DETECTOR}, expected at {weights / DETECTOR}" in str(error.value)
+    assert "torchvision's COCO Faster R-CNN" in (error.value.hint or "")
+    assert not (tmp_path / "root").exists()  # the frames stage never started
+    with pytest.raises(StageError, match=r"'huge' is not a SAM 2\.1 model"):
+        run_chain(
+            ["frames", "masks"], _sam2_spec("clip.mp4"), tmp_path / "root", media, {**settings, "sam2_model": "huge"}
+        )
