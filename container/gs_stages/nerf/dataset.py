@@ -3,7 +3,7 @@
     <data>/images            -> the frames stage's images/ (a link: nothing is copied)
     <data>/colmap/sparse/0   -> the sparse_model stage's sparse/0 (a link)
     <data>/masks/<stem>.png  255 = train on this pixel, 0 = leave it out (nerfstudio's mask meaning)
-    <data>/{train,validation,test}_list.txt   our held-out split, by image name
+    <data>/{train,val,test}_list.txt   our held-out split, by image name
 
 The split is ours, not nerfstudio's interval rule (which counts in COLMAP's image-id order): in image-name
 order image i is held out when i % test_every == 0, as the splat models' (splat/scene.py), so every
@@ -27,7 +27,8 @@ from gs_stages.stage import StageError
 
 COLMAP_PATH = "colmap/sparse/0"
 MASKS_PATH = "masks"
-SPLIT_FILES = {"train": "train_list.txt", "validation": "validation_list.txt", "test": "test_list.txt"}
+# nerfstudio reads `<split>_list.txt` for the split it asks for: train, val (while training), test (ns-eval).
+SPLIT_FILES = {"train": "train_list.txt", "val": "val_list.txt", "test": "test_list.txt"}
 
 
 @dataclass(frozen=True)
