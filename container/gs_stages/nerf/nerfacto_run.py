@@ -11,7 +11,7 @@ from gs_stages. Steps, each nerfstudio's own code:
    (its dataparser transform and scale, inverted), the textured mesh as one binary glTF (`mesh.glb`).
 
 LPIPS in nerfstudio needs torchvision's ImageNet AlexNet, which it would download. With no `alexnet`
-weights file in the request, nerfacto's LPIPS is replaced by one that yields NaN, and the result says
+weights file in the request, torchmetrics' LPIPS (which nerfacto builds) is replaced by one that yields NaN, and the result says
 LPIPS is absent and why; PSNR and SSIM do not depend on it.
 """
 
@@ -40,13 +40,14 @@ def _prepare_lpips(alexnet: str | None, work: Path) -> str | None:
         os.environ["TORCH_HOME"] = str(work / "torch-home")
         return None
     import torch
-    from nerfstudio.models import nerfacto
+    from torchmetrics.image import lpip
 
     class NoLPIPS(torch.nn.Module):
         def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
             return torch.tensor(float("nan"))
 
-    nerfacto.LearnedPerceptualImagePatchSimilarity = lambda **_: NoLPIPS()  # type: ignore[attr-defined]
+    # nerfacto imports it from here when it builds the model (populate_modules)
+    lpip.LearnedPerceptualImagePatchSimilarity = lambda **_: NoLPIPS()  # type: ignore[assignment]
     return f"no LPIPS AlexNet weights ({ALEXNET_FILE}) were given; nerfstudio would download them"
 
 
