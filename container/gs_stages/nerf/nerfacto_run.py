@@ -11,8 +11,8 @@ from gs_stages. Steps, each nerfstudio's own code:
    (its dataparser transform and scale, inverted), the textured mesh as one binary glTF (`mesh.glb`).
 
 LPIPS in nerfstudio needs torchvision's ImageNet AlexNet, which it would download. With no `alexnet`
-weights file in the request, torchmetrics' LPIPS (which nerfacto builds) is replaced by one that yields NaN, and the result says
-LPIPS is absent and why; PSNR and SSIM do not depend on it.
+weights file in the request, torchmetrics' LPIPS (which nerfacto builds) is replaced by one that yields
+NaN, and the result says LPIPS is absent and why; PSNR and SSIM do not depend on it.
 """
 
 from __future__ import annotations
