@@ -7,16 +7,46 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 CHECKOV := .work/checkov-venv/bin/checkov
+NERFSTUDIO := .work/nerfstudio-venv/bin/ns-train
+SAM2 := .work/sam2-venv/.installed
 
 VIEWER_WEB := gs_dagster/viewer/web
 VIEWER_STAMP := $(VIEWER_WEB)/node_modules/.package-lock.json
 
-.PHONY: setup viewer demo test lint ui
+.PHONY: setup viewer demo test lint ui nerfstudio sam2
 
 # checkov's own pins fight ours (boto3, packaging, networkx), so it gets a venv of its own.
 $(CHECKOV):
 	$(PYTHON) -m venv .work/checkov-venv
 	.work/checkov-venv/bin/python -m pip install -q checkov==3.3.30
+
+# SAM 2 and nerfstudio run in venvs of their own, called by the masks and splat stages as external programs;
+# `make test` does not build them (several GB): their tests skip without them unless GS_TEST_EXTERNAL_VENVS=1.
+# Both need torchvision, whose PyPI wheels are built against PyPI's torch build and do not load with a CPU-only
+# torch; so these venvs take torch==2.13.0 (our pin) from PyPI, not the machine's CPU wheel: pip --isolated
+# keeps a machine-wide pip config and PIP_* variables (find-links to a CPU torch, constraints) out of them.
+SAM2_PIP = .work/sam2-venv/bin/python -m pip --isolated
+NERFSTUDIO_PIP = .work/nerfstudio-venv/bin/python -m pip --isolated
+
+# SAM 2 (segmentation.backgroundRemovalModel: sam2): the sam2 sdist needs torch to build, so torch first, then
+# sam2 without build isolation and without its optional CUDA extension (hole filling, which we do not use).
+$(SAM2): container/requirements-sam2.txt
+	$(PYTHON) -m venv .work/sam2-venv
+	$(SAM2_PIP) install -q -r container/requirements-sam2.txt
+	SAM2_BUILD_CUDA=0 $(SAM2_PIP) install -q --no-build-isolation --no-deps sam2==1.1.0
+	.work/sam2-venv/bin/python -c "import sam2.build_sam, torchvision.ops"
+	touch $(SAM2)
+
+sam2: $(SAM2)
+
+# nerfstudio (training.model: nerfacto) pins its own stack (gsplat 1.4, opencv 4.10, timm 0.6, open3d, ...),
+# so it gets a venv of its own; torch is the same 2.13.0 as ours (its pins allow it).
+$(NERFSTUDIO): container/requirements-nerfstudio.txt
+	$(PYTHON) -m venv .work/nerfstudio-venv
+	$(NERFSTUDIO_PIP) install -q -r container/requirements-nerfstudio.txt
+	touch $(NERFSTUDIO)
+
+nerfstudio: $(NERFSTUDIO)
 
 $(STAMP): pyproject.toml container/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -25,7 +25,7 @@ from gs_dagster.viewer.links import job_view_url
 from gs_stages.jobspec import JobSpec
 from gs_stages.s3_keys import S3_KEY_MAX_BYTES
 
-DELIVERED_SUFFIXES = (".ply", ".spz", ".sog", ".mp4", ".png")
+DELIVERED_SUFFIXES = (".ply", ".spz", ".sog", ".mp4", ".png", ".glb")  # .glb: nerfacto's textured mesh (no .spz)
 #: Delivered by name too: the capture cameras, so a viewer opened on the bucket starts at a photo's view.
 DELIVERED_NAMES = {"cameras.json": "cameras"}
 SPARSE_MODEL = "sparse/0"  # what a job with training off delivers besides its points .ply

@@ -65,6 +65,7 @@ LINKS = (
     "delivered_mp4",
     "delivered_png",
     "delivered_cameras",
+    "delivered_glb",
     "delivered_sparse",
     "preview_image",
 )

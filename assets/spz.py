@@ -1,7 +1,8 @@
 """`spz`: the files to deliver, `<name>.ply`, `<name>.spz`, `<name>.sog`, the fly-through `<name>.mp4`, the
 thumbnail `<name>.png` and the capture cameras `cameras.json` (those the spz stage wrote; with
 `training.enable: false` the SfM result: `<name>_points.ply` and `sparse/0/`); the `delivery` asset
-(assets/delivery.py) places them in the deployment bucket."""
+(assets/delivery.py) places them in the deployment bucket. With `training.model: nerfacto` (a NeRF, no
+Gaussians) the files are the textured mesh `<name>.glb` and `<name>_points.ply`."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from gs_dagster.resources.job_table import RunOutcome
 from gs_dagster.resources.notifier import Notice
 from gs_dagster.resources.text_bounds import bound_text
 from gs_dagster.retry_hints import RETRY_AFTER_FAILURE, retry_hint
+from gs_stages.export.mesh import NO_SPZ
 
 #: Headline metric -> how it reads in a message.
 _QUALITY_LINES: tuple[tuple[str, str], ...] = (
@@ -78,10 +79,12 @@ def run_notice(
     stages = ", ".join(outcome.stages) or "no stage"
     head = f"{_titled(name, uuid)} {status} after {human_seconds(outcome.elapsed_s)} (stages run: {stages})."
     lines = [head, ""]
-    results = {k: v for k, v in outcome.outputs.items() if k in (".spz", ".ply", "sparse")}
+    results = {k: v for k, v in outcome.outputs.items() if k in (".spz", ".ply", ".glb", "sparse")}
     if results and status != "CANCELED":
         lines.append("Results:")
         lines += [f"  {uri}" for _, uri in sorted(results.items(), reverse=True)]
+        if ".glb" in results and ".spz" not in results:
+            lines.append(f"  (no .spz: {NO_SPZ})")
         lines.append("")
     elif status == "COMPLETE":
         lines.append("This run delivered no new .ply/.spz (it did not include the spz stage).")

@@ -1,6 +1,6 @@
 """What this build cannot do, known from the job JSON alone: checked at intake and before a chain starts.
 
-The job JSON contract accepts options this build never runs (a NeRF model, SAM 2, pose priors on 360°
+The job JSON contract accepts options this build never runs (3DGUT/3DGRT, pose priors on 360°
 input, ...). Each stage refuses its own case when it runs, through `refuse`, so a stage run by itself
 still says why; `unsupported` collects every case of a whole job up front, so that a job that can never
 finish fails in its first second with all its reasons, instead of after frames and SfM have spent
@@ -17,10 +17,8 @@ from gs_stages.jobspec import CUBE_FACES, JobSpec
 from gs_stages.splat.presets import UNAVAILABLE, resolve
 from gs_stages.stage import STAGE_ORDER, NotAvailableError, StageError
 
-#: Models of `segmentation.backgroundRemovalModel` that this build refuses, and why.
-UNAVAILABLE_SEGMENTATION = {
-    "sam2": "it needs the SAM 2 video predictor and its checkpoint, which this build does not ship",
-}
+#: Models of `segmentation.backgroundRemovalModel` that this build refuses, and why (none since SAM 2 runs).
+UNAVAILABLE_SEGMENTATION: dict[str, str] = {}
 HUMAN_MODEL = "u2net-human"
 
 

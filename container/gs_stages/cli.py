@@ -188,6 +188,10 @@ def run_chain(
         from gs_stages.masks.weights import check_configured
 
         check_configured(spec, settings or {})
+        if spec.segmentation.remove_background and spec.segmentation.background_removal_model == "sam2":
+            from gs_stages.masks.sam2_masks import sam2_python
+
+            sam2_python(settings or {})  # a Python without sam2 fails the chain before frames runs
     results: dict[str, dict[str, Any]] = {}
     for stage in sorted(stages, key=STAGE_ORDER.index):
         definition = STAGES[stage]

@@ -383,9 +383,6 @@ def _cross_field_problems(spec: JobSpec) -> list[tuple[str, str]]:
                 "without SfM there are no camera poses",
             )
         )
-    seg = spec.segmentation
-    if seg.remove_background and seg.background_removal_model == "sam2" and spec.media_kind != "video":
-        problems.append(("segmentation.backgroundRemovalModel", "sam2 works on video input only"))
     return problems
 
 

@@ -15,9 +15,11 @@ splat/<uuid>/
     splat.ply                    trained Gaussians, training coordinates (3DGS layout)
     checkpoints/                 resumable training state
     preview.png                  held-out renders next to ground truth
+    (nerfacto instead:)          mesh.glb (textured) and point_cloud.ply, from nerfstudio (gs_stages/nerf/)
 spz/<uuid>/
     <name>.ply, <name>.spz       delivered files (rotated when rotateSplat)
     (training off instead:)      <name>_points.ply and sparse/0/, the SfM result (export/sparse.py)
+    (nerfacto instead:)          <name>.glb and <name>_points.ply, no .spz (export/mesh.py)
 Every stage also writes metrics.json, and last `.stage_complete.json` (COMPLETE_MARKER): the stage
 finished and passed the blocking checks judged in its process. Launchers keep a new output only when
 its marker is there, whatever reached them as messages.
@@ -42,6 +44,8 @@ IGNORE_DIR = "ignore"
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")  # frames without a manifest
 SPARSE_DIR = "sparse/0"
 SPLAT_PLY = "splat.ply"
+MESH_GLB = "mesh.glb"  # nerfacto's textured mesh
+POINT_CLOUD_PLY = "point_cloud.ply"  # and the point cloud it was made from
 CHECKPOINTS_DIR = "checkpoints"
 PREVIEW_PNG = "preview.png"
 METRICS_JSON = "metrics.json"

@@ -97,6 +97,8 @@ def _spz_reads_back(stage: str, output: Path, metrics: Mapping[str, Any], params
     name = "spz_reads_back"
     if metrics.get("trained") is False:
         return _sparse_reads_back(stage, name, Path(output), metrics)
+    if metrics.get("model") == "nerfacto":
+        return _mesh_reads_back(stage, name, Path(output), metrics)
     files = sorted(Path(output).glob("*.spz"))
     if not files:
         return CheckOutcome(stage, name, False, f"no .spz file in {output}")
@@ -136,6 +138,25 @@ def _sparse_reads_back(stage: str, name: str, output: Path, metrics: Mapping[str
     if expected is not None and int(expected) != count:
         return CheckOutcome(stage, name, False, f"{files[0].name} holds {count} points, expected {expected}", meta)
     return CheckOutcome(stage, name, True, f"training is off: {files[0].name} reads back ({count} points)", meta)
+
+
+def _mesh_reads_back(stage: str, name: str, output: Path, metrics: Mapping[str, Any]) -> CheckOutcome:
+    """nerfacto: no .spz by design; what is delivered is the textured mesh, which must read back."""
+    from gs_stages.export.mesh import glb_summary
+
+    file = output / str(metrics.get("mesh_file") or "")
+    if not file.is_file():
+        return CheckOutcome(stage, name, False, f"nerfacto delivers a .glb mesh and there is none in {output}")
+    try:
+        summary = glb_summary(file)
+    except (ValueError, OSError) as exc:
+        return CheckOutcome(stage, name, False, f"{file.name} does not read back: {exc}", {"file": file.name})
+    meta = {"file": file.name, **summary, "no_spz": True}
+    if summary["meshes"] == 0 or summary["images"] == 0:
+        return CheckOutcome(
+            stage, name, False, f"{file.name} holds {summary['meshes']} mesh(es), {summary['images']} texture(s)", meta
+        )
+    return CheckOutcome(stage, name, True, f"no .spz for a NeRF (nerfacto): {file.name} reads back, textured", meta)
 
 
 CHECKS = {

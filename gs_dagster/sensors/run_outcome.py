@@ -60,7 +60,7 @@ def job_uuids_of_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[s
 
 
 #: Materialization metadata of the delivered files -> their name in the record's outputs ("sparse": the
-#: COLMAP model folder a job with training off delivers).
+#: COLMAP model folder a job with training off delivers; ".glb": nerfacto's textured mesh).
 DELIVERED = {
     "delivered_ply": ".ply",
     "delivered_spz": ".spz",
@@ -68,6 +68,7 @@ DELIVERED = {
     "delivered_mp4": ".mp4",
     "delivered_png": ".png",
     "delivered_cameras": "cameras",
+    "delivered_glb": ".glb",
     "delivered_sparse": "sparse",
 }
 

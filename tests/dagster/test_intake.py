@@ -61,10 +61,11 @@ def test_a_job_this_build_cannot_run_is_refused_at_intake_with_every_reason(
     runner = runner_for(config, instance)
     bucket = Path(config.bucket)
     (bucket / "media-input").mkdir(parents=True)
-    (bucket / "media-input" / "n.mp4").write_bytes(b"mp4")  # sam2 takes video only
+    (bucket / "media-input" / "n.mp4").write_bytes(b"mp4")
     (bucket / "workflow-input").mkdir(parents=True)
-    options = {"training.model": "nerfacto", "segmentation.removeBackground": "true"}
-    options["segmentation.backgroundRemovalModel"] = "sam2"
+    options = {"training.model": "3dgut", "segmentation.removeBackground": "true"}
+    options["segmentation.backgroundRemovalModel"] = "u2net-human"
+    options["segmentation.removeHumanSubject"] = "true"
     (bucket / "workflow-input" / "nerf.json").write_text(json.dumps(job_json("nerf", "gs-local", "n.mp4", **options)))
 
     tick = runner.intake_tick()
@@ -73,8 +74,10 @@ def test_a_job_this_build_cannot_run_is_refused_at_intake_with_every_reason(
     record = _table(config).get("nerf")
     assert record is not None and record.status == "FAILED" and record.failed_at == "intake"
     assert "cannot run the job (2 reasons)" in record.error
-    assert "training.model: training.model 'nerfacto' is not available" in record.error
-    assert "segmentation.backgroundRemovalModel: background removal (sam2)" in record.error
+    assert "training.model: training.model '3dgut' is not available" in record.error
+    assert (
+        "segmentation.removeHumanSubject: segmentation.removeHumanSubject with backgroundRemovalModel" in record.error
+    )
     outbox = NotifierResource(outbox_dir=config.outbox_dir).outbox()
     assert [n["uuid"] for n in outbox] == ["nerf"] and "what to try" in outbox[0]["text"]
 

@@ -1,4 +1,4 @@
-"""removeHumanSubject and sam2: what runs, what is refused and why, and the "ignore" masks' layout.
+"""removeHumanSubject: what runs, what is refused and why, and the "ignore" masks' layout.
 
 People are to be left out of training (not trained transparent, which 0 in masks/ means): the stage
 writes ignore/<stem>.png from u2net_human_seg.onnx, which the splat loader turns into invalid pixels
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gs_stages.layout import IGNORE_DIR, MASKS_DIR, MASKS_JSON
-from gs_stages.stage import NotAvailableError, StageError
+from gs_stages.stage import StageError
 
 from .jobs import make_spec
 from .masks_fixtures import WIDTH, ramp_frame, read_mask, run_masks, segmentation_spec, weights_dir, write_frames
@@ -57,15 +57,6 @@ def test_human_removal_with_the_human_model_as_object_is_contradictory(frames: P
     spec = segmentation_spec(removeHumanSubject=True, removeBackground=True, backgroundRemovalModel="u2net-human")
     with pytest.raises(StageError, match="would remove the object itself"):
         run_masks(spec, frames, tmp_path / "out", segmentation_weights=str(weights_dir(tmp_path / "w")))
-
-
-def test_sam2_is_refused_clearly(frames: Path, tmp_path: Path) -> None:
-    spec = make_spec(
-        "media.mp4", **{"segmentation.removeBackground": True, "segmentation.backgroundRemovalModel": "sam2"}
-    )
-    with pytest.raises(NotAvailableError, match=r"background removal \(sam2\) is not available.*SAM 2 video"):
-        run_masks(spec, frames, tmp_path / "out", segmentation_weights=str(weights_dir(tmp_path / "w")))
-    assert not (tmp_path / "out").exists()
 
 
 def test_without_segmentation_frames_pass_through(frames: Path, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from gs_stages.export.media_outputs import write_media
 from gs_stages.export.ply import read_ply, write_ply
 from gs_stages.export.rotate import VIEWER_ROTATION_DESC, rotate_gaussians, viewer_rotation
 from gs_stages.export.sog import write_sog
+from gs_stages.export.source import read_splat_output
 from gs_stages.export.spz import DEFAULT_SPZ_VERSION, SPZ_VERSIONS, fractional_bits_for, write_spz
 from gs_stages.layout import SPLAT_PLY
 from gs_stages.stage import StageContext, StageError
@@ -36,13 +37,12 @@ def run(ctx: StageContext) -> dict[str, Any]:
 
         ctx.output.mkdir(parents=True, exist_ok=True)
         return export_sparse(ctx, output_name(ctx))
+    if ctx.spec.training.model == "nerfacto":  # a NeRF: its textured mesh, no .spz (export/mesh.py)
+        from gs_stages.export.mesh import export_mesh
+
+        return export_mesh(ctx, output_name(ctx))
     source = ctx.input("splat") / SPLAT_PLY
-    if not source.is_file():
-        raise StageError(f"no trained splat at {source}", hint="run the splat stage for this job first")
-    try:
-        g = read_ply(source)
-    except ValueError as exc:
-        raise StageError(str(exc), hint="the splat stage's output is damaged; re-run it") from exc
+    g = read_splat_output(source, read_ply, "trained splat")
     if len(g) == 0:
         raise StageError(f"{source} holds no Gaussians", hint="check the splat stage's training metrics")
 

@@ -1,5 +1,8 @@
 """The masks stage: frames -> per-frame masks for SfM and training (segmentation.* of the job).
 
+The object is found by U^2-Net per frame (`u2net`, `u2net-human`), or by SAM 2's video predictor over
+the frames in capture order (`sam2`, sam2_masks.py); people to leave out by U^2-Net's human model.
+
 Output (`gs_stages.layout`):
 * `masks/<stem>.png`: with `removeBackground`, 8-bit, the frame's size, 255 = the object (trained),
   0 = removed background (the splat stage trains it transparent; SfM extracts no features there).
@@ -29,8 +32,9 @@ import numpy as np
 
 from gs_stages.capabilities import HUMAN_MODEL, refuse
 from gs_stages.layout import IGNORE_DIR, IMAGES_DIR, MASKS_DIR, MASKS_JSON, read_frames_input
+from gs_stages.masks.sam2_masks import run_sam2, sam2_python
 from gs_stages.masks.u2net import SaliencyModel
-from gs_stages.masks.weights import resolve_weights, wanted_models
+from gs_stages.masks.weights import DETECTOR_FILE, model_files, resolve_file, sam2_model, wanted_models
 from gs_stages.stage import StageContext, StageError
 
 
@@ -49,29 +53,49 @@ def run(ctx: StageContext) -> dict[str, Any]:
 
     threshold = float(seg.mask_threshold)
     threads = int(ctx.settings.get("num_threads") or 0)
+    python = sam2_python(ctx.settings) if object_model == "sam2" else None  # refused before any work
     with tempfile.TemporaryDirectory(prefix="gs-masks-weights-") as workdir:
-        models: dict[str, SaliencyModel] = {}
-        sources: dict[str, str] = {}
         files = {
-            model: resolve_weights(model, what, ctx.settings, Path(workdir), ctx.log)
+            model: [
+                resolve_file(file, what, ctx.settings, Path(workdir), ctx.log)
+                for file in model_files(model, ctx.settings)
+            ]
             for model, what in wanted_models(ctx.spec)
         }
-        for model, (path, source) in files.items():
-            models[model] = SaliencyModel(path, model, threads)
-            sources[model] = source
+        sources = {model: ", ".join(source for _, source in found) for model, found in files.items()}
+        models = {
+            model: SaliencyModel(found[0][0], model, threads) for model, found in files.items() if model != "sam2"
+        }
         started = time.perf_counter()
+        sam2_result: dict[str, Any] | None = None
+        if python is not None:
+            (checkpoint, _), (detector, _) = files["sam2"]
+            sam2_result = run_sam2(
+                python,
+                [frames / name for name in names],
+                ctx.output / MASKS_DIR,
+                checkpoint,
+                sam2_model(ctx.settings)[1],
+                detector,
+                threshold,
+                ctx.log,
+            )
         records = _write_masks(ctx, frames, names, models, object_model, seg.remove_human_subject, threshold)
+        if sam2_result is not None:
+            for record, found in zip(records, sam2_result["per_frame"], strict=True):
+                record["object_fraction"] = round(float(found["object_fraction"]), 4)
         seconds = time.perf_counter() - started
 
     def kind(model: str, directory: str, meaning: str) -> dict[str, Any]:
-        network = models[model]
-        return {
-            "dir": directory,
-            "model": model,
-            "weights": sources[model],
-            "input_size": [network.width, network.height],
-            "meaning": meaning,
-        }
+        described: dict[str, Any] = {"dir": directory, "model": model, "weights": sources[model], "meaning": meaning}
+        if model in models:
+            described["input_size"] = [models[model].width, models[model].height]
+        if model == "sam2" and sam2_result is not None:
+            described["config"] = sam2_model(ctx.settings)[1]
+            described["detector"] = DETECTOR_FILE
+            described["prompt"] = sam2_result["prompt"]  # the first frame's person box, or centre points
+            described["device"] = sam2_result["device"]
+        return described
 
     config: dict[str, Any] = {"enabled": object_model is not None, "frames": len(names), "threshold": threshold}
     if object_model:
@@ -89,6 +113,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
     }
     if object_model:
         metrics["background_model"] = object_model
+        if sam2_result is not None:
+            metrics["sam2_prompt"] = sam2_result["prompt"]["kind"]
         metrics["object_fraction_mean"] = round(float(np.mean([r["object_fraction"] for r in records])), 4)
     if seg.remove_human_subject:
         metrics["human_removal"] = True
@@ -108,7 +134,7 @@ def _write_masks(
 ) -> list[dict[str, Any]]:
     """Segment every frame; masks named `<stem>.png` (what the SfM and splat loaders look up)."""
     kinds: list[tuple[Path, str, str]] = []  # (folder, model, per-frame coverage key)
-    if object_model:
+    if object_model and object_model != "sam2":  # SAM 2 has written its masks over the whole sequence
         kinds.append((ctx.output / MASKS_DIR, object_model, "object_fraction"))
     if remove_humans:
         kinds.append((ctx.output / IGNORE_DIR, HUMAN_MODEL, "ignored_fraction"))

@@ -1,9 +1,10 @@
 """Where the segmentation models' weights come from: a folder or an s3:// prefix, never the internet.
 
-The U^2-Net ONNX files are not shipped with the image and are never downloaded from a model hub at run
-time (reproducible runs, no network in SageMaker's VPC mode). The operator puts them in one folder or
-S3 prefix and names it with the engine setting `segmentation_weights` (`--setting`, or
-`GS_STAGE_SETTINGS`) or the environment variable `GS_SEGMENTATION_WEIGHTS`; the setting wins.
+The U^2-Net ONNX files, the SAM 2 checkpoint and the person detector SAM 2 is prompted with are not
+shipped with the image and are never downloaded from a model hub at run time (reproducible runs, no
+network in SageMaker's VPC mode). The operator puts them in one folder or S3 prefix and names it with the
+engine setting `segmentation_weights` (`--setting`, or `GS_STAGE_SETTINGS`) or the environment variable
+`GS_SEGMENTATION_WEIGHTS`; the setting wins. Which SAM 2 checkpoint: the engine setting `sam2_model`.
 """
 
 from __future__ import annotations
@@ -21,13 +22,49 @@ from gs_stages.stage import StageError
 
 WEIGHTS_SETTING = "segmentation_weights"
 WEIGHTS_ENV = "GS_SEGMENTATION_WEIGHTS"
-#: The file each model needs in that folder/prefix (the names U^2-Net's ONNX exports are known by).
+#: The file each U^2-Net model needs in that folder/prefix (the names its ONNX exports are known by).
 WEIGHT_FILES: dict[str, str] = {"u2net": "u2net.onnx", "u2net-human": "u2net_human_seg.onnx"}
+SAM2_SETTING = "sam2_model"
+#: SAM 2.1's checkpoints by the names Meta publishes them under, with the package's config for each.
+SAM2_MODELS: dict[str, tuple[str, str]] = {
+    "tiny": ("sam2.1_hiera_tiny.pt", "configs/sam2.1/sam2.1_hiera_t.yaml"),
+    "small": ("sam2.1_hiera_small.pt", "configs/sam2.1/sam2.1_hiera_s.yaml"),
+    "base_plus": ("sam2.1_hiera_base_plus.pt", "configs/sam2.1/sam2.1_hiera_b+.yaml"),
+    "large": ("sam2.1_hiera_large.pt", "configs/sam2.1/sam2.1_hiera_l.yaml"),
+}
+SAM2_DEFAULT = "large"  # the reference's
+#: torchvision's COCO Faster R-CNN (ResNet-50 FPN) state dict, under the name torchvision publishes it.
+DETECTOR_FILE = "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"
+WHAT_FILE: dict[str, str] = {
+    "u2net.onnx": "the U^2-Net ONNX export",
+    "u2net_human_seg.onnx": "the U^2-Net ONNX export",
+    DETECTOR_FILE: "torchvision's COCO Faster R-CNN ResNet-50 FPN weights",
+    **{file: "Meta's SAM 2.1 checkpoint" for file, _ in SAM2_MODELS.values()},
+}
+
+
+def sam2_model(settings: Mapping[str, Any]) -> tuple[str, str]:
+    """(checkpoint file, config name) of the SAM 2.1 size the engine setting `sam2_model` names."""
+    size = str(settings.get(SAM2_SETTING) or SAM2_DEFAULT)
+    if size not in SAM2_MODELS:
+        raise StageError(
+            f"engine setting {SAM2_SETTING}={size!r} is not a SAM 2.1 model",
+            hint=f"use one of {', '.join(SAM2_MODELS)} (default {SAM2_DEFAULT})",
+        )
+    return SAM2_MODELS[size]
+
+
+def model_files(model: str, settings: Mapping[str, Any]) -> list[str]:
+    """The weight files `model` needs: SAM 2 needs its checkpoint and the person detector."""
+    if model == "sam2":
+        return [sam2_model(settings)[0], DETECTOR_FILE]
+    return [WEIGHT_FILES[model]]
 
 
 def _hint(file: str) -> str:
     return (
-        f"put {file} (the U^2-Net ONNX export) in a folder or under an s3://bucket/prefix and name it with the "
+        f"put {file} ({WHAT_FILE.get(file, 'the weights file')}) in a folder or under an s3://bucket/prefix "
+        "and name it with the "
         f"engine setting {WEIGHTS_SETTING} (--setting {WEIGHTS_SETTING}=..., or GS_STAGE_SETTINGS) or the "
         f"environment variable {WEIGHTS_ENV}; weights are never downloaded at run time. "
         "Or set segmentation.removeBackground and segmentation.removeHumanSubject to false"
@@ -58,10 +95,9 @@ def check_configured(spec: JobSpec, settings: Mapping[str, Any]) -> None:
     if location is not None and location.startswith("s3://"):
         return
     for model, what in wanted_models(spec):
-        if model not in WEIGHT_FILES:
-            continue  # a model this build refuses (capabilities.py says why)
         try:
-            resolve_weights(model, what, settings, Path(), logging.getLogger(__name__))  # local: no download
+            for file in model_files(model, settings):
+                resolve_file(file, what, settings, Path(), logging.getLogger(__name__))  # local: no download
         except StageError as exc:
             exc.stage = "masks"
             raise
@@ -81,7 +117,13 @@ def resolve_weights(
     `what` names the feature in the error ("background removal (u2net)"), so the user knows which option
     needs the file.
     """
-    file = WEIGHT_FILES[model]
+    return resolve_file(WEIGHT_FILES[model], what, settings, workdir, log)
+
+
+def resolve_file(
+    file: str, what: str, settings: Mapping[str, Any], workdir: Path, log: logging.Logger
+) -> tuple[Path, str]:
+    """(local file, where it came from) of one weights file in the configured folder or s3:// prefix."""
     location = weights_location(settings)
     if location is None:
         raise StageError(f"{what} needs the weights file {file}, and no weights location is configured", _hint(file))

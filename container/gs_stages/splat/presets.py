@@ -142,7 +142,6 @@ PRESETS: dict[str, Preset] = {
 
 #: Models the job spec accepts but this build cannot train; each fails before any data is read.
 UNAVAILABLE: dict[str, str] = {
-    "nerfacto": "is a NeRF (hash-grid MLP), not a Gaussian splat trainer",
     "3dgrt": "needs 3DGRT's ray tracer (NVIDIA 3DGRUT, OptiX), not shipped",
 }
 

@@ -124,7 +124,7 @@ def load_scene(
         raise StageError(f"the sparse model has {len(images)} posed image(s); training needs at least 2")
     if reconstruction.num_points3D() == 0:
         raise StageError("the sparse model has no 3D points to start the Gaussians from")
-    folders = _mask_sources(masks_dir)
+    folders = mask_sources(masks_dir)
     masks, ignore = folders.keep, folders.ignore
 
     image_dir = Path(frames_dir) / IMAGES_DIR
@@ -159,7 +159,7 @@ def load_scene(
     return Scene(train, test, xyz, rgb, scale, factor, undistorted, masks is not None, ignore is not None)
 
 
-def _mask_sources(masks_dir: Path | None) -> MaskFolders:
+def mask_sources(masks_dir: Path | None) -> MaskFolders:
     try:
         return read_mask_folders(masks_dir)
     except ValueError as exc:

@@ -34,6 +34,11 @@ def run(ctx: StageContext) -> dict[str, Any]:
         ctx.log.info("splat: training.enable is false; nothing to train")
         return {"trained": False, "reason": "training.enable is false", "model": training.model}
     settings = EngineSettings.from_mapping(ctx.settings)
+    if training.model == "nerfacto":  # a NeRF, trained by nerfstudio in its own venv (gs_stages/nerf/)
+        from gs_stages.nerf.trainer import train_nerfacto
+
+        device = pick_device(settings.device)
+        return train_nerfacto(ctx, device.type, settings.test_every, settings.lpips_weights)
     preset = presets.resolve(training.model, settings.preset_overrides)  # fails fast, before any I/O
     if "max_gs_num" not in settings.preset_overrides:  # the job's budget is MCMC's cap (an engine override wins)
         preset = dataclasses.replace(preset, max_gs_num=training.num_gaussians)
