@@ -19,17 +19,7 @@ from gs_stages.stage import StageError
 
 from .jobs import make_spec
 from .splat_scenes import SyntheticScene, make_scene
-
-#: Refinement inside the run, so the merged densification statistics are exercised.
-QUICK = {
-    "num_downscales": 1,
-    "resolution_schedule": 40,
-    "warmup_length": 10,
-    "refine_every": 10,
-    "reset_alpha_every": 5,
-    "densify_grad_thresh": 0.0002,
-    "sh_degree_interval": 20,
-}
+from .test_splat_presets import QUICK  # refinement inside the run: the merged statistics are exercised
 
 
 @pytest.fixture(scope="module")
