@@ -25,7 +25,8 @@ import pytest
 import torch
 from PIL import Image
 
-from gs_dagster.assets.spz import deliver
+from gs_dagster.assets.delivery import deliver
+from gs_dagster.resources.stage_folders import stage_folder
 from gs_dagster.resources.storage import LocalStore
 from gs_stages.cli import run_stage
 from gs_stages.export.camera_path import output_size, scaled_intrinsics
@@ -149,7 +150,7 @@ def test_sog_reads_back_in_splat_transform_and_everything_is_delivered(tmp_path)
     storage, bucket = LocalStore(tmp_path / "storage"), LocalStore(tmp_path / "bucket")
     spec = make_spec()
     storage.upload_dir(out, f"spz/{spec.uuid}")
-    delivered = deliver(storage, bucket, spec)
+    delivered = deliver(stage_folder(storage, "spz", spec.uuid), storage, bucket, spec)
     assert set(delivered) == {".ply", ".spz", ".sog", ".mp4", ".png", "cameras"}
     prefix = tmp_path / "bucket" / spec.s3.output_prefix / spec.uuid
     assert sorted(p.name for p in prefix.iterdir()) == sorted(
