@@ -33,7 +33,7 @@ def test_a_3dgut_job_trains_the_statue_through_its_lens(
     (result,) = runner_for(config, instance).process()
     record = open_job_table(config.job_table).get(job.uuid)
     assert result.success, record
-    assert materialized(instance, result.run_id) == ALL
+    assert materialized(instance, result.run_id) == [*ALL, "delivery"]
     splat = _metadata(instance, "splat", job.uuid)
     assert (splat["model"], splat["undistorted"]) == ("3dgut", False)
     assert splat["lenses"] == ["pinhole with distortion"]
