@@ -67,7 +67,7 @@ def test_a_killed_run_releases_its_gpu(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import time; from pathlib import Path; from resources.gpu_slots import GpuSlots\n"
+            "import time; from pathlib import Path; from gs_dagster.resources.gpu_slots import GpuSlots\n"
             f"with GpuSlots(('0',), Path({str(tmp_path)!r})).hold():\n"
             "    print('holding', flush=True); time.sleep(60)",
         ],

@@ -63,7 +63,7 @@ def test_a_job_this_build_cannot_run_is_refused_at_intake_with_every_reason(
     (bucket / "media-input").mkdir(parents=True)
     (bucket / "media-input" / "n.mp4").write_bytes(b"mp4")
     (bucket / "workflow-input").mkdir(parents=True)
-    options = {"training.model": "3dgut", "segmentation.removeBackground": "true"}
+    options = {"training.model": "3dgrt", "segmentation.removeBackground": "true"}
     options["segmentation.backgroundRemovalModel"] = "u2net-human"
     options["segmentation.removeHumanSubject"] = "true"
     (bucket / "workflow-input" / "nerf.json").write_text(json.dumps(job_json("nerf", "gs-local", "n.mp4", **options)))
@@ -74,7 +74,7 @@ def test_a_job_this_build_cannot_run_is_refused_at_intake_with_every_reason(
     record = _table(config).get("nerf")
     assert record is not None and record.status == "FAILED" and record.failed_at == "intake"
     assert "cannot run the job (2 reasons)" in record.error
-    assert "training.model: training.model '3dgut' is not available" in record.error
+    assert "training.model: training.model '3dgrt' is not available" in record.error
     assert (
         "segmentation.removeHumanSubject: segmentation.removeHumanSubject with backgroundRemovalModel" in record.error
     )

@@ -126,10 +126,6 @@ BAD: dict[str, tuple[dict[str, Any], list[str]]] = {
     "crop": ({"postProcessing.cropMode": "box"}, ["postProcessing.cropMode", "'environment' or 'rigid_object'"]),
     "model": ({"training.model": "dn-splatter"}, ["training.model", "dn-splatter is not available", "splatfacto"]),
     "mixed": ({"sfm": {"enable": True}}, ["sfm: this document is in the newer AWS form", "use one form"]),
-    "sam2": (
-        {"segmentation.backgroundRemoval.model": "sam2"},
-        ["cannot run the job", "segmentation.backgroundRemoval.model: background removal (sam2)"],
-    ),
 }
 
 

@@ -95,12 +95,13 @@ def test_upload_to_notice_on_moto(aws: AwsSandbox, instance: dg.DagsterInstance,
     assert spz_uri == f"s3://{aws.bucket}/workflow-output/{uuid}/{uuid}.spz"
     assert record["outputs"][".ply"] == f"s3://{aws.bucket}/workflow-output/{uuid}/{uuid}.ply"
     # The fly-through, thumbnail and capture cameras are delivered beside them and recorded (no .sog: off in
-    # TEST_SETTINGS); the spz materialization shows the thumbnail and links every delivered file.
+    # TEST_SETTINGS); the spz materialization shows the thumbnail, the delivery's links every delivered file.
     for kind, name in ((".mp4", f"{uuid}.mp4"), (".png", f"{uuid}.png"), ("cameras", "cameras.json")):
         assert record["outputs"][kind] == f"s3://{aws.bucket}/workflow-output/{uuid}/{name}"
         aws.s3.head_object(Bucket=aws.bucket, Key=f"workflow-output/{uuid}/{name}")
     spz_metadata = _metadata(instance, "spz", uuid)
-    assert "Thumbnail" in spz_metadata["preview"] and spz_metadata["delivered_mp4"].endswith(f"{uuid}.mp4")
+    assert "Thumbnail" in spz_metadata["preview"]
+    assert _metadata(instance, "delivery", uuid)["delivered_mp4"].endswith(f"{uuid}.mp4")
     assert ".sog" not in record["outputs"] and spz_metadata["details"]["sog"] == "off (engine setting sog=false)"
 
     with tempfile.TemporaryDirectory() as tmp:  # the delivered .spz reads back
