@@ -344,10 +344,10 @@ def test_delivery_alone_fails_clearly_then_delivers_from_the_stored_spz(local_jo
     assert not result.success and launches(instance, result.run_id) == []
     record = _table(config).get(uuid)
     assert record.status == "FAILED"
-    for words in (f"delivering {uuid}.ply to {delivered}/{uuid}.ply failed", "re-materializing delivery"):
+    for words in (f"delivering {uuid}.mp4 to {delivered}/{uuid}.mp4 failed", "re-materializing delivery"):
         assert words in record.error, record.error
     notices = NotifierResource(outbox_dir=config.outbox_dir).outbox()[seen:]
-    assert [n["event"] for n in notices] == ["FAILED"] and f"delivering {uuid}.ply" in notices[0]["text"]
+    assert [n["event"] for n in notices] == ["FAILED"] and f"delivering {uuid}.mp4" in notices[0]["text"]
 
     delivered.unlink()
     again = runner.run_job(uuid, selection=["delivery"])

@@ -172,7 +172,8 @@ def test_results_read_headline_first_with_the_labelled_preview_and_links(watch: 
     metadata = records[0].asset_materialization.metadata
     names = list(metadata)
     assert names[:3] == ["psnr", "ssim", "num_gaussians"]  # lpips is absent here: it stays in details
-    assert names[-2:] == ["details", "run"] and len(names) <= 14
+    # The storage IO manager's handle (its path; files and bytes of the stage folder) follows the asset's own.
+    assert names[-5:] == ["details", "run", "path", "files", "bytes"] and len(names) <= 17
     preview = metadata["preview"].value
     assert "**ground truth** (left) | **render** (right)" in preview and "](data:image/jpeg;base64," in preview
     splat_dir = Path(watch.config.storage_root) / "splat" / watch.uuid
