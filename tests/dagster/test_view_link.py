@@ -26,7 +26,7 @@ def test_a_finished_job_is_in_the_library_and_linked_from_its_spz(
     assert result.success
 
     (record,) = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("spz"), asset_partitions=[job.uuid]), limit=1
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("delivery"), asset_partitions=[job.uuid]), limit=1
     ).records
     link = record.asset_materialization.metadata["view"]
     assert isinstance(link, dg.UrlMetadataValue)

@@ -50,6 +50,6 @@ def test_problems_of_the_newer_form_are_named_as_it_wrote_them() -> None:
 
 
 def test_a_refusal_of_this_build_names_the_newer_path() -> None:
-    document = {**GUIDANCE, "segmentation": {"backgroundRemoval": {"enable": True, "model": "sam2"}}}
+    document = {**GUIDANCE, "training": {**GUIDANCE.get("training", {}), "model": "3dgrt"}}
     text = describe(unsupported(parse_job(document)))
-    assert "segmentation.backgroundRemoval.model: background removal (sam2) is not available" in text
+    assert "training.model: training.model '3dgrt' is not available" in text
