@@ -153,7 +153,9 @@ def test_the_check_notices_each_kind_of_drift() -> None:
             rotate, rotate + "\n| `training.maxStep` | x | x | `1` | x |"
         ),
         "s3.inputKey: the doc gives a default": text.replace("any case | required |", 'any case | `"x.zip"` |'),
-        "training.model: allowed value '3dgrt' not named": text.replace("`nerfacto` are trained; `3dgrt` is accepted", "`nerfacto` are trained; none is accepted"),
+        "training.model: allowed value '3dgrt' not named": text.replace(
+            "`nerfacto` are trained; `3dgrt` is accepted", "`nerfacto` are trained; none is accepted"
+        ),
     }
     for expected, changed in drifted.items():
         assert changed != text, expected
