@@ -4,7 +4,6 @@ its own venv on the CPU): it ends COMPLETE with one record and one notice that l
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -17,6 +16,7 @@ from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.submit import submit
 from gs_stages.export.mesh import NO_SPZ, glb_summary
 from gs_stages.nerf.trainer import MAKE_VENV_PYTHON
+from tests.external_venvs import external_python
 
 NERFACTO_SETTINGS = {
     "nerfacto_export": {"num_points": 20000, "target_num_faces": 2000, "num_pixels_per_side": 256},
@@ -28,10 +28,7 @@ NERFACTO_SETTINGS = {
 def test_a_nerfacto_job_delivers_a_textured_glb_and_says_there_is_no_spz(
     tmp_path: Path, instance: dg.DagsterInstance, sample_zip: Path
 ) -> None:
-    if not MAKE_VENV_PYTHON.is_file():
-        if os.environ.get("GS_TEST_EXTERNAL_VENVS"):
-            pytest.fail("nerfstudio's venv is required (GS_TEST_EXTERNAL_VENVS is set): make nerfstudio")
-        pytest.skip("nerfstudio's venv is not built: make nerfstudio")
+    external_python(MAKE_VENV_PYTHON, "nerfstudio", "nerfstudio")
     config = local_config(tmp_path)
     config = config.with_(stage_settings={**config.stage_settings, **NERFACTO_SETTINGS})
     job = submit(sample_zip, config=config, options={**TEST_OPTIONS, "training.model": "nerfacto"})

@@ -10,7 +10,6 @@ released checkpoint (not downloadable here).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ from gs_stages.cli import run_chain, run_stage
 from gs_stages.layout import MASKS_DIR, MASKS_JSON
 from gs_stages.masks.sam2_masks import MAKE_VENV_PYTHON
 from gs_stages.stage import StageError
+from tests.external_venvs import external_python
 
 from .jobs import make_spec
 from .masks_fixtures import read_mask, run_masks, write_frames
@@ -32,12 +32,7 @@ SAM2_FILE, DETECTOR = "sam2.1_hiera_tiny.pt", "fasterrcnn_resnet50_fpn_coco-258f
 
 @pytest.fixture(scope="module")
 def sam2_python() -> str:
-    if not MAKE_VENV_PYTHON.is_file():
-        message = "SAM 2's venv is not built: make sam2"
-        if os.environ.get("GS_TEST_EXTERNAL_VENVS"):
-            pytest.fail(message + " (GS_TEST_EXTERNAL_VENVS is set)")
-        pytest.skip(message)
-    return str(MAKE_VENV_PYTHON)
+    return external_python(MAKE_VENV_PYTHON, "SAM 2", "sam2")
 
 
 def _weights(python: str, folder: Path, person: bool) -> Path:

@@ -8,7 +8,6 @@ The end-to-end test trains nerfacto for a few steps on the CPU through the splat
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from gs_stages.nerf.dataset import write_nerf_input
 from gs_stages.nerf.trainer import MAKE_VENV_PYTHON
 from gs_stages.quality_checks import evaluate_check
 from gs_stages.stage import StageError
+from tests.external_venvs import external_python
 
 from .jobs import make_spec
 from .splat_scenes import make_scene
@@ -32,12 +32,7 @@ PROBE = Path(__file__).with_name("nerfstudio_probe.py")
 
 @pytest.fixture(scope="module")
 def ns_python() -> str:
-    if not MAKE_VENV_PYTHON.is_file():
-        message = "nerfstudio's venv is not built: make nerfstudio"
-        if os.environ.get("GS_TEST_EXTERNAL_VENVS"):
-            pytest.fail(message + " (GS_TEST_EXTERNAL_VENVS is set)")
-        pytest.skip(message)
-    return str(MAKE_VENV_PYTHON)
+    return external_python(MAKE_VENV_PYTHON, "nerfstudio", "nerfstudio")
 
 
 def _probe(python: str, command: str, target: Path) -> dict:

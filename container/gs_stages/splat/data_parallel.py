@@ -179,9 +179,9 @@ class QueueTracker:
 @torch.no_grad()
 def divergence(params: dict[str, Tensor], world: int) -> float:
     """Largest difference between ranks of each parameter's sum and of the count: 0.0 when in step."""
-    mine = torch.stack([p.detach().double().sum() for p in params.values()] + [torch.tensor(0.0).double()])
-    mine[-1] = float(len(params["means"]))
-    mine = mine.to(params["means"].device)
+    device = params["means"].device
+    count = torch.tensor(float(len(params["means"])), dtype=torch.float64, device=device)
+    mine = torch.stack([*(p.detach().double().sum() for p in params.values()), count])
     every = [torch.zeros_like(mine) for _ in range(world)]
     dist.all_gather(every, mine)
     return max(float((other - every[0]).abs().max()) for other in every)
