@@ -21,6 +21,7 @@ from typing import Any
 from gs_dagster.env_settings import EnvSettings
 from gs_dagster.resources.gpu_slots import parse_devices
 from gs_dagster.resources.storage import split_s3_uri
+from gs_stages.capabilities import StageHost
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES
 from gs_stages.quality_checks import DEFAULT_MIN_PSNR, DEFAULT_WARN_PSNR
 from gs_stages.s3_keys import PrefixGrants
@@ -146,6 +147,11 @@ class GsConfig:
             },
         )
 
+    @property
+    def stage_host(self) -> StageHost:
+        """Where this deployment's stages run: this machine, or the SageMaker image (gs_stages.capabilities)."""
+        return StageHost(settings=self.stage_settings, in_image=self.launcher == "sagemaker")
+
     def _launcher(self, local: type) -> Any:
         """The stage launcher: a local Pipes subprocess, or one SageMaker training job per launch."""
         if self.launcher == "sagemaker":
@@ -196,5 +202,7 @@ class GsConfig:
                 tick_budget_s=self.tick_budget_s,
                 media_prefixes=list(self.media_prefixes),
                 output_prefixes=list(self.output_prefixes),
+                stages_in_image=self.launcher == "sagemaker",
+                stage_settings_json=json.dumps(self.stage_settings),
             ),
         }

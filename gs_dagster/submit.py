@@ -95,7 +95,7 @@ def submit(
         instance_types=config.instance_types,
         prefixes=config.prefix_grants,
     )
-    problems = unsupported(spec)  # intake would refuse it: say so before anything is uploaded
+    problems = unsupported(spec, host=config.stage_host)  # intake would refuse it: say so before uploading
     if problems:
         raise ValueError(describe(problems))
     bucket.upload_file(media, f"{spec.s3.input_prefix}/{media_key}")

@@ -5,14 +5,20 @@ input, ...). Each stage refuses its own case when it runs, through `refuse`, so 
 still says why; `unsupported` collects every case of a whole job up front, so that a job that can never
 finish fails in its first second with all its reasons, instead of after frames and SfM have spent
 minutes (GPU minutes on SageMaker). One list of reasons serves both, so they cannot disagree.
+
+Some models run in an environment of their own (3dgrt: NVIDIA 3DGRUT); whether the build has it depends
+on where the stages run (`StageHost`): on this machine (the local launcher, the stage CLI) its Python
+must exist here; in the SageMaker image, container/Dockerfile builds it, and the stage checks it there.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
+from gs_stages.grt import environment as grt_environment
 from gs_stages.jobspec import CUBE_FACES, JobSpec
 from gs_stages.splat.presets import UNAVAILABLE, resolve
 from gs_stages.stage import STAGE_ORDER, NotAvailableError, StageError
@@ -35,7 +41,20 @@ class Unsupported:
         return kind(self.message, hint=self.hint)
 
 
-def unsupported(spec: JobSpec, stages: Iterable[str] | None = None) -> list[Unsupported]:
+@dataclass(frozen=True)
+class StageHost:
+    """Where a job's stages will run, as far as their external environments go."""
+
+    settings: Mapping[str, Any] = field(default_factory=dict)  # the engine settings the stages get
+    in_image: bool = False  # SageMaker: the training image built by container/Dockerfile
+
+
+THIS_MACHINE = StageHost()
+
+
+def unsupported(
+    spec: JobSpec, stages: Iterable[str] | None = None, host: StageHost = THIS_MACHINE
+) -> list[Unsupported]:
     """Every option of `spec` this build cannot run, for the given stages (default: all of them)."""
     wanted = set(stages if stages is not None else STAGE_ORDER)
     found: list[Unsupported] = []
@@ -44,7 +63,7 @@ def unsupported(spec: JobSpec, stages: Iterable[str] | None = None) -> list[Unsu
     if "masks" in wanted:
         found += _masks(spec)
     if "splat" in wanted:
-        found += _splat(spec)
+        found += _splat(spec, host)
     return [dataclasses.replace(p, path=spec.user_path(p.path)) for p in found]
 
 
@@ -55,9 +74,9 @@ def refuse(spec: JobSpec, stage: str) -> None:
         raise problems[0].error()
 
 
-def check_supported(spec: JobSpec, stages: Iterable[str] | None = None) -> None:
+def check_supported(spec: JobSpec, stages: Iterable[str] | None = None, host: StageHost = THIS_MACHINE) -> None:
     """Raise one error that lists every reason the job cannot run (intake, chain start)."""
-    problems = unsupported(spec, stages)
+    problems = unsupported(spec, stages, host)
     if len(problems) == 1:
         raise problems[0].error()
     if problems:
@@ -127,8 +146,15 @@ def _masks(spec: JobSpec) -> list[Unsupported]:
     return found
 
 
-def _splat(spec: JobSpec) -> list[Unsupported]:
-    if not spec.training.enable or spec.training.model not in UNAVAILABLE:
+def _splat(spec: JobSpec, host: StageHost) -> list[Unsupported]:
+    if not spec.training.enable:
+        return []
+    if spec.training.model == "3dgrt" and not host.in_image:
+        reason = grt_environment.missing(host.settings)
+        if reason:
+            message = f"training.model '3dgrt' is not available in this build: it {reason}"
+            return [Unsupported("splat", "training.model", message, grt_environment.HINT, not_available=True)]
+    if spec.training.model not in UNAVAILABLE:
         return []
     try:
         resolve(spec.training.model)  # its refusal, word for word

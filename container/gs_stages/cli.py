@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gs_stages.capabilities import check_supported
+from gs_stages.capabilities import StageHost, check_supported
 from gs_stages.jobspec import JobSpec, JobSpecError, load_job, parse_job
 from gs_stages.layout import CHECKPOINTS_DIR, write_complete_marker
 from gs_stages.stage import (
@@ -182,7 +182,7 @@ def run_chain(
     if unknown:
         raise StageError(f"unknown stage(s) {', '.join(unknown)}; stages are {', '.join(STAGE_ORDER)}")
     # A job this build can never finish fails here, every reason listed, before any stage spends time.
-    check_supported(spec, stages)
+    check_supported(spec, stages, StageHost(settings or {}))
     check_settings(settings or {})  # one dict for every stage: a name any stage reads is accepted
     if "masks" in stages:
         from gs_stages.masks.weights import check_configured
@@ -192,6 +192,10 @@ def run_chain(
             from gs_stages.masks.sam2_masks import sam2_python
 
             sam2_python(settings or {})  # a Python without sam2 fails the chain before frames runs
+    if "splat" in stages and spec.training.enable and spec.training.model == "3dgrt":
+        from gs_stages.grt.environment import grt_python
+
+        grt_python(settings or {})  # 3DGRUT's Python must import it before frames and SfM spend their time
     results: dict[str, dict[str, Any]] = {}
     for stage in sorted(stages, key=STAGE_ORDER.index):
         definition = STAGES[stage]

@@ -49,13 +49,14 @@ STAGES: dict[str, StageDef] = {
 
 #: Engine settings read straight from `ctx.settings` by stages that have no settings class: the masks
 #: stage's weights folder and SAM 2 size (masks/weights.py), onnxruntime threads and SAM 2's Python
-#: (masks/sam2_masks.py), the splat stage's nerfstudio venv and nerfacto knobs (nerf/trainer.py), the
-#: spz stage's delivered file name and antialiasing flag (export/stage.py).
+#: (masks/sam2_masks.py), the splat stage's nerfstudio venv and nerfacto knobs (nerf/trainer.py), 3DGRUT's
+#: Python and overrides (grt/), the spz stage's delivered file name and antialiasing flag (export/stage.py).
 #: tests/stages/test_settings_names.py finds every name a stage reads and fails when one is missing here
 #: or in a settings class.
 DIRECT_SETTINGS: dict[str, tuple[str, ...]] = {
     "masks": ("segmentation_weights", "num_threads", "sam2_model", "sam2_python"),
-    "splat": ("nerfstudio_python", "nerfacto_export", "nerfacto_overrides"),  # training.model nerfacto (nerf/)
+    # training.model nerfacto (nerf/) and 3dgrt (grt/)
+    "splat": ("nerfstudio_python", "nerfacto_export", "nerfacto_overrides", "grt_python", "grt_overrides"),
     "spz": ("output_name", "antialiased"),
 }
 

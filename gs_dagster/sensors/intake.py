@@ -41,7 +41,7 @@ from gs_dagster.resources.job_table import JobRecord, JobTable, JobTableResource
 from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.resources.storage import ObjectInfo, StorageResource
 from gs_dagster.sensors.intake_cursor import IntakeCursor, IntakeTick, job_uuid_of, printable
-from gs_stages.capabilities import describe, unsupported
+from gs_stages.capabilities import StageHost, describe, unsupported
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES, JobSpec, JobSpecError, parse_job
 from gs_stages.media import HEAD_BYTES, media_problem
 from gs_stages.s3_keys import PrefixGrants
@@ -73,6 +73,15 @@ class IntakeResource(dg.ConfigurableResource):
     output_prefixes: list[str] = Field(
         default_factory=list, description="prefixes jobs may deliver to (GS_OUTPUT_PREFIXES; empty: any)"
     )
+    stages_in_image: bool = Field(
+        default=False,
+        description="the stages run in the SageMaker image (its environments are built in), not on this machine",
+    )
+    stage_settings_json: str = Field(default="{}", description="the engine settings the stages get (JSON)")
+
+    def stage_host(self) -> StageHost:
+        """Where the stages run, for the checks of their external environments (3DGRUT's)."""
+        return StageHost(settings=json.loads(self.stage_settings_json or "{}"), in_image=self.stages_in_image)
 
 
 def _same_upload(record: JobRecord, obj: ObjectInfo) -> bool:
@@ -236,7 +245,7 @@ class Intake:
         except JobSpecError as exc:
             self._refuse(base, old, str(exc), result)
             return
-        problems = unsupported(spec)  # a valid job this build can never finish: refused now, not after SfM
+        problems = unsupported(spec, host=self.settings.stage_host())  # never finishable: refused now, not after SfM
         if problems:
             self._refuse(base, old, describe(problems), result)
             return

@@ -140,10 +140,9 @@ PRESETS: dict[str, Preset] = {
     ),
 }
 
-#: Models the job spec accepts but this build cannot train; each fails before any data is read.
-UNAVAILABLE: dict[str, str] = {
-    "3dgrt": "needs 3DGRT's ray tracer (NVIDIA 3DGRUT, OptiX), not shipped",
-}
+#: Models the job spec accepts but this build cannot train; each fails before any data is read. None
+#: today: `nerfacto` and `3dgrt` are external trainers whose environments capabilities.py checks.
+UNAVAILABLE: dict[str, str] = {}
 
 
 def resolve(model: str, overrides: Mapping[str, Any] | None = None) -> Preset:

@@ -39,6 +39,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
 
         device = pick_device(settings.device)
         return train_nerfacto(ctx, device.type, settings.test_every, settings.lpips_weights)
+    if training.model == "3dgrt":  # ray-traced by NVIDIA 3DGRUT in its own environment (gs_stages/grt/)
+        from gs_stages.grt.trainer import train_3dgrt
+
+        return train_3dgrt(ctx, pick_device(settings.device).type, settings)
     preset = presets.resolve(training.model, settings.preset_overrides)  # fails fast, before any I/O
     if "max_gs_num" not in settings.preset_overrides:  # the job's budget is MCMC's cap (an engine override wins)
         preset = dataclasses.replace(preset, max_gs_num=training.num_gaussians)
