@@ -24,7 +24,7 @@ from packaging.version import Version
 ROOT = Path(__file__).resolve().parents[2]
 CONTAINER = ROOT / "container"
 DOCKERFILE = CONTAINER / "Dockerfile"
-REQUIREMENT_FILES = ("requirements-gpu.txt",)
+REQUIREMENT_FILES = ("requirements-gpu.txt", "requirements-3dgrut-gpu.txt")
 #: --no-binary in the Dockerfile; iopath 0.1.10 (sam2 needs it) is published as an sdist only.
 BUILT_FROM_SOURCE = {"gsplat", "nerfacc", "iopath"}
 INSTRUCTIONS = {
@@ -129,7 +129,7 @@ def test_the_runtime_image_carries_only_the_stage_environment():
     assert copies == [["--from=build", "/opt/venvs", "/opt/venvs"]]
     runs = [i.args for i in instructions() if i.keyword == "RUN"]
     venvs = {m for r in runs for m in re.findall(r"-m venv (/opt/venvs/[\w-]+)", r)}
-    assert venvs == {"/opt/venvs/gs", "/opt/venvs/nerfstudio"}
+    assert venvs == {"/opt/venvs/gs", "/opt/venvs/nerfstudio", "/opt/venvs/3dgrut"}  # 3dgrut: test_dockerfile_3dgrut
     wheels = pins("requirements-gpu.txt")
     for library in ("nvidia-cudnn-cu12", "nvidia-cublas-cu12", "nvidia-cuda-runtime-cu12", "nvidia-cusparse-cu12"):
         assert library in wheels, library
