@@ -13,7 +13,7 @@ SAM2 := .work/sam2-venv/.installed
 VIEWER_WEB := gs_dagster/viewer/web
 VIEWER_STAMP := $(VIEWER_WEB)/node_modules/.package-lock.json
 
-.PHONY: setup viewer demo test lint ui nerfstudio sam2
+.PHONY: setup viewer demo test lint ui nerfstudio sam2 grt-cpu
 
 # checkov's own pins fight ours (boto3, packaging, networkx), so it gets a venv of its own.
 $(CHECKOV):
@@ -47,6 +47,19 @@ $(NERFSTUDIO): container/requirements-nerfstudio.txt
 	touch $(NERFSTUDIO)
 
 nerfstudio: $(NERFSTUDIO)
+
+# NVIDIA 3DGRUT's Python code on the CPU (training.model: 3dgrt), for the adapter tests that run its own COLMAP
+# reader and configs (GS_3DGRUT_PYTHON=.work/3dgrut-cpu/python): no CUDA extension, the main venv's torch. 3DGRUT
+# is not on PyPI: bench/grt_prepare.sh lays its pinned source out in .peer/ from a mirror first.
+GRT_CPU := .work/3dgrut-cpu/python
+$(GRT_CPU): container/requirements-3dgrut-cpu.txt
+	@test -d .peer/3dgrut-a37ef72 || { echo "no 3DGRUT source in .peer/3dgrut-a37ef72: run bench/grt_prepare.sh" >&2; exit 1; }
+	rm -rf .work/3dgrut-cpu
+	$(BIN)/python -m pip install -q --no-deps --target .work/3dgrut-cpu/site -r container/requirements-3dgrut-cpu.txt
+	printf '#!/bin/sh\nPYTHONPATH=$(CURDIR)/.peer/3dgrut-a37ef72:$(CURDIR)/.work/3dgrut-cpu/site exec $(CURDIR)/$(BIN)/python "$$@"\n' > $(GRT_CPU)
+	chmod +x $(GRT_CPU)
+
+grt-cpu: $(GRT_CPU)
 
 $(STAMP): pyproject.toml container/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -1,10 +1,11 @@
 """training.model 3dgrt: the adapter to NVIDIA 3DGRUT, both ways, on the CPU (3DGRT itself needs OptiX).
 
-3DGRUT is not on PyPI and tests cannot fetch it, so its reading rules are restated here from its source
-at the pinned commit (gs_stages/grt/environment.py: GRUT_COMMIT) and the folder we write is read back by
-those rules; `test_3dgrut_reads_our_input` runs 3DGRUT's own ColmapDataset on it where its environment
-exists (GS_3DGRUT_PYTHON; the GPU round runs it). The other direction: a .ply written with the exact
-layout of 3DGRUT's exporter comes back in our convention, value for value.
+3DGRUT is not on PyPI and tests cannot fetch it, so its reading rules are restated here from its source at
+the pinned commit (gs_stages/grt/environment.py: GRUT_COMMIT) and the folder we write is read back by
+those rules. Where 3DGRUT's Python code is at hand (GS_3DGRUT_PYTHON: `bench/grt_prepare.sh` then
+`make grt-cpu` give one on the CPU, opt-in as the other external venvs), its own ColmapDataset reads our
+folder and hydra composes the runner's request over its own configs. The other direction: a .ply written
+with the exact layout of 3DGRUT's exporter comes back in our convention, value for value.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from gs_stages.export.ply import read_ply
 from gs_stages.grt import trainer
 from gs_stages.grt.dataset import write_grt_input
 from gs_stages.grt.environment import PYTHON_ENV
+from gs_stages.splat.settings import EngineSettings
 from gs_stages.stage import StageError
 
 from .splat_scenes import make_scene
@@ -196,18 +198,49 @@ def test_the_dry_run_prints_the_exact_command(tmp_path: Path) -> None:
     assert lines[2] == f"# held out (2): {names[0]} {names[5]}"
 
 
-def test_3dgrut_reads_our_input(tmp_path: Path) -> None:
-    """3DGRUT's own ColmapDataset (train and test splits) reads the folder we write; needs its environment."""
+@pytest.fixture()
+def grut_python() -> str:
+    """3DGRUT's Python: its code importable, no GPU needed (bench/grt_prepare.sh + GS_3DGRUT_PYTHON, or the image's)."""
     python = os.environ.get(PYTHON_ENV, "")
     if not Path(python).is_file():
         message = f"3DGRUT's environment is not here: set {PYTHON_ENV} (docs/DEPLOYING.md, 3dgrt)"
         if os.environ.get("GS_TEST_EXTERNAL_VENVS"):
             pytest.fail(message + " (GS_TEST_EXTERNAL_VENVS is set)")
         pytest.skip(message)
+    return python
+
+
+def _probe(python: str, *args: str) -> dict:
+    done = subprocess.run([python, str(PROBE), *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_3dgrut_reads_our_input(tmp_path: Path, grut_python: str) -> None:
+    """3DGRUT's own ColmapDataset (train and test splits) reads the folder we write."""
     scene = make_scene(tmp_path / "scene", n_cameras=10, width=64, height=48, masks=True)
     grt = write_grt_input(scene.frames, scene.sparse, scene.masks, tmp_path / "data", test_every=8, factor=2)
-    done = subprocess.run([python, str(PROBE), str(grt.data), "2", "8"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    found = _probe(grut_python, "dataset", str(grt.data), "2", "8")
     assert found["train"]["names"] == grt.train and found["test"]["names"] == grt.test
     assert found["train"]["masks"] == len(grt.train) and found["train"]["size"] == [32, 24]
+
+
+def test_3dgruts_config_takes_our_overrides_and_holds_out_our_views(tmp_path: Path, grut_python: str) -> None:
+    """The runner's request composed by hydra over 3DGRUT's own configs (an unknown key would fail), and
+    the held-out views the runner reports from 3DGRUT's test dataset: ours."""
+    scene = make_scene(tmp_path / "scene", n_cameras=11, width=64, height=48)
+    settings = EngineSettings.from_mapping({"test_every": 4, "seed": 2, "image_downscale": 2})
+    grt, _ = trainer.prepare(scene.frames, scene.sparse, None, tmp_path / "work", 321, settings, {})
+    found = _probe(grut_python, "runner", str(tmp_path / "work" / "request.json"))
+    resolved = found["resolved"]
+    assert (resolved["n_iterations"], resolved["dataset.test_split_interval"], resolved["seed_initialization"]) == (
+        321,
+        4,
+        2,
+    )
+    assert resolved["dataset.downsample_factor"] == 2 and resolved["path"] == str(grt.data)
+    assert (resolved["render.method"], resolved["render.particle_kernel_degree"]) == ("3dgrt", 2)
+    assert resolved["export_ply.enabled"] and resolved["export_ply.path"] == str(tmp_path / "work" / "export_last.ply")
+    assert resolved["checkpoint.iterations"] == [] and resolved["test_last"] and resolved["dataset.load_exif"] is False
+    assert resolved["model.background.color"] == "black"  # the held-out PSNR is over black, as splatfacto's
+    assert found["held_out"] == grt.test == [n for i, n in enumerate(sorted(scene.names)) if i % 4 == 0]
