@@ -48,7 +48,55 @@ def runner(request_path: str) -> dict:
     return {"resolved": resolved, "held_out": grt_run._held_out_views(conf)}
 
 
+def ply(out_ply: str, out_npz: str) -> dict:
+    import numpy as np
+    from threedgrut.export.accessor import GaussianAttributes
+    from threedgrut.export.formats.ply import PLYExporter
+
+    rng = np.random.default_rng(0)
+    n = 40
+    attrs = GaussianAttributes(
+        positions=rng.normal(size=(n, 3)).astype(np.float32),
+        rotations=rng.normal(size=(n, 4)).astype(np.float32),  # w x y z, unnormalised (pre-activation)
+        scales=(rng.normal(size=(n, 3)) - 3).astype(np.float32),  # log scales
+        densities=rng.normal(size=(n, 1)).astype(np.float32),  # logit opacity
+        albedo=rng.normal(size=(n, 3)).astype(np.float32),
+        specular=rng.normal(size=(n, 45)).astype(np.float32),  # its model's features_specular layout
+    )
+    attrs.positions[7, 0] = np.nan
+    PLYExporter._write_ply(attrs, Path(out_ply))
+    np.savez(
+        out_npz,
+        **{k: getattr(attrs, k) for k in ("positions", "rotations", "scales", "densities", "albedo", "specular")},
+    )
+    return {"written": n}
+
+
+def lpips() -> dict:
+    """Runs each LPIPS import line of 3DGRUT's trainer.py and render.py (which need CUDA extensions and
+    torchvision to import whole) after the switch, and calls what it gets."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "container" / "gs_stages" / "grt"))
+    import tempfile
+
+    import grt_run
+    import threedgrut
+    import torch
+
+    reason = grt_run._lpips_backbone(None, Path(tempfile.mkdtemp()))
+    found = {"reason": reason}
+    for name in ("trainer.py", "render.py"):
+        source = (Path(threedgrut.__file__).parent / name).read_text().splitlines()
+        (line,) = [x for x in source if x.startswith("from") and "LearnedPerceptualImagePatchSimilarity" in x]
+        namespace: dict = {}
+        exec(line, namespace)
+        metric = namespace["LearnedPerceptualImagePatchSimilarity"](net_type="vgg", normalize=True)
+        value = metric(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8))
+        found[name] = {"import": line, "class": type(metric).__name__, "nan": bool(torch.isnan(value))}
+    return found
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    result = dataset(args[0], int(args[1]), int(args[2])) if command == "dataset" else runner(args[0])
-    print(json.dumps(result))
+    commands = {"dataset": lambda: dataset(args[0], int(args[1]), int(args[2])), "runner": lambda: runner(args[0])}
+    commands |= {"ply": lambda: ply(args[0], args[1]), "lpips": lpips}
+    print(json.dumps(commands[command]()))

@@ -244,3 +244,29 @@ def test_3dgruts_config_takes_our_overrides_and_holds_out_our_views(tmp_path: Pa
     assert resolved["checkpoint.iterations"] == [] and resolved["test_last"] and resolved["dataset.load_exif"] is False
     assert resolved["model.background.color"] == "black"  # the held-out PSNR is over black, as splatfacto's
     assert found["held_out"] == grt.test == [n for i, n in enumerate(sorted(scene.names)) if i % 4 == 0]
+
+
+def test_a_ply_from_3dgruts_own_exporter_comes_back_in_our_convention(tmp_path: Path, grut_python: str) -> None:
+    _probe(grut_python, "ply", str(tmp_path / "export_last.ply"), str(tmp_path / "written.npz"))
+    written = np.load(tmp_path / "written.npz")
+
+    kept = trainer.convert_ply(tmp_path / "export_last.ply", tmp_path / "splat.ply")
+
+    assert kept == {"exported": 40, "kept": 39, "sh_degree": 3}
+    ours, rows = read_ply(tmp_path / "splat.ply"), np.arange(40) != 7
+    assert np.array_equal(ours.means, written["positions"][rows]) and np.array_equal(
+        ours.quats, written["rotations"][rows]
+    )
+    assert np.array_equal(ours.scales, written["scales"][rows])
+    assert np.array_equal(ours.opacities, written["densities"][rows, 0])
+    assert np.array_equal(ours.sh[:, 0], written["albedo"][rows])
+    # its features_specular [N, 15*3]: coefficient k of channel c at 3k + c (the exporter's (M, 3) reshape)
+    assert np.array_equal(ours.sh[:, 1:], written["specular"][rows].reshape(-1, 15, 3))
+
+
+def test_the_runners_lpips_switch_reaches_3dgruts_renderer(grut_python: str) -> None:
+    """Without VGG weights (3DGRUT would download them) its held-out pass gets an LPIPS of NaN, reported absent."""
+    found = _probe(grut_python, "lpips")
+    assert "vgg16" in found["reason"]
+    for name in ("trainer.py", "render.py"):
+        assert found[name]["class"] == "NaNLPIPS" and found[name]["nan"], found[name]["import"]
