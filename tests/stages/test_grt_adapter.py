@@ -23,13 +23,17 @@ import pycolmap
 import pytest
 from plyfile import PlyData, PlyElement
 
+from gs_stages.cli import run_stage
+from gs_stages.export.cameras import CAMERAS_JSON
 from gs_stages.export.ply import read_ply
 from gs_stages.grt import trainer
 from gs_stages.grt.dataset import write_grt_input
 from gs_stages.grt.environment import PYTHON_ENV
+from gs_stages.layout import METRICS_JSON
 from gs_stages.splat.settings import EngineSettings
 from gs_stages.stage import StageError
 
+from .jobs import SPLAT_FILES_ONLY, make_spec
 from .splat_scenes import make_scene
 
 PROBE = Path(__file__).with_name("grt_probe.py")
@@ -146,6 +150,37 @@ def test_3dgruts_ply_comes_back_in_our_convention(tmp_path: Path) -> None:
     )
     names = PlyData.read(str(tmp_path / "splat.ply"))["vertex"].data.dtype.names
     assert names[:9] == ("x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2")
+
+
+def test_the_spz_stage_delivers_a_3dgrt_splat_unchanged(tmp_path: Path) -> None:
+    """What the runner hands back (its result and 3DGRUT's .ply) becomes a splat output the spz stage delivers."""
+    scene = make_scene(tmp_path / "scene", n_cameras=9, width=64, height=48)
+    grt = write_grt_input(scene.frames, scene.sparse, None, tmp_path / "data")
+    rng = np.random.default_rng(1)
+    n = 300
+    sh = rng.normal(size=(n, 16, 3)) * 0.2
+    quats, scales = rng.normal(size=(n, 4)), np.full((n, 3), -3.0)
+    _3dgrut_ply(
+        tmp_path / "export_last.ply",
+        rng.normal(size=(n, 3)),
+        np.tile([0, 0, 1], (n, 1)),
+        sh,
+        np.zeros(n),
+        scales,
+        quats,
+    )
+    result = {"ply": str(tmp_path / "export_last.ply"), "steps": 30, "train_seconds": 2.0, "gpu": "test"}
+    result["evaluation"] = {"psnr": 25.0, "ssim": 0.8, "lpips": None, "views": grt.test}
+
+    found = trainer.finish(result, grt, scene.sparse, tmp_path / "splat")
+    (tmp_path / "splat" / METRICS_JSON).write_text(json.dumps(found))
+    spec = make_spec(**{"training.model": "3dgrt"})
+    settings = {**SPLAT_FILES_ONLY, "output_name": "scene"}  # the media renders are the spz stage's own tests
+    delivered = run_stage("spz", spec, {"splat": tmp_path / "splat"}, tmp_path / "spz", settings)
+
+    assert found["num_gaussians"] == n and delivered["spz_bytes"] > 0 and (tmp_path / "spz" / "scene.spz").is_file()
+    cameras = json.loads((tmp_path / "spz" / CAMERAS_JSON).read_text())["cameras"]
+    assert sorted(c["name"] for c in cameras) == sorted(scene.names)
 
 
 def test_a_ply_without_one_finite_gaussian_is_an_error(tmp_path: Path) -> None:

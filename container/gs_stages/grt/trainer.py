@@ -136,11 +136,14 @@ def train_3dgrt(ctx: StageContext, device: str, settings: EngineSettings) -> dic
         ctx.log.info("3dgrt: %s", shlex.join(argv))
         run_logged(argv, ctx.log, "3dgrt (3DGRUT)", work / "result.json", hint="the stage log has 3DGRUT's output")
         tracker.update(steps)
-        result = json.loads((work / "result.json").read_text())
-        kept = convert_ply(Path(result["ply"]), ctx.output / SPLAT_PLY)
-    write_cameras(
-        ctx.output / CAMERAS_JSON, _cameras(ctx.input("sparse_model")), axes="training (the sparse model's world)"
-    )
+        return finish(json.loads((work / "result.json").read_text()), grt, ctx.input("sparse_model"), ctx.output)
+
+
+def finish(result: dict[str, Any], grt: GrtInput, sparse_model: Path, output: Path) -> dict[str, Any]:
+    """The runner's result -> the splat stage's output: our .ply, the posed views, the metrics."""
+    output.mkdir(parents=True, exist_ok=True)
+    kept = convert_ply(Path(result["ply"]), output / SPLAT_PLY)
+    write_cameras(output / CAMERAS_JSON, _cameras(sparse_model), axes="training (the sparse model's world)")
     return metrics(result, grt, kept)
 
 
