@@ -7,6 +7,7 @@ container/Dockerfile carries it, so intake accepts and the splat stage checks it
 
 from __future__ import annotations
 
+import importlib
 import json
 import stat
 import time
@@ -21,7 +22,7 @@ from gs_dagster.config import GsConfig
 from gs_dagster.resources.job_table import open_job_table
 from gs_dagster.resources.notifier import NotifierResource
 from gs_stages.capabilities import StageHost, unsupported
-from gs_stages.cli import run_chain
+from gs_stages.cli import run_chain, run_stage
 from gs_stages.grt.environment import PYTHON_ENV
 from gs_stages.stage import NotAvailableError, StageError
 from tests.stages.jobs import make_spec
@@ -140,3 +141,13 @@ def test_a_chain_checks_3dgruts_python_before_its_first_stage(tmp_path: Path) ->
     assert time.perf_counter() - started < 5.0 and not (tmp_path / "root").exists()
     with pytest.raises(NotAvailableError, match="3DGRUT's environment"):
         run_chain(["splat"], spec, tmp_path / "root", None, {"grt_python": str(tmp_path / "none")})
+
+
+def test_the_splat_stage_alone_refuses_at_once_before_reading_anything(tmp_path: Path) -> None:
+    spec = make_spec(**{"training.model": "3dgrt"})
+    inputs = {"frames": tmp_path / "missing-frames", "sparse_model": tmp_path / "missing-sparse"}
+    importlib.import_module("gs_stages.splat.stage")  # torch and the renderers load once, outside the timing
+    started = time.perf_counter()
+    with pytest.raises(NotAvailableError, match="'3dgrt' is not available in this build: it needs NVIDIA 3DGRUT"):
+        run_stage("splat", spec, inputs, tmp_path / "out", {"grt_python": str(tmp_path / "none")})
+    assert time.perf_counter() - started < 2.0 and not (tmp_path / "out" / "splat.ply").exists()

@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gs_stages.stage import StageError
+from gs_stages.stage import NotAvailableError, StageError
 
 #: 3DGRUT's commit (main, 2026-07-08, "Fix NHT GUI rendering and timings (#261)"), version 2.0.0.
 GRUT_COMMIT = "a37ef721012dea0f29c0fcfff2d525023b4e854a"
@@ -73,7 +73,7 @@ def grt_python(settings: Mapping[str, Any]) -> str:
     """The interpreter of 3DGRUT's environment, checked to import 3DGRUT (before the stage reads anything)."""
     reason = missing(settings)
     if reason:
-        raise StageError(f"training.model 3dgrt {reason}", HINT)
+        raise NotAvailableError(f"training.model '3dgrt' is not available in this build: it {reason}", HINT)
     python = configured_python(settings)
     probe = subprocess.run([python, "-c", PROBE], capture_output=True, text=True)
     if probe.returncode != 0:
