@@ -100,17 +100,17 @@ def prepare(
     work: Path,
     steps: int,
     settings: EngineSettings,
-    ctx_settings: dict,
+    ctx_settings: dict[str, Any],
 ) -> tuple[GrtInput, dict[str, Any]]:
     """Write 3DGRUT's input and the request under `work` (the stage and the dry run alike)."""
     from gs_stages.nerf.dataset import posed_names
 
-    names = posed_names(Path(sparse_model) / SPARSE_DIR)
-    factor = auto_factor(frames, names, settings)
-    grt = write_grt_input(frames, sparse_model, masks, work / "data", settings.test_every, factor)
     extra = ctx_settings.get("grt_overrides") or []
     if not isinstance(extra, list) or not all(isinstance(o, str) for o in extra):
         raise StageError(f"grt_overrides must be a list of hydra overrides (strings), got {extra!r}")
+    names = posed_names(Path(sparse_model) / SPARSE_DIR)
+    factor = auto_factor(frames, names, settings)
+    grt = write_grt_input(frames, sparse_model, masks, work / "data", settings.test_every, factor)
     request = request_for(grt, work, steps, settings, extra)
     vgg = _vgg16(settings.lpips_weights)
     request["vgg16"] = vgg
