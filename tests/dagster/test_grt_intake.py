@@ -151,3 +151,13 @@ def test_the_splat_stage_alone_refuses_at_once_before_reading_anything(tmp_path:
     with pytest.raises(NotAvailableError, match="'3dgrt' is not available in this build: it needs NVIDIA 3DGRUT"):
         run_stage("splat", spec, inputs, tmp_path / "out", {"grt_python": str(tmp_path / "none")})
     assert time.perf_counter() - started < 2.0 and not (tmp_path / "out" / "splat.ply").exists()
+
+
+def test_on_a_machine_without_a_gpu_the_splat_stage_says_so_before_reading(tmp_path: Path) -> None:
+    """A 3DGRUT Python that imports (here one that exits 0) is not enough: 3DGRT ray-traces on an NVIDIA GPU."""
+    spec = make_spec(**{"training.model": "3dgrt"})
+    inputs = {"frames": tmp_path / "missing-frames", "sparse_model": tmp_path / "missing-sparse"}
+    settings = {"grt_python": str(_python(tmp_path, body="exit 0")), "device": "cpu"}
+    with pytest.raises(StageError, match="3dgrt ray-traces with OptiX on an NVIDIA GPU; this stage runs on cpu"):
+        run_stage("splat", spec, inputs, tmp_path / "out", settings)
+    assert not (tmp_path / "out" / "splat.ply").exists()
