@@ -95,8 +95,29 @@ def lpips() -> dict:
     return found
 
 
+def prebuilt(*requests: str) -> dict:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "container" / "gs_stages" / "grt"))
+    import tempfile
+
+    import grt_run
+    import threedgrt_tracer
+
+    built = json.loads((Path(grt_run.__file__).with_name("tracer_config.json")).read_text())
+    package = Path(tempfile.mkdtemp())
+    threedgrt_tracer.__file__ = str(package / "__init__.py")  # where the image puts lib3dgrt_cc.so
+    (package / "lib3dgrt_cc.render.json").write_text(json.dumps(grt_run._tracer_settings(grt_run.compose(built))))
+    found = {}
+    for path in requests:
+        try:
+            grt_run._check_prebuilt(grt_run.compose(json.loads(Path(path).read_text())))
+            found[path] = None
+        except SystemExit as exc:
+            found[path] = str(exc)
+    return found
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
     commands = {"dataset": lambda: dataset(args[0], int(args[1]), int(args[2])), "runner": lambda: runner(args[0])}
-    commands |= {"ply": lambda: ply(args[0], args[1]), "lpips": lpips}
+    commands |= {"ply": lambda: ply(args[0], args[1]), "lpips": lpips, "prebuilt": lambda: prebuilt(*args)}
     print(json.dumps(commands[command]()))

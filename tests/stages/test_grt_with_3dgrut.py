@@ -101,3 +101,22 @@ def test_the_runners_lpips_switch_reaches_3dgruts_renderer(grut_python: str) -> 
     assert "vgg16" in found["reason"]
     for name in ("trainer.py", "render.py"):
         assert found[name]["class"] == "NaNLPIPS" and found[name]["nan"], found[name]["import"]
+
+
+def test_a_run_whose_render_settings_differ_from_the_prebuilt_tracers_is_refused(
+    tmp_path: Path, grut_python: str
+) -> None:
+    """The image's tracer is compiled for tracer_config.json; 3DGRUT would load it whatever the config says."""
+    scene = make_scene(tmp_path / "scene", n_cameras=9, width=64, height=48)
+    settings = EngineSettings.from_mapping({})
+    requests = {}
+    for name, overrides in (
+        ("same", ["strategy.densify.frequency=100"]),
+        ("other", ["render.particle_kernel_degree=4"]),
+    ):
+        trainer.prepare(scene.frames, scene.sparse, None, tmp_path / name, 10, settings, {"grt_overrides": overrides})
+        requests[name] = str(tmp_path / name / "request.json")
+    found = _probe(grut_python, "prebuilt", requests["same"], requests["other"])
+    assert found[requests["same"]] is None
+    assert "compiled for other render settings" in found[requests["other"]]
+    assert "tracer_config.json" in found[requests["other"]]
