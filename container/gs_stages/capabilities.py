@@ -20,7 +20,6 @@ from typing import Any
 
 from gs_stages.grt import environment as grt_environment
 from gs_stages.jobspec import CUBE_FACES, JobSpec
-from gs_stages.splat.presets import UNAVAILABLE, resolve
 from gs_stages.stage import STAGE_ORDER, NotAvailableError, StageError
 
 #: Models of `segmentation.backgroundRemovalModel` that this build refuses, and why (none since SAM 2 runs).
@@ -154,10 +153,4 @@ def _splat(spec: JobSpec, host: StageHost) -> list[Unsupported]:
         if reason:
             message = f"training.model '3dgrt' is not available in this build: it {reason}"
             return [Unsupported("splat", "training.model", message, grt_environment.HINT, not_available=True)]
-    if spec.training.model not in UNAVAILABLE:
-        return []
-    try:
-        resolve(spec.training.model)  # its refusal, word for word
-    except NotAvailableError as exc:
-        return [Unsupported("splat", "training.model", exc.message, exc.hint or "", not_available=True)]
     return []

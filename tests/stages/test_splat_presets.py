@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,9 @@ import torch
 from gs_stages.cli import run_stage
 from gs_stages.splat import checkpoint
 from gs_stages.splat.model import init_params, means_lr
-from gs_stages.splat.presets import PRESETS, UNAVAILABLE, resolve
+from gs_stages.splat.presets import PRESETS, resolve
 from gs_stages.splat.train import TrainingStopped
-from gs_stages.stage import NotAvailableError, StageError
+from gs_stages.stage import StageError
 
 from .jobs import SPLAT_FILES_ONLY, make_spec
 from .splat_scenes import SyntheticScene, make_scene
@@ -49,17 +48,6 @@ def _run(scene: SyntheticScene, output: Path, steps: int, model: str = "splatfac
     return run_stage("splat", spec, {"frames": scene.frames, "sparse_model": scene.sparse}, output, engine)
 
 
-@pytest.mark.parametrize("model", sorted(UNAVAILABLE))
-def test_unavailable_models_fail_at_once_with_a_clear_message(model: str, tmp_path: Path) -> None:
-    spec = make_spec(**{"training.model": model})
-    inputs = {"frames": tmp_path / "missing-frames", "sparse_model": tmp_path / "missing-sparse"}
-    started = time.perf_counter()
-    with pytest.raises(NotAvailableError, match=f"'{model}' is not available in this build"):
-        run_stage("splat", spec, inputs, tmp_path / "out", {})
-    assert time.perf_counter() - started < 2.0  # refused before any data is read
-    assert not (tmp_path / "out" / "splat.ply").exists()
-
-
 def test_presets_carry_nerfstudios_method_differences() -> None:
     base, big, mcmc = PRESETS["splatfacto"], PRESETS["splatfacto-big"], PRESETS["splatfacto-mcmc"]
     assert (base.cull_alpha_thresh, base.densify_grad_thresh, base.strategy) == (0.1, 0.0008, "default")
@@ -78,7 +66,7 @@ def test_presets_carry_nerfstudios_method_differences() -> None:
 
 def test_3dgut_is_trained_as_gsplat_trains_it_and_keeps_the_mcmc_strategy() -> None:
     ut, mcmc = PRESETS["3dgut"], PRESETS["splatfacto-mcmc"]
-    assert "3dgut" not in UNAVAILABLE and ut.with_ut and not mcmc.with_ut
+    assert ut.with_ut and not mcmc.with_ut
     assert (ut.strategy, ut.init_opacity, ut.init_scale, ut.cull_alpha_thresh) == ("mcmc", 0.5, 0.1, 0.005)
     with pytest.raises(StageError, match="mcmc strategy only"):
         resolve("3dgut", {"strategy": "default"})

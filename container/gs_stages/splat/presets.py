@@ -38,7 +38,7 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from pydantic import TypeAdapter, ValidationError
 
-from gs_stages.stage import NotAvailableError, StageError
+from gs_stages.stage import StageError
 
 
 @dataclass(frozen=True)
@@ -140,21 +140,13 @@ PRESETS: dict[str, Preset] = {
     ),
 }
 
-#: Models the job spec accepts but this build cannot train; each fails before any data is read. None
-#: today: `nerfacto` and `3dgrt` are external trainers whose environments capabilities.py checks.
-UNAVAILABLE: dict[str, str] = {}
-
 
 def resolve(model: str, overrides: Mapping[str, Any] | None = None) -> Preset:
     """The preset for `training.model`, with engine overrides applied (`preset_overrides` setting).
 
-    Raises NotAvailableError for the models listed in UNAVAILABLE, never substituting another one.
+    Every `training.model` of the job spec trains: `nerfacto` and `3dgrt` are external trainers whose
+    environments capabilities.py checks, so only an unknown name is refused here.
     """
-    if model in UNAVAILABLE:
-        raise NotAvailableError(
-            f"training.model {model!r} is not available in this build: it {UNAVAILABLE[model]}",
-            hint=f"set training.model to one of {', '.join(PRESETS)}",
-        )
     if model not in PRESETS:
         raise StageError(f"unknown training.model {model!r}", hint=f"use one of {', '.join(PRESETS)}")
     preset = PRESETS[model]
