@@ -11,7 +11,6 @@ Two modes, chosen by `GS_BUCKET`:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -110,14 +109,8 @@ class GsConfig:
             default_storage = str(data / "storage")
             default_table = f"sqlite:///{data / 'jobs.sqlite3'}"
         extra_types = tuple(t.strip() for t in env.get("GS_INSTANCE_TYPES", "").split(",") if t.strip())
-        settings_text = env.get("GS_STAGE_SETTINGS", "").strip()
-        try:
-            settings = json.loads(settings_text) if settings_text else {}
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"GS_STAGE_SETTINGS must be a JSON object: {exc}") from None
-        if not isinstance(settings, dict):
-            raise ValueError('GS_STAGE_SETTINGS must be a JSON object, e.g. {"max_image_side": 800}')
-        try:  # a mistyped name fails here, when the code location loads, not in the GPU job
+        settings = typed.stage_settings
+        try:  # a mistyped name or a bad value fails here, when the code location loads, not in the GPU job
             check_settings(settings, where="setting in GS_STAGE_SETTINGS")
         except StageError as exc:
             raise ValueError(str(exc)) from None
@@ -135,7 +128,6 @@ class GsConfig:
             media_prefixes=PrefixGrants.parse(env.get("GS_MEDIA_PREFIXES", "")).media,
             output_prefixes=PrefixGrants.parse(output=env.get("GS_OUTPUT_PREFIXES", "")).output,
             instance_types=tuple(dict.fromkeys(DEFAULT_INSTANCE_TYPES + extra_types)),
-            stage_settings=settings,
             dagster_url=(env.get("GS_DAGSTER_URL") or "http://127.0.0.1:3000").rstrip("/"),
             local_gpus=",".join(parse_devices(env.get("GS_LOCAL_GPUS", ""))),  # checked at load, not at launch
             storage_web_url=(env.get("GS_STORAGE_WEB_URL") or "").strip(),

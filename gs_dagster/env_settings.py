@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError, field_validator
 
 from gs_stages.quality_checks import DEFAULT_MIN_PSNR, DEFAULT_WARN_PSNR
 
@@ -25,6 +25,9 @@ _EXPECTED = {
     "greater_than": "greater than {gt}",
     "greater_than_equal": "at least {ge}",
     "less_than_equal": "at most {le}",
+    "json_invalid": 'a JSON object, e.g. {{"max_image_side": 800}}',
+    "json_type": 'a JSON object, e.g. {{"max_image_side": 800}}',
+    "dict_type": 'a JSON object, e.g. {{"max_image_side": 800}}',
 }
 
 
@@ -43,6 +46,8 @@ class EnvSettings(BaseModel):
     warn_psnr_db: float = Field(DEFAULT_WARN_PSNR, ge=0, validation_alias="GS_WARN_PSNR_DB")
     progress_interval_s: float = Field(20.0, gt=0, validation_alias="GS_PROGRESS_INTERVAL_S")
     launcher: Literal["local", "sagemaker"] = Field("local", validation_alias="GS_LAUNCHER")
+    #: Engine settings for every stage (names and values checked by gs_stages.stage.check_settings in config.py).
+    stage_settings: Json[dict[str, Any]] = Field(default_factory=dict, validation_alias="GS_STAGE_SETTINGS")
 
     @field_validator("launcher", mode="before")
     @classmethod

@@ -47,7 +47,7 @@ def test_names_come_from_the_settings_classes() -> None:
     assert {"max_image_side", "jpeg_quality", "blur_fraction"} <= set(names["frames"])
     assert {"image_downscale", "checkpoint_every", "profile_steps", "preset_overrides"} <= set(names["splat"])
     # Every SfmSettings field has a setting name, so a new field cannot be left unreachable or unchecked.
-    assert set(SETTING_FIELDS.values()) == set(SfmSettings.__dataclass_fields__)
+    assert set(SETTING_FIELDS.values()) == set(SfmSettings.model_fields)
     assert "sfm_max_num_features" in names["sparse_model"]
 
 
@@ -104,7 +104,13 @@ def test_settings_modules_do_not_import_the_stage_module() -> None:
     import subprocess
     import sys
 
-    for module in ("gs_stages.frames.settings", "gs_stages.sfm.settings", "gs_stages.splat.settings"):
+    modules = (
+        "gs_stages.frames.settings",
+        "gs_stages.sfm.settings",
+        "gs_stages.splat.settings",
+        "gs_stages.export.settings",
+    )
+    for module in modules:
         code = f"import sys, {module}; print('gs_stages.stage' in sys.modules)"
         found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
         assert found.stdout.strip() == "False", module
