@@ -19,8 +19,9 @@ is refused before any stage runs (`gs_stages.stage.check_settings`).
   steps_per_save); 0 = only at the end. `keep_checkpoints` = 2: how many of the newest to keep.
 * `test_every` = 8: held-out split, image i (name order) is held out when i % test_every == 0.
 * `seed` = 0: seeds every random choice of the run (view order, backgrounds, splits, MCMC).
-* `lpips_weights`: LPIPS (AlexNet backbone, v0.1 heads) weights, see `metrics.py`: a file or folder,
-  or an s3:// key or prefix ending in "/"; without it LPIPS is reported absent.
+* `lpips_weights`: LPIPS weights (`lpips.py`: torchvision's AlexNet file, optionally the v0.1 heads): a
+  file or folder, or an s3:// key or prefix ending in "/"; without it, or without torchvision, LPIPS is
+  reported unavailable with the reason.
 * `preset_overrides` = {}: preset fields to replace, e.g. {"num_downscales": 0} (`presets.py`).
 * `strategy_impl` = "builtin": `densify.py`, or "gsplat" (gsplat.strategy, for comparison runs).
 * `ssim` = "auto": the D-SSIM loss's implementation: "fused" (the fused-ssim CUDA kernel, same
