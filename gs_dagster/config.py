@@ -21,7 +21,7 @@ from gs_dagster.env_settings import EnvSettings
 from gs_dagster.resources.gpu_slots import parse_devices
 from gs_dagster.resources.storage import split_s3_uri
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES
-from gs_stages.quality_checks import DEFAULT_MIN_PSNR, DEFAULT_WARN_PSNR
+from gs_stages.quality_checks import DEFAULT_MIN_PSNR, DEFAULT_MIN_REGISTERED_RATIO, DEFAULT_WARN_PSNR
 from gs_stages.s3_keys import PrefixGrants
 from gs_stages.stage import StageError, check_settings
 
@@ -69,7 +69,7 @@ class GsConfig:
     max_keys_per_tick: int = 5000
     max_new_jobs_per_tick: int = 50
     tick_budget_s: float = 20.0
-    min_registered_ratio: float = 0.5
+    min_registered_ratio: float = DEFAULT_MIN_REGISTERED_RATIO
     min_psnr_db: float = DEFAULT_MIN_PSNR  # under it the splat is broken: blocks delivery
     warn_psnr_db: float = DEFAULT_WARN_PSNR  # under it the splat is weak: delivered with a WARN check
     stage_settings: dict[str, Any] = field(default_factory=dict)

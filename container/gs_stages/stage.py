@@ -94,14 +94,26 @@ def did_you_mean(name: object, known: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+#: Settings no stage reads any more -> where that knob is now.
+RETIRED_SETTINGS = {
+    "sfm_min_registered_ratio": "the registered_ratio check's threshold (GS_MIN_REGISTERED_RATIO, resource "
+    "quality.min_registered_ratio), which the SfM stage follows too",
+}
+
+
 def check_settings(settings: Mapping[str, Any], where: str = "engine setting") -> None:
     """Refuse a setting name no stage reads (a typo would otherwise be ignored and the default used),
-    naming it and the closest known name."""
+    naming it and the closest known name, then any value a stage's settings model refuses."""
     known = known_settings()
     unknown = [name for name in settings if name not in known]
     if not unknown:
         check_values(settings)
         return
+    retired = [f"{name} is now {RETIRED_SETTINGS[name]}" for name in unknown if name in RETIRED_SETTINGS]
+    if retired:
+        raise StageError(
+            f"retired {where} {', '.join(repr(n) for n in unknown if n in RETIRED_SETTINGS)}", hint="; ".join(retired)
+        )
     parts = [f"{name!r}{did_you_mean(name, known)}" for name in unknown]
     raise StageError(
         f"unknown {where}{'s' if len(unknown) > 1 else ''} {', '.join(parts)}: no stage reads "

@@ -54,7 +54,7 @@ def test_names_come_from_the_settings_classes() -> None:
 def test_sfm_settings_read_through_their_names() -> None:
     settings = SfmSettings.from_settings({"num_threads": 3, "sfm_max_num_features": 100, "sfm_random_seed": 7})
     assert (settings.num_threads, settings.max_num_features, settings.random_seed) == (3, 100, 7)
-    assert (settings.max_image_size, settings.min_registered_ratio, settings.vocab_tree_path) == (-1, 0.5, None)
+    assert (settings.max_image_size, settings.vocab_tree_path) == (-1, None)
 
 
 def test_a_typo_names_itself_and_the_closest_name() -> None:

@@ -32,7 +32,7 @@ REFUSED = [
     ({"blur_fraction": 1}, "setting blur_fraction must be below 1, got 1", "--setting blur_fraction=0.2"),
     ({"jpeg_quality": 101}, "setting jpeg_quality must be at most 100, got 101", "--setting jpeg_quality=95"),
     ({"num_threads": -1}, "setting num_threads must be at least 0, got -1", "--setting num_threads=0"),
-    ({"sfm_min_registered_ratio": 1.5}, "sfm_min_registered_ratio must be at most 1, got 1.5", "=0.5"),
+    ({"sfm_min_registered_ratio": 0.3}, "retired engine setting 'sfm_min_registered_ratio'", "GS_MIN_REGISTERED_RATIO"),
     ({"sfm_max_num_features": 0}, "setting sfm_max_num_features must be positive, got 0", "=8192"),
     ({"test_every": 1}, "setting test_every must be at least 2, got 1", "--setting test_every=8"),
     ({"stop_after": 0}, "setting stop_after must be at least 1, got 0", ""),

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 
 from gs_stages.errors import available_cores
-from gs_stages.settings_model import Number, PositiveWhole, StageSettings, Whole, refused
+from gs_stages.settings_model import PositiveWhole, StageSettings, Whole, refused
 
 
 class SfmSettings(StageSettings):
@@ -23,8 +23,6 @@ class SfmSettings(StageSettings):
     max_num_features: Annotated[PositiveWhole, Field(alias="sfm_max_num_features")] = 8192
     #: A COLMAP 4 (faiss) vocabulary tree, local path or s3:// URI; needed by vocab matching.
     vocab_tree_path: str | None = None
-    #: Fewer registered images than this share of the input (or fewer than 3) fails the stage.
-    min_registered_ratio: Annotated[Number, Field(ge=0, le=1, alias="sfm_min_registered_ratio")] = 0.5
     random_seed: Annotated[Whole, Field(alias="sfm_random_seed")] = 0
     #: The COLMAP camera model SfM estimates: "auto" (SIMPLE_RADIAL, or OPENCV_FISHEYE when the photos'
     #: EXIF names a fisheye lens or a 35 mm-equivalent focal length under 14 mm: `sfm/lens.py`) or a
