@@ -156,7 +156,7 @@ class GsConfig:
         from gs_dagster.resources.notifier import NotifierResource
         from gs_dagster.resources.stage_folders import StageStorage
         from gs_dagster.resources.storage import BucketResource
-        from gs_dagster.sensors.intake import IntakeResource
+        from gs_dagster.sensors.intake_rules import IntakeResource
 
         return {
             "storage": StageStorage(
