@@ -3,8 +3,9 @@
 Every judgement goes through here: the checks judged in the stage process right after the stage
 (gs_stages/reporter.py; a blocking one that fails stops the chain before a bad result reaches the next
 stage), the same checks judged from stored outputs when Dagster runs one alone (assets/checks.py), the
-SfM stage's own registration bar outside Dagster (`registration_bar`, sfm/metrics.py), the check specs'
-descriptions (`CHECK_DESCRIPTIONS`) and the notice's PSNR verdict (`psnr_grade`, gs_dagster/messages.py).
+SfM stage's own registration bar (`registration_bar`, `judge_registration`: sfm/metrics.py), and the
+check specs' descriptions (`CHECK_DESCRIPTIONS`). A weak result's notice repeats the check's own words
+(gs_dagster/sensors/run_outcome.py `quality_warnings`): nothing else judges.
 The Dagster side names the checks to run, with their thresholds, in the Pipes extras (`gs_checks`).
 """
 
