@@ -32,7 +32,13 @@ from gs_dagster.assets.splat import HELDOUT_PSNR, heldout_psnr_check
 from gs_dagster.assets.spz import SPZ_READS_BACK, spz_reads_back_check
 from gs_dagster.resources.storage import Store
 from gs_stages.layout import METRICS_JSON
-from gs_stages.quality_checks import DEFAULT_MIN_PSNR, DEFAULT_WARN_PSNR, CheckOutcome, evaluate_check
+from gs_stages.quality_checks import (
+    DEFAULT_MIN_PSNR,
+    DEFAULT_MIN_REGISTERED_RATIO,
+    DEFAULT_WARN_PSNR,
+    CheckOutcome,
+    evaluate_check,
+)
 
 CHECK_SPECS = [registered_ratio_check, heldout_psnr_check, spz_reads_back_check]
 
@@ -55,7 +61,9 @@ class CheckRequest:
 class QualityChecksResource(dg.ConfigurableResource):
     """Thresholds of the quality checks (GS_MIN_REGISTERED_RATIO, GS_MIN_PSNR_DB, GS_WARN_PSNR_DB)."""
 
-    min_registered_ratio: float = Field(default=0.5, description="share of frames SfM must register")
+    min_registered_ratio: float = Field(
+        default=DEFAULT_MIN_REGISTERED_RATIO, description="share of frames SfM must register"
+    )
     min_psnr_db: float = Field(
         default=DEFAULT_MIN_PSNR, description="held-out PSNR (dB) under which the splat is broken: ERROR, not delivered"
     )

@@ -6,6 +6,7 @@ import dagster as dg
 
 from gs_dagster.assets.frames import GROUP
 from gs_dagster.partitions import job_check_spec, job_partitions
+from gs_stages.quality_checks import CHECK_DESCRIPTIONS, REGISTERED_RATIO
 
 spec = dg.AssetSpec(
     "sparse_model",
@@ -20,11 +21,4 @@ spec = dg.AssetSpec(
     metadata={"stage": "sparse_model"},
 )
 
-REGISTERED_RATIO = "registered_ratio"
-
-registered_ratio_check = job_check_spec(
-    REGISTERED_RATIO,
-    "sparse_model",
-    "Registered images / input frames is at least the minimum: resource quality.min_registered_ratio, from "
-    "GS_MIN_REGISTERED_RATIO (default 0.5).",
-)
+registered_ratio_check = job_check_spec(REGISTERED_RATIO, "sparse_model", CHECK_DESCRIPTIONS[REGISTERED_RATIO])

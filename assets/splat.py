@@ -6,6 +6,7 @@ import dagster as dg
 
 from gs_dagster.assets.frames import GROUP
 from gs_dagster.partitions import job_check_spec, job_partitions
+from gs_stages.quality_checks import CHECK_DESCRIPTIONS, HELDOUT_PSNR
 
 spec = dg.AssetSpec(
     "splat",
@@ -20,12 +21,4 @@ spec = dg.AssetSpec(
     metadata={"stage": "splat"},
 )
 
-HELDOUT_PSNR = "heldout_psnr"
-
-heldout_psnr_check = job_check_spec(
-    HELDOUT_PSNR,
-    "splat",
-    "PSNR on held-out frames: under quality.min_psnr_db (GS_MIN_PSNR_DB, default 12 dB) the splat is broken "
-    "(ERROR, not delivered); under quality.warn_psnr_db (GS_WARN_PSNR_DB, default 20 dB) it is weak (WARN, "
-    "delivered).",
-)
+heldout_psnr_check = job_check_spec(HELDOUT_PSNR, "splat", CHECK_DESCRIPTIONS[HELDOUT_PSNR])

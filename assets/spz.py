@@ -10,6 +10,7 @@ import dagster as dg
 
 from gs_dagster.assets.frames import GROUP
 from gs_dagster.partitions import job_check_spec, job_partitions
+from gs_stages.quality_checks import CHECK_DESCRIPTIONS, SPZ_READS_BACK
 
 spec = dg.AssetSpec(
     "spz",
@@ -25,10 +26,4 @@ spec = dg.AssetSpec(
     metadata={"stage": "spz"},
 )
 
-SPZ_READS_BACK = "spz_reads_back"
-
-spz_reads_back_check = job_check_spec(
-    SPZ_READS_BACK,
-    "spz",
-    "The .spz decodes and holds as many Gaussians as the splat (gs_stages.export.spz.read_spz).",
-)
+spz_reads_back_check = job_check_spec(SPZ_READS_BACK, "spz", CHECK_DESCRIPTIONS[SPZ_READS_BACK])

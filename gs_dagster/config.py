@@ -23,7 +23,7 @@ from gs_dagster.resources.gpu_slots import parse_devices
 from gs_dagster.resources.storage import split_s3_uri
 from gs_stages.capabilities import StageHost
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES
-from gs_stages.quality_checks import DEFAULT_MIN_PSNR, DEFAULT_WARN_PSNR
+from gs_stages.quality_checks import DEFAULT_MIN_PSNR, DEFAULT_MIN_REGISTERED_RATIO, DEFAULT_WARN_PSNR
 from gs_stages.s3_keys import PrefixGrants
 from gs_stages.stage import StageError, check_settings
 
@@ -71,7 +71,7 @@ class GsConfig:
     max_keys_per_tick: int = 5000
     max_new_jobs_per_tick: int = 50
     tick_budget_s: float = 20.0
-    min_registered_ratio: float = 0.5
+    min_registered_ratio: float = DEFAULT_MIN_REGISTERED_RATIO
     min_psnr_db: float = DEFAULT_MIN_PSNR  # under it the splat is broken: blocks delivery
     warn_psnr_db: float = DEFAULT_WARN_PSNR  # under it the splat is weak: delivered with a WARN check
     stage_settings: dict[str, Any] = field(default_factory=dict)
@@ -111,14 +111,8 @@ class GsConfig:
             default_storage = str(data / "storage")
             default_table = f"sqlite:///{data / 'jobs.sqlite3'}"
         extra_types = tuple(t.strip() for t in env.get("GS_INSTANCE_TYPES", "").split(",") if t.strip())
-        settings_text = env.get("GS_STAGE_SETTINGS", "").strip()
-        try:
-            settings = json.loads(settings_text) if settings_text else {}
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"GS_STAGE_SETTINGS must be a JSON object: {exc}") from None
-        if not isinstance(settings, dict):
-            raise ValueError('GS_STAGE_SETTINGS must be a JSON object, e.g. {"max_image_side": 800}')
-        try:  # a mistyped name fails here, when the code location loads, not in the GPU job
+        settings = typed.stage_settings
+        try:  # a mistyped name or a bad value fails here, when the code location loads, not in the GPU job
             check_settings(settings, where="setting in GS_STAGE_SETTINGS")
         except StageError as exc:
             raise ValueError(str(exc)) from None
@@ -136,7 +130,6 @@ class GsConfig:
             media_prefixes=PrefixGrants.parse(env.get("GS_MEDIA_PREFIXES", "")).media,
             output_prefixes=PrefixGrants.parse(output=env.get("GS_OUTPUT_PREFIXES", "")).output,
             instance_types=tuple(dict.fromkeys(DEFAULT_INSTANCE_TYPES + extra_types)),
-            stage_settings=settings,
             dagster_url=(env.get("GS_DAGSTER_URL") or "http://127.0.0.1:3000").rstrip("/"),
             local_gpus=",".join(parse_devices(env.get("GS_LOCAL_GPUS", ""))),  # checked at load, not at launch
             storage_web_url=(env.get("GS_STORAGE_WEB_URL") or "").strip(),
@@ -170,7 +163,7 @@ class GsConfig:
         from gs_dagster.resources.notifier import NotifierResource
         from gs_dagster.resources.stage_folders import StageStorage
         from gs_dagster.resources.storage import BucketResource
-        from gs_dagster.sensors.intake import IntakeResource
+        from gs_dagster.sensors.intake_rules import IntakeResource
 
         return {
             "storage": StageStorage(

@@ -24,7 +24,7 @@ from typing import Any
 from dagster_pipes import DAGSTER_PIPES_CONTEXT_ENV_VAR, DAGSTER_PIPES_MESSAGES_ENV_VAR, encode_param
 
 from gs_dagster.resources.sagemaker import SageMakerLauncher
-from gs_dagster.resources.sagemaker_client import pipes_io
+from gs_dagster.resources.sagemaker_pipes import pipes_io
 from gs_dagster.resources.sagemaker_request import (
     SageMakerSettings,
     build_create_training_job_request,

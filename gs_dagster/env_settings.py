@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError, field_validator
 
-from gs_stages.quality_checks import DEFAULT_MIN_PSNR, DEFAULT_WARN_PSNR
+from gs_stages.quality_checks import DEFAULT_MIN_PSNR, DEFAULT_MIN_REGISTERED_RATIO, DEFAULT_WARN_PSNR
 
 #: What each kind of pydantic error means for an environment variable, in words.
 _EXPECTED = {
@@ -25,6 +25,9 @@ _EXPECTED = {
     "greater_than": "greater than {gt}",
     "greater_than_equal": "at least {ge}",
     "less_than_equal": "at most {le}",
+    "json_invalid": 'a JSON object, e.g. {{"max_image_side": 800}}',
+    "json_type": 'a JSON object, e.g. {{"max_image_side": 800}}',
+    "dict_type": 'a JSON object, e.g. {{"max_image_side": 800}}',
 }
 
 
@@ -38,11 +41,15 @@ class EnvSettings(BaseModel):
     max_keys_per_tick: int = Field(5000, gt=0, validation_alias="GS_INTAKE_MAX_KEYS_PER_TICK")
     max_new_jobs_per_tick: int = Field(50, gt=0, validation_alias="GS_INTAKE_MAX_NEW_JOBS_PER_TICK")
     tick_budget_s: float = Field(20.0, gt=0, validation_alias="GS_INTAKE_TICK_BUDGET_S")
-    min_registered_ratio: float = Field(0.5, ge=0, le=1, validation_alias="GS_MIN_REGISTERED_RATIO")
+    min_registered_ratio: float = Field(
+        DEFAULT_MIN_REGISTERED_RATIO, ge=0, le=1, validation_alias="GS_MIN_REGISTERED_RATIO"
+    )
     min_psnr_db: float = Field(DEFAULT_MIN_PSNR, ge=0, validation_alias="GS_MIN_PSNR_DB")
     warn_psnr_db: float = Field(DEFAULT_WARN_PSNR, ge=0, validation_alias="GS_WARN_PSNR_DB")
     progress_interval_s: float = Field(20.0, gt=0, validation_alias="GS_PROGRESS_INTERVAL_S")
     launcher: Literal["local", "sagemaker"] = Field("local", validation_alias="GS_LAUNCHER")
+    #: Engine settings for every stage (names and values checked by gs_stages.stage.check_settings in config.py).
+    stage_settings: Json[dict[str, Any]] = Field(default_factory=dict, validation_alias="GS_STAGE_SETTINGS")
 
     @field_validator("launcher", mode="before")
     @classmethod

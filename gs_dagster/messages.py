@@ -89,7 +89,7 @@ def run_notice(
     elif status == "COMPLETE":
         lines.append("This run delivered no new .ply/.spz (it did not include the spz stage).")
         lines.append("")
-    quality = quality_lines(outcome.metrics)
+    quality = quality_lines(outcome.metrics) + [f"  warning: {w}" for w in outcome.warnings]
     if quality:
         lines.append("Quality:")
         lines += quality
@@ -106,7 +106,8 @@ def run_notice(
     lines.append(f"Job status: gs-dagster status {uuid}")
     subject = f"gs-dagster: job {uuid} {status}"
     if status == "COMPLETE" and "psnr" in outcome.metrics:
-        subject += f" (PSNR {outcome.metrics['psnr']:.1f} dB)"
+        weak = any(w.startswith("splat heldout_psnr:") for w in outcome.warnings)  # the check's verdict
+        subject += f" (PSNR {outcome.metrics['psnr']:.1f} dB{', weak' if weak else ''})"
     if name and name != uuid:
         subject += f": {name}"
     details = {"status": status, "run_id": outcome.run_id, "name": name or uuid, "outputs": dict(outcome.outputs)}

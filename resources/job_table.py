@@ -115,6 +115,8 @@ class RunOutcome:
     error: str = ""
     failed_stage: str = ""  # the stage whose failure ended the run ("" when unknown or not failed)
     failed_checks: list[str] = field(default_factory=list)  # blocking checks that failed, "stage:check"
+    #: Checks that found a weak result and let it through (WARN), in the checks' own words, for the notice.
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ of stages:
 
 from __future__ import annotations
 
-import json
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -36,7 +35,6 @@ from dagster import (
     AssetObservation,
     DagsterExecutionInterruptedError,
     MaterializeResult,
-    MetadataValue,
     PipesClient,
     PipesClientCompletedInvocation,
     PipesExecutionResult,
@@ -45,83 +43,23 @@ from dagster import (
 
 # Private: no public API marks a client as a resource parameter (what the stock Pipes clients do themselves).
 from dagster._core.definitions.resource_annotation import TreatAsResourceParam
-from dagster_aws.pipes import PipesS3ContextInjector, PipesS3MessageReader
-from dagster_pipes import PipesBlobStoreMessageWriter, PipesParams
 
 from gs_dagster.resources.launcher import ordered_stages
 from gs_dagster.resources.progress_relay import ProgressRelay
+from gs_dagster.resources.sagemaker_outcome import SageMakerJobFailed, console_url, job_metadata, promote_published
+from gs_dagster.resources.sagemaker_pipes import pipes_io
 from gs_dagster.resources.sagemaker_request import (
     DEFAULT_HOURLY_USD,
     TERMINAL_STATUSES,
     SageMakerSettings,
     build_create_training_job_request,
     check_environment,
-    estimate_cost_usd,
     training_job_name,
 )
-from gs_dagster.resources.stage_outputs import promote_prefix, staging_prefix, stored_marker
+from gs_dagster.resources.stage_outputs import staging_prefix
 from gs_dagster.resources.storage import S3Store
-from gs_stages import sagemaker_contract as contract
 from gs_stages.jobspec import JobSpec
 from gs_stages.report import FAILED_EVENT
-
-
-class SageMakerJobFailed(RuntimeError):
-    """A training job that ended Failed or Stopped. `failure_reason` is SageMaker's FailureReason."""
-
-    def __init__(
-        self,
-        job_name: str,
-        status: str,
-        failure_reason: str | None,
-        secondary_status: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        stage: str | None = None,
-    ):
-        self.job_name = job_name
-        self.status = status
-        self.failure_reason = failure_reason
-        self.secondary_status = secondary_status
-        self.metadata = dict(metadata or {})  # job identity, billable seconds, cost estimate
-        self.stage = stage  # the stage that failed, when the container reported it
-        detail = f" ({secondary_status})" if secondary_status and secondary_status != status else ""
-        super().__init__(
-            f"SageMaker training job {job_name} {status.lower()}{detail}: {failure_reason or 'no FailureReason given'}"
-        )
-
-
-class _PrefixedS3MessageReader(PipesS3MessageReader):
-    """PipesS3MessageReader whose chunks go under a fixed key prefix (the stock one picks a random
-    top-level prefix, which a least-privilege execution role could not write)."""
-
-    def __init__(self, *, key_prefix: str, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.key_prefix = key_prefix
-
-    @contextmanager
-    def get_params(self) -> Iterator[PipesParams]:
-        yield {
-            "bucket": self.bucket,
-            "key_prefix": self.key_prefix,
-            PipesBlobStoreMessageWriter.INCLUDE_STDIO_IN_MESSAGES_KEY: self.include_stdio_in_messages,
-        }
-
-
-def pipes_io(
-    settings: SageMakerSettings, job_name: str, s3_client: Any, message_interval: float = 10
-) -> tuple[PipesS3ContextInjector, _PrefixedS3MessageReader]:
-    """The Pipes context injector and message reader of one training job, both under
-    `<root>/<pipes_prefix>/<job name>/` (the context object, then the message chunks in `m/`)."""
-    pipes_key = settings.key(settings.pipes_prefix, job_name)
-    injector = PipesS3ContextInjector(bucket=settings.bucket, client=s3_client, key_prefix=pipes_key + "/")
-    reader = _PrefixedS3MessageReader(
-        key_prefix=f"{pipes_key}/m",
-        bucket=settings.bucket,
-        client=s3_client,
-        interval=message_interval,
-        include_stdio_in_messages=True,
-    )
-    return injector, reader
 
 
 @dataclass
@@ -344,19 +282,9 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
         Until then the stored outputs are untouched (a failed, stopped or interrupted job leaves them)."""
         store = S3Store(self.settings.storage_root)
         store.client = self._s3
-        staging = staging_prefix(job_name)
-        self.promoted = {}
-        for stage in ordered_stages(stages):
-            staged = f"{staging}/{stage}/{spec.uuid}"
-            if not stored_marker(store, staged) or store.head(f"{staged}/{contract.MARKER}") is None:
-                break
-            metrics = json.loads(store.read_bytes(f"{staged}/{contract.MARKER}")).get("metrics") or {}
-            count = promote_prefix(store, staged, f"{stage}/{spec.uuid}")
-            log.info(
-                f"stage {stage}: {count} file(s) of training job {job_name} now in {store.uri_of(stage)}/{spec.uuid}"
-            )
-            self.promoted[stage] = metrics
-        store.delete_prefix(staging)
+        self.promoted = promote_published(
+            store, staging_prefix(job_name), spec.uuid, ordered_stages(stages), job_name, log
+        )
         return self.promoted
 
     def _raise_unless_completed(self, job: _LaunchedJob, description: Mapping[str, Any], log: Any) -> None:
@@ -386,25 +314,11 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
 
     # -- results ----------------------------------------------------------------------------------------
     def console_url(self, job_name: str) -> str:
-        region = self._sagemaker.meta.region_name
-        return f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}#/jobs/{job_name}"
+        return console_url(self._sagemaker.meta.region_name, job_name)
 
     def job_metadata(self, description: Mapping[str, Any], arn: str | None = None) -> dict[str, Any]:
         """Job identity, and once it ended its billable seconds and an estimated cost."""
-        name = description["TrainingJobName"]
-        instance = (description.get("ResourceConfig") or {}).get("InstanceType")
-        billable = description.get("BillableTimeInSeconds")
-        metadata: dict[str, Any] = {
-            "sagemaker/job_name": name,
-            "sagemaker/job_arn": arn or description.get("TrainingJobArn"),
-            "sagemaker/console_url": MetadataValue.url(self.console_url(name)),
-            "sagemaker/instance_type": instance,
-            "sagemaker/spot": bool(description.get("EnableManagedSpotTraining")),
-            "sagemaker/billable_seconds": billable,
-            "sagemaker/training_seconds": description.get("TrainingTimeInSeconds"),
-            "sagemaker/cost_usd_estimate": estimate_cost_usd(instance or "", billable, self.hourly_usd),
-        }
-        return {k: v for k, v in metadata.items() if v is not None}
+        return job_metadata(description, self._sagemaker.meta.region_name, self.hourly_usd, arn)
 
 
 def _with_metadata(result: PipesExecutionResult, metadata: Mapping[str, Any]) -> PipesExecutionResult:

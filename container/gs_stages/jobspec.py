@@ -5,7 +5,9 @@ accepted unchanged, so values arrive loosely typed ("true", "300", "['down', 'up
 are refused, and every problem is reported at once with its JSON path, so a user fixes a job in
 one round trip instead of one error per upload.
 
-This module imports only pydantic: the orchestrator loads it without torch or pycolmap.
+This module is the model; reading a document into it (every problem at once, the deployment's
+context) is `gs_stages/job_parse.py`, whose `parse_job` and `load_job` are importable from here too.
+Both import only pydantic: the orchestrator loads them without torch or pycolmap.
 """
 
 from __future__ import annotations
@@ -13,29 +15,25 @@ from __future__ import annotations
 import ast
 import json
 import re
-from collections.abc import Iterable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
     Field,
     PrivateAttr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from gs_stages.job_guidance import guidance_path, is_guidance_form, translate
-from gs_stages.job_text import JobSpecError, alias_path, document_of, json_path, json_text, json_type
+from gs_stages.job_guidance import guidance_path
+from gs_stages.job_text import JobSpecError
 from gs_stages.job_values import LooseBool, LooseFloat, LooseInt, Section, fraction
 from gs_stages.s3_keys import (
     INPUT_PREFIX_MAX_BYTES,
     OUTPUT_PREFIX_MAX_BYTES,
     UUID_MAX_LENGTH,
-    PrefixGrants,
     file_name_problem,
     prefix_problem,
 )
@@ -296,170 +294,15 @@ class JobSpec(Section):
             if leaf not in node:
                 raise JobSpecError([(path, "no such option")])
             node[leaf] = value
+        from gs_stages.job_parse import parse_job
+
         return parse_job(document)
 
 
-def _section_at(keys: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """The section model at a path of JSON keys, or None where the path leaves the model."""
-    section: type[BaseModel] = JobSpec
-    for key in keys:
-        field = next((f for name, f in section.model_fields.items() if (f.alias or name) == key), None)
-        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
-            return None
-        section = field.annotation
-    return section
+def __getattr__(name: str) -> Any:
+    """`parse_job`/`load_job` from here as before the split (lazily: job_parse imports this module)."""
+    if name in ("parse_job", "load_job"):
+        from gs_stages import job_parse
 
-
-def _unknown_key_message(loc: tuple[int | str, ...]) -> str:
-    """Name the key; where it is a field's Python name ("max_steps"), name the JSON key to write instead."""
-    key = loc[-1]
-    section = _section_at(loc[:-1])
-    field = section.model_fields.get(str(key)) if section is not None else None
-    if field is not None and field.alias:
-        return f"unknown key {key!r}: the JSON key is {field.alias!r}"
-    return f"unknown key {key!r} (check its spelling against docs/JOB_JSON.md)"
-
-
-def _context_problems(
-    data: Mapping[str, Any],
-    *,
-    file_name: str | None,
-    deployment_bucket: str | None,
-    instance_types: Iterable[str],
-) -> list[tuple[str, str]]:
-    problems: list[tuple[str, str]] = []
-    uuid = data.get("uuid")
-    if file_name is not None and isinstance(uuid, str):
-        stem = Path(file_name).name
-        stem = stem[: -len(".json")] if stem.lower().endswith(".json") else stem
-        if stem != uuid:
-            hidden = " (a name starting with '.' is hidden and never a uuid: rename the file <uuid>.json)"
-            problems.append(
-                ("uuid", f"must equal the file's base name {stem!r}, got {uuid!r}{hidden * stem.startswith('.')}")
-            )
-    allowed = tuple(instance_types)
-    instance = data.get("instanceType", "ml.g5.4xlarge")
-    if isinstance(instance, str) and instance not in allowed:
-        problems.append(("instanceType", f"{instance!r} is not allowed; choose one of {', '.join(allowed)}"))
-    # Not a string at all: the model reports it, once.
-    s3 = data.get("s3")
-    bucket = s3.get("bucketName") if isinstance(s3, Mapping) else None
-    if deployment_bucket is not None and isinstance(bucket, str) and bucket != deployment_bucket:
-        problems.append(("s3.bucketName", f"{bucket!r} is not this deployment's bucket ({deployment_bucket!r})"))
-    return problems
-
-
-def _grant_problems(data: Mapping[str, Any], prefixes: PrefixGrants) -> list[tuple[str, str]]:
-    """Prefixes outside the deployment's grants, read from the document as written (so they are named
-    together with every other problem)."""
-    s3 = data.get("s3")
-    if not isinstance(s3, Mapping):
-        return []
-    fields = S3Location.model_fields
-    media = s3.get("inputPrefix", fields["input_prefix"].default)
-    output = s3.get("outputPrefix", fields["output_prefix"].default)
-    if not (isinstance(media, str) and isinstance(output, str)):
-        return []  # the model names a prefix that is not a string
-    return prefixes.problems(media.strip("/"), output.strip("/"))
-
-
-def _cross_field_problems(spec: JobSpec) -> list[tuple[str, str]]:
-    problems: list[tuple[str, str]] = []
-    priors = spec.sfm.pose_priors
-    if priors.use_colmap_model_files and priors.transform_json.enable:
-        problems.append(
-            (
-                "sfm.posePriors",
-                "usePosePriorColmapModelFiles and usePosePriorTransformJson.enable exclude each other; pick one",
-            )
-        )
-    if spec.uses_pose_priors and spec.media_kind != "archive":
-        problems.append(("s3.inputKey", "pose priors come in a .zip (transforms.json or sparse/ with images/)"))
-    if not spec.sfm.enable and not spec.uses_pose_priors:
-        problems.append(
-            (
-                "sfm.enable",
-                "false needs pose priors (usePosePriorTransformJson or usePosePriorColmapModelFiles): "
-                "without SfM there are no camera poses",
-            )
-        )
-    return problems
-
-
-def parse_job(
-    data: Mapping[str, Any] | str | bytes,
-    *,
-    file_name: str | None = None,
-    deployment_bucket: str | None = None,
-    instance_types: Iterable[str] = DEFAULT_INSTANCE_TYPES,
-    prefixes: PrefixGrants | None = None,
-) -> JobSpec:
-    """Validate a job document and return the model, or raise JobSpecError listing every problem.
-
-    `file_name` (the object's key or path) checks that uuid matches it; `deployment_bucket` refuses
-    other buckets; `instance_types` is the operator's allow-list; `prefixes` the key prefixes the
-    deployment's roles may use.
-    """
-    try:
-        return _parse(data, file_name, deployment_bucket, tuple(instance_types), prefixes or PrefixGrants())
-    except RecursionError:  # JSON nested thousands deep: json and pydantic recurse per level
-        raise JobSpecError([("$", "nested too deeply to read; a job JSON is a few levels of objects")]) from None
-
-
-def _parse(
-    data: Mapping[str, Any] | str | bytes,
-    file_name: str | None,
-    deployment_bucket: str | None,
-    instance_types: tuple[str, ...],
-    prefixes: PrefixGrants,
-) -> JobSpec:
-    if isinstance(data, str | bytes):
-        data = document_of(data)
-    if not isinstance(data, Mapping):
-        raise JobSpecError([("$", f"a job is a JSON object, got {json_type(data)}")])
-    guidance = is_guidance_form(data)
-    problems: list[tuple[str, str]] = []
-    if guidance:  # the newest AWS guidance's form: read as ours, its refused keys named as written
-        translation = translate(data)
-        data, problems = translation.document, translation.problems
-    ours = _context_problems(
-        data, file_name=file_name, deployment_bucket=deployment_bucket, instance_types=instance_types
-    )
-    spec: JobSpec | None = None
-    try:
-        spec = JobSpec.model_validate(dict(data))
-    except ValidationError as exc:
-        ours.extend(_model_problems(exc))
-    ours.extend(_grant_problems(data, prefixes))
-    if spec is not None:
-        ours.extend(_cross_field_problems(spec))
-    problems.extend((guidance_path(path), message) if guidance else (path, message) for path, message in ours)
-    if problems:
-        raise JobSpecError(problems)
-    assert spec is not None
-    spec._guidance_form = guidance
-    return spec
-
-
-def _model_problems(exc: ValidationError) -> list[tuple[str, str]]:
-    problems = []
-    for error in exc.errors():
-        loc = alias_path(tuple(error["loc"]))
-        # A Literal mismatch lists each allowed value; tagged unions add the tag to loc.
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
-            message = _unknown_key_message(loc)
-        elif error["type"] == "missing":
-            message = "required"
-        elif error["type"] == "string_type":
-            message = f"expected a string, got {json_text(error['input'])}"
-        elif message.startswith("Value error, "):
-            message = message[len("Value error, ") :]
-        problems.append((json_path(loc), message))
-    return problems
-
-
-def load_job(path: str | Path, **kwargs: Any) -> JobSpec:
-    """Read and validate a job file; its name is checked against the uuid."""
-    path = Path(path)
-    return parse_job(path.read_bytes(), file_name=path.name, **kwargs)
+        return getattr(job_parse, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

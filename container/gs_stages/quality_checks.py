@@ -1,23 +1,54 @@
-"""The quality checks of the stage outputs, judged in the stage process right after the stage.
+"""The one place that judges the quality of stage outputs: the checks' rules, bars and words.
 
-A blocking check that fails stops the chain before a bad result reaches the next stage (one launch runs
-several stages, so Dagster cannot stop it between them; gs_stages/reporter.py runs them). The Dagster side
-names the checks to run in the Pipes extras (`gs_checks`); the same `evaluate_check` judges stored outputs
-when Dagster runs a check on its own (assets/checks.py).
+Every judgement goes through here: the checks judged in the stage process right after the stage
+(gs_stages/reporter.py; a blocking one that fails stops the chain before a bad result reaches the next
+stage), the same checks judged from stored outputs when Dagster runs one alone (assets/checks.py), the
+SfM stage's own registration bar (`registration_bar`, `judge_registration`: sfm/metrics.py), and the
+check specs' descriptions (`CHECK_DESCRIPTIONS`). A weak result's notice repeats the check's own words
+(gs_dagster/sensors/run_outcome.py `quality_warnings`): nothing else judges.
+The Dagster side names the checks to run, with their thresholds, in the Pipes extras (`gs_checks`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from gs_stages.report import headline
 
 #: The held-out PSNR bars (dB) when the Dagster side sends none: broken below the first, weak below the second.
 DEFAULT_MIN_PSNR = 12.0
 DEFAULT_WARN_PSNR = 20.0
+#: The share of the input frames SfM must register when the Dagster side sends no bar, and the floor: a
+#: model of fewer posed images cannot train a splat.
+DEFAULT_MIN_REGISTERED_RATIO = 0.5
+MIN_REGISTERED_IMAGES = 3
+REGISTERED_RATIO, HELDOUT_PSNR, SPZ_READS_BACK = "registered_ratio", "heldout_psnr", "spz_reads_back"
+#: What each check says in the Dagster UI (the check specs in assets/*.py).
+CHECK_DESCRIPTIONS = {
+    REGISTERED_RATIO: (
+        f"Registered images are at least {MIN_REGISTERED_IMAGES} and at least the minimum share of the input "
+        f"frames: resource quality.min_registered_ratio, from GS_MIN_REGISTERED_RATIO (default "
+        f"{DEFAULT_MIN_REGISTERED_RATIO})."
+    ),
+    HELDOUT_PSNR: (
+        f"PSNR on held-out frames: under quality.min_psnr_db (GS_MIN_PSNR_DB, default {DEFAULT_MIN_PSNR:g} dB) the "
+        f"splat is broken (ERROR, not delivered); under quality.warn_psnr_db (GS_WARN_PSNR_DB, default "
+        f"{DEFAULT_WARN_PSNR:g} dB) it is weak (WARN, delivered)."
+    ),
+    SPZ_READS_BACK: (
+        "The .spz decodes and holds as many Gaussians as the splat (gs_stages.export.spz.read_spz); with training "
+        "off the sparse model reads back, for nerfacto the .glb mesh."
+    ),
+}
+REGISTRATION_HINT = (
+    "capture with more overlap between neighbouring views (about 60-80%), avoid blurry frames and moving "
+    "objects, or try another matching method: sfm.matchingMethod exhaustive for photos, sequential for video; "
+    "sfm.softwareName colmap (incremental) often registers more than glomap"
+)
 
 
 @dataclass
@@ -32,23 +63,38 @@ class CheckOutcome:
     severity: str = "ERROR"
 
 
+def registration_bar(requested: Collection[str]) -> float:
+    """The share of the input the SfM stage itself demands. When the Dagster side asked for the
+    registered_ratio check, that check decides (its threshold, blocking or a warning): the stage holds only
+    the floor of MIN_REGISTERED_IMAGES. Outside Dagster (no check asked for) the stage holds the default."""
+    return 0.0 if REGISTERED_RATIO in requested else DEFAULT_MIN_REGISTERED_RATIO
+
+
+def judge_registration(stage: str, registered: int, total: int, min_ratio: float) -> CheckOutcome:
+    """Enough images got a pose: at least MIN_REGISTERED_IMAGES and `min_ratio` of the `total` input frames."""
+    needed = max(MIN_REGISTERED_IMAGES, math.ceil(min_ratio * total))
+    ratio = registered / total if total else 0.0
+    meta = {"registered_images": registered, "input_images": total, "ratio": round(ratio, 4), "min_ratio": min_ratio}
+    bar = f"at least {needed} are needed: {MIN_REGISTERED_IMAGES} or {min_ratio:.0%} of the input, whichever is more"
+    text = f"{registered} of {total} images registered ({ratio:.0%}; {bar})"
+    meta.update(needed=needed, bar=bar)
+    return CheckOutcome(stage, REGISTERED_RATIO, registered >= needed, text, meta, REGISTRATION_HINT)
+
+
+def psnr_grade(psnr: float, min_psnr: float, warn_psnr: float) -> Literal["broken", "weak", "good"]:
+    """Broken under `min_psnr` (not delivered), weak under `warn_psnr` (delivered, said so), else good."""
+    if psnr < min_psnr:
+        return "broken"
+    return "weak" if psnr < max(min_psnr, warn_psnr) else "good"
+
+
 def _registered_ratio(stage: str, output: Path, metrics: Mapping[str, Any], params: Mapping[str, Any]) -> CheckOutcome:
-    minimum = float(params.get("min_ratio", 0.5))
     figures = headline(stage, output, metrics)
     registered, total = figures.get("registered_images"), figures.get("input_images")
-    name = "registered_ratio"
     if registered is None or not total:
-        return CheckOutcome(stage, name, False, "the SfM stage reported no registered/input image counts")
-    ratio = registered / total
-    meta = {"registered_images": registered, "input_images": total, "ratio": round(ratio, 4), "min_ratio": minimum}
-    text = f"{registered} of {total} images registered ({ratio:.0%}; minimum {minimum:.0%})"
-    return CheckOutcome(
-        stage,
-        name,
-        ratio >= minimum,
-        text,
-        meta,
-        hint="more overlap between views, sharper frames, or sfm.matchingMethod=exhaustive",
+        return CheckOutcome(stage, REGISTERED_RATIO, False, "the SfM stage reported no registered/input image counts")
+    return judge_registration(
+        stage, int(registered), int(total), float(params.get("min_ratio", DEFAULT_MIN_REGISTERED_RATIO))
     )
 
 
@@ -64,14 +110,15 @@ def _heldout_psnr(stage: str, output: Path, metrics: Mapping[str, Any], params: 
         # An appearance model (splatfacto-w-light) renders its neutral colours, not each held-out photo's
         # exposure: plain PSNR cannot judge it, the NeRF-W protocol's can (gs_stages/splat/appearance_eval.py).
         psnr, label = metrics["psnr_nerfw"], "held-out PSNR by the NeRF-W protocol"
-    name = "heldout_psnr"
+    name = HELDOUT_PSNR
     meta: dict[str, Any] = {"min_psnr": minimum, "warn_psnr": warning}
     if metrics.get("training_enabled") is False or metrics.get("trained") is False:
         return CheckOutcome(stage, name, True, "training is off for this job: nothing to judge", meta)
     if psnr is None:
         return CheckOutcome(stage, name, False, "the splat stage reported no held-out PSNR", meta)
     meta = {"psnr": round(float(psnr), 3), **meta}
-    if psnr < minimum:
+    grade = psnr_grade(float(psnr), minimum, warning)
+    if grade == "broken":
         return CheckOutcome(
             stage,
             name,
@@ -80,7 +127,7 @@ def _heldout_psnr(stage: str, output: Path, metrics: Mapping[str, Any], params: 
             meta,
             hint="check the SfM result (registered images) and the input frames, then train longer (training.maxSteps)",
         )
-    if psnr < warning:
+    if grade == "weak":
         return CheckOutcome(
             stage,
             name,
@@ -94,7 +141,7 @@ def _heldout_psnr(stage: str, output: Path, metrics: Mapping[str, Any], params: 
 
 
 def _spz_reads_back(stage: str, output: Path, metrics: Mapping[str, Any], params: Mapping[str, Any]) -> CheckOutcome:
-    name = "spz_reads_back"
+    name = SPZ_READS_BACK
     if metrics.get("trained") is False:
         return _sparse_reads_back(stage, name, Path(output), metrics)
     if metrics.get("model") == "nerfacto":
@@ -160,9 +207,9 @@ def _mesh_reads_back(stage: str, name: str, output: Path, metrics: Mapping[str, 
 
 
 CHECKS = {
-    ("sparse_model", "registered_ratio"): _registered_ratio,
-    ("splat", "heldout_psnr"): _heldout_psnr,
-    ("spz", "spz_reads_back"): _spz_reads_back,
+    ("sparse_model", REGISTERED_RATIO): _registered_ratio,
+    ("splat", HELDOUT_PSNR): _heldout_psnr,
+    ("spz", SPZ_READS_BACK): _spz_reads_back,
 }
 
 

@@ -38,6 +38,10 @@ class Reporter:
     def stage_failed(self, stage: str, message: str) -> None:
         log.error("stage %s failed: %s", stage, message)
 
+    def requested_checks(self, stage: str) -> list[str]:
+        """The checks the Dagster side asked for on `stage` (none outside Pipes)."""
+        return []
+
     def close(self) -> None:
         pass
 
@@ -69,6 +73,9 @@ class PipesReporter(Reporter):
     def _checks(self, stage: str) -> list[dict[str, Any]]:
         checks = self.pipes.extras.get(CHECKS_EXTRA) or []
         return [c for c in checks if c.get("stage") == stage]
+
+    def requested_checks(self, stage: str) -> list[str]:
+        return [str(c.get("name")) for c in self._checks(stage)]
 
     def stage_done(self, stage: str, output: Path, metrics: dict[str, Any]) -> None:
         super().stage_done(stage, output, metrics)

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from gs_stages.errors import NotAvailableError, StageError, available_cores
 from gs_stages.jobspec import JobSpec
 from gs_stages.progress import ProgressTracker
+from gs_stages.settings_model import StageSettings
 
 T = TypeVar("T")
 __all__ = ["STAGES", "STAGE_ORDER", "NotAvailableError", "StageContext", "StageError", "available_cores"]
@@ -50,30 +51,37 @@ STAGES: dict[str, StageDef] = {
 #: Engine settings read straight from `ctx.settings` by stages that have no settings class: the masks
 #: stage's weights folder and SAM 2 size (masks/weights.py), onnxruntime threads and SAM 2's Python
 #: (masks/sam2_masks.py), the splat stage's nerfstudio venv and nerfacto knobs (nerf/trainer.py), 3DGRUT's
-#: Python and overrides (grt/), the spz stage's delivered file name and antialiasing flag (export/stage.py).
+#: Python and overrides (grt/).
 #: tests/stages/test_settings_names.py finds every name a stage reads and fails when one is missing here
 #: or in a settings class.
 DIRECT_SETTINGS: dict[str, tuple[str, ...]] = {
     "masks": ("segmentation_weights", "num_threads", "sam2_model", "sam2_python"),
     # training.model nerfacto (nerf/) and 3dgrt (grt/)
     "splat": ("nerfstudio_python", "nerfacto_export", "nerfacto_overrides", "grt_python", "grt_overrides"),
-    "spz": ("output_name", "antialiased"),
 }
 
 
-def setting_names() -> dict[str, tuple[str, ...]]:
-    """The engine setting names each stage reads, from its settings class where it has one.
+def settings_models() -> dict[str, type[StageSettings]]:
+    """Each stage's typed settings model, where it has one.
 
-    The settings modules import nothing beyond the standard library, so the Dagster side (no engine
-    installed) can check GS_STAGE_SETTINGS too.
+    The settings modules import only pydantic and gs_stages.errors, so the Dagster side (no engine
+    installed) can check GS_STAGE_SETTINGS too, names and values.
     """
-    from gs_stages.export.settings import SETTING_NAMES as spz
-    from gs_stages.frames.settings import SETTING_NAMES as frames
-    from gs_stages.sfm.settings import SETTING_NAMES as sparse_model
-    from gs_stages.splat.settings import SETTING_NAMES as splat
+    from gs_stages.export.settings import ExportSettings
+    from gs_stages.frames.settings import FramesSettings
+    from gs_stages.sfm.settings import SfmSettings
+    from gs_stages.splat.settings import EngineSettings
 
-    classes = {"frames": frames, "sparse_model": sparse_model, "splat": splat, "spz": spz}
-    return {stage: classes.get(stage, ()) + DIRECT_SETTINGS.get(stage, ()) for stage in STAGE_ORDER}
+    return {"frames": FramesSettings, "sparse_model": SfmSettings, "splat": EngineSettings, "spz": ExportSettings}
+
+
+def setting_names() -> dict[str, tuple[str, ...]]:
+    """The engine setting names each stage reads, from its settings model where it has one."""
+    models = settings_models()
+    return {
+        stage: (models[stage].setting_names() if stage in models else ()) + DIRECT_SETTINGS.get(stage, ())
+        for stage in STAGE_ORDER
+    }
 
 
 def known_settings() -> frozenset[str]:
@@ -88,19 +96,46 @@ def did_you_mean(name: object, known: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+#: Settings no stage reads any more -> where that knob is now.
+RETIRED_SETTINGS = {
+    "sfm_min_registered_ratio": "the registered_ratio check's threshold (GS_MIN_REGISTERED_RATIO, resource "
+    "quality.min_registered_ratio), which the SfM stage follows too",
+}
+
+
 def check_settings(settings: Mapping[str, Any], where: str = "engine setting") -> None:
     """Refuse a setting name no stage reads (a typo would otherwise be ignored and the default used),
-    naming it and the closest known name."""
+    naming it and the closest known name, then any value a stage's settings model refuses."""
     known = known_settings()
     unknown = [name for name in settings if name not in known]
     if not unknown:
+        check_values(settings)
         return
+    retired = [f"{name} is now {RETIRED_SETTINGS[name]}" for name in unknown if name in RETIRED_SETTINGS]
+    if retired:
+        raise StageError(
+            f"retired {where} {', '.join(repr(n) for n in unknown if n in RETIRED_SETTINGS)}", hint="; ".join(retired)
+        )
     parts = [f"{name!r}{did_you_mean(name, known)}" for name in unknown]
     raise StageError(
         f"unknown {where}{'s' if len(unknown) > 1 else ''} {', '.join(parts)}: no stage reads "
         f"{'them' if len(unknown) > 1 else 'it'}",
         hint="engine settings are " + ", ".join(sorted(known)) + " (each stage's settings.py)",
     )
+
+
+def check_values(settings: Mapping[str, Any]) -> None:
+    """Refuse a value a stage's settings model refuses (a whole number given as text, a ratio over 1),
+    before any stage runs: one StageError naming every bad setting and what to pass."""
+    problems, hints = [], []
+    for model in settings_models().values():
+        try:
+            model.from_mapping(settings)
+        except StageError as exc:
+            problems += [p for p in exc.message.split("; ") if p not in problems]
+            hints += [h for h in (exc.hint or "").split("; ") if h and h not in hints]
+    if problems:
+        raise StageError("; ".join(problems), hint="; ".join(hints))
 
 
 @dataclass

@@ -33,7 +33,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
-from pydantic import Field
 
 from gs_dagster.messages import duplicate_notice, intake_failed_notice
 from gs_dagster.partitions import JOBS_PARTITION, UUID_TAG
@@ -41,47 +40,12 @@ from gs_dagster.resources.job_table import JobRecord, JobTable, JobTableResource
 from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.resources.storage import ObjectInfo, StorageResource
 from gs_dagster.sensors.intake_cursor import IntakeCursor, IntakeTick, job_uuid_of, printable
-from gs_stages.capabilities import StageHost, describe, unsupported
-from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES, JobSpec, JobSpecError, parse_job
-from gs_stages.media import HEAD_BYTES, media_problem
-from gs_stages.s3_keys import PrefixGrants
+from gs_dagster.sensors.intake_rules import IntakeResource, media_refusal, read_job
 
 log = logging.getLogger("gs_dagster.intake")
 
-MAX_JOB_BYTES = 1024 * 1024
 #: What the intake reads of each known job (not the spec): enough to tell handled, resubmitted, refused.
 INTAKE_FIELDS = ("status", "source_etag", "source_modified", "failed_at", "run_id", "resubmissions")
-
-
-class IntakeResource(dg.ConfigurableResource):
-    """How the intake sensor reads the bucket."""
-
-    prefix: str = Field(default="workflow-input", description="key prefix of job JSON files")
-    instance_types: list[str] = Field(default_factory=lambda: list(DEFAULT_INSTANCE_TYPES))
-    media_wait_s: float = Field(default=300.0, description="how long a job may wait for its media upload")
-    max_keys_per_tick: int = Field(default=5000, description="keys listed per tick (the rest: next tick)")
-    max_new_jobs_per_tick: int = Field(
-        default=50, description="new uploads (started, refused or resubmitted) handled per tick; the rest: next tick"
-    )
-    tick_budget_s: float = Field(default=20.0, description="a tick stops listing after this many seconds")
-    max_attempts: int = Field(
-        default=3, description="ticks in a row a job file may fail to be handled before it is refused"
-    )
-    media_prefixes: list[str] = Field(
-        default_factory=list, description="prefixes jobs may read media from (GS_MEDIA_PREFIXES; empty: any)"
-    )
-    output_prefixes: list[str] = Field(
-        default_factory=list, description="prefixes jobs may deliver to (GS_OUTPUT_PREFIXES; empty: any)"
-    )
-    stages_in_image: bool = Field(
-        default=False,
-        description="the stages run in the SageMaker image (its environments are built in), not on this machine",
-    )
-    stage_settings_json: str = Field(default="{}", description="the engine settings the stages get (JSON)")
-
-    def stage_host(self) -> StageHost:
-        """Where the stages run, for the checks of their external environments (3DGRUT's)."""
-        return StageHost(settings=json.loads(self.stage_settings_json or "{}"), in_image=self.stages_in_image)
 
 
 def _same_upload(record: JobRecord, obj: ObjectInfo) -> bool:
@@ -221,33 +185,9 @@ class Intake:
     def _intake(self, obj: ObjectInfo, uuid: str, old: JobRecord | None, now: datetime, result: IntakeTick) -> None:
         base = self._base(obj, old)
         source = base.source_uri
-        if obj.size > MAX_JOB_BYTES:
-            message = f"the job file is {obj.size:,} bytes; a job JSON is at most {MAX_JOB_BYTES:,} bytes"
-            self._refuse(base, old, message, result)
-            return
-        try:
-            text = self.store.read_bytes(obj.key)
-        except FileNotFoundError:
-            message = "the job file was removed before intake could read it; upload it again to run the job"
-            self._refuse(base, old, message, result)
-            return
-        if len(text) > MAX_JOB_BYTES:  # grew after it was listed
-            self._refuse(base, old, f"the job file is over {MAX_JOB_BYTES:,} bytes, the most a job JSON is", result)
-            return
-        try:
-            spec = parse_job(
-                text,
-                file_name=printable(obj.key.rsplit("/", 1)[-1]),
-                deployment_bucket=self.bucket.bucket_name,
-                instance_types=self.settings.instance_types,
-                prefixes=PrefixGrants.parse(self.settings.media_prefixes, self.settings.output_prefixes),
-            )
-        except JobSpecError as exc:
-            self._refuse(base, old, str(exc), result)
-            return
-        problems = unsupported(spec, host=self.settings.stage_host())  # never finishable: refused now, not after SfM
-        if problems:
-            self._refuse(base, old, describe(problems), result)
+        spec = read_job(self.store, obj, self.bucket.bucket_name, self.settings)
+        if isinstance(spec, str):  # the refusal, in words
+            self._refuse(base, old, spec, result)
             return
         base.spec = json.dumps(spec.to_json(), sort_keys=True)
         base.media_uri = self.store.uri_of(spec.s3.media_key)
@@ -264,7 +204,7 @@ class Intake:
             )
             self._refuse(base, old, message, result)
             return
-        problem = self._media_problem(spec, media)
+        problem = media_refusal(self.store, spec, media)
         if problem:
             self._refuse(base, old, problem, result)
             return
@@ -277,15 +217,6 @@ class Intake:
         result.new_partitions.append(uuid)
         result.run_requests.append(self.run_request(uuid, source, base))
         self.log.info(f"intake: job {uuid} submitted ({spec.s3.input_key}, {spec.training.max_steps} steps)")
-
-    def _media_problem(self, spec: JobSpec, media: ObjectInfo) -> str:
-        """An empty media object, or one that holds something else than its name says (a video named .zip,
-        one photo, an audio file): refused here, where a corrected upload under the same uuid is accepted."""
-        head = self.store.read_head(media.key, HEAD_BYTES) if media.size else b""
-        problem = media_problem(spec.s3.input_key, media.size, head)
-        if problem is None:
-            return ""
-        return f"{problem.message} ({self.store.uri_of(media.key)})\nWhat to try: {problem.hint}"
 
     def _refuse(self, record: JobRecord, old: JobRecord | None, error: str, result: IntakeTick) -> bool:
         """Record the job FAILED at intake and send its one notice; False when another record stands."""

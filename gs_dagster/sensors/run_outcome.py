@@ -133,6 +133,19 @@ def failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     return failed
 
 
+def quality_warnings(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """`stage check: description` of each check of the run that found a weak result and let it through
+    (WARN), as gs_stages.quality_checks worded it: the notice repeats the verdict, it does not judge again."""
+    warnings = []
+    for entry in _events(instance, run_id, DagsterEventType.ASSET_CHECK_EVALUATION):
+        data = entry.dagster_event.event_specific_data
+        if data is None or data.passed or data.severity != dg.AssetCheckSeverity.WARN:
+            continue
+        description = _scalar(data.metadata.get("description")) or "failed"
+        warnings.append(f"{data.asset_key.to_user_string()} {data.check_name}: {description}")
+    return warnings
+
+
 def failure_summary(instance: dg.DagsterInstance, run_id: str, fallback: str = "") -> tuple[str, str]:
     """The stage's own failure message(s), not the generic 'run failed', and the failed stage."""
     lines: list[str] = []
@@ -195,4 +208,5 @@ def outcome_of(
         error=error,
         failed_stage=stage,
         failed_checks=failed_checks(instance, run.run_id) if status == "FAILED" else [],
+        warnings=quality_warnings(instance, run.run_id),
     )

@@ -307,3 +307,17 @@ def test_torch_wheel_runs_on_the_base_image_cuda():
     major, minor = runtime.group(2), runtime.group(3)
     assert re.search(rf":{major}\.{minor}\.\d+-", _args()["CUDA_IMAGE"]), (major, minor, _args()["CUDA_IMAGE"])
     assert pins("requirements-gpu.txt")[f"nvidia-cuda-runtime-cu{major}"].startswith(f"{major}.{minor}.")
+
+
+def test_the_image_pins_every_package_the_engine_extra_needs() -> None:
+    """The image installs gs-stages with --no-deps on top of requirements-gpu.txt, so a package the engine
+    extra gained (torchmetrics for SSIM and LPIPS) must be pinned there too, or the stage fails to import."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((CONTAINER / "pyproject.toml").read_text())["project"]
+    needed = {canonicalize_name(Requirement(r).name) for r in project["dependencies"]}
+    needed |= {canonicalize_name(Requirement(r).name) for r in project["optional-dependencies"]["engine"]}
+    missing = sorted(needed - set(pins("requirements-gpu.txt")))
+    assert not missing, f"requirements-gpu.txt lacks {missing}"

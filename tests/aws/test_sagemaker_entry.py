@@ -130,3 +130,18 @@ def test_spot_restart_resumes_training_from_the_checkpoints(make_harness, s3, jo
     assert s3.get_object(Bucket=BUCKET, Key=checkpoint_key)["Body"].read() == b"2"
     output = s3.get_object(Bucket=BUCKET, Key=f"{ROOT_PREFIX}/splat/{job.uuid}/checkpoints/step.txt")
     assert output["Body"].read() == b"2"
+
+
+def test_the_publishing_reporter_answers_everything_a_stage_asks_a_reporter() -> None:
+    """The container installs PublishingReporter as gs_stages' reporter: every public method of Reporter
+    must be there, delegated (the SfM stage asks which checks Dagster requested, for its registration bar)."""
+    from gs_stages.reporter import Reporter
+
+    asked = {name for name in dir(Reporter) if not name.startswith("_")}
+    assert asked <= set(dir(entry.PublishingReporter)), asked - set(dir(entry.PublishingReporter))
+    inner = Reporter()
+    publishing = entry.PublishingReporter(inner, publisher=None, history=[])  # type: ignore[arg-type]
+    assert (
+        publishing.requested_checks("sparse_model") == []
+        and publishing.progress_interval_s == inner.progress_interval_s
+    )

@@ -155,16 +155,16 @@ def test_a_fault_nobody_foresaw_is_retried_then_refused_not_retried_for_ever(
 ) -> None:
     """Handling that raises is retried on the next ticks (a network blip passes) and, after max_attempts
     ticks in a row, ends in one FAILED record naming the error; the other files of the tick are unaffected."""
-    from gs_dagster.sensors import intake
+    from gs_dagster.sensors import intake_rules
 
-    real_parse = intake.parse_job
+    real_parse = intake_rules.parse_job
 
     def parse(text: bytes, **kwargs: Any) -> Any:
         if b"cursed" in text:
             raise KeyError("a fault in the parser")
         return real_parse(text, **kwargs)
 
-    monkeypatch.setattr(intake, "parse_job", parse)
+    monkeypatch.setattr(intake_rules, "parse_job", parse)  # where the intake reads a job file
     drops.put(f"media-input/{MEDIA}", ZIP_HEAD)
     drops.put("workflow-input/cursed.json", _valid(drops, "cursed"))
     drops.put("workflow-input/fine.json", _valid(drops, "fine"))

@@ -244,6 +244,11 @@ def test_weak_psnr_warns_and_still_delivers(local_job: tuple) -> None:
     assert delivered.stat().st_mtime_ns > before
     record = _table(config).get(uuid)
     assert record.status == "COMPLETE" and ".spz" in record.outputs
+    # The notice repeats the check's verdict in its words (gs_stages.quality_checks decides, nothing else).
+    notice = NotifierResource(outbox_dir=config.outbox_dir).outbox()[-1]
+    assert notice["event"] == "COMPLETE" and " dB, weak): " in notice["subject"]
+    assert "  warning: splat heldout_psnr: held-out PSNR " in notice["text"]
+    assert "a weak result, delivered (warning bar 99.00 dB, minimum 5.00 dB)" in notice["text"]
     # The check judged on its own from the stored output (as when selected alone in the UI) says the same.
     quality = QualityChecksResource(min_psnr_db=5.0, warn_psnr_db=99.0)
     (request,) = quality.requests([dg.AssetCheckKey(dg.AssetKey("splat"), "heldout_psnr")])

@@ -32,3 +32,10 @@ def test_the_cli_reports_it_as_bad_configuration(
     error = capsys.readouterr().err
     assert error.startswith("error: ") and "'checkpoint_evry' (did you mean 'checkpoint_every'?)" in error
     assert "Traceback" not in error
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "{not json", '"800"'])
+def test_gs_stage_settings_that_is_no_json_object_says_what_to_write(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ValueError, match=r'GS_STAGE_SETTINGS must be a JSON object, e.g. \{"max_image_side": 800\}'):
+        GsConfig.from_env({"GS_DATA_DIR": str(tmp_path), "GS_STAGE_SETTINGS": text})
+    assert GsConfig.from_env({"GS_DATA_DIR": str(tmp_path), "GS_STAGE_SETTINGS": " "}).stage_settings == {}

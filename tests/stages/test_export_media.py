@@ -119,10 +119,12 @@ def test_a_bad_setting_is_refused_with_what_to_use(tmp_path):
     from gs_stages.stage import StageError
 
     splat = write_trained_splat(tmp_path / "splat", 160, 120)
-    with pytest.raises(StageError, match="fly-through settings out of range"):
+    with pytest.raises(StageError, match="setting flythrough_fps must be at least 1, got 0"):
         run_stage("spz", make_spec(), {"splat": splat}, tmp_path / "a", {"flythrough_fps": 0})
-    with pytest.raises(StageError, match="spz_version '5' is not one we write"):
+    with pytest.raises(StageError, match="spz_version='5' is not an SPZ version we write") as refused:
         run_stage("spz", make_spec(), {"splat": splat}, tmp_path / "b", {"spz_version": "5"})
+    assert refused.value.hint == "use 3 or 4 (default 3)"
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # refused before the stage ran
 
 
 @pytest.mark.slow

@@ -286,5 +286,6 @@ def test_photos_decode_on_every_core_unless_told_otherwise() -> None:
 
     assert FramesSettings.from_mapping({}).num_threads == min(8, available_cores())
     assert FramesSettings.from_mapping({"num_threads": 3}).num_threads == 3
-    with pytest.raises(StageError, match="num_threads must be positive"):
-        FramesSettings.from_mapping({"num_threads": 0})
+    assert FramesSettings.from_mapping({"num_threads": 0}).num_threads == min(8, available_cores())  # 0: every core
+    with pytest.raises(StageError, match="num_threads must be at least 0, got -1"):
+        FramesSettings.from_mapping({"num_threads": -1})

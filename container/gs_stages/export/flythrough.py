@@ -20,16 +20,17 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from gs_stages.export.camera_path import PathFrame, smooth_path
+from gs_stages.export.settings import ExportSettings
 from gs_stages.gaussians import Gaussians
-from gs_stages.stage import StageError
 
 BACKGROUND = (0.0, 0.0, 0.0)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,36 +44,25 @@ class MediaSettings:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], device: torch.device) -> MediaSettings:
+        """The spz stage's media settings (export/settings.py), unset sizes taking the device's defaults."""
+        given = ExportSettings.from_mapping(settings)
         gpu = device.type == "cuda"
-        try:
-            made = cls(
-                flythrough=_flag(settings.get("flythrough", True)),
-                seconds=float(settings.get("flythrough_seconds", 10 if gpu else 3)),
-                fps=int(settings.get("flythrough_fps", 30 if gpu else 8)),
-                long_side=int(settings.get("flythrough_long_side", 1920 if gpu else 256)),
-                thumbnail=_flag(settings.get("thumbnail", True)),
-                thumbnail_long_side=int(settings.get("thumbnail_long_side", 512 if gpu else 320)),
-            )
-        except (TypeError, ValueError) as exc:
-            raise StageError(f"bad fly-through setting: {exc}", hint="numbers for the sizes, true/false") from exc
-        if made.seconds <= 0 or made.fps < 1 or made.long_side < 16 or made.thumbnail_long_side < 16:
-            raise StageError(
-                f"fly-through settings out of range: {made}",
-                hint="flythrough_seconds > 0, flythrough_fps >= 1, *_long_side >= 16",
-            )
-        return made
+
+        def pick(value: T | None, on_gpu: T, on_cpu: T) -> T:
+            return value if value is not None else on_gpu if gpu else on_cpu
+
+        return cls(
+            flythrough=given.flythrough,
+            seconds=pick(given.flythrough_seconds, 10.0, 3.0),
+            fps=pick(given.flythrough_fps, 30, 8),
+            long_side=pick(given.flythrough_long_side, 1920, 256),
+            thumbnail=given.thumbnail,
+            thumbnail_long_side=pick(given.thumbnail_long_side, 512, 320),
+        )
 
     @property
     def frames(self) -> int:
         return max(1, round(self.seconds * self.fps))
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, str):
-        if value.strip().lower() not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
-            raise ValueError(f"{value!r} is not true or false")
-        return value.strip().lower() in ("true", "1", "yes", "on")
-    return bool(value)
 
 
 class FrameRenderer:

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from gs_stages.export.settings import ExportSettings
 from gs_stages.stage import StageError
 
 SPLAT_TRANSFORM_VERSION = "3.10.2"
@@ -39,17 +40,10 @@ def splat_transform() -> str | None:
     return str(local) if local.is_file() else shutil.which("splat-transform")
 
 
-def sog_mode(settings: Mapping[str, Any]) -> str:
-    value = str(settings.get("sog", "auto")).strip().lower()
-    modes = {"auto": "auto", "true": "on", "1": "on", "yes": "on", "false": "off", "0": "off", "no": "off"}
-    if value not in modes:
-        raise StageError(f"sog setting {value!r} is not auto, true or false", hint="sog=auto (default), true or false")
-    return modes[value]
-
-
 def write_sog(ply: Path, target: Path, settings: Mapping[str, Any]) -> dict[str, Any]:
     """Convert the delivered `.ply` to `target` (.sog); the metrics say what happened."""
-    mode = sog_mode(settings)
+    sog = ExportSettings.from_mapping(settings)
+    mode = sog.sog
     if mode == "off":
         return {"sog": "off (engine setting sog=false)"}
     tool = splat_transform()
@@ -60,7 +54,7 @@ def write_sog(ply: Path, target: Path, settings: Mapping[str, Any]) -> dict[str,
                 hint="run `make viewer` (or npm i -g @playcanvas/splat-transform), set GS_SPLAT_TRANSFORM, or sog=auto",
             )
         return {"sog": "not written: splat-transform is not installed (make viewer)"}
-    iterations = int(settings.get("sog_sh_iterations", 10))
+    iterations = sog.sog_sh_iterations
     command = [tool, "-q", "-w", "-g", "cpu", "-i", str(iterations), str(ply), str(target)]
     started = time.perf_counter()
     try:

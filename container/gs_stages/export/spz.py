@@ -41,9 +41,9 @@ from gs_stages.export import spz_ngsp
 from gs_stages.gaussians import Gaussians
 
 SPZ_MAGIC = 0x5053474E
-#: The versions we write; the spz stage's `spz_version` setting picks one (default DEFAULT_SPZ_VERSION).
-SPZ_VERSIONS = (3, 4)
-DEFAULT_SPZ_VERSION = 3
+#: The versions we write (export/settings.py); the spz stage's `spz_version` setting picks one.
+from gs_stages.export.settings import DEFAULT_SPZ_VERSION, SPZ_VERSIONS  # noqa: E402
+
 SPZ_VERSION = 3  # the gzip (legacy) layout's version, which pack_payload writes
 #: Niantic's packer always uses 12 (~0.25 mm per unit of metres); fewer only when the scene needs it.
 DEFAULT_FRACTIONAL_BITS = 12

@@ -16,18 +16,17 @@ from gs_stages.export.cameras import CAMERAS_JSON, read_cameras, rotate_cameras,
 from gs_stages.export.media_outputs import write_media
 from gs_stages.export.ply import read_ply, write_ply
 from gs_stages.export.rotate import VIEWER_ROTATION_DESC, rotate_gaussians, viewer_rotation
+from gs_stages.export.settings import ExportSettings
 from gs_stages.export.sog import write_sog
 from gs_stages.export.source import read_splat_output
-from gs_stages.export.spz import DEFAULT_SPZ_VERSION, SPZ_VERSIONS, fractional_bits_for, write_spz
+from gs_stages.export.spz import fractional_bits_for, write_spz
 from gs_stages.layout import SPLAT_PLY
 from gs_stages.stage import StageContext, StageError
 
 
 def output_name(ctx: StageContext) -> str:
     """The delivered files' base name: the `output_name` setting, else the job uuid."""
-    name = str(ctx.settings.get("output_name") or ctx.spec.uuid)
-    if not name or "/" in name or "\\" in name or name in (".", ".."):
-        raise StageError(f"output_name {name!r} is not a plain file name", hint="use letters, digits, -, _")
+    name = ExportSettings.from_mapping(ctx.settings).output_name or ctx.spec.uuid
     return name
 
 
@@ -54,8 +53,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
 
     name = output_name(ctx)
     ctx.output.mkdir(parents=True, exist_ok=True)
-    antialiased = bool(ctx.settings.get("antialiased", False))
-    version = spz_version(ctx)
+    settings = ExportSettings.from_mapping(ctx.settings)
+    antialiased, version = settings.antialiased, settings.spz_version
     try:
         spz_path = write_spz(ctx.output / f"{name}.spz", g, antialiased=antialiased, version=version)
     except ValueError as exc:
@@ -81,21 +80,6 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "rotation_matrix": rotation.tolist(),
         "rotation": VIEWER_ROTATION_DESC if rotate else "none (training coordinates)",
     }
-
-
-def spz_version(ctx: StageContext) -> int:
-    """The `spz_version` engine setting: 3 or 4 (default DEFAULT_SPZ_VERSION, see docs/OPERATING.md)."""
-    value = ctx.settings.get("spz_version", DEFAULT_SPZ_VERSION)
-    try:
-        version = int(value)
-    except (TypeError, ValueError):
-        version = -1
-    if version not in SPZ_VERSIONS:
-        raise StageError(
-            f"spz_version {value!r} is not one we write",
-            hint=f"use {' or '.join(map(str, SPZ_VERSIONS))} (default {DEFAULT_SPZ_VERSION})",
-        )
-    return version
 
 
 def _export_cameras(ctx: StageContext, rotation: np.ndarray, axes: str) -> list[dict[str, Any]]:

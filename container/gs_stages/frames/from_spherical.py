@@ -43,7 +43,7 @@ def ingest_spherical(
     spherical = ctx.spec.spherical_camera
     refuse(ctx.spec, "frames")  # pose priors, or every face removed (capabilities.py)
     # max_image_side bounds the written views; an equirect frame is FACE_WIDTH_SHARE views wide.
-    wide = dataclasses.replace(settings, max_image_side=settings.max_image_side * FACE_WIDTH_SHARE)
+    wide = settings.model_copy(update={"max_image_side": settings.max_image_side * FACE_WIDTH_SHARE})
     staging = images.parent / EQUIRECT_DIR
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()

@@ -10,6 +10,8 @@ from typing import Any
 import pycolmap
 
 from gs_stages.layout import FramesInput
+from gs_stages.quality_checks import registration_bar
+from gs_stages.reporter import reporter
 from gs_stages.sfm.database import count_verified_pairs
 from gs_stages.sfm.features import CameraSetup, extract_features
 from gs_stages.sfm.focal import initialise_focal_lengths
@@ -74,8 +76,10 @@ def from_images(
             known_cameras=views is not None,
             tracker=ctx.tracker("mapping", total, eta=False),  # registrations come in bursts
         )
+    # The registered_ratio check decides under Dagster; outside it the stage holds the default bar.
+    min_ratio = registration_bar(reporter().requested_checks("sparse_model"))
     if not models:
-        require_registered(0, total, settings.min_registered_ratio)
+        require_registered(0, total, min_ratio)
     model = models[0]
     if len(models) > 1:
         ctx.log.warning(
@@ -83,7 +87,7 @@ def from_images(
             len(models),
             ", ".join(str(m.num_reg_images()) for m in models),
         )
-    require_registered(model.num_reg_images(), total, settings.min_registered_ratio)
+    require_registered(model.num_reg_images(), total, min_ratio)
     return model, {
         "pose_source": "sfm",
         "mapper": sfm.software_name,

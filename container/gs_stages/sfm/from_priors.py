@@ -12,12 +12,13 @@ from gs_stages.layout import PRIORS_DIR, TRANSFORMS_JSON, FramesInput
 from gs_stages.priors.colmap_model import load_colmap_prior
 from gs_stages.priors.conventions import camera_centre
 from gs_stages.priors.transforms_json import load_transforms_priors
+from gs_stages.quality_checks import MIN_REGISTERED_IMAGES
 from gs_stages.sfm.database import count_matched_keypoints, set_intrinsics, write_position_priors
 from gs_stages.sfm.features import CameraSetup, extract_features
 from gs_stages.sfm.inputs import feature_masks, require_manifest
 from gs_stages.sfm.mapping import triangulate_known_poses
 from gs_stages.sfm.matching import match_features, vocab_tree_for
-from gs_stages.sfm.metrics import MIN_REGISTERED_IMAGES, StepTimer
+from gs_stages.sfm.metrics import StepTimer
 from gs_stages.sfm.settings import SfmSettings
 from gs_stages.stage import StageContext, StageError
 

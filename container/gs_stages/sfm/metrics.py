@@ -10,10 +10,10 @@ from typing import Any
 
 import pycolmap
 
+from gs_stages.quality_checks import judge_registration
 from gs_stages.stage import StageError
 
 #: A model needs at least this many posed images to be worth training on.
-MIN_REGISTERED_IMAGES = 3
 
 
 class StepTimer:
@@ -45,18 +45,13 @@ def model_metrics(model: pycolmap.Reconstruction) -> dict[str, Any]:
 
 
 def require_registered(registered: int, total: int, min_ratio: float, what: str = "SfM") -> None:
-    """Fail with advice when fewer than 3 images, or fewer than `min_ratio` of the input, got a pose.
+    """Fail with advice when too few images got a pose, by the registered_ratio check's rule
+    (gs_stages.quality_checks.judge_registration: at least 3 images and `min_ratio` of the input).
 
     Half of the input is the default bar: below it the splat is trained on a fraction of the
     capture and the result is worse than re-shooting or re-matching would give.
     """
-    needed = max(MIN_REGISTERED_IMAGES, math.ceil(min_ratio * total))
-    if registered >= needed:
-        return
-    raise StageError(
-        f"{what} registered only {registered} of {total} images (at least {needed} are needed: "
-        f"{MIN_REGISTERED_IMAGES} or {min_ratio:.0%} of the input, whichever is more)",
-        hint="capture with more overlap between neighbouring views (about 60-80%), avoid blurry frames and "
-        "moving objects, or try another matching method: sfm.matchingMethod exhaustive for photos, "
-        "sequential for video; sfm.softwareName colmap (incremental) often registers more than glomap",
-    )
+    outcome = judge_registration("sparse_model", registered, total, min_ratio)
+    if not outcome.passed:
+        bar = outcome.metadata["bar"]
+        raise StageError(f"{what} registered only {registered} of {total} images ({bar})", hint=outcome.hint)

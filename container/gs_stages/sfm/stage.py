@@ -10,8 +10,9 @@ sfm.enable=false only makes sense with priors, and then changes nothing: a COLMA
 given either way, and a transforms.json still gets triangulated points, because training starts
 from them. Priors are never re-estimated.
 
-Success rule: SfM must register at least 3 images and at least half of the input
-(engine setting sfm_min_registered_ratio); if the mapper finds several models the largest becomes
+Success rule: SfM must register at least 3 images and enough of the input: the registered_ratio check
+decides under Dagster (GS_MIN_REGISTERED_RATIO); outside it the stage holds half of the input, by the
+same rule (gs_stages.quality_checks.judge_registration). If the mapper finds several models the largest becomes
 sparse/0 and the metrics say how many were found. With priors, at least 3 frames need a pose.
 """
 
@@ -27,9 +28,10 @@ from typing import Any
 import pycolmap
 
 from gs_stages.layout import read_frames_input
+from gs_stages.quality_checks import MIN_REGISTERED_IMAGES
 from gs_stages.sfm.from_images import from_images
 from gs_stages.sfm.from_priors import from_colmap_model, from_transforms
-from gs_stages.sfm.metrics import MIN_REGISTERED_IMAGES, StepTimer, model_metrics
+from gs_stages.sfm.metrics import StepTimer, model_metrics
 from gs_stages.sfm.model_io import write_sparse_model
 from gs_stages.sfm.settings import SfmSettings
 from gs_stages.stage import StageContext, StageError

@@ -16,7 +16,8 @@ from torch import Tensor
 
 from gs_stages.splat.backend import Renderer
 from gs_stages.splat.lens import camera_kwargs
-from gs_stages.splat.metrics import LPIPS, psnr, ssim
+from gs_stages.splat.lpips import LpipsMetric
+from gs_stages.splat.metrics import psnr, ssim
 from gs_stages.splat.model import Params, activated
 from gs_stages.splat.presets import Preset
 from gs_stages.splat.scene import View
@@ -82,7 +83,7 @@ def evaluate(
     renderer: Renderer,
     preset: Preset,
     sh_degree: int,
-    lpips_model: LPIPS | None = None,
+    lpips_model: LpipsMetric | None = None,
     keep_pairs: int = 4,
     background: Tensor | None = None,
 ) -> Evaluation:

@@ -19,8 +19,9 @@ is refused before any stage runs (`gs_stages.stage.check_settings`).
   steps_per_save); 0 = only at the end. `keep_checkpoints` = 2: how many of the newest to keep.
 * `test_every` = 8: held-out split, image i (name order) is held out when i % test_every == 0.
 * `seed` = 0: seeds every random choice of the run (view order, backgrounds, splits, MCMC).
-* `lpips_weights`: LPIPS (AlexNet backbone, v0.1 heads) weights, see `metrics.py`: a file or folder,
-  or an s3:// key or prefix ending in "/"; without it LPIPS is reported absent.
+* `lpips_weights`: LPIPS weights (`lpips.py`: torchvision's AlexNet file, optionally the v0.1 heads): a
+  file or folder, or an s3:// key or prefix ending in "/"; without it, or without torchvision, LPIPS is
+  reported unavailable with the reason.
 * `preset_overrides` = {}: preset fields to replace, e.g. {"num_downscales": 0} (`presets.py`).
 * `strategy_impl` = "builtin": `densify.py`, or "gsplat" (gsplat.strategy, for comparison runs).
 * `ssim` = "auto": the D-SSIM loss's implementation: "fused" (the fused-ssim CUDA kernel, same
@@ -40,81 +41,49 @@ is refused before any stage runs (`gs_stages.stage.check_settings`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from gs_stages.errors import StageError
+from pydantic import AfterValidator, Field
+
+from gs_stages.settings_model import StageSettings, Whole, auto_or_at_least, one_of, refused
 
 #: `train_max_side` "auto": nerfstudio's 1600 px on a GPU; 640 px on a CPU, where a draft must finish in minutes.
 GPU_MAX_SIDE = 1600
 CPU_MAX_SIDE = 640
 
 
-@dataclass(frozen=True)
-class EngineSettings:
-    device: str = "auto"
-    backend: str = "auto"
-    image_downscale: int | str = "auto"
-    train_max_side: int | str = "auto"
-    undistort: str = "crop"
-    checkpoint_every: int = 2000
-    keep_checkpoints: int = 2
-    test_every: int = 8
-    seed: int = 0
+def _device(value: str) -> str:
+    if value in ("auto", "cpu", "cuda") or value.startswith("cuda:"):
+        return value
+    raise refused("is not a device", "device must be auto, cpu, cuda or cuda:N")
+
+
+Count = Annotated[Whole, Field(ge=0)]
+Device = Annotated[str, AfterValidator(_device)]
+
+
+class EngineSettings(StageSettings):
+    """The splat stage's engine settings (the module's docstring says what each does)."""
+
+    device: Device = "auto"
+    backend: Annotated[str, one_of("auto", "gsplat", "cpu", "torch")] = "auto"
+    image_downscale: Annotated[int | str, auto_or_at_least(1)] = "auto"
+    train_max_side: Annotated[int | str, auto_or_at_least(16)] = "auto"
+    undistort: Annotated[str, one_of("crop", "colmap")] = "crop"
+    checkpoint_every: Count = 2000
+    keep_checkpoints: Count = 2
+    test_every: Annotated[Whole, Field(ge=2)] = 8
+    seed: Count = 0
     lpips_weights: str | None = None
-    preset_overrides: dict[str, Any] = field(default_factory=dict)
-    strategy_impl: str = "builtin"
-    ssim: str = "auto"
-    optimizer: str = "adam"
-    stop_after: int | None = None
-    profile_steps: int = 0
-    profile_start: int | None = None
-    preview_views: int = 4
-    data_parallel_ranks: int | None = None
-
-    @classmethod
-    def from_mapping(cls, settings: dict[str, Any]) -> EngineSettings:
-        """Read this stage's names from `ctx.settings`, checking each value; other stages' names are ignored."""
-        known = {name: settings[name] for name in cls.__dataclass_fields__ if name in settings}
-        values = cls(**known)
-        values._check()
-        return values
-
-    def _check(self) -> None:
-        problems = []
-        if self.backend not in ("auto", "gsplat", "cpu", "torch"):
-            problems.append(f"backend must be auto, gsplat, cpu or torch, got {self.backend!r}")
-        if not (self.device in ("auto", "cpu", "cuda") or str(self.device).startswith("cuda:")):
-            problems.append(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
-        if self.image_downscale != "auto" and not (_is_int(self.image_downscale) and self.image_downscale >= 1):
-            problems.append(f"image_downscale must be 'auto' or an integer >= 1, got {self.image_downscale!r}")
-        if self.train_max_side != "auto" and not (_is_int(self.train_max_side) and self.train_max_side >= 16):
-            problems.append(f"train_max_side must be 'auto' or an integer >= 16, got {self.train_max_side!r}")
-        for name in ("checkpoint_every", "keep_checkpoints", "seed", "preview_views", "profile_steps"):
-            if not (_is_int(getattr(self, name)) and getattr(self, name) >= 0):
-                problems.append(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
-        if not (_is_int(self.test_every) and self.test_every >= 2):
-            problems.append(f"test_every must be an integer >= 2, got {self.test_every!r}")
-        if self.stop_after is not None and not (_is_int(self.stop_after) and self.stop_after >= 1):
-            problems.append(f"stop_after must be an integer >= 1, got {self.stop_after!r}")
-        if self.data_parallel_ranks is not None and not (
-            _is_int(self.data_parallel_ranks) and self.data_parallel_ranks >= 1
-        ):
-            problems.append(f"data_parallel_ranks must be an integer >= 1, got {self.data_parallel_ranks!r}")
-        if self.profile_start is not None and not (_is_int(self.profile_start) and self.profile_start >= 0):
-            problems.append(f"profile_start must be an integer >= 0, got {self.profile_start!r}")
-        if self.strategy_impl not in ("builtin", "gsplat"):
-            problems.append(f"strategy_impl must be builtin or gsplat, got {self.strategy_impl!r}")
-        if self.undistort not in ("crop", "colmap"):
-            problems.append(f"undistort must be crop or colmap, got {self.undistort!r}")
-        if self.ssim not in ("auto", "fused", "torch"):
-            problems.append(f"ssim must be auto, fused or torch, got {self.ssim!r}")
-        if self.optimizer not in ("adam", "fused_adam", "selective_adam"):
-            problems.append(f"optimizer must be adam, fused_adam or selective_adam, got {self.optimizer!r}")
-        if not isinstance(self.preset_overrides, dict):
-            problems.append(f"preset_overrides must be a JSON object, got {self.preset_overrides!r}")
-        if problems:
-            raise StageError("invalid splat settings: " + "; ".join(problems))
+    preset_overrides: dict[str, Any] = Field(default_factory=dict)
+    strategy_impl: Annotated[str, one_of("builtin", "gsplat")] = "builtin"
+    ssim: Annotated[str, one_of("auto", "fused", "torch")] = "auto"
+    optimizer: Annotated[str, one_of("adam", "fused_adam", "selective_adam")] = "adam"
+    stop_after: Annotated[Whole, Field(ge=1)] | None = None
+    profile_steps: Count = 0
+    profile_start: Count | None = None
+    preview_views: Count = 4
+    data_parallel_ranks: Annotated[Whole, Field(ge=1)] | None = None
 
     def max_side_on(self, device_type: str) -> int:
         """The longest training image side that "auto" downscaling aims for on this device ("cuda", "cpu")."""
@@ -124,8 +93,4 @@ class EngineSettings:
 
 
 #: The `--setting` names this stage reads (gs_stages.stage.check_settings refuses names no stage reads).
-SETTING_NAMES: tuple[str, ...] = tuple(EngineSettings.__dataclass_fields__)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+SETTING_NAMES: tuple[str, ...] = EngineSettings.setting_names()

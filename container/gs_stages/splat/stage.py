@@ -18,7 +18,8 @@ from gs_stages.splat.appearance_eval import nerfw_evaluate
 from gs_stages.splat.backend import pick_device, pick_renderer
 from gs_stages.splat.cleanup import cleanup, cleanup_options
 from gs_stages.splat.evaluate import eval_background, evaluate
-from gs_stages.splat.metrics import load_lpips, peak_memory, reset_peak_memory
+from gs_stages.splat.lpips import load_lpips
+from gs_stages.splat.metrics import peak_memory, reset_peak_memory
 from gs_stages.splat.model import to_gaussians
 from gs_stages.splat.preview import write_preview
 from gs_stages.splat.profiling import PROFILE_TXT
@@ -147,7 +148,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     if lpips_absent is not None:
         metrics["lpips_absent_reason"] = lpips_absent
     else:
-        metrics["lpips_backbone"] = "alex (LPIPS v0.1)"
+        metrics["lpips_backbone"] = lpips_model.source if lpips_model else None
     if not scene.test:
         metrics["eval_absent_reason"] = "no held-out views (too few images)"
     return metrics

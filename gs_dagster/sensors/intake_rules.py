@@ -1,0 +1,85 @@
+"""What the intake accepts (gs_dagster/sensors/intake.py decides what to do with it): its settings, and the
+checks of one upload that end in a refusal naming every problem: the job file's size, its document
+(gs_stages.jobspec, with this deployment's bucket, instance types and key prefixes), what this build can
+run (gs_stages.capabilities), and the media object's size and kind (gs_stages.media)."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+from pydantic import Field
+
+from gs_dagster.resources.storage import ObjectInfo, Store
+from gs_dagster.sensors.intake_cursor import printable
+from gs_stages.capabilities import StageHost, describe, unsupported
+from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES, JobSpec, JobSpecError, parse_job
+from gs_stages.media import HEAD_BYTES, media_problem
+from gs_stages.s3_keys import PrefixGrants
+
+MAX_JOB_BYTES = 1024 * 1024
+
+
+class IntakeResource(dg.ConfigurableResource):
+    """How the intake sensor reads the bucket."""
+
+    prefix: str = Field(default="workflow-input", description="key prefix of job JSON files")
+    instance_types: list[str] = Field(default_factory=lambda: list(DEFAULT_INSTANCE_TYPES))
+    media_wait_s: float = Field(default=300.0, description="how long a job may wait for its media upload")
+    max_keys_per_tick: int = Field(default=5000, description="keys listed per tick (the rest: next tick)")
+    max_new_jobs_per_tick: int = Field(
+        default=50, description="new uploads (started, refused or resubmitted) handled per tick; the rest: next tick"
+    )
+    tick_budget_s: float = Field(default=20.0, description="a tick stops listing after this many seconds")
+    max_attempts: int = Field(
+        default=3, description="ticks in a row a job file may fail to be handled before it is refused"
+    )
+    media_prefixes: list[str] = Field(
+        default_factory=list, description="prefixes jobs may read media from (GS_MEDIA_PREFIXES; empty: any)"
+    )
+    output_prefixes: list[str] = Field(
+        default_factory=list, description="prefixes jobs may deliver to (GS_OUTPUT_PREFIXES; empty: any)"
+    )
+    stages_in_image: bool = Field(
+        default=False,
+        description="the stages run in the SageMaker image (its environments are built in), not on this machine",
+    )
+    stage_settings_json: str = Field(default="{}", description="the engine settings the stages get (JSON)")
+
+    def stage_host(self) -> StageHost:
+        """Where the stages run, for the checks of their external environments (3DGRUT's)."""
+        return StageHost(settings=json.loads(self.stage_settings_json or "{}"), in_image=self.stages_in_image)
+
+
+def read_job(store: Store, obj: ObjectInfo, bucket_name: str, settings: IntakeResource) -> JobSpec | str:
+    """The job file's spec, or why it is refused (too large, gone, invalid, or not runnable by this build)."""
+    if obj.size > MAX_JOB_BYTES:
+        return f"the job file is {obj.size:,} bytes; a job JSON is at most {MAX_JOB_BYTES:,} bytes"
+    try:
+        text = store.read_bytes(obj.key)
+    except FileNotFoundError:
+        return "the job file was removed before intake could read it; upload it again to run the job"
+    if len(text) > MAX_JOB_BYTES:  # grew after it was listed
+        return f"the job file is over {MAX_JOB_BYTES:,} bytes, the most a job JSON is"
+    try:
+        spec = parse_job(
+            text,
+            file_name=printable(obj.key.rsplit("/", 1)[-1]),
+            deployment_bucket=bucket_name,
+            instance_types=settings.instance_types,
+            prefixes=PrefixGrants.parse(settings.media_prefixes, settings.output_prefixes),
+        )
+    except JobSpecError as exc:
+        return str(exc)
+    problems = unsupported(spec, host=settings.stage_host())  # never finishable: refused now, not after SfM
+    return describe(problems) if problems else spec
+
+
+def media_refusal(store: Store, spec: JobSpec, media: ObjectInfo) -> str:
+    """An empty media object, or one that holds something else than its name says (a video named .zip,
+    one photo, an audio file): refused here, where a corrected upload under the same uuid is accepted."""
+    head = store.read_head(media.key, HEAD_BYTES) if media.size else b""
+    problem = media_problem(spec.s3.input_key, media.size, head)
+    if problem is None:
+        return ""
+    return f"{problem.message} ({store.uri_of(media.key)})\nWhat to try: {problem.hint}"

@@ -1,0 +1,191 @@
+"""`gs-dagster status [UUID]`: the job table's records, one job in full or the latest ones, with where each
+stands (queue place, stage, step, ETA) and the uploads the intake sensor has not taken in yet."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+from typing import Any
+
+from gs_dagster.config import GsConfig
+
+
+def _job_table(config: GsConfig) -> Any:
+    """The job table; a GS_JOB_TABLE it cannot open is a ValueError that says what is accepted."""
+    from gs_dagster.resources.job_table import open_job_table
+
+    try:
+        return open_job_table(config.job_table, endpoint_url=config.endpoint_url, region=config.region)
+    except ValueError as exc:  # a form other than sqlite:///path or dynamodb://table
+        raise ValueError(f"GS_JOB_TABLE: {exc}") from None
+    except (OSError, sqlite3.Error) as exc:  # a SQLite path that cannot be created or opened
+        raise ValueError(f"GS_JOB_TABLE={config.job_table}: cannot open the job table: {exc}") from None
+
+
+#: How a job JSON in the intake prefix gets taken in (README, docs/OPERATING.md "Running it").
+START_INTAKE = (
+    "the intake sensor takes jobs in (validates, records, starts the run) only while Dagster runs: "
+    "`.venv/bin/gs-dagster ui` (the UI with the daemon and sensors) or, without the daemon, "
+    "`.venv/bin/gs-dagster process` (`--watch` keeps polling)"
+)
+#: `status` looks at no more intake keys than this for uploads not taken in yet.
+MAX_INTAKE_KEYS = 10_000
+
+
+def _bucket(config: GsConfig) -> Any:
+    from gs_dagster.resources.storage import open_store
+
+    return open_store(config.bucket, endpoint_url=config.endpoint_url, region=config.region)
+
+
+def _intake(config: GsConfig, bucket: Any) -> str:
+    """Where job JSON is uploaded (what the intake sensor watches)."""
+    return bucket.uri_of(config.intake_prefix) + "/"
+
+
+def _uploaded(config: GsConfig, bucket: Any, uuid: str) -> str | None:
+    """Where `uuid`'s job JSON waits in the intake prefix, when it is there."""
+    key = f"{config.intake_prefix}/{uuid}.json"
+    return bucket.uri_of(key) if bucket.head(key) is not None else None
+
+
+def _waiting(config: GsConfig, bucket: Any, table: Any, recorded: set[str]) -> list[tuple[str, str]]:
+    """(uuid, upload time) of the job JSONs in the intake prefix that have no job record yet, newest first."""
+    from gs_dagster.sensors.intake import job_uuid_of
+
+    uploads = []
+    for count, info in enumerate(bucket.iter_objects(f"{config.intake_prefix}/", children_only=True)):
+        if count >= MAX_INTAKE_KEYS:
+            break
+        uuid = job_uuid_of(info.key)
+        if info.key.lower().endswith(".json") and uuid not in recorded:  # the intake sensor's own test
+            uploads.append((uuid, info.modified))
+    uploads.sort(key=lambda upload: upload[1], reverse=True)
+    known = table.get_many(uuid for uuid, _ in uploads)
+    return [(uuid, modified.isoformat()) for uuid, modified in uploads if uuid not in known]
+
+
+def _uploaded_name(config: GsConfig, bucket: Any, uuid: str) -> str:
+    """The media name a job file waiting for intake gives; "" when it cannot be read (it may be going away)."""
+    from gs_dagster.job_names import MAX_NAME_READ, uploaded_job_name
+
+    try:
+        return uploaded_job_name(uuid, bucket.read_head(f"{config.intake_prefix}/{uuid}.json", MAX_NAME_READ))
+    except Exception:  # gone meanwhile, empty (S3 refuses a range of it), another key case: a name is not worth failing
+        return ""
+
+
+def _queue_places(uploads: list[tuple[str, str]]) -> dict[str, Any]:
+    """Each waiting job's place in line (gs_dagster.queue_place); {} when no Dagster instance was started."""
+    from gs_dagster.config import default_dagster_home
+    from gs_dagster.queue_place import open_instance, queue_places, queued_runs
+
+    try:
+        instance = open_instance(default_dagster_home())
+        runs = queued_runs(instance) if instance else []
+    except Exception as exc:  # an instance that does not open (its database unreachable): the table still shows
+        print(f"note: no queue places (the Dagster instance did not answer: {exc})", file=sys.stderr)
+        return {}
+    return queue_places(runs, uploads)
+
+
+def _status_one(args: argparse.Namespace, config: GsConfig, table: Any) -> int:
+    from gs_dagster.job_names import job_name
+    from gs_dagster.progress import positions
+    from gs_dagster.resources.job_table import TERMINAL
+    from gs_dagster.status_view import print_job
+
+    problem = _not_a_uuid(args.uuid)
+    record = table.get(args.uuid) if not problem or _recordable(args.uuid) else None
+    if record is None and problem:  # never a key to look up in the bucket
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if record is None:
+        bucket = _bucket(config)
+        uploaded = _uploaded(config, bucket, args.uuid)
+        if uploaded is None:
+            print(f"no job {args.uuid!r} in {config.job_table} or in {_intake(config, bucket)}", file=sys.stderr)
+            return 1
+        place = _queue_places(_waiting(config, bucket, table, set())).get(args.uuid)
+        if args.json:
+            found = {"uuid": args.uuid, "waiting_for_intake": True, "source_uri": uploaded}
+            print(json.dumps({**found, "queue_place": place.place if place else None}, indent=2))
+            return 0
+        print(f"{args.uuid}: uploaded ({uploaded}), waiting for intake")
+        if place is not None:
+            print(f"  queue place: {place.text()}")
+        print(f"  {START_INTAKE}")
+        return 0
+    place = None
+    if record.status == "SUBMITTED":  # its run may wait in the queue, behind others and before uploads
+        place = _queue_places(_waiting(config, _bucket(config), table, {record.uuid})).get(record.uuid)
+    position = positions([record.uuid]).get(record.uuid) if record.status not in TERMINAL else None
+    if args.json:
+        extra = {"name": job_name(record), "queue_place": place.place if place else None}
+        if position is not None:
+            extra["progress"] = position.to_dict()
+        print(json.dumps({**record.to_dict(), **extra}, indent=2))
+        return 0
+    print_job(record, place, position.line() if position is not None else None)
+    return 0
+
+
+def _not_a_uuid(uuid: str) -> str:
+    """Why `uuid` cannot name a job (the job JSON's own rule), said with what to do, or ""."""
+    from gs_stages.jobspec import uuid_problem
+
+    problem = uuid_problem(uuid)
+    return f"{uuid[:60]!r} is not a job uuid: {problem}. `gs-dagster status` lists the jobs" if problem else ""
+
+
+def _recordable(name: str) -> bool:
+    """A name a refused job file may be recorded under (intake keeps a record of `.x.json` as '.x'): looked
+    up in the table only, so an odd argument shows that record instead of an error."""
+    return 0 < len(name.encode("utf-8", "surrogateescape")) <= 1024 and "/" not in name
+
+
+def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
+    from gs_dagster.job_names import job_name
+    from gs_dagster.messages import human_seconds
+    from gs_dagster.progress import RunPosition, positions
+    from gs_dagster.resources.job_table import TERMINAL
+    from gs_dagster.status_view import fit, place_column
+
+    try:
+        table = _job_table(config)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.uuid:
+        return _status_one(args, config, table)
+    records = table.list(limit=args.limit)
+    if args.json:
+        print(json.dumps([{**r.to_dict(), "name": job_name(r)} for r in records], indent=2))
+        return 0
+    bucket = _bucket(config)
+    uploads = _waiting(config, bucket, table, {r.uuid for r in records})
+    waiting = uploads[: args.limit]
+    if not records and not waiting:
+        print(f"no jobs in {config.job_table}")
+        return 0
+    places = _queue_places(uploads) if waiting or any(r.status == "SUBMITTED" for r in records) else {}
+    running = positions([r.uuid for r in records if r.status not in TERMINAL])
+    head = f"{'uuid':36} {'name':24} {'status':9} {'queue':>7} {'submitted':24} {'elapsed':>10} {'psnr':>6}"
+    print(f"{head}  {'stage':24} {'step':>13} {'ETA':>8}")
+    for uuid, uploaded_at in waiting:
+        queue, name = place_column(places.get(uuid)), fit(_uploaded_name(config, bucket, uuid), 24)
+        waits = "(waiting for intake)"
+        print(f"{uuid[:36]:36} {name:24} {'UPLOADED':9} {queue:>7} {uploaded_at[:23]:24} {'':>10} {'':>6}  {waits}")
+    for r in records:
+        psnr = f"{r.metrics['psnr']:.2f}" if "psnr" in r.metrics else ""
+        elapsed = human_seconds(r.elapsed_s) if r.elapsed_s is not None else ""
+        queue = place_column(places.get(r.uuid)) if r.status == "SUBMITTED" else ""
+        name = fit(job_name(r), 24)
+        at = running.get(r.uuid) or RunPosition(stage="")
+        line = f"{r.uuid[:36]:36} {name:24} {r.status:9} {queue:>7} {r.submitted_at[:23]:24} {elapsed:>10} {psnr:>6}"
+        print(f"{line}  {at.stage[:24]:24} {at.step:>13} {at.eta:>8}".rstrip())
+    if waiting:
+        print(f"{len(waiting)} job(s) uploaded to {_intake(config, bucket)} and not taken in yet: {START_INTAKE}")
+    return 0
