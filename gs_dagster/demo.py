@@ -12,6 +12,7 @@ DAGSTER_HOME, so `gs-dagster ui` shows the run, its materializations, metrics an
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import time
@@ -41,7 +42,15 @@ DEMO_SAMPLE = SampleSpec(views=32, width=320, height=240)
 
 
 def sample_path(config: GsConfig) -> Path:
-    return Path(config.outbox_dir).parent / "samples" / f"gallery-orbit-{DEMO_SAMPLE.views}.zip"
+    """The cached sample zip, named by a hash of its spec and of the code that renders it, so that a changed
+    scene is rendered afresh instead of an old cache being reused."""
+    from gs_dagster import gallery, sample
+
+    digest = hashlib.sha256(repr(DEMO_SAMPLE).encode())
+    for module in (gallery, sample):
+        digest.update(Path(module.__file__ or "").read_bytes())
+    name = f"gallery-orbit-{DEMO_SAMPLE.views}-{digest.hexdigest()[:10]}.zip"
+    return Path(config.outbox_dir).parent / "samples" / name
 
 
 def main(argv: list[str] | None = None) -> int:
