@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         "none": CleanupOptions(crop=False, clean=False, budget=n),
         "crop": CleanupOptions(crop=True, clean=False, budget=n),
         "clean": CleanupOptions(crop=False, clean=True, budget=n),
-        "default (crop + clean, budget 1M)": CleanupOptions(),
+        "crop + clean (budget 1M)": CleanupOptions(),
         "rigid_object crop": CleanupOptions(crop_mode="rigid_object", clean=False, budget=n),
         f"budget {args.budget_fraction:.0%}": CleanupOptions(
             crop=False, clean=False, budget=int(args.budget_fraction * n)

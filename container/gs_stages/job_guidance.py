@@ -113,11 +113,7 @@ NOT_RUN: dict[str, NotRun | tuple[Callable[[Any], Any], None]] = {
     "postProcessing.enableSpz": NotRun(
         loose_bool, (True,), "the .spz is always delivered (a job is delivered once it reads back)", "true"
     ),
-    "postProcessing.enableSog": NotRun(loose_bool, OFF, ".sog export is not in this build", "false"),
     "postProcessing.enableUsdz": NotRun(loose_bool, OFF, ".usdz export is not in this build", "false"),
-    "postProcessing.enableVideoExport": NotRun(
-        loose_bool, OFF, "the fly-through .mp4 and thumbnail are not in this build", "false"
-    ),
     "postProcessing.generateCollision": NotRun(loose_bool, OFF, "collision meshes are not in this build", "false"),
     "postProcessing.collisionSceneType": (_choice("indoor", "outdoor", "object"), None),
     "postProcessing.collisionSeedPos": _ANY_TEXT,
@@ -125,7 +121,6 @@ NOT_RUN: dict[str, NotRun | tuple[Callable[[Any], Any], None]] = {
     # Only for dn-splatter and ags-mesh models, which are refused here anyway: either value changes nothing.
     "postProcessing.generateMesh": _ANY_BOOL,
     "postProcessing.extractMeshGs": NotRun(loose_bool, OFF, "mesh extraction is not in this build", "false"),
-    "postProcessing.sogCoords": (_choice(*COORDINATES), None),
     "postProcessing.usdzCoords": (_choice(*COORDINATES), None),
 }
 
@@ -219,11 +214,19 @@ def _video(doc: dict[str, Any]) -> None:
 
 
 def _coordinates(doc: dict[str, Any], problems: list[tuple[str, str]]) -> None:
-    """plyCoords / spzCoords: rhyu (right-handed, y up) is our rotateSplat; one splat is written to both files."""
+    """plyCoords / spzCoords / sogCoords: rhyu (right-handed, y up) is our rotateSplat; one splat is written to
+    every file (the .sog is converted from the .ply). sogCoords binds only while the .sog is written."""
     post = _section(doc, "postProcessing")
     if post is None:
         return
-    given = {key: post.pop(key) for key in ("plyCoords", "spzCoords") if key in post}
+    keys = ["plyCoords", "spzCoords", "sogCoords"]
+    if "sogCoords" in post and _is_false(post.get("enableSog", True)):
+        keys.remove("sogCoords")  # no .sog is written: checked, unused
+        try:
+            _choice(*COORDINATES)(post.pop("sogCoords"))
+        except ValueError as exc:
+            problems.append(("postProcessing.sogCoords", str(exc)))
+    given = {key: post.pop(key) for key in keys if key in post}
     for key, value in given.items():
         try:
             axes = _choice(*COORDINATES)(value)
@@ -231,12 +234,20 @@ def _coordinates(doc: dict[str, Any], problems: list[tuple[str, str]]) -> None:
             problems.append((f"postProcessing.{key}", str(exc)))
             continue
         if axes != "rhyu":
-            why = "this build writes the .ply and .spz in right-handed y-up axes only"
+            why = "this build writes the .ply, .spz and .sog in right-handed y-up axes only"
             problems.append((f"postProcessing.{key}", f'"{axes}" is not available: {why} (what to try: rhyu)'))
     if given:
         doc.setdefault("training", {})
         if isinstance(doc["training"], dict):
             doc["training"]["rotateSplat"] = True
+
+
+def _is_false(value: Any) -> bool:
+    """A valid false (a value that is not true or false is named by the model, not here)."""
+    try:
+        return loose_bool(value) is False
+    except ValueError:
+        return False
 
 
 def _segmentation(doc: dict[str, Any], problems: list[tuple[str, str]]) -> None:

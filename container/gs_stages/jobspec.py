@@ -224,11 +224,16 @@ class Segmentation(Section):
 
 
 class PostProcessing(Section):
-    """What is removed from the trained splat before delivery (gs_stages/splat/cleanup.py says how)."""
+    """What is removed from the trained splat before delivery (gs_stages/splat/cleanup.py says how), and which
+    of the optional exports the spz stage writes (export/media_outputs.py, export/stage.py): the newer AWS
+    guidance's keys, so one document means the same in either form."""
 
-    crop_output_bounds: LooseBool = Field(True, alias="cropOutputBounds")
+    # Off unless asked: on kermit each cost over 0.1 dB of held-out PSNR (docs/BENCHMARKS.md, "Floater cleanup").
+    crop_output_bounds: LooseBool = Field(False, alias="cropOutputBounds")
     crop_mode: Literal["environment", "rigid_object"] = Field("environment", alias="cropMode")
-    clean_splat: LooseBool = Field(True, alias="cleanSplat")
+    clean_splat: LooseBool = Field(False, alias="cleanSplat")
+    enable_video_export: LooseBool = Field(True, alias="enableVideoExport")
+    enable_sog: LooseBool = Field(True, alias="enableSog")
 
 
 class JobSpec(Section):

@@ -32,6 +32,7 @@ INSTRUCTIONS = {
     "HEALTHCHECK", "EXPOSE", "VOLUME", "SHELL", "STOPSIGNAL", "ONBUILD",
 }  # fmt: skip
 ARCHES = ("8.0", "8.6", "8.9", "9.0")
+RUNTIME = 2  # the stage index of `FROM ${RUNTIME_IMAGE} AS runtime` (build 0, splat-transform 1)
 
 
 @dataclass(frozen=True)
@@ -109,11 +110,15 @@ def pins(name: str) -> dict[str, str]:
     return found
 
 
-def test_dockerfile_parses_into_two_stages_on_pinned_cuda_bases():
+def test_dockerfile_parses_into_its_stages_on_pinned_cuda_bases():
     """Compile on the devel image; run on the base flavour of the same CUDA release and Ubuntu."""
     parsed = instructions()
     froms = [i for i in parsed if i.keyword == "FROM"]
-    assert [f.args for f in froms] == ["${CUDA_IMAGE} AS build", "${RUNTIME_IMAGE} AS runtime"]
+    assert [f.args for f in froms] == [
+        "${CUDA_IMAGE} AS build",
+        "${NODE_IMAGE} AS splat-transform",
+        "${RUNTIME_IMAGE} AS runtime",
+    ]
     build = re.fullmatch(r"nvidia/cuda:(\d+\.\d+\.\d+)-cudnn-devel-(ubuntu\d+\.\d+)", _args()["CUDA_IMAGE"])
     runtime = re.fullmatch(r"nvidia/cuda:(\d+\.\d+\.\d+)-base-(ubuntu\d+\.\d+)", _args()["RUNTIME_IMAGE"])
     assert build and runtime, _args()
@@ -124,9 +129,14 @@ def test_dockerfile_parses_into_two_stages_on_pinned_cuda_bases():
 def test_the_runtime_image_carries_only_the_stage_environment():
     """Only the venvs reach the runtime stage (no compilers): /opt/venvs/gs, and /opt/venvs/nerfstudio for
     nerfacto, whose pins fight the stage venv's (a second torch, of the same version); what the runtime base
-    image lacks (cuDNN, cuBLAS, ...) comes pinned with torch's wheels."""
-    copies = [shlex.split(i.args) for i in instructions() if i.keyword == "COPY" and i.stage == 1]
-    assert copies == [["--from=build", "/opt/venvs", "/opt/venvs"]]
+    image lacks (cuDNN, cuBLAS, ...) comes pinned with torch's wheels. Besides them only node's binary and the
+    installed splat-transform (the .sog writer), not npm or the node image."""
+    copies = [shlex.split(i.args) for i in instructions() if i.keyword == "COPY" and i.stage == RUNTIME]
+    assert copies == [
+        ["--from=build", "/opt/venvs", "/opt/venvs"],
+        ["--from=splat-transform", "/usr/local/bin/node", "/usr/local/bin/node"],
+        ["--from=splat-transform", "/opt/splat-transform", "/opt/splat-transform"],
+    ]
     runs = [i.args for i in instructions() if i.keyword == "RUN"]
     venvs = {m for r in runs for m in re.findall(r"-m venv (/opt/venvs/[\w-]+)", r)}
     assert venvs == {"/opt/venvs/gs", "/opt/venvs/nerfstudio", "/opt/venvs/3dgrut"}  # 3dgrut: test_dockerfile_3dgrut
@@ -153,7 +163,7 @@ def test_every_copy_source_exists_and_is_in_the_build_context():
     for ins in copies:
         tokens = shlex.split(ins.args)
         if any(t.startswith("--from=") for t in tokens):
-            assert tokens[1].startswith("/opt/"), ins
+            assert tokens[1].startswith(("/opt/", "/usr/local/bin/")), ins  # a path of an earlier stage
             continue
         *sources, _target = [t for t in tokens if not t.startswith("--")]
         for source in sources:
@@ -172,7 +182,7 @@ def test_gsplat_is_compiled_at_build_time_for_the_target_gpus():
     fused = [r for r in runs if "/build/fused-ssim" in r and "pip install" in r]
     assert len(fused) == 1 and 'checkout --detach "${FUSED_SSIM_COMMIT}"' in fused[0]
     assert "import fused_ssim" in fused[0]  # the SSIM kernel is compiled now, or the build fails
-    assert _env(stage=1)["TORCH_CUDA_ARCH_LIST"] == build_env["TORCH_CUDA_ARCH_LIST"]
+    assert _env(stage=RUNTIME)["TORCH_CUDA_ARCH_LIST"] == build_env["TORCH_CUDA_ARCH_LIST"]
 
 
 def test_every_version_is_pinned():
@@ -205,10 +215,39 @@ def test_entrypoint_module_exists_and_the_stages_run_unprivileged():
     assert command[:2] == ["/opt/venvs/gs/bin/python", "-m"] and json.loads(cmd.args) == ["train"]
     module = CONTAINER / (command[2].replace(".", "/") + ".py")
     assert module.is_file() and "def main(" in module.read_text()
-    runtime_env = _env(stage=1)
+    runtime_env = _env(stage=RUNTIME)
     user = runtime_env["GS_RUN_AS"]
     assert any(i.keyword == "RUN" and "useradd" in i.args and i.args.rstrip().endswith(user) for i in instructions())
     assert runtime_env["PATH"].startswith("/opt/venvs/gs/bin")
+
+
+def test_the_image_carries_the_pinned_splat_transform_where_the_sog_export_looks():
+    """The .sog on SageMaker: node 22 (splat-transform 3.10's engines), the package installed with `npm ci` from
+    its lock at the version sog.py reports and the viewer pins, copied to the path sog.py tries in the image,
+    and run once in the runtime stage, so an image whose node cannot start there does not build."""
+    from gs_stages.export.sog import IMAGE_BIN, SPLAT_TRANSFORM_VERSION
+
+    folder = CONTAINER / "splat-transform"
+    wanted = json.loads((folder / "package.json").read_text())["dependencies"]
+    assert wanted == {"@playcanvas/splat-transform": SPLAT_TRANSFORM_VERSION}
+    viewer = json.loads((ROOT / "gs_dagster/viewer/web/package.json").read_text())["dependencies"]
+    assert viewer["@playcanvas/splat-transform"] == SPLAT_TRANSFORM_VERSION
+    locked = json.loads((folder / "package-lock.json").read_text())["packages"]
+    package = locked["node_modules/@playcanvas/splat-transform"]
+    assert package["version"] == SPLAT_TRANSFORM_VERSION and package["integrity"].startswith("sha512-")
+    assert all(entry.get("integrity") for key, entry in locked.items() if key), "every package locked by hash"
+    needs = int(re.fullmatch(r">=(\d+)\.\d+\.\d+", package["engines"]["node"]).group(1))
+    node = re.fullmatch(r"node:(\d+)\.\d+\.\d+-bookworm-slim", _args()["NODE_IMAGE"])
+    assert node and int(node.group(1)) >= needs, _args()["NODE_IMAGE"]
+
+    runs = [i.args for i in instructions() if i.keyword == "RUN" and i.stage == 1]
+    (install,) = [r for r in runs if "npm" in r]
+    assert "npm ci --omit=dev --ignore-scripts" in install and "npm install" not in install
+    assert str(IMAGE_BIN).startswith("/opt/splat-transform/") and IMAGE_BIN.name == "splat-transform"
+    checks = [i.args for i in instructions() if i.keyword == "RUN" and i.stage == RUNTIME]
+    assert f"{IMAGE_BIN} --version" in checks
+    path = _env(stage=RUNTIME)["PATH"].replace("$PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin")
+    assert "/usr/local/bin" in path.split(":"), "cli.mjs starts with `#!/usr/bin/env node`"
 
 
 # -- the registry ------------------------------------------------------------------------------------

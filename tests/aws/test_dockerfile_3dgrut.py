@@ -11,7 +11,7 @@ import shlex
 
 from gs_stages.grt import environment, trainer
 
-from .test_dockerfile import ROOT, _args, _env, instructions, pins
+from .test_dockerfile import ROOT, RUNTIME, _args, _env, instructions, pins
 
 VENV = "/opt/venvs/3dgrut"
 
@@ -76,9 +76,9 @@ def test_the_runtime_has_what_the_tracer_loads_at_run_time() -> None:
     (build,) = [r for r in _grut_runs() if "grt_run.py --build" in r]
     # grt_run.py sets CUDA_HOME to sys.prefix/cuda when it holds include/ (NVRTC compiles the OptiX programs)
     assert f"cp -r /usr/local/cuda/targets/x86_64-linux/include {VENV}/cuda/include" in build
-    runtime_copies = [shlex.split(i.args) for i in instructions() if i.keyword == "COPY" and i.stage == 1]
-    assert runtime_copies == [["--from=build", "/opt/venvs", "/opt/venvs"]]  # the source tree lives in the venv
-    capabilities = _env(stage=1)["NVIDIA_DRIVER_CAPABILITIES"].split(",")
+    runtime_copies = [shlex.split(i.args) for i in instructions() if i.keyword == "COPY" and i.stage == RUNTIME]
+    assert ["--from=build", "/opt/venvs", "/opt/venvs"] in runtime_copies  # the source tree lives in the venv
+    capabilities = _env(stage=RUNTIME)["NVIDIA_DRIVER_CAPABILITIES"].split(",")
     assert {"compute", "utility", "graphics"} <= set(capabilities)  # graphics mounts libnvoptix
 
 

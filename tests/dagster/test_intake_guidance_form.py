@@ -101,13 +101,25 @@ def test_both_forms_start_a_run_and_the_newer_keys_reach_the_recorded_spec(drops
     assert spec["training"]["model"] == "splatfacto-mcmc" and spec["training"]["numGaussians"] == 250000
     assert spec["videoProcessing"] == {"maxNumImages": 80, "videoStartTime": 1.5, "videoStopTime": None}
     assert spec["imageProcessing"] == {"filterBlurryImages": False}
-    assert spec["postProcessing"] == {"cropOutputBounds": True, "cropMode": "rigid_object", "cleanSplat": False}
+    assert spec["postProcessing"] == {
+        "cropOutputBounds": True,
+        "cropMode": "rigid_object",
+        "cleanSplat": False,
+        "enableVideoExport": False,
+        "enableSog": False,
+    }
     seg = spec["segmentation"]
     assert (seg["removeBackground"], seg["backgroundRemovalModel"], seg["maskThreshold"]) == (True, "u2net", 0.4)
     assert seg["removeHumanSubject"] is False and spec["training"]["rotateSplat"] is True
     assert spec["useSpotInstance"] is False
     older = json.loads(records["older"].spec)
-    assert older["postProcessing"] == {"cropOutputBounds": True, "cropMode": "environment", "cleanSplat": True}
+    assert older["postProcessing"] == {  # crop and clean off unless asked (docs/JOB_JSON.md says why)
+        "cropOutputBounds": False,
+        "cropMode": "environment",
+        "cleanSplat": False,
+        "enableVideoExport": True,
+        "enableSog": True,
+    }
     assert older["training"]["numGaussians"] == 1_000_000
 
 
@@ -115,6 +127,8 @@ def test_both_forms_start_a_run_and_the_newer_keys_reach_the_recorded_spec(drops
 BAD: dict[str, tuple[dict[str, Any], list[str]]] = {
     "spot": ({"useSpotInstance": "sometimes"}, ["useSpotInstance", "expected true or false"]),
     "sog": ({"postProcessing.enableSog": "yes"}, ["postProcessing.enableSog", "expected true or false"]),
+    "video": ({"postProcessing.enableVideoExport": "1"}, ["postProcessing.enableVideoExport", "expected true or"]),
+    "sog-axes": ({"postProcessing.enableSog": "true"}, ["postProcessing.sogCoords", ".sog in right-handed", "rhyu"]),
     "coords": ({"postProcessing.spzCoords": "lhzu"}, ["postProcessing.spzCoords", "right-handed y-up", "rhyu"]),
     "erase": (
         {"segmentation.objectRemoval.enable": True},

@@ -16,6 +16,7 @@ REFERENCE = {
     "sfm": {"softwareName": "colmap", "matchingMethod": "exhaustive"},
     "segmentation": {"removeBackground": True, "backgroundRemovalModel": "u2net-human", "maskThreshold": 0.5},
     "training": {"numGaussians": 300000},
+    "postProcessing": {"enableSog": False, "enableVideoExport": False},
 }
 GUIDANCE = {
     "uuid": "twin",
@@ -28,7 +29,14 @@ GUIDANCE = {
         "objectRemoval": {"enable": "false", "action": "erase", "objects": "['human']"},
     },
     "training": {"numGaussians": "300000", "3dIsp": "none", "enableAbsGrad": True},
-    "postProcessing": {"plyCoords": "rhyu", "spzCoords": "RHYU", "enableSog": "false", "generateMesh": "true"},
+    "postProcessing": {
+        "plyCoords": "rhyu",
+        "spzCoords": "RHYU",
+        "sogCoords": "lhzu",  # no .sog is written (enableSog false): checked, unused
+        "enableSog": "false",
+        "enableVideoExport": "false",
+        "generateMesh": "true",
+    },
 }
 
 
@@ -53,3 +61,29 @@ def test_a_refusal_of_this_build_names_the_newer_path() -> None:
     document = {**GUIDANCE, "training": {**GUIDANCE.get("training", {}), "model": "3dgrt"}}
     text = describe(unsupported(parse_job(document)))
     assert "training.model: training.model '3dgrt' is not available" in text
+
+
+def test_the_optional_exports_are_job_keys_of_both_forms() -> None:
+    """enableVideoExport / enableSog (the newer form's keys) are ours too: on unless the job turns them off."""
+    post = parse_job({"uuid": "a", "s3": S3}).post_processing
+    assert (post.enable_video_export, post.enable_sog) == (True, True)
+    post = parse_job({**REFERENCE, "postProcessing": {"enableVideoExport": "FALSE"}}).post_processing
+    assert (post.enable_video_export, post.enable_sog) == (False, True)
+    with pytest.raises(JobSpecError) as caught:
+        parse_job({**REFERENCE, "postProcessing": {"enableVideoExport": "no"}})
+    assert [p for p, _ in caught.value.problems] == ["postProcessing.enableVideoExport"]
+    assert "expected true or false" in caught.value.problems[0][1]
+
+
+def test_sog_axes_bind_only_while_the_sog_is_written() -> None:
+    """The .sog is converted from the .ply: its axes are the .ply's (rhyu); other axes are refused while the
+    .sog is written, and only checked when enableSog is false."""
+    on = {**GUIDANCE, "postProcessing": {"sogCoords": "lhzu"}}
+    with pytest.raises(JobSpecError) as caught:
+        parse_job(on)
+    ((path, text),) = caught.value.problems
+    assert path == "postProcessing.sogCoords" and "what to try: rhyu" in text and ".sog" in text
+    assert parse_job({**GUIDANCE, "postProcessing": {"sogCoords": "rhyu"}}).training.rotate_splat is True
+    with pytest.raises(JobSpecError) as caught:
+        parse_job({**GUIDANCE, "postProcessing": {"sogCoords": "up", "enableSog": False}})
+    assert [p for p, _ in caught.value.problems] == ["postProcessing.sogCoords"]

@@ -111,7 +111,7 @@ def test_flythrough_and_thumbnail_can_be_turned_off(tmp_path):
     out = tmp_path / "spz"
     metrics = run_stage("spz", make_spec(), {"splat": splat}, out, {"flythrough": "false", "thumbnail": "off"})
     assert not list(out.glob("*.mp4")) and not list(out.glob("*.png"))
-    assert metrics["flythrough"] == metrics["thumbnail"] == "off"
+    assert metrics["flythrough"] == "off (engine setting flythrough=false)" and metrics["thumbnail"] == "off"
     assert (out / "stage-test.spz").is_file() and (out / "cameras.json").is_file()
 
 

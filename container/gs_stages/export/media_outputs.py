@@ -8,6 +8,7 @@ metrics (`media_problems`) instead of failing the job, so a broken ffmpeg never 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from gs_stages.export.flythrough import FrameRenderer, MediaSettings, write_flythrough, write_thumbnail
@@ -21,8 +22,12 @@ def write_media(ctx: StageContext, g: Gaussians, cameras: list[dict[str, Any]], 
 
     device = pick_device(str(ctx.settings.get("device", "auto")))
     settings = MediaSettings.from_settings(ctx.settings, device)
+    video_off = "off (engine setting flythrough=false)"
+    if not ctx.spec.post_processing.enable_video_export:  # the job's choice; the engine settings size it
+        settings = replace(settings, flythrough=False)
+        video_off = f"off (job: {ctx.spec.user_path('postProcessing.enableVideoExport')} false)"
     if not (settings.flythrough or settings.thumbnail):
-        return {"flythrough": "off", "thumbnail": "off"}
+        return {"flythrough": video_off, "thumbnail": "off"}
     if not cameras:
         return {"flythrough": "not written: no capture cameras", "thumbnail": "not written: no capture cameras"}
     metrics: dict[str, Any] = {}
@@ -47,7 +52,7 @@ def write_media(ctx: StageContext, g: Gaussians, cameras: list[dict[str, Any]], 
             ctx.log.warning("fly-through not written: %s", exc)
             problems.append(f"flythrough: {exc}")
     else:
-        metrics["flythrough"] = "off (engine setting flythrough=false)"
+        metrics["flythrough"] = video_off
     metrics["media_seconds"] = round(time.perf_counter() - started, 3)
     if problems:
         metrics["media_problems"] = problems

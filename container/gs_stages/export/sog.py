@@ -4,7 +4,8 @@ colours and a k-means palette of the SH bands), written by PlayCanvas' own `spla
 Why the CLI and not our own writer: SOG's size comes from splat-transform's k-means of the SH
 coefficients and its codebooks; re-implementing them would be a second, unreviewed encoder of a format
 PlayCanvas still changes. The CLI is pinned (`SPLAT_TRANSFORM_VERSION`, installed by `make viewer`
-into `gs_dagster/viewer/web/node_modules` beside the viewer's renderer) and run on the CPU (`-g cpu`:
+into `gs_dagster/viewer/web/node_modules` beside the viewer's renderer, and in the GPU image with its own node
+under /opt/splat-transform) and run on the CPU (`-g cpu`:
 no WebGPU adapter in our containers). Its cost grows with the Gaussian count and the SH iterations
 (engine setting `sog_sh_iterations`, splat-transform's default 10); docs/BENCHMARKS.md has figures.
 
@@ -28,6 +29,8 @@ from gs_stages.stage import StageError
 SPLAT_TRANSFORM_VERSION = "3.10.2"
 #: Where `make viewer` installs it (the repository checkout), then $GS_SPLAT_TRANSFORM, then PATH.
 _REPO_BIN = Path(__file__).resolve().parents[3] / "gs_dagster" / "viewer" / "web" / "node_modules" / ".bin"
+#: Where the GPU image installs it (container/Dockerfile's splat-transform stage, with node on PATH).
+IMAGE_BIN = Path("/opt/splat-transform/node_modules/.bin/splat-transform")
 TIMEOUT_S = 3600
 
 
@@ -36,8 +39,10 @@ def splat_transform() -> str | None:
     configured = os.environ.get("GS_SPLAT_TRANSFORM")
     if configured:
         return configured if Path(configured).is_file() else None
-    local = _REPO_BIN / "splat-transform"
-    return str(local) if local.is_file() else shutil.which("splat-transform")
+    for installed in (_REPO_BIN / "splat-transform", IMAGE_BIN):
+        if installed.is_file():
+            return str(installed)
+    return shutil.which("splat-transform")
 
 
 def write_sog(ply: Path, target: Path, settings: Mapping[str, Any]) -> dict[str, Any]:

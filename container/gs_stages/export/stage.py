@@ -62,7 +62,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
     ply_path = write_ply(ctx.output / f"{name}.ply", g)
     cameras = _export_cameras(ctx, rotation, "as the .ply and .spz")
     extras = write_media(ctx, g, cameras, name)
-    extras.update(write_sog(ply_path, ctx.output / f"{name}.sog", ctx.settings))
+    if ctx.spec.post_processing.enable_sog:
+        extras.update(write_sog(ply_path, ctx.output / f"{name}.sog", ctx.settings))
+    else:
+        extras["sog"] = f"off (job: {ctx.spec.user_path('postProcessing.enableSog')} false)"
     return {
         **extras,
         "cameras": len(cameras),

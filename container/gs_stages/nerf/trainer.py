@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import signal
 import subprocess
 import tempfile
 from collections import deque
@@ -32,6 +34,16 @@ MAKE_VENV_PYTHON = Path(__file__).resolve().parents[3] / ".work" / "nerfstudio-v
 RUNNER = Path(__file__).with_name("nerfacto_run.py")
 #: Engine settings of the nerfacto path (splat/settings.py lists them with the splat stage's).
 SETTINGS = (PYTHON_SETTING, "nerfacto_export", "nerfacto_overrides")
+#: Rays nerfstudio renders at once on a CPU, when it evaluates and when it textures the mesh (nerfacto's
+#: `eval_num_rays_per_chunk`, 32768 in its method config) and when it samples the point cloud (the export's
+#: `num_rays_per_batch`). On a CPU nerfacto's hash grid runs in PyTorch and the normals the Poisson export needs
+#: are a gradient through it, so memory grows with the chunk: 32768 rays held 9.7 GB when the OOM killer ended
+#: a CPU run's texturing (docs/BENCHMARKS.md, "nerfacto on the CPU"). 4096 is nerfstudio's own base-model default.
+CPU_RAY_CHUNK = 4096
+#: nerfstudio's mesh export on a CPU, unless `nerfacto_export` says otherwise: its GPU defaults (1 M points, 50k
+#: faces, a 2048 px texture: 4.2 M rays through the field) would take hours there; a draft's texture is 256 px
+#: (65,536 rays), the point cloud 20,000 points.
+CPU_EXPORT = {"num_points": 20_000, "target_num_faces": 5_000, "num_pixels_per_side": 256}
 
 
 def nerfstudio_python(settings: dict[str, Any]) -> str:
@@ -69,9 +81,7 @@ def train_nerfacto(ctx: StageContext, device: str, test_every: int, lpips_weight
             "steps": steps,
             "device": device,
             "alexnet": alexnet,
-            "export": ctx.settings.get("nerfacto_export") or {},
-            "model_overrides": (ctx.settings.get("nerfacto_overrides") or {}).get("model", {}),
-            "datamanager_overrides": (ctx.settings.get("nerfacto_overrides") or {}).get("datamanager", {}),
+            **_bounded(ctx.settings, device),
         }
         (work / "request.json").write_text(json.dumps(request))
         tracker = ctx.tracker("training", steps)
@@ -87,14 +97,46 @@ def train_nerfacto(ctx: StageContext, device: str, test_every: int, lpips_weight
         for line in process.stdout:
             tail.append(line.rstrip())
             ctx.log.debug("nerfstudio: %s", line.rstrip())
-        if process.wait() != 0 or not (work / "result.json").is_file():
-            raise StageError(
-                "nerfacto (nerfstudio) failed: " + " | ".join(t for t in list(tail)[-8:] if t.strip()),
-                hint="the stage log has nerfstudio's output; nerfacto needs a COLMAP model nerfstudio reads",
-            )
+        code = process.wait()
+        if code != 0 or not (work / "result.json").is_file():
+            raise _failure(code, [t for t in list(tail)[-8:] if t.strip()])
         tracker.update(steps)
         result = json.loads((work / "result.json").read_text())
-    return _metrics(result, split.train, split.test, split.masks, device)
+    metrics = _metrics(result, split.train, split.test, split.masks, device)
+    metrics["nerfstudio_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    metrics["nerfstudio_ray_chunk"] = request["model_overrides"].get("eval_num_rays_per_chunk", "nerfacto's own")
+    return metrics
+
+
+def _bounded(settings: dict[str, Any], device: str) -> dict[str, Any]:
+    """The request's export options and overrides: the engine settings', over CPU bounds on a CPU."""
+    overrides = settings.get("nerfacto_overrides") or {}
+    export = dict(settings.get("nerfacto_export") or {})
+    model = dict(overrides.get("model", {}))
+    if device != "cuda":
+        export = {**CPU_EXPORT, "num_rays_per_batch": CPU_RAY_CHUNK, **export}
+        model = {"eval_num_rays_per_chunk": CPU_RAY_CHUNK, **model}
+    return {"export": export, "model_overrides": model, "datamanager_overrides": overrides.get("datamanager", {})}
+
+
+def _failure(code: int, tail: list[str]) -> StageError:
+    """What ended nerfstudio, in words: a signal (SIGKILL: most likely the out-of-memory killer) or its output."""
+    said = " | ".join(tail) or "no output"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        why = " (most likely the out-of-memory killer: `dmesg` says)" if -code == signal.SIGKILL else ""
+        return StageError(
+            f"nerfacto (nerfstudio) was killed by {name}{why}; its last output: {said}",
+            hint="give the job more memory, or lower the engine setting nerfacto_export (num_pixels_per_side, "
+            "target_num_faces, num_points) or nerfacto_overrides.model.eval_num_rays_per_chunk",
+        )
+    return StageError(
+        f"nerfacto (nerfstudio) failed (exit status {code}): {said}",
+        hint="the stage log has nerfstudio's output; nerfacto needs a COLMAP model nerfstudio reads",
+    )
 
 
 def _alexnet(lpips_weights: str | None) -> str | None:

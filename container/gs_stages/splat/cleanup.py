@@ -45,6 +45,8 @@ ISOLATION_RATIO = 3.0
 
 @dataclass(frozen=True)
 class CleanupOptions:
+    """Which rules run (all of them here; a job's defaults are the job JSON's: crop and clean off)."""
+
     crop: bool = True
     crop_mode: str = "environment"  # or "rigid_object"
     clean: bool = True
