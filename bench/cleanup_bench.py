@@ -17,6 +17,7 @@ Prints one JSON line per variant and, last, all of them as one JSON document.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -62,12 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.save_scene:
         torch.save(scene, args.save_scene)
         return 0
-    torch.manual_seed(settings.seed)
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as scratch:
-        trainer = Trainer(scene, preset, settings, renderer, device, Path(scratch) / "ckpt")
-        result = trainer.run(args.steps)
-    train_s = time.perf_counter() - started
+
+    def train(preset: presets.Preset) -> tuple[Trainer, object, float]:
+        torch.manual_seed(settings.seed)
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory() as scratch:
+            trainer = Trainer(scene, preset, settings, renderer, device, Path(scratch) / "ckpt")
+            result = trainer.run(args.steps)
+        return trainer, result, time.perf_counter() - started
+
+    trainer, result, train_s = train(preset)
     sh_degree = trainer.sh_degree(result.steps)
     background = eval_background(preset, device)
     trained = result.params
@@ -107,6 +112,28 @@ def main(argv: list[str] | None = None) -> int:
             }
             print(json.dumps(row), flush=True)
             rows.append(row)
+    # The same budget enforced while training (the strategies' cap_max, as the splat stage sets it from
+    # training.numGaussians): growth stops at the cap instead of a finished splat being pruned down to it.
+    capped_preset = dataclasses.replace(preset, max_gs_num=int(args.budget_fraction * n))
+    _, capped, capped_s = train(capped_preset)
+    evaluation = evaluate(capped.params, scene.test, renderer, preset, sh_degree, None, 0, background)
+    gaussians = to_gaussians(capped.params).up_to_degree(sh_degree)
+    with tempfile.TemporaryDirectory() as scratch:
+        ply, spz = Path(scratch) / "s.ply", Path(scratch) / "s.spz"
+        write_ply(ply, gaussians)
+        write_spz(spz, gaussians)
+        row = {
+            **rows[0],
+            "variant": f"budget {args.budget_fraction:.0%} while training",
+            "train_s": round(capped_s, 1),
+            "gaussians": len(capped.params["means"]),
+            "removed": {},
+            "psnr": round(evaluation.psnr or float("nan"), 3),
+            "ply_bytes": ply.stat().st_size,
+            "spz_bytes": spz.stat().st_size,
+        }
+    print(json.dumps(row), flush=True)
+    rows.append(row)
     base = rows[0]
     for row in rows:
         row["psnr_delta"] = round(row["psnr"] - base["psnr"], 3)

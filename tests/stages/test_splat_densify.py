@@ -171,6 +171,34 @@ def test_refinement_pauses_only_after_a_reset_that_happened() -> None:
     assert len(params["means"]) > 8 and (params["opacities"] == 3.0).all()
 
 
+def test_the_default_strategy_grows_to_the_budget_and_no_further_largest_gradient_first() -> None:
+    """training.numGaussians caps growth while training (as MCMC's cap does), not only after it."""
+    params, optimizers, generator = _trained_params(n=8)
+    strategy = DefaultStrategy(
+        prune_opa=0.0, refine_start_iter=0, refine_every=10, prune_scale3d=100.0, cap_max=11, generator=generator
+    )
+    state = strategy.initialize_state(1.0)
+    params["opacities"].data[:] = 3.0
+    params["means"].data[:, 0] = torch.arange(8.0)  # a tag that travels with each Gaussian through the surgery
+    params["scales"].data[:] = -10.0  # small: every candidate is cloned (an exact copy), none split and moved
+    info = _seen_by_one_camera(gradient=1.0, n=8)
+    info["means2d"].grad[0, :, 0] = torch.arange(1.0, 9.0)  # every one above the threshold, Gaussian 7 highest
+    strategy.step_post_backward(params, optimizers, state, 10, info)
+    assert len(params["means"]) == 11  # room for 3 of the 8 candidates
+    tags = params["means"][:, 0].detach()
+    copies = {int(t): int((tags.round() == t).sum()) for t in range(8)}
+    assert copies == {0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 5: 2, 6: 2, 7: 2}
+    # at the cap nothing more grows, however large the gradients
+    info = _seen_by_one_camera(gradient=5.0, n=11)
+    strategy.step_post_backward(params, optimizers, state, 20, info)
+    assert len(params["means"]) == 11
+    # without a budget the same state grows every candidate
+    uncapped = dataclasses.replace(strategy, cap_max=None)
+    info = _seen_by_one_camera(gradient=5.0, n=11)
+    uncapped.step_post_backward(params, optimizers, state, 30, info)
+    assert len(params["means"]) > 11
+
+
 def test_mcmc_strategy_moves_dead_gaussians_and_grows_five_percent() -> None:
     params, optimizers, generator = _trained_params(n=40)
     params["opacities"].data[:10] = -10.0  # dead

@@ -22,6 +22,7 @@ deliberate differences:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ def make_strategy(
         pause_refine_after_reset=n_train_views + preset.refine_every,
         reset_stop_iter=None if max_steps is None else max_steps - preset.reset_alpha_quiet_steps,
         absgrad=preset.use_absgrad,
+        cap_max=preset.max_gs_num,
         generator=generator,
     )
 
@@ -116,6 +118,11 @@ class DefaultStrategy:
     #: on fox a 3000-step window scored lower than the late reset it skips (presets.py).
     reset_stop_iter: int | None = None
     absgrad: bool = False
+    #: The Gaussian budget (`training.numGaussians`): growth stops at this count, the candidates with the
+    #: largest screen-space gradient going first. Enforced while training, as MCMC's cap is, because
+    #: pruning a finished splat down to a budget removes Gaussians the others were fitted around (on kermit
+    #: and fox, halving the count after training cost 5-9 dB; docs/BENCHMARKS.md).
+    cap_max: int | None = None
     generator: torch.Generator | None = None
     #: Called with (state, n Gaussians, device) right before a refinement: multi-GPU training merges the
     #: statistics of every rank there, so all ranks grow and prune alike (`data_parallel.py`).
@@ -183,6 +190,8 @@ class DefaultStrategy:
         split_mask = high & ~small
         if step < self.refine_scale2d_stop_iter:
             split_mask |= state["radii"] > self.grow_scale2d
+        if self.cap_max is not None:
+            clone, split_mask = _within_budget(clone, split_mask, grads, self.cap_max - len(grads))
         if clone.any():
             duplicate(params, optimizers, state, clone)
         split_mask = torch.cat([split_mask, torch.zeros(int(clone.sum()), dtype=torch.bool, device=grads.device)])
@@ -198,6 +207,19 @@ class DefaultStrategy:
                 prune |= state["radii"] > self.prune_scale2d
         if prune.any():
             remove(params, optimizers, state, prune)
+
+
+def _within_budget(clone: Tensor, split_mask: Tensor, grads: Tensor, room: int) -> tuple[Tensor, Tensor]:
+    """The clone and split candidates that fit in `room` more Gaussians (each adds one), largest gradient first."""
+    candidates = clone | split_mask
+    wanted = int(candidates.sum())
+    if wanted <= room:
+        return clone, split_mask
+    keep = torch.zeros_like(candidates)
+    if room > 0:
+        score = torch.where(candidates, grads, torch.full_like(grads, -1.0))
+        keep[torch.topk(score, room).indices] = True
+    return clone & keep, split_mask & keep
 
 
 @dataclass
@@ -426,8 +448,10 @@ class _GsplatStrategy:
             ) from None
         ours = make_strategy(preset, n_train_views, torch.Generator(), "builtin")
         self.mcmc = isinstance(ours, MCMCStrategy)
-        fields = {k: v for k, v in vars(ours).items() if k != "generator"}
-        self.inner = GsplatMCMC(**fields) if self.mcmc else GsplatDefault(**fields)
+        inner = GsplatMCMC if self.mcmc else GsplatDefault
+        # only what gsplat's class takes: ours adds the generator, the budget, the reset stop, the rank hook
+        known = {f.name for f in dataclasses.fields(inner)}
+        self.inner = inner(**{k: v for k, v in vars(ours).items() if k in known})
 
     def initialize_state(self, scene_scale: float) -> State:
         if self.mcmc:
