@@ -1,8 +1,8 @@
 """The compiled CPU rasterizer against the PyTorch reference: same image, same gradients, same `info`.
 
-Tolerances (measured errors are 4x smaller): renders within 1e-6, gradients within 1e-5 of
-the largest gradient of each parameter (the backward pass recovers transmittance by division in float64
-where the reference differentiates a float64 cumulative sum).
+Tolerances: renders within 1e-6, gradients within 1e-5 of the largest gradient of each parameter
+(measured: renders 3.6e-7, gradients 1.6e-6; the compiled kernel blends and recovers transmittance by
+division in float32, as gsplat's CUDA kernel, where the reference sums log-transmittance in float64).
 """
 
 from __future__ import annotations
