@@ -15,6 +15,7 @@ at full size from the first step).
         --override num_downscales=0 --threads 2
 """
 
+# ruff: noqa: E402  (OpenMP's wait policy is set before torch is imported)
 from __future__ import annotations
 
 import argparse
@@ -26,6 +27,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from gs_stages.openmp import prefer_passive_wait
+
+prefer_passive_wait()  # as the stage's process does, before torch loads OpenMP
 
 import torch
 import torch.nn.functional as F
