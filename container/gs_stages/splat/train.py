@@ -300,7 +300,11 @@ def pick_ssim(name: str, device: torch.device) -> Callable[[Tensor, Tensor], Ten
     if name == "torch":
         return ssim_separable
     if name == "auto" and device.type != "cuda":
-        return ssim_cpu.ssim if ssim_cpu.import_error() is None else ssim_separable
+        problem = ssim_cpu.import_error()
+        if problem is None:
+            return ssim_cpu.ssim
+        log.warning("the compiled CPU SSIM is not available (%s); using the slower PyTorch one", problem)
+        return ssim_separable
     try:
         from fused_ssim import fused_ssim
     except ImportError as exc:
