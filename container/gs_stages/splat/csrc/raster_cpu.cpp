@@ -172,18 +172,18 @@ std::vector<torch::Tensor> forward(torch::Tensor means2d, torch::Tensor conics, 
         for (int x = gx0; x < gx1; ++x) {  // branch-free, so it vectorizes
           const int p = row + x;
           const float alpha = alphas[x - gx0];
-          const bool live = alpha > 0.0f && stop_at[p] == running;
+          const bool live = (alpha > 0.0f) & (stop_at[p] == running);
           const float next_t = T[p] * (1.0f - alpha);
-          const bool ending = live && next_t <= kMinTransmittance;
-          const bool blend = live && !ending;
+          const bool ending = live & (next_t <= kMinTransmittance);
+          const bool blend = live & (next_t > kMinTransmittance);
           const float w = blend ? alpha * T[p] : 0.0f;
           R[p] += w * cr;
           G[p] += w * cg;
           B[p] += w * cb;
           T[p] = blend ? next_t : T[p];
           stop_at[p] = ending ? local : stop_at[p];
-          finished += ending ? 1 : 0;
         }
+        for (int x = gx0; x < gx1; ++x) finished += stop_at[row + x] == local;  // apart, so both loops vectorize
       }
     }
     for (int y = y0; y < y1; ++y) {
