@@ -6,7 +6,8 @@
 // passes per direction, and in the forward pass also the three per-pixel partial derivatives of SSIM
 // (with respect to mu_x, E[x^2] and E[xy]), so the backward pass is three transposed blurs.
 //
-// Images are planar (C, H, W) float32. Rows run in parallel (OpenMP); the mean is summed per row and
+// Images are planar (C, H, W) float32. Strips of rows run in parallel (OpenMP), each through a ring of
+// the last 11 rows so the two passes stay in cache; the mean is summed per row and
 // then over rows in a fixed order, so the result does not depend on the thread count.
 #include <torch/extension.h>
 
@@ -41,31 +42,6 @@ std::vector<torch::Tensor> forward(torch::Tensor x, torch::Tensor y, double sigm
   const std::vector<float> g = taps(sigma);
   const float* px = x.data_ptr<float>();
   const float* py = y.data_ptr<float>();
-  // Horizontal pass of the five maps x, y, x^2, y^2, xy: (C, 5, H, Wv).
-  std::vector<float> hor(size_t(C) * 5 * H * Wv);
-#pragma omp parallel num_threads(at::get_num_threads())
-  {
-    std::vector<float> src(5 * W);
-#pragma omp for schedule(static)
-    for (int64_t row = 0; row < C * H; ++row) {
-      const float* xr = px + row * W;
-      const float* yr = py + row * W;
-      const int64_t c = row / H, h = row % H;
-      for (int64_t w = 0; w < W; ++w) {
-        const float a = xr[w], b = yr[w];
-        src[w] = a, src[W + w] = b, src[2 * W + w] = a * a, src[3 * W + w] = b * b, src[4 * W + w] = a * b;
-      }
-      for (int m = 0; m < 5; ++m) {
-        float* out = &hor[((c * 5 + m) * H + h) * Wv];
-        const float* in = &src[m * W];
-        for (int64_t j = 0; j < Wv; ++j) out[j] = 0.0f;
-        for (int k = 0; k < kWindow; ++k) {
-          const float t = g[k];
-          for (int64_t j = 0; j < Wv; ++j) out[j] += t * in[j + k];
-        }
-      }
-    }
-  }
   auto opts = x.options();
   torch::Tensor d_mu, d_xx, d_xy;
   float *pmu = nullptr, *pxx = nullptr, *pxy = nullptr;
@@ -74,41 +50,66 @@ std::vector<torch::Tensor> forward(torch::Tensor x, torch::Tensor y, double sigm
     d_xy = torch::empty({C, Hv, Wv}, opts);
     pmu = d_mu.data_ptr<float>(), pxx = d_xx.data_ptr<float>(), pxy = d_xy.data_ptr<float>();
   }
+  // Strips of output rows per channel; within one, each input row's horizontal pass of the five maps
+  // (x, y, x^2, y^2, xy) goes into a ring of the last 11 rows, which stays in cache for the vertical pass.
+  constexpr int64_t kStrip = 64;
+  const int64_t strips = (Hv + kStrip - 1) / kStrip;
   std::vector<double> row_sums(size_t(C * Hv), 0.0);
 #pragma omp parallel num_threads(at::get_num_threads())
   {
-    std::vector<float> mu(5 * Wv);
+    std::vector<float> src(5 * W), ring(size_t(5) * kWindow * Wv), mu(5 * Wv);
 #pragma omp for schedule(static)
-    for (int64_t row = 0; row < C * Hv; ++row) {
-      const int64_t c = row / Hv, i = row % Hv;
-      std::fill(mu.begin(), mu.end(), 0.0f);
-      for (int m = 0; m < 5; ++m) {
-        float* acc = &mu[m * Wv];
-        for (int k = 0; k < kWindow; ++k) {
-          const float* src = &hor[((c * 5 + m) * H + i + k) * Wv];
-          const float t = g[k];
-          for (int64_t j = 0; j < Wv; ++j) acc[j] += t * src[j];
+    for (int64_t task = 0; task < C * strips; ++task) {
+      const int64_t c = task / strips, first = (task % strips) * kStrip;
+      const int64_t last = std::min(Hv, first + kStrip);  // output rows [first, last)
+      for (int64_t h = first; h < last + kWindow - 1; ++h) {
+        const float* xr = px + (c * H + h) * W;
+        const float* yr = py + (c * H + h) * W;
+        for (int64_t w = 0; w < W; ++w) {
+          const float a = xr[w], b = yr[w];
+          src[w] = a, src[W + w] = b, src[2 * W + w] = a * a, src[3 * W + w] = b * b, src[4 * W + w] = a * b;
         }
+        for (int m = 0; m < 5; ++m) {
+          float* out = &ring[(m * kWindow + h % kWindow) * Wv];
+          const float* in = &src[m * W];
+          for (int64_t j = 0; j < Wv; ++j) out[j] = 0.0f;
+          for (int k = 0; k < kWindow; ++k) {
+            const float t = g[k];
+            for (int64_t j = 0; j < Wv; ++j) out[j] += t * in[j + k];
+          }
+        }
+        const int64_t i = h - (kWindow - 1);  // the output row whose window ends at input row h
+        if (i < first) continue;
+        std::fill(mu.begin(), mu.end(), 0.0f);
+        for (int m = 0; m < 5; ++m) {
+          float* acc = &mu[m * Wv];
+          for (int k = 0; k < kWindow; ++k) {
+            const float* in = &ring[(m * kWindow + (i + k) % kWindow) * Wv];
+            const float t = g[k];
+            for (int64_t j = 0; j < Wv; ++j) acc[j] += t * in[j];
+          }
+        }
+        float sum = 0.0f;
+        for (int64_t j = 0; j < Wv; ++j) {
+          const float mx = mu[j], my = mu[Wv + j];
+          const float vx = mu[2 * Wv + j] - mx * mx, vy = mu[3 * Wv + j] - my * my;
+          const float cov = mu[4 * Wv + j] - mx * my;
+          const float a1 = 2 * mx * my + kC1, a2 = 2 * cov + kC2;
+          const float b1 = mx * mx + my * my + kC1, b2 = vx + vy + kC2;
+          const float d = b1 * b2, s = a1 * a2 / d;
+          sum += s;
+          mu[j] = (2 * my * (a2 - a1) - s * 2 * mx * (b2 - b1)) / d;  // mu_x is not read again
+          mu[Wv + j] = -s / b2;
+          mu[2 * Wv + j] = 2 * a1 / d;
+        }
+        const int64_t row = c * Hv + i;
+        if (with_grad) {
+          std::copy(&mu[0], &mu[Wv], pmu + row * Wv);
+          std::copy(&mu[Wv], &mu[2 * Wv], pxx + row * Wv);
+          std::copy(&mu[2 * Wv], &mu[3 * Wv], pxy + row * Wv);
+        }
+        row_sums[row] = sum;
       }
-      float sum = 0.0f;
-      for (int64_t j = 0; j < Wv; ++j) {
-        const float mx = mu[j], my = mu[Wv + j];
-        const float vx = mu[2 * Wv + j] - mx * mx, vy = mu[3 * Wv + j] - my * my;
-        const float cov = mu[4 * Wv + j] - mx * my;
-        const float a1 = 2 * mx * my + kC1, a2 = 2 * cov + kC2;
-        const float b1 = mx * mx + my * my + kC1, b2 = vx + vy + kC2;
-        const float d = b1 * b2, s = a1 * a2 / d;
-        sum += s;
-        mu[j] = (2 * my * (a2 - a1) - s * 2 * mx * (b2 - b1)) / d;  // mu_x is not read again
-        mu[Wv + j] = -s / b2;
-        mu[2 * Wv + j] = 2 * a1 / d;
-      }
-      if (with_grad) {
-        std::copy(&mu[0], &mu[Wv], pmu + row * Wv);
-        std::copy(&mu[Wv], &mu[2 * Wv], pxx + row * Wv);
-        std::copy(&mu[2 * Wv], &mu[3 * Wv], pxy + row * Wv);
-      }
-      row_sums[row] = sum;
     }
   }
   double total = 0.0;
@@ -125,23 +126,6 @@ torch::Tensor backward(torch::Tensor x, torch::Tensor y, torch::Tensor d_mu, tor
   const int64_t Hv = d_mu.size(1), Wv = d_mu.size(2);
   const std::vector<float> g = taps(sigma);
   const float* maps[3] = {d_mu.data_ptr<float>(), d_xx.data_ptr<float>(), d_xy.data_ptr<float>()};
-  // Transposed vertical pass: (C, 3, H, Wv).
-  std::vector<float> ver(size_t(C) * 3 * H * Wv);
-#pragma omp parallel for schedule(static) num_threads(at::get_num_threads())
-  for (int64_t row = 0; row < C * H; ++row) {
-    const int64_t c = row / H, h = row % H;
-    for (int m = 0; m < 3; ++m) {
-      float* out = &ver[((c * 3 + m) * H + h) * Wv];
-      for (int64_t j = 0; j < Wv; ++j) out[j] = 0.0f;
-      for (int k = 0; k < kWindow; ++k) {
-        const int64_t i = h - k;  // valid row i covers rows i..i+10 with tap h - i
-        if (i < 0 || i >= Hv) continue;
-        const float* src = maps[m] + (c * Hv + i) * Wv;
-        const float t = g[k];
-        for (int64_t j = 0; j < Wv; ++j) out[j] += t * src[j];
-      }
-    }
-  }
   auto grad = torch::empty({C, H, W}, x.options());
   float* pg = grad.data_ptr<float>();
   const float* px = x.data_ptr<float>();
@@ -149,19 +133,29 @@ torch::Tensor backward(torch::Tensor x, torch::Tensor y, torch::Tensor d_mu, tor
   const float s = float(scale);
 #pragma omp parallel num_threads(at::get_num_threads())
   {
-    // One transposed row, zero-padded by the window on both sides, and its horizontal transposed blur.
-    std::vector<float> padded(Wv + 2 * (kWindow - 1), 0.0f), a(3 * W);
+    // Per input row: the transposed vertical pass of the three maps (the valid rows whose window holds
+    // it; consecutive rows of one thread reread the same few, from cache), zero-padded by the window on
+    // both sides, then the transposed horizontal pass.
+    std::vector<float> padded(size_t(3) * (Wv + 2 * (kWindow - 1)), 0.0f), a(3 * W);
+    const int64_t stride = Wv + 2 * (kWindow - 1);
 #pragma omp for schedule(static)
     for (int64_t row = 0; row < C * H; ++row) {
       const int64_t c = row / H, h = row % H;
       for (int m = 0; m < 3; ++m) {
-        const float* v = &ver[((c * 3 + m) * H + h) * Wv];
-        std::copy(v, v + Wv, padded.begin() + (kWindow - 1));
+        float* v = &padded[m * stride + (kWindow - 1)];
+        for (int64_t j = 0; j < Wv; ++j) v[j] = 0.0f;
+        for (int k = 0; k < kWindow; ++k) {
+          const int64_t i = h - k;  // valid row i covers rows i..i+10 with tap h - i
+          if (i < 0 || i >= Hv) continue;
+          const float* src = maps[m] + (c * Hv + i) * Wv;
+          const float t = g[k];
+          for (int64_t j = 0; j < Wv; ++j) v[j] += t * src[j];
+        }
         float* out = &a[m * W];
         for (int64_t w = 0; w < W; ++w) out[w] = 0.0f;
         for (int k = 0; k < kWindow; ++k) {  // valid column j = w - k, at padded[w - k + 10]
           const float t = g[k];
-          const float* in = &padded[kWindow - 1 - k];
+          const float* in = &padded[m * stride + kWindow - 1 - k];
           for (int64_t w = 0; w < W; ++w) out[w] += t * in[w];
         }
       }
