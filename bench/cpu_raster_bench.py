@@ -1,26 +1,36 @@
 #!/usr/bin/env python3
-"""Side by side: training steps with the compiled CPU rasterizer and with the PyTorch one, same run.
+"""Side by side: training steps of the CPU trainer (compiled kernels) and of the baseline, same run.
 
 The machine is shared, so absolute speeds swing with other people's load; this script interleaves the
-two trainers in blocks of `--block` steps (both see the same load at the same time) and reports the
+trainers in blocks of `--block` steps (both see the same load at the same time) and reports the
 median seconds per step of each, their ratio, and each one's held-out PSNR after `--steps` steps.
-The baseline is today's CPU trainer as it was before the compiled rasterizer: the PyTorch renderer and
-SSIM with the full 11x11 window (`full_window_ssim`, kept here for that comparison only).
-Peak memory per backend needs separate processes: `bench/train_bench.py --backend cpu|torch` reports
-each one's peak RSS.
+The baseline (`torch`) is the CPU trainer as it was before the compiled kernels: the PyTorch renderer and
+SSIM with the full 11x11 window (`full_window_ssim`, kept here for that comparison only); `cpu` is the
+trainer as the stage runs it on a CPU (compiled rasterizer and SSIM). `--backends cpu` runs one trainer
+alone: its absolute speed, and the process's peak RSS is that trainer's (with both, it is the larger one).
+`step_size` is the resolution the steps ran at (the preset starts at 1/4 size: `num_downscales=0` trains
+at full size from the first step).
 
-    PYTHONPATH=.:container python bench/cpu_raster_bench.py --data /tmp/kermit --downscale 2 --steps 300
+    PYTHONPATH=.:container python bench/cpu_raster_bench.py --data /tmp/kermit --downscale 2 --steps 300 \
+        --override num_downscales=0 --threads 2
 """
 
+# ruff: noqa: E402  (OpenMP's wait policy is set before torch is imported)
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from gs_stages.openmp import prefer_passive_wait
+
+prefer_passive_wait()  # as the stage's process does, before torch loads OpenMP
 
 import torch
 import torch.nn.functional as F
@@ -62,17 +72,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="splatfacto")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--override", action="append", default=[], metavar="FIELD=JSON", help="preset field")
+    parser.add_argument("--backends", default=",".join(BACKENDS), help="cpu,torch (default), or one of them")
     args = parser.parse_args(argv)
+    backends = tuple(b for b in args.backends.split(",") if b)
+    if not backends or set(backends) - set(BACKENDS):
+        parser.error(f"--backends takes {', '.join(BACKENDS)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device("cpu")
     data = Path(args.data)
     scene = load_scene(data, data, None, args.downscale, 8, "crop", 640)
     preset = presets.resolve(args.preset, {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.override)})
-    times: dict[str, list[float]] = {b: [] for b in BACKENDS}
+    times: dict[str, list[float]] = {b: [] for b in backends}
     with tempfile.TemporaryDirectory() as scratch:
         trainers = {}
-        for backend in BACKENDS:
+        for backend in backends:
             settings = EngineSettings.from_mapping({"backend": backend, "checkpoint_every": 0})
             _, renderer = pick_renderer(backend, device)
             torch.manual_seed(settings.seed)
@@ -92,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
             "scene": str(data),
             "size": [scene.train[0].width, scene.train[0].height],
             "steps": args.steps,
+            "step_size": [trainer.view(0, trainer.downscale(0)).width, trainer.view(0, trainer.downscale(0)).height],
             "threads": torch.get_num_threads(),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
             "overrides": args.override,
         }
         for backend, trainer in trainers.items():
@@ -107,8 +123,10 @@ def main(argv: list[str] | None = None) -> int:
                 "psnr": round(evaluation.psnr, 3) if evaluation.psnr is not None else None,
                 "gaussians": len(trainer.params["means"]),
             }
-        result["speedup_median"] = round(result["torch"]["median_step_s"] / result["cpu"]["median_step_s"], 2)
-        result["speedup_total"] = round(result["torch"]["total_s"] / result["cpu"]["total_s"], 2)
+        result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        if len(backends) == 2:
+            result["speedup_median"] = round(result["torch"]["median_step_s"] / result["cpu"]["median_step_s"], 2)
+            result["speedup_total"] = round(result["torch"]["total_s"] / result["cpu"]["total_s"], 2)
     print(json.dumps(result))
     return 0
 

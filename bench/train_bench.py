@@ -15,6 +15,7 @@ pydantic importable. `--downscale 1` (the default here) trains at full resolutio
 `simple_trainer.py --data_factor 1`; the stage's own default is nerfstudio's 1600 px rule.
 """
 
+# ruff: noqa: E402  (OpenMP's wait policy is set before torch is imported)
 from __future__ import annotations
 
 import argparse
@@ -24,6 +25,10 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from gs_stages.openmp import prefer_passive_wait
+
+prefer_passive_wait()  # as the stage's process does, before torch loads OpenMP
 
 from gs_stages.cli import run_stage
 from gs_stages.jobspec import parse_job

@@ -61,7 +61,7 @@ def test_outputs_splat_preview_and_metrics(trained: tuple[Path, dict]) -> None:
 
 def test_ssim_setting_picks_the_torch_ssim_on_cpu_and_refuses_fused_there() -> None:
     cpu = torch.device("cpu")
-    assert pick_ssim("auto", cpu) is ssim_separable and pick_ssim("torch", cpu) is ssim_separable
+    assert pick_ssim("torch", cpu) is ssim_separable  # "auto": the compiled one (test_ssim_cpu.py)
     with pytest.raises(StageError, match="fused"):
         pick_ssim("fused", cpu)
     with pytest.raises(StageError, match="optimizer must be adam, fused_adam or selective_adam"):

@@ -6,51 +6,32 @@ PyTorch (O(N) work, differentiated by autograd), and the per-pixel compositing a
 pass run in `csrc/raster_cpu.cpp` (OpenMP over 16x16 tiles). Same arguments and outputs as
 `render_torch.rasterization`, which stays the reference it is tested against (tests/splat/test_render_cpu.py).
 
-The extension is compiled once per checkout with torch.utils.cpp_extension (g++ and ninja) into
-`csrc/build/`; `make setup` does it (`python -m gs_stages.splat.render_cpu`), else the first render does.
-`import_error()` says why it cannot be used, so backend "auto" falls back to the PyTorch renderer.
+The extension is compiled once per checkout (`native.py`: g++ and ninja, into `csrc/build/`); `make setup`
+does it (`python -m gs_stages.splat.render_cpu`, which also builds the CPU SSIM kernel), else the first render
+does. `import_error()` says why it cannot be used, so backend "auto" falls back to the PyTorch renderer.
 """
 
 from __future__ import annotations
 
-import functools
 import sys
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from gs_stages.splat import render_torch
+from gs_stages.splat import native, render_torch, ssim_cpu
 
-SOURCE = Path(__file__).parent / "csrc" / "raster_cpu.cpp"
-BUILD_DIR = SOURCE.parent / "build"
+NAME = "raster_cpu"
 
 
-@functools.cache
 def extension() -> Any:
-    """The compiled module (built on first call; torch rebuilds it when the source changes)."""
-    from torch.utils import cpp_extension
-
-    BUILD_DIR.mkdir(exist_ok=True)
-    return cpp_extension.load(
-        name="gs_raster_cpu",
-        sources=[str(SOURCE)],
-        build_directory=str(BUILD_DIR),
-        # -ffast-math lets g++ vectorize exp (glibc's vector maths); the tests bound the difference it makes.
-        extra_cflags=["-O3", "-march=native", "-ffast-math", "-fopenmp"],
-        extra_ldflags=["-fopenmp"],
-        verbose=False,
-    )
+    """The compiled module (`native.load`: built on first call, rebuilt when the source changes)."""
+    return native.load(NAME)
 
 
 def import_error() -> str | None:
     """None when the extension builds and loads, else why not (no compiler, no ninja, a build error)."""
-    try:
-        extension()
-    except Exception as exc:  # compiler missing, build failure, import failure
-        return f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
-    return None
+    return native.import_error(NAME)
 
 
 class _Rasterize(torch.autograd.Function):
@@ -125,6 +106,7 @@ def rasterization(*args: Any, **kwargs: Any) -> tuple[Tensor, Tensor, dict[str, 
 
 
 if __name__ == "__main__":  # `make setup`: compile now rather than in the first training step
-    problem = import_error()
-    print(f"CPU rasterizer: {problem or 'built in ' + str(BUILD_DIR)}")
-    sys.exit(1 if problem else 0)
+    problem, ssim_problem = import_error(), ssim_cpu.import_error()
+    print(f"CPU rasterizer: {problem or 'built in ' + str(native.BUILD_DIR)}")
+    print(f"CPU SSIM: {ssim_problem or 'built in ' + str(native.BUILD_DIR)}")
+    sys.exit(1 if problem or ssim_problem else 0)

@@ -25,8 +25,8 @@ is refused before any stage runs (`gs_stages.stage.check_settings`).
 * `preset_overrides` = {}: preset fields to replace, e.g. {"num_downscales": 0} (`presets.py`).
 * `strategy_impl` = "builtin": `densify.py`, or "gsplat" (gsplat.strategy, for comparison runs).
 * `ssim` = "auto": the D-SSIM loss's implementation: "fused" (the fused-ssim CUDA kernel, same
-  window and constants, "valid" region), "torch" (`metrics.ssim`: torchmetrics), or "auto" (fused
-  when it imports on CUDA).
+  window and constants, "valid" region), "torch" (`metrics.ssim_separable`, PyTorch), or "auto" (fused
+  when it imports on CUDA, the compiled `ssim_cpu` on a CPU where it builds, else the PyTorch one).
 * `optimizer` = "adam": torch's Adam (multi-tensor); "fused_adam" (torch's single-kernel Adam, the
   same update); or "selective_adam" (gsplat's fused kernel that updates only the Gaussians seen in
   this step's view; Taming 3DGS; it also skips Adam's bias correction).

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from gs_stages.progress import ProgressTracker
-from gs_stages.splat import appearance, checkpoint, robust
+from gs_stages.splat import appearance, checkpoint, robust, ssim_cpu
 from gs_stages.splat.backend import Renderer
 from gs_stages.splat.data_parallel import DataParallel
 from gs_stages.splat.densify import DefaultStrategy, Strategy, make_strategy
@@ -290,14 +290,20 @@ class Trainer:
 
 
 def pick_ssim(name: str, device: torch.device) -> Callable[[Tensor, Tensor], Tensor]:
-    """The SSIM of the D-SSIM loss (engine setting `ssim`): the fused CUDA kernel or `metrics.ssim_separable`.
+    """The SSIM of the D-SSIM loss (engine setting `ssim`): a fused kernel or `metrics.ssim_separable`.
 
-    Both compute SSIM with the same window and constants (11 px Gaussian, sigma 1.5) over the "valid" region,
-    fused-ssim in one kernel per direction, ours as two 1-D passes (on a CPU the 11x11 window was most of a
-    step); the reported metric is torchmetrics' (`metrics.ssim`, mirrored border). "auto" takes the fused
-    kernel where it imports.
+    All compute SSIM with the same window and constants (11 px Gaussian, sigma 1.5) over the "valid" region:
+    fused-ssim on CUDA in one kernel per direction, `ssim_cpu` compiled on a CPU, ours in PyTorch as two 1-D
+    passes; the reported metric is torchmetrics' (`metrics.ssim`, mirrored border). "auto" takes the fused
+    kernel of the device where it builds or imports, "torch" the PyTorch one.
     """
-    if name == "torch" or (name == "auto" and device.type != "cuda"):
+    if name == "torch":
+        return ssim_separable
+    if name == "auto" and device.type != "cuda":
+        problem = ssim_cpu.import_error()
+        if problem is None:
+            return ssim_cpu.ssim
+        log.warning("the compiled CPU SSIM is not available (%s); using the slower PyTorch one", problem)
         return ssim_separable
     try:
         from fused_ssim import fused_ssim

@@ -6,7 +6,11 @@
 // "classic" mode): front-to-back blending of depth-sorted Gaussians, alpha = min(0.999, o exp(-sigma)),
 // pairs with alpha < 1/255 or sigma < 0 skipped, a pixel stopping before the Gaussian that would bring its
 // transmittance to <= 1e-4. Each Gaussian is only tested against the pixels of its own box (the ellipse
-// where alpha >= 1/255, rounded up; `lo`/`hi` from Python) inside each 16x16 tile it touches.
+// where alpha >= 1/255, rounded up; `lo`/`hi` from Python) inside each 16x16 tile it touches, and within
+// the box, per row, only against the ellipse's chord (`row_span`). Transmittance, colours and gradients
+// are float, as in gsplat's CUDA kernel, and the per-pixel loops are branch-free so g++ vectorizes them
+// (a 16-pixel tile row is one AVX-512 vector); tests/stages/test_render_cpu.py bounds the difference
+// from the float64 reference.
 //
 // Inputs are the visible Gaussians already sorted front to back. Tiles run in parallel (OpenMP, dynamic
 // schedule); the backward pass writes each (tile, Gaussian) gradient into its own slot and sums the slots
@@ -24,7 +28,7 @@ namespace {
 constexpr int kTile = 16;
 constexpr float kMinAlpha = 1.0f / 255.0f;
 constexpr float kMaxAlpha = 0.999f;
-constexpr double kMinTransmittance = 1e-4;
+constexpr float kMinTransmittance = 1e-4f;
 constexpr int kSlot = 11;  // per (tile, Gaussian) gradient: mean 2, conic 3, opacity 1, colour 3, |mean| 2
 
 struct Bins {
@@ -87,6 +91,26 @@ inline Gaussian load(const float* means, const float* conics, const float* opac,
   return {means[2 * g], means[2 * g + 1], conics[3 * g], conics[3 * g + 1], conics[3 * g + 2], opac[g]};
 }
 
+// Columns [*x0, *x1) of row y, inside [lo, hi), where Gaussian `s` can reach alpha >= 1/255: the row's chord
+// of the ellipse sigma <= log(255 o), widened by a pixel on each side so rounding never drops a pixel that
+// the per-pixel test would keep. The ellipse fills pi/4 of its box at best, and far less when tilted.
+inline void row_span(const Gaussian& s, float log_255o, int y, int lo, int hi, int* x0, int* x1) {
+  const float dy = s.my - (float(y) + 0.5f);
+  const float disc = (s.b * s.b - s.a * s.c) * dy * dy + 2.0f * s.a * log_255o;
+  if (!(s.a > 0.0f)) {  // not positive definite (cannot happen after projection): test the whole box
+    *x0 = lo, *x1 = hi;
+    return;
+  }
+  if (disc < 0.0f || log_255o < 0.0f) {
+    *x0 = *x1 = lo;
+    return;
+  }
+  const float root = std::sqrt(disc), centre = s.mx - 0.5f + s.b * dy / s.a;  // x + 0.5 = mx - dx
+  const float first = std::floor(centre - root / s.a) - 1.0f, last = std::ceil(centre + root / s.a) + 2.0f;
+  *x0 = first <= float(lo) ? lo : (first >= float(hi) ? hi : int(first));
+  *x1 = last >= float(hi) ? hi : (last <= float(*x0) ? *x0 : int(last));
+}
+
 }  // namespace
 
 // Returns rgb (H*W, 3), acc (H*W), and what backward needs: final transmittance (H*W, float64), the
@@ -119,54 +143,57 @@ std::vector<torch::Tensor> forward(torch::Tensor means2d, torch::Tensor conics, 
     const int x0 = int(t % bins.tiles_x) * kTile, y0 = int(t / bins.tiles_x) * kTile;
     const int x1 = std::min<int>(x0 + kTile, int(width)), y1 = std::min<int>(y0 + kTile, int(height));
     const int64_t begin = bins.offsets[t], end = bins.offsets[t + 1];
-    double T[kTile * kTile];
-    float C[kTile * kTile * 3];
+    float T[kTile * kTile];  // float, as gsplat's CUDA kernel: the loop below vectorizes
+    float R[kTile * kTile], G[kTile * kTile], B[kTile * kTile];
     int32_t stop_at[kTile * kTile];
-    bool done[kTile * kTile];
+    const int32_t running = int32_t(end - begin);  // stop_at of a pixel still blending
     for (int p = 0; p < kTile * kTile; ++p) {
-      T[p] = 1.0;
-      C[3 * p] = C[3 * p + 1] = C[3 * p + 2] = 0.0f;
-      stop_at[p] = int32_t(end - begin);
-      done[p] = false;
+      T[p] = 1.0f;
+      R[p] = G[p] = B[p] = 0.0f;
+      stop_at[p] = running;
     }
     const int live_pixels = (x1 - x0) * (y1 - y0);
     int finished = 0;
     for (int64_t k = begin; k < end && finished < live_pixels; ++k) {
       const int64_t g = bins.ids[k];
+      const int32_t local = int32_t(k - begin);
       const Gaussian s = load(mean, conic, opac, g);
-      const int gx0 = std::max(x0, box_lo[2 * g]), gx1 = std::min(x1, box_hi[2 * g]);
+      const float log_255o = std::log(255.0f * s.o);
+      const int bx0 = std::max(x0, box_lo[2 * g]), bx1 = std::min(x1, box_hi[2 * g]);
       const int gy0 = std::max(y0, box_lo[2 * g + 1]), gy1 = std::min(y1, box_hi[2 * g + 1]);
       const float cr = col[3 * g], cg = col[3 * g + 1], cb = col[3 * g + 2];
       float alphas[kTile], vis[kTile];
       for (int y = gy0; y < gy1; ++y) {
+        int gx0, gx1;
+        row_span(s, log_255o, y, bx0, bx1, &gx0, &gx1);
+        if (gx0 >= gx1) continue;
         alpha_row(s, gx0, gx1, y, alphas, vis);
-        for (int x = gx0; x < gx1; ++x) {
-          const int p = (y - y0) * kTile + (x - x0);
+        const int row = (y - y0) * kTile - x0;
+        for (int x = gx0; x < gx1; ++x) {  // branch-free, so it vectorizes
+          const int p = row + x;
           const float alpha = alphas[x - gx0];
-          if (alpha == 0.0f || done[p]) continue;
-          const double next_t = T[p] * (1.0 - double(alpha));
-          if (next_t <= kMinTransmittance) {
-            done[p] = true;
-            stop_at[p] = int32_t(k - begin);
-            ++finished;
-            continue;
-          }
-          const float w = float(alpha * T[p]);
-          C[3 * p] += w * cr;
-          C[3 * p + 1] += w * cg;
-          C[3 * p + 2] += w * cb;
-          T[p] = next_t;
+          const bool live = (alpha > 0.0f) & (stop_at[p] == running);
+          const float next_t = T[p] * (1.0f - alpha);
+          const bool ending = live & (next_t <= kMinTransmittance);
+          const bool blend = live & (next_t > kMinTransmittance);
+          const float w = blend ? alpha * T[p] : 0.0f;
+          R[p] += w * cr;
+          G[p] += w * cg;
+          B[p] += w * cb;
+          T[p] = blend ? next_t : T[p];
+          stop_at[p] = ending ? local : stop_at[p];
         }
+        for (int x = gx0; x < gx1; ++x) finished += stop_at[row + x] == local;  // apart, so both loops vectorize
       }
     }
     for (int y = y0; y < y1; ++y) {
       for (int x = x0; x < x1; ++x) {
         const int p = (y - y0) * kTile + (x - x0);
         const int64_t pix = int64_t(y) * width + x;
-        out_rgb[3 * pix] = C[3 * p];
-        out_rgb[3 * pix + 1] = C[3 * p + 1];
-        out_rgb[3 * pix + 2] = C[3 * p + 2];
-        out_acc[pix] = float(1.0 - T[p]);
+        out_rgb[3 * pix] = R[p];
+        out_rgb[3 * pix + 1] = G[p];
+        out_rgb[3 * pix + 2] = B[p];
+        out_acc[pix] = 1.0f - T[p];
         out_t[pix] = T[p];
         out_stop[pix] = stop_at[p];
       }
@@ -207,65 +234,78 @@ std::vector<torch::Tensor> backward(torch::Tensor means2d, torch::Tensor conics,
     const int x1 = std::min<int>(x0 + kTile, int(width)), y1 = std::min<int>(y0 + kTile, int(height));
     const int64_t begin = off[t], end = off[t + 1];
     if (begin == end) continue;
-    double T[kTile * kTile];
-    double S[kTile * kTile * 4];  // colour and weight blended behind the current Gaussian
+    // Per pixel, structure of arrays: transmittance, upstream gradient (rgb, acc), colour and weight
+    // blended behind the current Gaussian. Float, as gsplat's CUDA kernel (the tests bound the difference).
+    float T[kTile * kTile], G0[kTile * kTile], G1[kTile * kTile], G2[kTile * kTile], G3[kTile * kTile];
+    float S0[kTile * kTile], S1[kTile * kTile], S2[kTile * kTile], S3[kTile * kTile];
     int32_t stop_at[kTile * kTile];
-    float G[kTile * kTile * 4];  // upstream gradient: rgb, acc
+    for (int p = 0; p < kTile * kTile; ++p) {
+      T[p] = 1.0f, stop_at[p] = 0;
+      G0[p] = G1[p] = G2[p] = G3[p] = S0[p] = S1[p] = S2[p] = S3[p] = 0.0f;
+    }
     for (int y = y0; y < y1; ++y) {
       for (int x = x0; x < x1; ++x) {
         const int p = (y - y0) * kTile + (x - x0);
         const int64_t pix = int64_t(y) * width + x;
-        T[p] = in_t[pix];
+        T[p] = float(in_t[pix]);
         stop_at[p] = in_stop[pix];
-        for (int c = 0; c < 3; ++c) G[4 * p + c] = g_rgb[3 * pix + c];
-        G[4 * p + 3] = g_acc[pix];
-        S[4 * p] = S[4 * p + 1] = S[4 * p + 2] = S[4 * p + 3] = 0.0;
+        G0[p] = g_rgb[3 * pix], G1[p] = g_rgb[3 * pix + 1], G2[p] = g_rgb[3 * pix + 2], G3[p] = g_acc[pix];
       }
     }
     for (int64_t k = end - 1; k >= begin; --k) {
       const int64_t g = list[k];
       const int32_t local = int32_t(k - begin);
       const Gaussian s = load(mean, conic, opac, g);
-      const int gx0 = std::max(x0, box_lo[2 * g]), gx1 = std::min(x1, box_hi[2 * g]);
+      const float log_255o = std::log(255.0f * s.o);
+      const int bx0 = std::max(x0, box_lo[2 * g]), bx1 = std::min(x1, box_hi[2 * g]);
       const int gy0 = std::max(y0, box_lo[2 * g + 1]), gy1 = std::min(y1, box_hi[2 * g + 1]);
-      const double cv[4] = {col[3 * g], col[3 * g + 1], col[3 * g + 2], 1.0};
-      double acc[kSlot] = {0.0};
+      const float cr = col[3 * g], cg = col[3 * g + 1], cb = col[3 * g + 2];
+      float acc[kSlot] = {0.0f};
       float alphas[kTile], vis[kTile];
       for (int y = gy0; y < gy1; ++y) {
+        int gx0, gx1;
+        row_span(s, log_255o, y, bx0, bx1, &gx0, &gx1);
+        if (gx0 >= gx1) continue;
         alpha_row(s, gx0, gx1, y, alphas, vis);
         const float dy = s.my - (float(y) + 0.5f);
-        for (int x = gx0; x < gx1; ++x) {
-          const int p = (y - y0) * kTile + (x - x0);
+        const int row = (y - y0) * kTile - x0;
+        float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0, a9 = 0, a10 = 0;
+        for (int x = gx0; x < gx1; ++x) {  // branch-free, so it vectorizes
+          const int p = row + x;
           const float alpha = alphas[x - gx0];
-          if (alpha == 0.0f || local >= stop_at[p]) continue;
+          const bool use = alpha > 0.0f && local < stop_at[p];
           const float dx = s.mx - (float(x) + 0.5f);
           const float v = vis[x - gx0];
-          const double one_minus = 1.0 - double(alpha);
-          const double t_i = T[p] / one_minus;
-          const double w = double(alpha) * t_i;
-          double front = 0.0, behind = 0.0;
-          for (int c = 0; c < 4; ++c) {
-            front += double(G[4 * p + c]) * cv[c];
-            behind += double(G[4 * p + c]) * S[4 * p + c];
-          }
-          for (int c = 0; c < 3; ++c) acc[6 + c] += w * G[4 * p + c];
-          const double d_alpha = s.o * v > kMaxAlpha ? 0.0 : t_i * front - behind / one_minus;
-          const double d_sigma = -double(s.o) * v * d_alpha;
-          const double gmx = d_sigma * (s.a * dx + s.b * dy), gmy = d_sigma * (s.c * dy + s.b * dx);
-          acc[0] += gmx;
-          acc[1] += gmy;
-          acc[2] += d_sigma * 0.5 * dx * dx;
-          acc[3] += d_sigma * dx * dy;
-          acc[4] += d_sigma * 0.5 * dy * dy;
-          acc[5] += v * d_alpha;
-          acc[9] += std::abs(gmx);
-          acc[10] += std::abs(gmy);
-          for (int c = 0; c < 4; ++c) S[4 * p + c] += w * cv[c];
-          T[p] = t_i;
+          const float one_minus = 1.0f - alpha;
+          const float t_i = T[p] / one_minus;
+          const float w = use ? alpha * t_i : 0.0f;
+          const float front = G0[p] * cr + G1[p] * cg + G2[p] * cb + G3[p];
+          const float behind = G0[p] * S0[p] + G1[p] * S1[p] + G2[p] * S2[p] + G3[p] * S3[p];
+          const float d_alpha = (!use || s.o * v > kMaxAlpha) ? 0.0f : t_i * front - behind / one_minus;
+          const float d_sigma = -s.o * v * d_alpha;
+          const float gmx = d_sigma * (s.a * dx + s.b * dy), gmy = d_sigma * (s.c * dy + s.b * dx);
+          a0 += gmx;
+          a1 += gmy;
+          a2 += d_sigma * 0.5f * dx * dx;
+          a3 += d_sigma * dx * dy;
+          a4 += d_sigma * 0.5f * dy * dy;
+          a5 += v * d_alpha;
+          a6 += w * G0[p];
+          a7 += w * G1[p];
+          a8 += w * G2[p];
+          a9 += std::abs(gmx);
+          a10 += std::abs(gmy);
+          S0[p] += w * cr;
+          S1[p] += w * cg;
+          S2[p] += w * cb;
+          S3[p] += w;
+          T[p] = use ? t_i : T[p];
         }
+        const float row_acc[kSlot] = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10};
+        for (int i = 0; i < kSlot; ++i) acc[i] += row_acc[i];
       }
       float* slot = &slots[size_t(k) * kSlot];
-      for (int i = 0; i < kSlot; ++i) slot[i] = float(acc[i]);
+      for (int i = 0; i < kSlot; ++i) slot[i] = acc[i];
     }
   }
 
