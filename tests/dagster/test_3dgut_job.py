@@ -19,10 +19,10 @@ def test_a_3dgut_job_trains_the_statue_through_its_lens(
     instance: dg.DagsterInstance,
     statue_zip: Path,  # noqa: F811
 ) -> None:
-    # A few CPU steps of 3dgut (MCMC from the statue's SfM points, through its lens) score about 4.6-5.0 dB
-    # held out, at the test floor of 5 dB: this test is about the job's plumbing (the lens kept, no
-    # undistortion, COMPLETE, the .spz), so its floor is lower; quality is the GPU round's (docs/BENCHMARKS.md).
-    config = local_config(tmp_path, min_psnr_db=3.0, warn_psnr_db=3.0)
+    # 20 CPU steps of 3dgut through the statue's lens at 80x120 score 7.14 dB held out (issue #12, measured with
+    # the stage at the same size); before the footprint floor and splatfacto's start they scored 4.6-5.0 dB,
+    # which this floor refuses. Quality at full length is the GPU round's (docs/BENCHMARKS.md).
+    config = local_config(tmp_path, min_psnr_db=6.0, warn_psnr_db=6.0)
     options = {
         **TEST_OPTIONS,
         "sfm.enable": False,

@@ -1,8 +1,9 @@
 """Synthetic scenes photographed through a lens (fisheye, radial distortion) for the 3dgut tests.
 
 The ball-in-a-room of `splat_scenes.py`, rendered by the PyTorch rasterizer's unscented-transform
-path through the lens, written as frames + a COLMAP model whose camera has that lens (e.g.
-OPENCV_FISHEYE), so the stages see what a fisheye capture with a good SfM model gives them.
+path through the lens (with the footprint floor of every 3dgut render of the stage), written as
+frames + a COLMAP model whose camera has that lens (e.g. OPENCV_FISHEYE), so the stages see what a
+fisheye capture with a good SfM model gives them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import pycolmap
 import torch
 
+from gs_stages.splat.footprint import with_floor
 from gs_stages.splat.lens import camera_kwargs, from_colmap
 from gs_stages.splat.render_torch import rasterization
 
@@ -46,10 +48,11 @@ def camera_for(model: str, width: int, height: int, fov_deg: float) -> pycolmap.
 def render_through(
     gt: dict[str, torch.Tensor], viewmat: np.ndarray, camera: pycolmap.Camera, sh_degree: int = 0
 ) -> np.ndarray:
-    """(H, W, 3) uint8: the ground truth through the camera's lens (UT projection, 3D evaluation)."""
+    """(H, W, 3) uint8: the ground truth through the camera's lens (UT projection, 3D evaluation), drawn
+    as the stage draws it (`footprint.with_floor`)."""
     K = torch.tensor(camera.calibration_matrix(), dtype=torch.float32)[None]
     with torch.no_grad():
-        rgb, _, _ = rasterization(
+        rgb, _, _ = with_floor(rasterization)(
             gt["means"], gt["quats"], gt["scales"], gt["opacities"], gt["colors"],
             torch.tensor(viewmat, dtype=torch.float32)[None], K, camera.width, camera.height, sh_degree=sh_degree,
             **camera_kwargs(from_colmap(camera.model.name, camera.params), "cpu"),

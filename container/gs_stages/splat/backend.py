@@ -3,7 +3,8 @@
 "auto" means: CUDA when torch sees a GPU, and there gsplat's rasterizer when gsplat imports; on a CPU
 the compiled tile rasterizer (`render_cpu`) when it builds, else the PyTorch one (`render_torch`, the
 reference both are checked against). An explicit choice that cannot be honoured fails with the
-reason instead of silently running something else.
+reason instead of silently running something else. Whichever it is, 3dgut's 3D evaluation draws no
+Gaussian narrower than EWA's low-pass filter would (`footprint.with_floor`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import torch
 
-from gs_stages.splat import render_cpu, render_gsplat, render_torch
+from gs_stages.splat import footprint, render_cpu, render_gsplat, render_torch
 from gs_stages.stage import NotAvailableError
 
 log = logging.getLogger("gs_stages.splat")
@@ -32,7 +33,12 @@ def pick_device(name: str) -> torch.device:
 
 
 def pick_renderer(name: str, device: torch.device) -> tuple[str, Renderer]:
-    """("gsplat" | "cpu" | "torch", rasterization function)."""
+    """("gsplat" | "cpu" | "torch", rasterization function), with 3dgut's footprint floor around it."""
+    backend, rasterize = _pick(name, device)
+    return backend, footprint.with_floor(rasterize)
+
+
+def _pick(name: str, device: torch.device) -> tuple[str, Renderer]:
     if name == "torch":
         return "torch", render_torch.rasterization
     if name == "cpu" or (name == "auto" and device.type == "cpu"):
