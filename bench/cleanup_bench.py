@@ -30,8 +30,8 @@ from gs_stages.export.ply import write_ply
 from gs_stages.export.spz import write_spz
 from gs_stages.splat import presets
 from gs_stages.splat.backend import pick_device, pick_renderer
-from gs_stages.splat.cleanup import CleanupOptions, cleanup
-from gs_stages.splat.evaluate import eval_background, evaluate
+from gs_stages.splat.cleanup import CleanupOptions, cleanup, training_fidelity
+from gs_stages.splat.evaluate import eval_background, evaluate, view_psnr
 from gs_stages.splat.model import to_gaussians
 from gs_stages.splat.scene import load_scene
 from gs_stages.splat.settings import EngineSettings
@@ -87,10 +87,12 @@ def main(argv: list[str] | None = None) -> int:
             crop=False, clean=False, budget=int(args.budget_fraction * n)
         ),
     }
+    # the training-view guard of the clean rules, as the splat stage builds it
+    guard = training_fidelity(scene.train, lambda p, view: view_psnr(p, view, renderer, sh_degree, background))
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for label, options in variants.items():
-            params, report = cleanup(trained, scene.train, scene.points, scene.scene_scale, options)
+            params, report = cleanup(trained, scene.train, scene.points, scene.scene_scale, options, guard)
             evaluation = evaluate(params, scene.test, renderer, preset, sh_degree, None, 0, background)
             gaussians = to_gaussians(params).up_to_degree(sh_degree)
             ply, spz = Path(scratch) / "s.ply", Path(scratch) / "s.spz"
@@ -106,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                 "test_views": len(scene.test),
                 "gaussians": report.after,
                 "removed": report.removed,
+                "spared": report.spared,
                 "psnr": round(evaluation.psnr or float("nan"), 3),
                 "ply_bytes": ply.stat().st_size,
                 "spz_bytes": spz.stat().st_size,

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from gs_stages.splat.cleanup import CleanupOptions, cleanup
-from gs_stages.splat.evaluate import evaluate
+from gs_stages.splat import cleanup as cleanup_rules
+from gs_stages.splat.cleanup import CleanupOptions, cleanup, training_fidelity
+from gs_stages.splat.evaluate import evaluate, view_psnr
 from gs_stages.splat.presets import PRESETS
 from gs_stages.splat.render_torch import rasterization
 from gs_stages.splat.scene import Scene, load_scene
@@ -95,6 +96,33 @@ def test_planted_floaters_are_removed_and_psnr_holds(scene: Scene, truth: dict) 
     # What the truth lost is only what no camera sees: the room's poles above and below every view.
     lost = report.before - report.after - sum(len(p["means"]) for p in planted.values())
     assert lost < 0.15 * len(truth["means"]), report.removed
+
+
+def _guard(scene: Scene):
+    return training_fidelity(scene.train, lambda p, view: view_psnr(p, view, rasterization, 0, BLACK))
+
+
+def test_the_training_view_guard_still_removes_planted_floaters(scene: Scene, truth: dict) -> None:
+    splat = truth
+    for kind in _planted(np.random.default_rng(3)).values():
+        splat = _join(splat, kind)
+    _, report = cleanup(splat, scene.train, scene.points, scene.scene_scale, CleanupOptions(), _guard(scene))
+    assert report.spared == {} and min(report.removed[k] for k in ("faint", "huge", "isolated")) >= 3
+
+
+def test_a_clean_rule_that_catches_gaussians_the_photos_need_is_skipped(
+    scene: Scene, truth: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on fox and kermit, where "huge" caught the background: here a threshold far too low makes it catch
+    the room's own Gaussians. Unguarded it removes them and the scene breaks; the guard keeps them."""
+    monkeypatch.setattr(cleanup_rules, "HUGE_SCALE", 0.02)
+    options = CleanupOptions(crop=False)
+    unguarded, blind = cleanup(truth, scene.train, scene.points, scene.scene_scale, options)
+    guarded, report = cleanup(truth, scene.train, scene.points, scene.scene_scale, options, _guard(scene))
+    assert blind.removed["huge"] > 100 and _psnr(unguarded, scene) < _psnr(truth, scene) - 1.0
+    assert report.removed["huge"] == 0 and "cost" in report.spared["huge"], report
+    assert _psnr(guarded, scene) >= _psnr(truth, scene) - 0.1
+    assert report.metrics()["cleanup_spared"] == report.spared
 
 
 def test_rigid_object_crop_keeps_the_sfm_points_box(scene: Scene, truth: dict) -> None:

@@ -16,7 +16,7 @@ splat over it keeps its most important Gaussians, importance being opacity times
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +41,15 @@ OBJECT_BOX_MARGIN = 0.2
 #: even background is not taken for floaters the way one global distance threshold would take it.
 NEIGHBOURS = 8
 ISOLATION_RATIO = 3.0
+#: A clean rule is skipped when removing what it found lowers the training views' PSNR by more than this:
+#: the geometric rules are heuristics, and on real captures (fox, kermit) "huge" and "isolated" also caught
+#: background Gaussians the photos need (docs/BENCHMARKS.md). Only training views judge, never held-out ones.
+GUARD_DB = 0.05
+#: Training views the guard renders (evenly spaced), which bounds its cost on large captures.
+GUARD_VIEWS = 12
+
+#: The guard's measure: the mean PSNR of some training views rendered from the given parameters.
+Fidelity = Callable[[Params], float]
 
 
 @dataclass(frozen=True)
@@ -64,15 +73,27 @@ class CleanupReport:
     before: int
     after: int = 0
     removed: dict[str, int] = field(default_factory=dict)  # rule -> Gaussians it removed (first rule wins)
+    #: rule -> why the guard kept what it found ("12 Gaussians: removing them cost 0.31 dB on the training views")
+    spared: dict[str, str] = field(default_factory=dict)
 
-    def metrics(self) -> dict[str, int | dict[str, int]]:
-        return {"gaussians_before_cleanup": self.before, "gaussians_removed": self.removed}
+    def metrics(self) -> dict[str, int | dict[str, int] | dict[str, str]]:
+        found = {"gaussians_before_cleanup": self.before, "gaussians_removed": self.removed}
+        return {**found, "cleanup_spared": self.spared} if self.spared else found
 
 
 def cleanup(
-    params: Params, train_views: Sequence[View], points: np.ndarray, scene_scale: float, options: CleanupOptions
+    params: Params,
+    train_views: Sequence[View],
+    points: np.ndarray,
+    scene_scale: float,
+    options: CleanupOptions,
+    fidelity: Fidelity | None = None,
 ) -> tuple[Params, CleanupReport]:
-    """`params` without the Gaussians the options' rules remove (new tensors; the input is unchanged)."""
+    """`params` without the Gaussians the options' rules remove (new tensors; the input is unchanged).
+
+    With `fidelity` (the stage passes `training_fidelity`), each clean rule is checked against the training
+    views first and skipped, with its reason in the report, when what it found is needed there.
+    """
     means = params["means"].detach()
     report = CleanupReport(before=len(means))
     keep = torch.ones(len(means), dtype=torch.bool, device=means.device)
@@ -87,10 +108,34 @@ def cleanup(
         if options.crop_mode == "rigid_object" and len(points):  # no SfM points (priors only): no box
             apply("outside_object_box", ~inside_box(means, object_box(points)))
     if options.clean:
+        baseline: list[float] = []
+
+        def needed(rule: str, remove: Tensor) -> bool:
+            """Whether the guard keeps what `rule` found: removing it costs the training views over GUARD_DB."""
+            found = int((remove & keep).sum())
+            if fidelity is None or found == 0:
+                return False
+            if not baseline:
+                baseline.append(fidelity(subset(params, keep)))
+            cost = baseline[0] - fidelity(subset(params, keep & ~remove))
+            if cost <= GUARD_DB:
+                return False
+            report.spared[rule] = f"{found} Gaussians: removing them cost {cost:.2f} dB on the training views"
+            return True
+
         opacity = torch.sigmoid(params["opacities"].detach())
-        apply("faint", opacity < MIN_OPACITY)
-        apply("huge", params["scales"].detach().max(dim=1).values > math.log(HUGE_SCALE * scene_scale))
-        apply("isolated", isolated(means, params["scales"].detach(), keep))
+        rules = {
+            "faint": lambda: opacity < MIN_OPACITY,
+            "huge": lambda: params["scales"].detach().max(dim=1).values > math.log(HUGE_SCALE * scene_scale),
+            "isolated": lambda: isolated(means, params["scales"].detach(), keep),
+        }
+        for rule, find in rules.items():
+            remove = find()
+            if needed(rule, remove):
+                report.removed[rule] = 0
+            else:
+                apply(rule, remove)
+                baseline.clear()  # the splat changed
     over = int(keep.sum()) - options.budget
     if over > 0:
         importance = significance(params).masked_fill(~keep, math.inf)  # the already removed are not picked
@@ -99,7 +144,22 @@ def cleanup(
         remove[weakest] = True
         apply("over_budget", remove)
     report.after = int(keep.sum())
-    return {name: torch.nn.Parameter(p.detach()[keep].contiguous()) for name, p in params.items()}, report
+    return {name: torch.nn.Parameter(p) for name, p in subset(params, keep).items()}, report
+
+
+def subset(params: Params, keep: Tensor) -> dict[str, Tensor]:
+    """The kept Gaussians' parameters, as plain tensors."""
+    return {name: p.detach()[keep].contiguous() for name, p in params.items()}
+
+
+def training_fidelity(views: Sequence[View], render_psnr: Callable[[Params, View], float]) -> Fidelity:
+    """The guard's measure over up to GUARD_VIEWS evenly spaced training views (`render_psnr` renders one)."""
+    picked = list(views)[:: max(1, math.ceil(len(views) / GUARD_VIEWS))]
+
+    def fidelity(params: Params) -> float:
+        return float(np.mean([render_psnr(params, view) for view in picked]))
+
+    return fidelity
 
 
 def seen_by(means: Tensor, views: Sequence[View]) -> Tensor:

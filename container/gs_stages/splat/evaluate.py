@@ -77,6 +77,13 @@ def render_and_photo(
 
 
 @torch.no_grad()
+def view_psnr(params: Params, view: View, renderer: Renderer, sh_degree: int, background: Tensor) -> float:
+    """One view's PSNR, prepared as for evaluation (masks, valid pixels); cleanup's guard uses training views."""
+    with torch.no_grad():
+        render, photo, valid = render_and_photo(params, view, renderer, sh_degree, background)
+    return psnr(render, photo, valid)
+
+
 def evaluate(
     params: Params,
     views: list[View],

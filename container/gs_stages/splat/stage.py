@@ -16,8 +16,8 @@ from gs_stages.layout import CHECKPOINTS_DIR, PREVIEW_PNG, SPLAT_PLY
 from gs_stages.splat import checkpoint, data_parallel, presets
 from gs_stages.splat.appearance_eval import nerfw_evaluate
 from gs_stages.splat.backend import pick_device, pick_renderer
-from gs_stages.splat.cleanup import cleanup, cleanup_options
-from gs_stages.splat.evaluate import eval_background, evaluate
+from gs_stages.splat.cleanup import cleanup, cleanup_options, training_fidelity
+from gs_stages.splat.evaluate import eval_background, evaluate, view_psnr
 from gs_stages.splat.lpips import load_lpips
 from gs_stages.splat.metrics import peak_memory, reset_peak_memory
 from gs_stages.splat.model import to_gaussians
@@ -90,10 +90,15 @@ def run(ctx: StageContext) -> dict[str, Any]:
     # splatfacto-w-light: evaluated and delivered in its neutral appearance (appearance.py says which).
     appearance = trainer.appearance
     params = appearance.bake(result.params) if appearance else result.params
-    # Crop, floaters and the budget go before evaluation, so the reported PSNR is the delivered splat's.
-    params, cleaned = cleanup(params, scene.train, scene.points, scene.scene_scale, cleanup_options(ctx.spec))
-    ctx.log.info("splat: cleanup kept %d of %d Gaussians (%s)", cleaned.after, cleaned.before, cleaned.removed)
     background = appearance.neutral_background() if appearance else eval_background(preset, device)
+    # Crop, floaters and the budget go before evaluation, so the reported PSNR is the delivered splat's; the
+    # clean rules are guarded by the training views (never the held-out ones).
+    guard = training_fidelity(scene.train, lambda p, view: view_psnr(p, view, renderer, sh_degree, background))
+    options = cleanup_options(ctx.spec)
+    params, cleaned = cleanup(params, scene.train, scene.points, scene.scene_scale, options, guard)
+    ctx.log.info("splat: cleanup kept %d of %d Gaussians (%s)", cleaned.after, cleaned.before, cleaned.removed)
+    for rule, why in cleaned.spared.items():
+        ctx.log.info("splat: cleanup rule %s skipped: %s", rule, why)
     evaluation = evaluate(
         params, scene.test, renderer, preset, sh_degree, lpips_model, settings.preview_views, background
     )
