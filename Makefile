@@ -13,7 +13,7 @@ SAM2 := .work/sam2-venv/.installed
 VIEWER_WEB := gs_dagster/viewer/web
 VIEWER_STAMP := $(VIEWER_WEB)/node_modules/.package-lock.json
 
-.PHONY: setup viewer demo test lint ui nerfstudio sam2 grt-cpu
+.PHONY: setup viewer demo test acceptance lint ui nerfstudio sam2 grt-cpu
 
 # checkov's own pins fight ours (boto3, packaging, networkx), so it gets a venv of its own.
 $(CHECKOV):
@@ -87,7 +87,13 @@ lint: setup
 
 test: setup viewer $(CHECKOV)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -ra -m "not acceptance" $(PYTEST_ARGS)
+
+# The long acceptance measurements (3dgut against a pinhole control and splatfacto through a 160-degree fisheye,
+# the demo's held-out PSNR from a clean clone): minutes each, so CI's `make test` leaves them out; run before a
+# release or when their code changes.
+acceptance: setup viewer
+	$(BIN)/python -m pytest -q -ra -m acceptance $(PYTEST_ARGS)
 
 demo: setup
 	$(BIN)/python -m gs_dagster.demo $(MEDIA)

@@ -54,6 +54,7 @@ def test_demo_from_a_clean_clone(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.acceptance
 def test_demo_reaches_25_db_held_out(tmp_path: Path) -> None:
     before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
     result, _ = run_demo_in_clone(tmp_path)

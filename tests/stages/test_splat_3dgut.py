@@ -26,7 +26,7 @@ from .jobs import make_spec
 from .lens_scenes import make_lens_scene, render_through
 from .splat_scenes import SyntheticScene
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.acceptance]
 STEPS = 300
 QUICK = {"num_downscales": 0, "sh_degree_interval": 1000}
 

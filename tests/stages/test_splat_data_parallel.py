@@ -83,7 +83,7 @@ def test_how_many_ranks_train() -> None:
 
 
 def test_settings_refuse_a_bad_rank_count(scene: SyntheticScene, tmp_path: Path) -> None:
-    with pytest.raises(StageError, match="data_parallel_ranks must be an integer >= 1, got 0"):
+    with pytest.raises(StageError, match="setting data_parallel_ranks must be at least 1, got 0"):
         _run(scene, tmp_path, steps=2, ranks=0)
 
 

@@ -178,7 +178,7 @@ def test_a_profiled_window_writes_its_table_and_trains_the_same(scene: Synthetic
     # A window past the end moves inside the run; a bad start is refused.
     late = _run(scene, tmp_path / "late", steps=25, profile_steps=10, profile_start=100)
     assert (late["profile"]["start"], late["profile"]["steps"]) == (15, 10)
-    with pytest.raises(StageError, match="profile_start must be an integer >= 0"):
+    with pytest.raises(StageError, match="setting profile_start must be at least 0, got -1"):
         _run(scene, tmp_path / "bad", steps=25, profile_steps=5, profile_start=-1)
 
 
