@@ -108,21 +108,7 @@ def cleanup(
         if options.crop_mode == "rigid_object" and len(points):  # no SfM points (priors only): no box
             apply("outside_object_box", ~inside_box(means, object_box(points)))
     if options.clean:
-        baseline: list[float] = []
-
-        def needed(rule: str, remove: Tensor) -> bool:
-            """Whether the guard keeps what `rule` found: removing it costs the training views over GUARD_DB."""
-            found = int((remove & keep).sum())
-            if fidelity is None or found == 0:
-                return False
-            if not baseline:
-                baseline.append(fidelity(subset(params, keep)))
-            cost = baseline[0] - fidelity(subset(params, keep & ~remove))
-            if cost <= GUARD_DB:
-                return False
-            report.spared[rule] = f"{found} Gaussians: removing them cost {cost:.2f} dB on the training views"
-            return True
-
+        current: float | None = None  # the guard's measure of the kept Gaussians, once taken
         opacity = torch.sigmoid(params["opacities"].detach())
         rules = {
             "faint": lambda: opacity < MIN_OPACITY,
@@ -130,12 +116,19 @@ def cleanup(
             "isolated": lambda: isolated(means, params["scales"].detach(), keep),
         }
         for rule, find in rules.items():
-            remove = find()
-            if needed(rule, remove):
-                report.removed[rule] = 0
-            else:
-                apply(rule, remove)
-                baseline.clear()  # the splat changed
+            remove = find() & keep
+            found = int(remove.sum())
+            if fidelity is not None and found:
+                # the guard: skip the rule when removing what it found costs the training views over GUARD_DB
+                current = fidelity(subset(params, keep)) if current is None else current
+                without = fidelity(subset(params, keep & ~remove))
+                if current - without > GUARD_DB:
+                    cost = current - without
+                    report.spared[rule] = f"{found} Gaussians: removing them cost {cost:.2f} dB on the training views"
+                    report.removed[rule] = 0
+                    continue
+                current = without  # the measure of what is kept after this rule
+            apply(rule, remove)
     over = int(keep.sum()) - options.budget
     if over > 0:
         importance = significance(params).masked_fill(~keep, math.inf)  # the already removed are not picked
