@@ -60,7 +60,7 @@ OURS_CMD=${OURS_CMD:-'bench/train_bench.py --data {scene} --preset {preset} --st
 
 PEER_EXAMPLES=$(ls -d "$PEER"/gsplat-v1.5.3/examples 2>/dev/null)
 PEER_PYCOLMAP=$(ls -d "$PEER"/pycolmap-* 2>/dev/null | head -1)
-FUSED_SSIM_SRC=$(ls -d "$PEER"/fused-ssim-* 2>/dev/null | head -1)
+FUSED_SSIM_SRC=$(ls -d "$PEER"/fused-ssim-328dc98 "$PEER"/fused-ssim-* 2>/dev/null | head -1)  # the peer's pin first (3DGRUT's own may sit beside it)
 
 mkdir -p "$OUT" "$STATE"/{runs,logs,results,scenes,sfm}
 # Every device call replaces the carried folders in the repository, so a scene linked into .gpu/ vanishes
