@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gs_stages.splat.model import Params
-from gs_stages.splat.render_torch import quats_to_rotmats
+from gs_stages.splat.projection import quats_to_rotmats
 
 Optimizers = dict[str, torch.optim.Optimizer]
 State = dict[str, Any]

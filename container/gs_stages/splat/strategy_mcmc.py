@@ -12,7 +12,7 @@ from torch import Tensor
 
 from gs_stages.splat.model import Params
 from gs_stages.splat.param_surgery import Optimizers, State, draw_normal, replace_params
-from gs_stages.splat.render_torch import covariances
+from gs_stages.splat.projection import covariances
 
 
 @dataclass
