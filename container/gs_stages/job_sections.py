@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import ast
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from gs_stages.job_values import LooseBool, LooseFloat, LooseInt, Section, fraction
 
-TRAINING_MODELS: tuple[str, ...] = (
+#: Each choice spelled once: the field's type, and the tuple the code and the capability checks iterate.
+TrainingModel = Literal[
     "splatfacto",
     "splatfacto-big",
     "splatfacto-w-light",
@@ -23,8 +24,10 @@ TRAINING_MODELS: tuple[str, ...] = (
     "nerfacto",
     "3dgut",
     "3dgrt",
-)
-CUBE_FACES = ("back", "down", "front", "left", "right", "up")
+]
+TRAINING_MODELS: tuple[str, ...] = get_args(TrainingModel)
+CubeFace = Literal["back", "down", "front", "left", "right", "up"]
+CUBE_FACES: tuple[str, ...] = get_args(CubeFace)
 
 
 def _face_list(value: Any) -> Any:
@@ -98,15 +101,7 @@ class Sfm(Section):
 class Training(Section):
     enable: LooseBool = True
     max_steps: LooseInt = Field(15000, alias="maxSteps", ge=1, le=100000)
-    model: Literal[
-        "splatfacto",
-        "splatfacto-big",
-        "splatfacto-w-light",
-        "splatfacto-mcmc",
-        "nerfacto",
-        "3dgut",
-        "3dgrt",
-    ] = "splatfacto"
+    model: TrainingModel = "splatfacto"
     enable_multi_gpu: LooseBool = Field(False, alias="enableMultiGpu")
     rotate_splat: LooseBool = Field(True, alias="rotateSplat")
     # The Gaussian budget (gs_stages/splat/cleanup.py): MCMC's cap, and a prune by importance otherwise.
@@ -115,9 +110,9 @@ class Training(Section):
 
 class SphericalCamera(Section):
     enable: LooseBool = False
-    cube_faces_to_remove: Annotated[
-        list[Literal["back", "down", "front", "left", "right", "up"]], BeforeValidator(_face_list)
-    ] = Field(default_factory=list, alias="cubeFacesToRemove")
+    cube_faces_to_remove: Annotated[list[CubeFace], BeforeValidator(_face_list)] = Field(
+        default_factory=list, alias="cubeFacesToRemove"
+    )
     optimize_sequential_frame_order: LooseBool = Field(True, alias="optimizeSequentialFrameOrder")
 
 
