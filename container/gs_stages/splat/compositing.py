@@ -2,7 +2,7 @@
 
 The second half of `render_torch.py`'s renderer (its docstring says why two passes and no tiles):
 a no-grad pass finds the pairs, the differentiable pass blends only them front to back.
-`render_cpu.py` does the same with a compiled kernel.
+`render_cpu.py` does the same with a compiled kernel and takes its pixel boxes from here.
 """
 
 from __future__ import annotations
@@ -60,13 +60,7 @@ def select_pairs(
     device = means2d.device
     order = torch.argsort(depths, stable=True)  # front to back; the stable sort by pixel keeps it
     centre, half = means2d[order], radii[order].to(means2d.dtype)
-    size = torch.tensor([width, height], device=device)
-    if response is None:
-        lo = torch.minimum(torch.ceil(centre - half - 0.5).clamp_min(0).long(), size)
-        hi = torch.minimum((torch.floor(centre + half - 0.5) + 1).clamp_min(0).long(), size)
-    else:  # gsplat's tile range: floor and ceil of (mean -+ radius) / tile, in whole tiles
-        lo = torch.minimum(torch.floor((centre - half) / TILE_SIZE).clamp_min(0).long() * TILE_SIZE, size)
-        hi = torch.minimum(torch.ceil((centre + half) / TILE_SIZE).clamp_min(0).long() * TILE_SIZE, size)
+    lo, hi = pixel_boxes(centre, half, width, height, whole_tiles=response is not None)
     span = (hi - lo).clamp_min(0)
     area = span[:, 0] * span[:, 1]
     first = torch.cumsum(area, 0) - area
@@ -96,6 +90,22 @@ def select_pairs(
     log_t_after = _log_transmittance(torch.log1p(-alpha.double()), pix, inclusive=True)
     alive = log_t_after > math.log(MIN_TRANSMITTANCE)
     return Pairs(pix[alive], gauss[alive])
+
+
+def pixel_boxes(
+    centre: Tensor, half: Tensor, width: int, height: int, whole_tiles: bool = False
+) -> tuple[Tensor, Tensor]:
+    """[lo, hi) pixel ranges (x, y) per Gaussian, clipped to the image: the pixels whose centres lie in its
+    box (centre -+ half), or with `whole_tiles` every pixel of the 16x16 tiles the box touches (gsplat's
+    tile range: floor and ceil of (mean -+ radius) / tile). The compiled rasterizer takes the same boxes."""
+    size = torch.tensor([width, height], device=centre.device)
+    if not whole_tiles:
+        lo = torch.minimum(torch.ceil(centre - half - 0.5).clamp_min(0).long(), size)
+        hi = torch.minimum((torch.floor(centre + half - 0.5) + 1).clamp_min(0).long(), size)
+    else:
+        lo = torch.minimum(torch.floor((centre - half) / TILE_SIZE).clamp_min(0).long() * TILE_SIZE, size)
+        hi = torch.minimum(torch.ceil((centre + half) / TILE_SIZE).clamp_min(0).long() * TILE_SIZE, size)
+    return lo, hi
 
 
 def _chunk_bounds(area: Tensor, budget: int) -> list[int]:

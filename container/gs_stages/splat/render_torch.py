@@ -49,6 +49,7 @@ from gs_stages.splat.compositing import (
     Pairs,
     Response,
     blend_pairs,
+    pixel_boxes,
     rasterize_image,
     select_pairs,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "Response",
     "blend_pairs",
     "covariances",
+    "pixel_boxes",
     "project",
     "quats_to_rotmats",
     "rasterization",
