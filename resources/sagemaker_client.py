@@ -13,8 +13,8 @@ of stages:
   published completely are promoted to `<root>/<stage>/<uuid>/` (`promote`), so the last good outputs
   stay in place while it runs, fails or is stopped.
 * describe_training_job polled with exponential backoff and no overall cap; an interrupted step stops
-  the training job; a failed job raises SageMakerJobFailed carrying its FailureReason; billable
-  seconds and an estimated cost come back as metadata.
+  the training job (both `sagemaker_watch.py`); a failed job raises SageMakerJobFailed carrying its
+  FailureReason; billable seconds and an estimated cost come back as metadata (`sagemaker_outcome.py`).
 
 `gs_stages.sagemaker_entry` is the container side of this contract (its names: gs_stages/sagemaker_contract.py).
 """
@@ -29,9 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
 from dagster import (
-    AssetCheckResult,
     AssetObservation,
     DagsterExecutionInterruptedError,
     MaterializeResult,
@@ -46,20 +44,29 @@ from dagster._core.definitions.resource_annotation import TreatAsResourceParam
 
 from gs_dagster.resources.launcher import ordered_stages
 from gs_dagster.resources.progress_relay import ProgressRelay
-from gs_dagster.resources.sagemaker_outcome import SageMakerJobFailed, console_url, job_metadata, promote_published
+from gs_dagster.resources.sagemaker_outcome import (
+    SageMakerJobFailed,
+    console_url,
+    job_metadata,
+    promote_published,
+    raise_unless_completed,
+    with_metadata,
+)
 from gs_dagster.resources.sagemaker_pipes import pipes_io
 from gs_dagster.resources.sagemaker_request import (
     DEFAULT_HOURLY_USD,
-    TERMINAL_STATUSES,
     SageMakerSettings,
     build_create_training_job_request,
     check_environment,
     training_job_name,
 )
+from gs_dagster.resources.sagemaker_watch import poll_training_job, stop_training_job
 from gs_dagster.resources.stage_outputs import staging_prefix
 from gs_dagster.resources.storage import S3Store
 from gs_stages.jobspec import JobSpec
-from gs_stages.report import FAILED_EVENT
+
+#: SageMakerJobFailed is imported from here by callers and tests.
+__all__ = ["PipesSageMakerClient", "SageMakerJobFailed"]
 
 
 @dataclass
@@ -170,40 +177,20 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
             yield _LaunchedJob(session, job_name, response.get("TrainingJobArn"), request)
 
     def _poll(self, job_name: str, log: Any, tick: float | None = None) -> Iterator[dict[str, Any] | None]:
-        """Each description until the job ends: exponential backoff up to poll_max, no overall cap.
-        With `tick`, waits are cut into slices of `tick` seconds with a None between them, so the caller
-        can pass on the messages that arrived (progress) without describing the job more often."""
-        delay = self.poll_initial
-        seen: tuple[str, str | None] | None = None
-        while True:
-            try:
-                description = self._sagemaker.describe_training_job(TrainingJobName=job_name)
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") not in ("ThrottlingException", "Throttling"):
-                    raise
-                description = None
-            if description is not None:
-                state = (description["TrainingJobStatus"], description.get("SecondaryStatus"))
-                if state != seen:
-                    log.info(f"SageMaker training job {job_name}: {state[0]} / {state[1]}")
-                    seen = state
-                yield description
-                if state[0] in TERMINAL_STATUSES:
-                    return
-            waited = 0.0
-            while tick and delay - waited > tick:
-                self._sleep(tick)
-                waited += tick
-                yield None
-            self._sleep(delay - waited)
-            delay = min(delay * self.poll_factor, self.poll_max)
+        """Each description until the job ends, with this client's backoff (`sagemaker_watch.poll_training_job`)."""
+        return poll_training_job(
+            self._sagemaker,
+            job_name,
+            log,
+            initial=self.poll_initial,
+            maximum=self.poll_max,
+            factor=self.poll_factor,
+            sleep=self._sleep,
+            tick=tick,
+        )
 
     def stop(self, job_name: str, log: Any) -> None:
-        log.warning(f"[pipes] execution interrupted: stopping SageMaker training job {job_name}")
-        try:
-            self._sagemaker.stop_training_job(TrainingJobName=job_name)
-        except ClientError as exc:  # it already ended
-            log.warning(f"could not stop SageMaker training job {job_name}: {exc}")
+        stop_training_job(self._sagemaker, job_name, log)
 
     def run(  # type: ignore[override]
         self,
@@ -273,7 +260,7 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
         self.promote(spec, stages, job.name, context.log)
         metadata = self.job_metadata(description, job.arn)
         for result in [*reported, *fresh(job.session)]:
-            yield _with_metadata(result, metadata if isinstance(result, MaterializeResult) else identity)
+            yield with_metadata(result, metadata if isinstance(result, MaterializeResult) else identity)
         self._raise_unless_completed(job, description, context.log)
 
     def promote(self, spec: JobSpec, stages: Sequence[str], job_name: str, log: Any) -> dict[str, dict[str, Any]]:
@@ -288,29 +275,8 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
         return self.promoted
 
     def _raise_unless_completed(self, job: _LaunchedJob, description: Mapping[str, Any], log: Any) -> None:
-        status = description.get("TrainingJobStatus", "Unknown")
         metadata = self.job_metadata(description, job.arn)
-        if status == "Completed":
-            log.info(
-                f"SageMaker training job {job.name} completed: {metadata.get('sagemaker/billable_seconds')} "
-                f"billable seconds, about ${metadata.get('sagemaker/cost_usd_estimate')}"
-            )
-            return
-        failed = [
-            m.get("stage")
-            for m in job.session.get_custom_messages()
-            if isinstance(m, dict) and m.get("event") == FAILED_EVENT
-        ]
-        failure = SageMakerJobFailed(
-            job.name,
-            status,
-            description.get("FailureReason"),
-            description.get("SecondaryStatus"),
-            metadata,
-            stage=failed[-1] if failed else None,
-        )
-        log.error(str(failure))
-        raise failure
+        raise_unless_completed(job.name, description, metadata, job.session.get_custom_messages(), log)
 
     # -- results ----------------------------------------------------------------------------------------
     def console_url(self, job_name: str) -> str:
@@ -319,9 +285,3 @@ class PipesSageMakerClient(PipesClient, TreatAsResourceParam):
     def job_metadata(self, description: Mapping[str, Any], arn: str | None = None) -> dict[str, Any]:
         """Job identity, and once it ended its billable seconds and an estimated cost."""
         return job_metadata(description, self._sagemaker.meta.region_name, self.hourly_usd, arn)
-
-
-def _with_metadata(result: PipesExecutionResult, metadata: Mapping[str, Any]) -> PipesExecutionResult:
-    if not metadata or not isinstance(result, MaterializeResult | AssetCheckResult):
-        return result
-    return result._replace(metadata={**(result.metadata or {}), **metadata})

@@ -1,6 +1,7 @@
 """What a finished SageMaker training job says and leaves: its failure (SageMakerJobFailed, with
 SageMaker's FailureReason and the stage that failed), its identity, billable seconds and estimated cost as
-Dagster metadata, and the stages it published completely, promoted from its staging prefix."""
+Dagster metadata (also on the results it reported), and the stages it published completely, promoted from
+its staging prefix."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dagster import MetadataValue
+from dagster import AssetCheckResult, MaterializeResult, MetadataValue, PipesExecutionResult
 
 from gs_dagster.resources.sagemaker_request import estimate_cost_usd
 from gs_dagster.resources.stage_outputs import promote_prefix, stored_marker
 from gs_dagster.resources.storage import S3Store
 from gs_stages import sagemaker_contract as contract
+from gs_stages.report import FAILED_EVENT
 
 
 class SageMakerJobFailed(RuntimeError):
@@ -83,3 +85,35 @@ def promote_published(
         promoted[stage] = metrics
     store.delete_prefix(staging)
     return promoted
+
+
+def raise_unless_completed(
+    job_name: str, description: Mapping[str, Any], metadata: Mapping[str, Any], messages: Sequence[Any], log: Any
+) -> None:
+    """Log a completed job's billable seconds and cost; raise SageMakerJobFailed for any other end, naming the
+    stage whose failure the container reported in its Pipes custom `messages` (the last one)."""
+    status = description.get("TrainingJobStatus", "Unknown")
+    if status == "Completed":
+        log.info(
+            f"SageMaker training job {job_name} completed: {metadata.get('sagemaker/billable_seconds')} "
+            f"billable seconds, about ${metadata.get('sagemaker/cost_usd_estimate')}"
+        )
+        return
+    failed = [m.get("stage") for m in messages if isinstance(m, dict) and m.get("event") == FAILED_EVENT]
+    failure = SageMakerJobFailed(
+        job_name,
+        status,
+        description.get("FailureReason"),
+        description.get("SecondaryStatus"),
+        metadata,
+        stage=failed[-1] if failed else None,
+    )
+    log.error(str(failure))
+    raise failure
+
+
+def with_metadata(result: PipesExecutionResult, metadata: Mapping[str, Any]) -> PipesExecutionResult:
+    """A reported materialization or check result with the job's `metadata` added to its own."""
+    if not metadata or not isinstance(result, MaterializeResult | AssetCheckResult):
+        return result
+    return result._replace(metadata={**(result.metadata or {}), **metadata})

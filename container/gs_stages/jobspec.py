@@ -7,29 +7,34 @@ one round trip instead of one error per upload.
 
 This module is the model; reading a document into it (every problem at once, the deployment's
 context) is `gs_stages/job_parse.py`, whose `parse_job` and `load_job` are importable from here too.
-Both import only pydantic: the orchestrator loads them without torch or pycolmap.
+The stages' option sections are `gs_stages/job_sections.py` (re-exported here). All of these import
+only pydantic: the orchestrator loads them without torch or pycolmap.
 """
 
 from __future__ import annotations
 
-import ast
-import json
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BeforeValidator,
-    Field,
-    PrivateAttr,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, PrivateAttr, field_validator
 
 from gs_stages.job_guidance import guidance_path
+from gs_stages.job_sections import (
+    CUBE_FACES,
+    TRAINING_MODELS,
+    ImageProcessing,
+    PosePriors,
+    PostProcessing,
+    Segmentation,
+    Sfm,
+    SphericalCamera,
+    Training,
+    TransformJsonPrior,
+    VideoProcessing,
+)
 from gs_stages.job_text import JobSpecError
-from gs_stages.job_values import LooseBool, LooseFloat, LooseInt, Section, fraction
+from gs_stages.job_values import LooseBool, Section
 from gs_stages.s3_keys import (
     INPUT_PREFIX_MAX_BYTES,
     OUTPUT_PREFIX_MAX_BYTES,
@@ -45,44 +50,35 @@ DEFAULT_INSTANCE_TYPES: tuple[str, ...] = (
     "ml.g6e.4xlarge",
     "ml.g6e.8xlarge",
 )
-TRAINING_MODELS: tuple[str, ...] = (
-    "splatfacto",
-    "splatfacto-big",
-    "splatfacto-w-light",
-    "splatfacto-mcmc",
-    "nerfacto",
-    "3dgut",
-    "3dgrt",
-)
 VIDEO_EXTENSIONS = (".mp4", ".mov")
 ARCHIVE_EXTENSIONS = (".zip",)
-CUBE_FACES = ("back", "down", "front", "left", "right", "up")
 _UUID_RE = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9])*$")  # SageMaker's job-name pattern
 #: UUID_MAX_LENGTH (gs_stages.s3_keys, 36): the uuid is part of every SageMaker training job name,
 #: `<prefix>-<uuid>-<hash>-a<attempt>`, and SageMaker caps a name at 63 characters. With the longest prefix (10)
 #: and attempt numbers up to 99999, 36 characters (a canonical UUID) is what still fits whole, so every job
 #: name of a job shows its uuid uncut.
 
-
-def _face_list(value: Any) -> Any:
-    """A list of cube faces, or a string holding a Python/JSON list literal ("['down', 'up']")."""
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return []
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            try:
-                value = ast.literal_eval(text)
-            except (ValueError, SyntaxError):
-                raise ValueError(f"expected a list of cube faces such as \"['down', 'up']\", got {text!r}") from None
-    if isinstance(value, tuple):
-        value = list(value)
-    if not isinstance(value, list):
-        raise ValueError(f"expected a list of cube faces, got {value!r}")
-    # The reference UI writes "['']" for "none": an empty name means no face.
-    return [v.strip().lower() if isinstance(v, str) else v for v in value if v != ""]
+#: The sections live in job_sections.py; importable from here, as before.
+__all__ = [
+    "ARCHIVE_EXTENSIONS",
+    "CUBE_FACES",
+    "DEFAULT_INSTANCE_TYPES",
+    "TRAINING_MODELS",
+    "VIDEO_EXTENSIONS",
+    "ImageProcessing",
+    "JobSpec",
+    "JobSpecError",
+    "PosePriors",
+    "PostProcessing",
+    "S3Location",
+    "Segmentation",
+    "Sfm",
+    "SphericalCamera",
+    "Training",
+    "TransformJsonPrior",
+    "VideoProcessing",
+    "uuid_problem",
+]
 
 
 def uuid_problem(uuid: str) -> str:
@@ -135,105 +131,6 @@ class S3Location(Section):
     @property
     def media_key(self) -> str:
         return f"{self.input_prefix}/{self.input_key}" if self.input_prefix else self.input_key
-
-
-class VideoProcessing(Section):
-    max_num_images: LooseInt = Field(300, alias="maxNumImages", ge=1, le=2000)
-    # Seconds into the video; null (the AWS guidance's default) or no key: to the end.
-    video_start_time: LooseFloat = Field(0.0, alias="videoStartTime", ge=0.0, le=86400.0)
-    video_stop_time: LooseFloat | None = Field(None, alias="videoStopTime", gt=0.0, le=86400.0)
-
-    @model_validator(mode="after")
-    def _window(self) -> VideoProcessing:
-        if self.video_stop_time is not None and self.video_stop_time <= self.video_start_time:
-            raise ValueError(
-                f"videoStopTime ({self.video_stop_time:g} s) must be after videoStartTime ({self.video_start_time:g} s)"
-            )
-        return self
-
-
-class ImageProcessing(Section):
-    filter_blurry_images: LooseBool = Field(True, alias="filterBlurryImages")
-
-
-class TransformJsonPrior(Section):
-    enable: LooseBool = False
-    source_coordinate_name: Literal["arkit", "arcore", "opengl", "opencv", "ros"] = Field(
-        "arkit", alias="sourceCoordinateName"
-    )
-    pose_is_world_to_cam: LooseBool = Field(True, alias="poseIsWorldToCam")
-
-    @field_validator("source_coordinate_name", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
-
-
-class PosePriors(Section):
-    use_colmap_model_files: LooseBool = Field(False, alias="usePosePriorColmapModelFiles")
-    transform_json: TransformJsonPrior = Field(default_factory=TransformJsonPrior, alias="usePosePriorTransformJson")
-
-
-class Sfm(Section):
-    enable: LooseBool = True
-    software_name: Literal["colmap", "glomap"] = Field("glomap", alias="softwareName")
-    enhanced_features: LooseBool = Field(False, alias="enableEnhancedFeatureExtraction")
-    matching_method: Literal["sequential", "spatial", "vocab", "exhaustive"] = Field(
-        "sequential", alias="matchingMethod"
-    )
-    pose_priors: PosePriors = Field(default_factory=PosePriors, alias="posePriors")
-
-
-class Training(Section):
-    enable: LooseBool = True
-    max_steps: LooseInt = Field(15000, alias="maxSteps", ge=1, le=100000)
-    model: Literal[
-        "splatfacto",
-        "splatfacto-big",
-        "splatfacto-w-light",
-        "splatfacto-mcmc",
-        "nerfacto",
-        "3dgut",
-        "3dgrt",
-    ] = "splatfacto"
-    enable_multi_gpu: LooseBool = Field(False, alias="enableMultiGpu")
-    rotate_splat: LooseBool = Field(True, alias="rotateSplat")
-    # The Gaussian budget (gs_stages/splat/cleanup.py): MCMC's cap, and a prune by importance otherwise.
-    num_gaussians: LooseInt = Field(1_000_000, alias="numGaussians", ge=1000, le=20_000_000)
-
-
-class SphericalCamera(Section):
-    enable: LooseBool = False
-    cube_faces_to_remove: Annotated[
-        list[Literal["back", "down", "front", "left", "right", "up"]], BeforeValidator(_face_list)
-    ] = Field(default_factory=list, alias="cubeFacesToRemove")
-    optimize_sequential_frame_order: LooseBool = Field(True, alias="optimizeSequentialFrameOrder")
-
-
-class Segmentation(Section):
-    remove_background: LooseBool = Field(False, alias="removeBackground")
-    background_removal_model: Literal["u2net", "u2net-human", "sam2"] = Field("u2net", alias="backgroundRemovalModel")
-    mask_threshold: Annotated[LooseFloat, AfterValidator(fraction)] = Field(0.6, alias="maskThreshold")
-    remove_human_subject: LooseBool = Field(False, alias="removeHumanSubject")
-
-    @field_validator("background_removal_model", mode="before")
-    @classmethod
-    def _spelling(cls, value: Any) -> Any:
-        # The reference accepts both spellings; normalise so code compares one string.
-        return "u2net-human" if value == "u2net_human" else value
-
-
-class PostProcessing(Section):
-    """What is removed from the trained splat before delivery (gs_stages/splat/cleanup.py says how), and which
-    of the optional exports the spz stage writes (export/media_outputs.py, export/stage.py): the newer AWS
-    guidance's keys, so one document means the same in either form."""
-
-    # Off unless asked: on kermit each cost over 0.1 dB of held-out PSNR (docs/BENCHMARKS.md, "Floater cleanup").
-    crop_output_bounds: LooseBool = Field(False, alias="cropOutputBounds")
-    crop_mode: Literal["environment", "rigid_object"] = Field("environment", alias="cropMode")
-    clean_splat: LooseBool = Field(False, alias="cleanSplat")
-    enable_video_export: LooseBool = Field(True, alias="enableVideoExport")
-    enable_sog: LooseBool = Field(True, alias="enableSog")
 
 
 class JobSpec(Section):

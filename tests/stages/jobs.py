@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,3 +32,21 @@ def make_spec(input_key: str = "media.zip", **overrides: Any) -> JobSpec:
 def run_frames(spec: JobSpec, media: Path, output: Path, **settings: Any) -> dict[str, Any]:
     """Run the frames stage in-process through the CLI's runner (which also writes metrics.json)."""
     return run_stage("frames", spec, {"media": media}, output, settings)
+
+
+def train_splat(
+    scene: Any,
+    output: Path,
+    steps: int,
+    preset_overrides: Mapping[str, Any],
+    model: str = "splatfacto",
+    job: Mapping[str, Any] | None = None,
+    **settings: Any,
+) -> dict[str, Any]:
+    """Run the splat stage on a test scene's `frames` and `sparse` folders as the CPU training tests do: the
+    PyTorch renderer, photos at full size, `model` for `steps`; `job` adds job options (dotted paths)."""
+    spec = make_spec(**{"training.maxSteps": steps, "training.model": model, **(job or {})})
+    engine = {"device": "cpu", "backend": "torch", "image_downscale": 1, "preset_overrides": preset_overrides}
+    return run_stage(
+        "splat", spec, {"frames": scene.frames, "sparse_model": scene.sparse}, output, {**engine, **settings}
+    )

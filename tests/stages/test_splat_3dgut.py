@@ -17,12 +17,11 @@ import pycolmap
 import pytest
 import torch
 
-from gs_stages.cli import run_stage
 from gs_stages.export.ply import read_ply
 from gs_stages.splat.metrics import psnr
 from gs_stages.splat.scene import load_scene
 
-from .jobs import make_spec
+from .jobs import train_splat
 from .lens_scenes import make_lens_scene, render_through
 from .splat_scenes import SyntheticScene
 
@@ -32,9 +31,7 @@ QUICK = {"num_downscales": 0, "sh_degree_interval": 1000}
 
 
 def _train(scene: SyntheticScene, output: Path, model: str, steps: int = STEPS, **settings: Any) -> dict[str, Any]:
-    spec = make_spec(**{"training.maxSteps": steps, "training.model": model})
-    engine = {"device": "cpu", "backend": "torch", "image_downscale": 1, "preset_overrides": QUICK, **settings}
-    return run_stage("splat", spec, {"frames": scene.frames, "sparse_model": scene.sparse}, output, engine)
+    return train_splat(scene, output, steps, QUICK, model, **settings)
 
 
 def heldout_psnr_through_the_lens(ply: Path, scene: SyntheticScene) -> float:

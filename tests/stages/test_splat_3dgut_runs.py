@@ -19,7 +19,7 @@ from gs_stages.export.spz import decode_spz
 from gs_stages.splat.train import TrainingStopped
 from tests.shared_data import DATA
 
-from .jobs import MINIMAL_JOB, make_spec
+from .jobs import MINIMAL_JOB, make_spec, train_splat
 from .lens_scenes import make_lens_scene
 from .splat_scenes import SyntheticScene
 
@@ -48,9 +48,7 @@ def fisheye(tmp_path_factory: pytest.TempPathFactory) -> SyntheticScene:
 
 
 def _run(scene: SyntheticScene, output: Path, steps: int, **settings: Any) -> dict[str, Any]:
-    spec = make_spec(**{"training.maxSteps": steps, "training.model": "3dgut"})
-    engine = {"device": "cpu", "backend": "torch", "image_downscale": 1, "preset_overrides": QUICK, **settings}
-    return run_stage("splat", spec, {"frames": scene.frames, "sparse_model": scene.sparse}, output, engine)
+    return train_splat(scene, output, steps, QUICK, "3dgut", **settings)
 
 
 def test_a_stopped_3dgut_run_resumes_to_the_same_gaussians(fisheye: SyntheticScene, tmp_path: Path) -> None:

@@ -20,11 +20,10 @@ import numpy as np
 import pytest
 import torch
 
-from gs_stages.cli import run_stage
 from gs_stages.splat.metrics import psnr
 from gs_stages.splat.scene import load_scene
 
-from .jobs import make_spec
+from .jobs import train_splat
 from .splat_scenes import SyntheticScene, make_scene, render_splat
 
 STEPS = 200
@@ -62,9 +61,7 @@ def shifted(tmp_path_factory: pytest.TempPathFactory) -> tuple[SyntheticScene, P
 
 
 def _train(scene: SyntheticScene, output: Path, model: str, steps: int = STEPS, **settings: Any) -> dict:
-    spec = make_spec(**{"training.maxSteps": steps, "training.model": model})
-    engine = {"device": "cpu", "backend": "torch", "image_downscale": 1, "preset_overrides": OVERRIDES, **settings}
-    return run_stage("splat", spec, {"frames": scene.frames, "sparse_model": scene.sparse}, output, engine)
+    return train_splat(scene, output, steps, OVERRIDES, model, **settings)
 
 
 @pytest.fixture(scope="module")

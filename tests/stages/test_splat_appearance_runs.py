@@ -14,7 +14,7 @@ from gs_stages.export.spz import decode_spz
 from gs_stages.quality_checks import evaluate_check
 from gs_stages.splat.train import TrainingStopped
 
-from .jobs import SPLAT_FILES_ONLY, make_spec
+from .jobs import SPLAT_FILES_ONLY, make_spec, train_splat
 from .splat_scenes import SyntheticScene, make_scene
 
 QUICK = {"num_downscales": 0, "warmup_length": 10, "refine_every": 10, "sh_degree_interval": 20}
@@ -27,9 +27,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> SyntheticScene:
 
 
 def _run(scene: SyntheticScene, output: Path, steps: int, **settings: Any) -> dict:
-    spec = make_spec(**{"training.maxSteps": steps, "training.model": MODEL})
-    engine = {"device": "cpu", "backend": "torch", "image_downscale": 1, "preset_overrides": QUICK, **settings}
-    return run_stage("splat", spec, {"frames": scene.frames, "sparse_model": scene.sparse}, output, engine)
+    return train_splat(scene, output, steps, QUICK, MODEL, **settings)
 
 
 def test_a_stopped_run_resumes_with_its_appearance(scene: SyntheticScene, tmp_path: Path) -> None:

@@ -10,14 +10,13 @@ import pytest
 import torch
 
 from gs_dagster.resources.sagemaker_request import training_ranks
-from gs_stages.cli import run_stage
 from gs_stages.export.ply import read_ply
 from gs_stages.jobspec import JobSpec
 from gs_stages.splat import data_parallel
 from gs_stages.splat.presets import PRESETS
 from gs_stages.stage import StageError
 
-from .jobs import make_spec
+from .jobs import make_spec, train_splat
 from .splat_scenes import SyntheticScene, make_scene
 from .test_splat_presets import QUICK  # refinement inside the run: the merged statistics are exercised
 
@@ -28,11 +27,9 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> SyntheticScene:
 
 
 def _run(scene: SyntheticScene, output: Path, steps: int, ranks: int | None, **settings: Any) -> dict:
-    spec = make_spec(**{"training.maxSteps": steps, "training.enableMultiGpu": "true"})
-    engine = {"device": "cpu", "backend": "torch", "image_downscale": 1, "preset_overrides": QUICK, **settings}
     if ranks is not None:
-        engine["data_parallel_ranks"] = ranks
-    return run_stage("splat", spec, {"frames": scene.frames, "sparse_model": scene.sparse}, output, engine)
+        settings["data_parallel_ranks"] = ranks
+    return train_splat(scene, output, steps, QUICK, job={"training.enableMultiGpu": "true"}, **settings)
 
 
 @pytest.mark.slow

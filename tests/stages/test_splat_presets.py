@@ -16,7 +16,7 @@ from gs_stages.splat.presets import PRESETS, resolve
 from gs_stages.splat.train import TrainingStopped
 from gs_stages.stage import StageError
 
-from .jobs import SPLAT_FILES_ONLY, make_spec
+from .jobs import SPLAT_FILES_ONLY, make_spec, train_splat
 from .splat_scenes import SyntheticScene, make_scene
 
 #: Small and quick, with refinement, SH growth and a resolution change inside 60 steps.
@@ -37,15 +37,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> SyntheticScene:
 
 
 def _run(scene: SyntheticScene, output: Path, steps: int, model: str = "splatfacto", **settings: Any) -> dict:
-    spec = make_spec(**{"training.maxSteps": steps, "training.model": model})
-    engine = {
-        "device": "cpu",
-        "backend": "torch",
-        "image_downscale": 1,
-        "preset_overrides": QUICK,
-        **settings,
-    }
-    return run_stage("splat", spec, {"frames": scene.frames, "sparse_model": scene.sparse}, output, engine)
+    return train_splat(scene, output, steps, QUICK, model, **settings)
 
 
 def test_presets_carry_nerfstudios_method_differences() -> None:
@@ -104,9 +96,7 @@ def test_mcmc_preset_trains(scene: SyntheticScene, tmp_path: Path) -> None:
 
 
 def test_multi_gpu_without_gpus_trains_in_one_process_and_says_so(scene: SyntheticScene, tmp_path: Path) -> None:
-    spec = make_spec(**{"training.maxSteps": 3, "training.enableMultiGpu": "true"})
-    engine = {"device": "cpu", "backend": "torch", "image_downscale": 1, "preset_overrides": QUICK}
-    metrics = run_stage("splat", spec, {"frames": scene.frames, "sparse_model": scene.sparse}, tmp_path, engine)
+    metrics = train_splat(scene, tmp_path, 3, QUICK, job={"training.enableMultiGpu": "true"})
     assert metrics["trained"] and metrics["steps"] == 3
     assert metrics["multi_gpu_note"] == "enableMultiGpu: no GPU, trained in one CPU process"
     assert "data_parallel" not in metrics

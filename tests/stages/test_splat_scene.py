@@ -101,7 +101,7 @@ def test_a_missing_image_is_named(tmp_path: Path) -> None:
 
 
 def test_crop_undistortion_covers_the_opencv_models_and_leaves_fisheye_to_colmap() -> None:
-    from gs_stages.splat.scene import _cropped_pinhole
+    from gs_stages.splat.undistort import cropped_pinhole
 
     radial = pycolmap.Camera(model="RADIAL", width=640, height=480, params=[500.0, 320.0, 240.0, -0.2, 0.05])
     opencv = pycolmap.Camera(
@@ -111,7 +111,7 @@ def test_crop_undistortion_covers_the_opencv_models_and_leaves_fisheye_to_colmap
         model="OPENCV_FISHEYE", width=640, height=480, params=[300.0, 300.0, 320.0, 240.0, 0.1, 0.0, 0.0, 0.0]
     )
     for camera in (radial, opencv):
-        pinhole = _cropped_pinhole(camera)
+        pinhole = cropped_pinhole(camera)
         assert pinhole is not None and pinhole.model.name == "PINHOLE"
         assert 0 < pinhole.width <= camera.width and 0 < pinhole.height <= camera.height
         # every corner of the cropped pinhole image sees a point inside the original photo
@@ -120,4 +120,4 @@ def test_crop_undistortion_covers_the_opencv_models_and_leaves_fisheye_to_colmap
         rays = pinhole.cam_from_img(corners)
         source = camera.img_from_cam(np.concatenate([rays, np.ones((4, 1))], axis=1))
         assert (source > -1).all() and (source < [camera.width + 1, camera.height + 1]).all()
-    assert _cropped_pinhole(fisheye) is None  # load_scene then uses COLMAP's undistorter
+    assert cropped_pinhole(fisheye) is None  # load_scene then uses COLMAP's undistorter

@@ -15,9 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from gs_stages.cli import run_stage
-
-from .jobs import make_spec
+from .jobs import train_splat
 from .splat_scenes import SyntheticScene, make_scene
 
 pytestmark = pytest.mark.slow
@@ -39,9 +37,7 @@ def add_occluders(scene: SyntheticScene, test_every: int = 8, seed: int = 5) -> 
 
 
 def _train(scene: SyntheticScene, output: Path, **overrides: Any) -> dict[str, Any]:
-    spec = make_spec(**{"training.maxSteps": STEPS, "training.model": "splatfacto-w-light"})
-    settings = {"device": "cpu", "backend": "torch", "image_downscale": 1, "preset_overrides": {**QUICK, **overrides}}
-    return run_stage("splat", spec, {"frames": scene.frames, "sparse_model": scene.sparse}, output, settings)
+    return train_splat(scene, output, STEPS, {**QUICK, **overrides}, "splatfacto-w-light")
 
 
 def test_masking_transients_gives_higher_held_out_psnr(tmp_path: Path) -> None:

@@ -17,11 +17,12 @@ from typing import Any
 from gs_stages.frames.archive import IMAGE_EXTENSIONS, SafeArchive, is_image, member_path, open_archive
 from gs_stages.frames.blur import blurry_frames
 from gs_stages.frames.images import DECODE_ERRORS, DecodedImage, decode_image, save_jpeg
-from gs_stages.frames.output import STAGING_DIR, StepTimer, frame_name
+from gs_stages.frames.output import STAGING_DIR, frame_name
 from gs_stages.frames.priors import FoundPriors, copy_priors, find_priors, priors_source, requested_kind
 from gs_stages.frames.settings import FramesSettings
 from gs_stages.layout import FrameRecord, FramesManifest
 from gs_stages.stage import StageContext, StageError
+from gs_stages.step_timer import StepTimer
 
 MASKS_FOLDER = "masks"
 #: A photo is read into memory whole; no real photo file is this large, a hostile member can be.

@@ -16,7 +16,6 @@ import cv2
 from gs_stages.capabilities import refuse
 from gs_stages.frames.from_archive import ingest_archive
 from gs_stages.frames.from_video import ingest_video
-from gs_stages.frames.output import StepTimer
 from gs_stages.frames.settings import FramesSettings
 from gs_stages.frames.sharpness import laplacian_variance
 from gs_stages.frames.spherical import (
@@ -31,6 +30,7 @@ from gs_stages.frames.spherical import (
 from gs_stages.jobspec import VIDEO_EXTENSIONS
 from gs_stages.layout import FramesManifest
 from gs_stages.stage import StageContext, StageError
+from gs_stages.step_timer import StepTimer
 
 #: Scratch folder inside the output for the equirectangular frames before they are split.
 EQUIRECT_DIR = ".equirect"

@@ -8,12 +8,13 @@ from typing import Any
 
 import cv2
 
-from gs_stages.frames.output import StepTimer, frame_name
+from gs_stages.frames.output import frame_name
 from gs_stages.frames.settings import FramesSettings
 from gs_stages.frames.sharpness import resize_to_fit
 from gs_stages.frames.video import VideoStats, select_frames
 from gs_stages.layout import FrameRecord, FramesManifest
 from gs_stages.stage import StageContext, StageError
+from gs_stages.step_timer import StepTimer
 
 
 def ingest_video(

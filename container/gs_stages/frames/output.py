@@ -1,11 +1,8 @@
-"""Output naming and step timing shared by the video and archive paths."""
+"""Output naming shared by the video and archive paths."""
 
 from __future__ import annotations
 
 import shutil
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from gs_stages.layout import IMAGES_DIR, MANIFEST, PRIORS_DIR
@@ -26,24 +23,3 @@ def prepare_output(output: Path) -> Path:
     images = output / IMAGES_DIR
     images.mkdir(parents=True)
     return images
-
-
-class StepTimer:
-    """Seconds spent per sub-step, reported as `seconds_<step>` metrics."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    def add(self, step: str, seconds: float) -> None:
-        self.seconds[step] = self.seconds.get(step, 0.0) + seconds
-
-    @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.add(name, time.perf_counter() - started)
-
-    def metrics(self) -> dict[str, float]:
-        return {f"seconds_{k}": round(v, 3) for k, v in self.seconds.items()}

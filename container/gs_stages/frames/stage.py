@@ -10,12 +10,13 @@ from typing import Any
 from gs_stages.frames.from_archive import ingest_archive
 from gs_stages.frames.from_spherical import ingest_spherical
 from gs_stages.frames.from_video import ingest_video
-from gs_stages.frames.output import STAGING_DIR, StepTimer, prepare_output
+from gs_stages.frames.output import STAGING_DIR, prepare_output
 from gs_stages.frames.settings import FramesSettings
 from gs_stages.jobspec import ARCHIVE_EXTENSIONS, VIDEO_EXTENSIONS
 from gs_stages.layout import FramesManifest
 from gs_stages.media import file_problem
 from gs_stages.stage import StageContext, StageError
+from gs_stages.step_timer import StepTimer
 
 #: Sharpness (variance of the Laplacian) below which a frame is one flat colour: nothing to match.
 #: Sensor noise alone in a dark shot scores tens; only a covered lens or an all-black export is this flat.

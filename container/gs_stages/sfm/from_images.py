@@ -18,10 +18,11 @@ from gs_stages.sfm.focal import initialise_focal_lengths
 from gs_stages.sfm.inputs import feature_masks
 from gs_stages.sfm.mapping import map_poses
 from gs_stages.sfm.matching import match_features, vocab_tree_for
-from gs_stages.sfm.metrics import StepTimer, require_registered
+from gs_stages.sfm.metrics import require_registered
 from gs_stages.sfm.settings import SfmSettings
 from gs_stages.sfm.spherical import apply_view_rig, view_camera, view_of_images
 from gs_stages.stage import StageContext
+from gs_stages.step_timer import StepTimer
 
 
 def from_images(

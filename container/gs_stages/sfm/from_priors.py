@@ -18,9 +18,9 @@ from gs_stages.sfm.features import CameraSetup, extract_features
 from gs_stages.sfm.inputs import feature_masks, require_manifest
 from gs_stages.sfm.mapping import triangulate_known_poses
 from gs_stages.sfm.matching import match_features, vocab_tree_for
-from gs_stages.sfm.metrics import StepTimer
 from gs_stages.sfm.settings import SfmSettings
 from gs_stages.stage import StageContext, StageError
+from gs_stages.step_timer import StepTimer
 
 #: Prior poses that fit the images turn most matched features into points (57-80% on the fox
 #: capture); the same matrices read in a wrong convention reach 3-6%. Below 15% the job is refused.

@@ -3,32 +3,12 @@
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pycolmap
 
 from gs_stages.quality_checks import judge_registration
 from gs_stages.stage import StageError
-
-#: A model needs at least this many posed images to be worth training on.
-
-
-class StepTimer:
-    """Wall time of each sub-step, in seconds, for metrics.json and the benchmark."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - started, 3)
 
 
 def model_metrics(model: pycolmap.Reconstruction) -> dict[str, Any]:

@@ -31,10 +31,11 @@ from gs_stages.layout import read_frames_input
 from gs_stages.quality_checks import MIN_REGISTERED_IMAGES
 from gs_stages.sfm.from_images import from_images
 from gs_stages.sfm.from_priors import from_colmap_model, from_transforms
-from gs_stages.sfm.metrics import StepTimer, model_metrics
+from gs_stages.sfm.metrics import model_metrics
 from gs_stages.sfm.model_io import write_sparse_model
 from gs_stages.sfm.settings import SfmSettings
 from gs_stages.stage import StageContext, StageError
+from gs_stages.step_timer import StepTimer
 
 
 @contextmanager
@@ -75,7 +76,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
             write_sparse_model(model, ctx.output)
     metrics: dict[str, Any] = {"input_images": len(frames.names), **model_metrics(model), **details}
     metrics["enhanced_features"] = sfm.enhanced_features
-    metrics["timings_s"] = timer.seconds
+    metrics["timings_s"] = timer.rounded()
     ctx.log.info(
         "sparse model: %d of %d images, %d points, mean reprojection error %s px",
         metrics["registered_images"],

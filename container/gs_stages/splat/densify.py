@@ -18,26 +18,47 @@ deliberate differences:
   Adam moments (gsplat resets only the source's); position noise takes the means learning rate in
   nerfstudio's normalised scene units and is scaled back to ours (see `presets.py`).
 `settings.strategy_impl = "gsplat"` uses gsplat's classes instead (GPU comparison runs).
+
+This module is the strategies' common interface and the choice between them; the strategies live in
+`strategy_default.py` and `strategy_mcmc.py`, the parameter surgery they share in `param_surgery.py`
+(names re-exported here, where callers and tests have always imported them).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor
 
 from gs_stages.splat.model import Params
+from gs_stages.splat.param_surgery import (
+    Optimizers,
+    State,
+    duplicate,
+    remove,
+    replace_params,
+    reset_opacities,
+    split,
+)
 from gs_stages.splat.presets import Preset
-from gs_stages.splat.render_torch import covariances, quats_to_rotmats
+from gs_stages.splat.strategy_default import DefaultStrategy
+from gs_stages.splat.strategy_mcmc import MCMCStrategy, relocation
 
-Optimizers = dict[str, torch.optim.Optimizer]
-State = dict[str, Any]
+__all__ = [
+    "DefaultStrategy",
+    "MCMCStrategy",
+    "Optimizers",
+    "State",
+    "Strategy",
+    "duplicate",
+    "make_strategy",
+    "relocation",
+    "remove",
+    "replace_params",
+    "reset_opacities",
+    "split",
+]
 
 
 class Strategy(Protocol):
@@ -93,340 +114,6 @@ def make_strategy(
         absgrad=preset.use_absgrad,
         cap_max=preset.max_gs_num,
         generator=generator,
-    )
-
-
-@dataclass
-class DefaultStrategy:
-    """3DGS adaptive density control: clone small / split large high-gradient Gaussians, prune faint
-    and huge ones, periodically reset opacities (so floaters can fade and be pruned)."""
-
-    prune_opa: float = 0.005
-    grow_grad2d: float = 0.0002
-    grow_scale3d: float = 0.01
-    grow_scale2d: float = 0.05
-    prune_scale3d: float = 0.1
-    prune_scale2d: float = 0.15
-    refine_scale2d_stop_iter: int = 0
-    refine_start_iter: int = 500
-    refine_stop_iter: int = 15_000
-    reset_every: int = 3000
-    refine_every: int = 100
-    pause_refine_after_reset: int = 0
-    #: No opacity reset after this step (None: no limit). The trainer sets it to max_steps -
-    #: preset.reset_alpha_quiet_steps; the presets keep that window at 0 (nerfstudio's schedule), since
-    #: on fox a 3000-step window scored lower than the late reset it skips (presets.py).
-    reset_stop_iter: int | None = None
-    absgrad: bool = False
-    #: The Gaussian budget (`training.numGaussians`): growth stops at this count, the candidates with the
-    #: largest screen-space gradient going first. Enforced while training, as MCMC's cap is, because
-    #: pruning a finished splat down to a budget removes Gaussians the others were fitted around (on kermit
-    #: and fox, halving the count after training cost 5-9 dB; docs/BENCHMARKS.md).
-    cap_max: int | None = None
-    generator: torch.Generator | None = None
-    #: Called with (state, n Gaussians, device) right before a refinement: multi-GPU training merges the
-    #: statistics of every rank there, so all ranks grow and prune alike (`data_parallel.py`).
-    before_refine: Callable[[State, int, torch.device], None] | None = None
-
-    def resets_at(self, step: int) -> bool:
-        """Whether the opacities are reset after this step."""
-        late = self.reset_stop_iter is not None and step > self.reset_stop_iter
-        return step > 0 and step % self.reset_every == 0 and not late
-
-    def initialize_state(self, scene_scale: float = 1.0) -> State:
-        # grad2d: summed screen-space gradient norms; count: how often each Gaussian was visible;
-        # radii: largest screen footprint, as a fraction of the image's longer side.
-        return {"grad2d": None, "count": None, "radii": None, "scene_scale": scene_scale}
-
-    def step_pre_backward(self, params: Params, optimizers: Optimizers, state: State, step: int, info: dict) -> None:
-        info["means2d"].retain_grad()
-
-    def step_post_backward(
-        self, params: Params, optimizers: Optimizers, state: State, step: int, info: dict, lr: float = 0.0
-    ) -> None:
-        if step >= self.refine_stop_iter:
-            return
-        self._update_state(params, state, info)
-        # After a reset, refinement pauses until every view has been seen again (splatfacto's rule).
-        last_reset = step - step % self.reset_every
-        paused = self.resets_at(last_reset) and step - last_reset < self.pause_refine_after_reset
-        if step > self.refine_start_iter and step % self.refine_every == 0 and not paused:
-            if self.before_refine is not None:
-                self.before_refine(state, len(params["means"]), params["means"].device)
-            self._grow(params, optimizers, state, step)
-            self._prune(params, optimizers, state, step)
-            for key in ("grad2d", "count", "radii"):
-                state[key].zero_()
-        if self.resets_at(step):
-            reset_opacities(params, optimizers, value=self.prune_opa * 2.0)
-
-    @torch.no_grad()
-    def _update_state(self, params: Params, state: State, info: dict) -> None:
-        means2d = info["means2d"]
-        grads = means2d.absgrad if self.absgrad else means2d.grad
-        if grads is None:  # nothing was visible: no gradient reached the screen positions
-            return
-        grads = grads.clone()
-        # Normalise to [-1, 1] screen units, per camera of the batch (gsplat's convention).
-        grads[..., 0] *= info["width"] / 2.0 * info["n_cameras"]
-        grads[..., 1] *= info["height"] / 2.0 * info["n_cameras"]
-        n = len(params["means"])
-        for key in ("grad2d", "count", "radii"):
-            if state[key] is None:
-                state[key] = torch.zeros(n, device=grads.device)
-        seen = (info["radii"] > 0).all(dim=-1)  # (C, N)
-        ids = torch.where(seen)[1]
-        state["grad2d"].index_add_(0, ids, grads[seen].norm(dim=-1))
-        state["count"].index_add_(0, ids, torch.ones_like(ids, dtype=torch.float32))
-        footprint = info["radii"][seen].max(dim=-1).values / float(max(info["width"], info["height"]))
-        state["radii"][ids] = torch.maximum(state["radii"][ids], footprint)
-
-    @torch.no_grad()
-    def _grow(self, params: Params, optimizers: Optimizers, state: State, step: int) -> None:
-        grads = state["grad2d"] / state["count"].clamp_min(1)
-        high = grads > self.grow_grad2d
-        small = torch.exp(params["scales"]).max(dim=-1).values <= self.grow_scale3d * state["scene_scale"]
-        clone = high & small
-        split_mask = high & ~small
-        if step < self.refine_scale2d_stop_iter:
-            split_mask |= state["radii"] > self.grow_scale2d
-        if self.cap_max is not None:
-            clone, split_mask = _within_budget(clone, split_mask, grads, self.cap_max - len(grads))
-        if clone.any():
-            duplicate(params, optimizers, state, clone)
-        split_mask = torch.cat([split_mask, torch.zeros(int(clone.sum()), dtype=torch.bool, device=grads.device)])
-        if split_mask.any():
-            split(params, optimizers, state, split_mask, self.generator)
-
-    @torch.no_grad()
-    def _prune(self, params: Params, optimizers: Optimizers, state: State, step: int) -> None:
-        prune = torch.sigmoid(params["opacities"]) < self.prune_opa
-        if step > self.reset_every:
-            prune |= torch.exp(params["scales"]).max(dim=-1).values > self.prune_scale3d * state["scene_scale"]
-            if step < self.refine_scale2d_stop_iter:
-                prune |= state["radii"] > self.prune_scale2d
-        if prune.any():
-            remove(params, optimizers, state, prune)
-
-
-def _within_budget(clone: Tensor, split_mask: Tensor, grads: Tensor, room: int) -> tuple[Tensor, Tensor]:
-    """The clone and split candidates that fit in `room` more Gaussians (each adds one), largest gradient first."""
-    candidates = clone | split_mask
-    wanted = int(candidates.sum())
-    if wanted <= room:
-        return clone, split_mask
-    keep = torch.zeros_like(candidates)
-    if room > 0:
-        score = torch.where(candidates, grads, torch.full_like(grads, -1.0))
-        keep[torch.topk(score, room).indices] = True
-    return clone & keep, split_mask & keep
-
-
-@dataclass
-class MCMCStrategy:
-    """3DGS as MCMC: move dead Gaussians onto live ones, add 5% per refinement up to a cap, and
-    jitter faint ones every step with noise shaped by their covariance."""
-
-    cap_max: int = 1_000_000
-    noise_lr: float = 5e5
-    refine_start_iter: int = 500
-    refine_stop_iter: int = 25_000
-    refine_every: int = 100
-    min_opacity: float = 0.005
-    generator: torch.Generator | None = None
-
-    def initialize_state(self, scene_scale: float = 1.0) -> State:
-        return {"scene_scale": scene_scale}
-
-    def step_pre_backward(self, params: Params, optimizers: Optimizers, state: State, step: int, info: dict) -> None:
-        return None
-
-    @torch.no_grad()
-    def step_post_backward(
-        self, params: Params, optimizers: Optimizers, state: State, step: int, info: dict, lr: float = 0.0
-    ) -> None:
-        """`lr` is the current means learning rate in nerfstudio's normalised units."""
-        if self.refine_start_iter < step < self.refine_stop_iter and step % self.refine_every == 0:
-            dead = torch.sigmoid(params["opacities"]) <= self.min_opacity
-            if dead.any() and not dead.all():
-                self._relocate(params, optimizers, dead)
-            n = len(params["means"])
-            grow = max(0, min(self.cap_max, int(1.05 * n)) - n)
-            if grow > 0:
-                self._add(params, optimizers, grow)
-        self._inject_noise(params, lr * self.noise_lr / state["scene_scale"])
-
-    def _relocate(self, params: Params, optimizers: Optimizers, dead: Tensor) -> None:
-        opacities = torch.sigmoid(params["opacities"])
-        alive = torch.where(~dead)[0]
-        targets = torch.where(dead)[0]
-        sources = alive[_sample(opacities[alive], len(targets), self.generator)]
-        self._share(params, sources)
-        picked = torch.cat([sources, targets])
-
-        def move(name: str, p: Tensor) -> Tensor:
-            p = p.clone()
-            p[targets] = p[sources]
-            return p
-
-        def restart(key: str, v: Tensor) -> Tensor:
-            v = v.clone()
-            v[picked] = 0
-            return v
-
-        replace_params(params, optimizers, move, restart)
-
-    def _add(self, params: Params, optimizers: Optimizers, count: int) -> None:
-        sources = _sample(torch.sigmoid(params["opacities"]), count, self.generator)
-        self._share(params, sources)
-        replace_params(
-            params,
-            optimizers,
-            lambda name, p: torch.cat([p, p[sources]]),
-            lambda key, v: torch.cat([v, torch.zeros((count, *v.shape[1:]), device=v.device, dtype=v.dtype)]),
-        )
-
-    def _share(self, params: Params, sources: Tensor) -> None:
-        """Split each source's opacity and size among itself and its new copies (paper, Eq. 9)."""
-        copies = torch.bincount(sources, minlength=len(params["means"]))[sources] + 1
-        opacity, scale = relocation(
-            torch.sigmoid(params["opacities"][sources]), torch.exp(params["scales"][sources]), copies
-        )
-        opacity = opacity.clamp(min=self.min_opacity, max=1.0 - torch.finfo(torch.float32).eps)
-        params["opacities"].data[sources] = torch.logit(opacity)
-        params["scales"].data[sources] = torch.log(scale)
-
-    def _inject_noise(self, params: Params, scaler: float) -> None:
-        opacities = torch.sigmoid(params["opacities"])
-        gate = torch.sigmoid(100.0 * ((1.0 - opacities) - 0.995))  # ~1 for nearly transparent, ~0 else
-        noise = _randn(params["means"].shape, self.generator, params["means"].device) * (gate * scaler)[:, None]
-        cov = covariances(params["quats"], torch.exp(params["scales"]))
-        # Multiply-and-sum, not einsum: einsum becomes a batched cuBLAS gemv that CUDA runs in chunks of
-        # 65,535 matrices, 0.9 ms of a 20 ms step at 1 M Gaussians (round 4 profile); this is one kernel.
-        params["means"].data += (cov * noise[:, None, :]).sum(-1)
-
-
-def relocation(opacities: Tensor, scales: Tensor, copies: Tensor, n_max: int = 51) -> tuple[Tensor, Tensor]:
-    """Opacity and scale for each of n copies so that together they render like the original.
-
-    o' = 1 - (1 - o)^(1/n); s' = o / (sum_{k=1}^{n} C(n, k) (-1)^(k-1) o'^k / sqrt(k)) * s.
-    """
-    n = copies.clamp(1, n_max).double()
-    o = opacities.double()
-    new_o = 1.0 - torch.pow(1.0 - o, 1.0 / n)
-    k = torch.arange(1, n_max + 1, device=o.device, dtype=torch.float64)
-    log_binom = torch.lgamma(n[:, None] + 1) - torch.lgamma(k + 1) - torch.lgamma((n[:, None] - k).clamp_min(0) + 1)
-    sign = torch.where(k % 2 == 1, 1.0, -1.0).to(torch.float64)
-    terms = torch.exp(log_binom) * sign * new_o[:, None] ** k / torch.sqrt(k)
-    denominator = torch.where(k <= n[:, None], terms, torch.zeros_like(terms)).sum(-1)
-    new_scales = (o / denominator)[:, None] * scales.double()
-    return new_o.to(opacities.dtype), new_scales.to(scales.dtype)
-
-
-def _sample(weights: Tensor, count: int, generator: torch.Generator | None) -> Tensor:
-    """Indices drawn with replacement, proportional to `weights` (inverse CDF; no 2^24 size limit)."""
-    cdf = torch.cumsum(weights.double(), 0)
-    draws = torch.rand(count, generator=generator, device=generator.device if generator else cdf.device)
-    picks = torch.searchsorted(cdf, draws.to(cdf.device, torch.float64) * cdf[-1], right=True)
-    return picks.clamp_max(len(weights) - 1)
-
-
-def _randn(shape: tuple[int, ...] | torch.Size, generator: torch.Generator | None, device: torch.device) -> Tensor:
-    """Normal noise from the run's generator (which may live on another device than the params)."""
-    noise = torch.randn(shape, generator=generator, device=generator.device if generator else device)
-    return noise.to(device)
-
-
-# -- parameter surgery: change the set of Gaussians, carrying Adam's moments along ---------------------
-
-
-def replace_params(
-    params: Params,
-    optimizers: Optimizers,
-    param_fn: Callable[[str, Tensor], Tensor],
-    state_fn: Callable[[str, Tensor], Tensor],
-    names: tuple[str, ...] | None = None,
-) -> None:
-    """Swap each parameter for `param_fn(name, old)`; map its Adam state tensors with `state_fn`."""
-    for name in names or tuple(params):
-        old = params[name]
-        new = torch.nn.Parameter(param_fn(name, old.detach()), requires_grad=old.requires_grad)
-        params[name] = new
-        optimizer = optimizers[name]
-        moments = optimizer.state.pop(old, {})
-        for key, value in list(moments.items()):
-            if key != "step" and isinstance(value, Tensor):
-                moments[key] = state_fn(key, value)
-        optimizer.param_groups[0]["params"] = [new]
-        if moments:
-            optimizer.state[new] = moments
-
-
-def _update_running_state(state: State, fn: Callable[[Tensor], Tensor]) -> None:
-    for key, value in state.items():
-        if isinstance(value, Tensor):
-            state[key] = fn(value)
-
-
-@torch.no_grad()
-def duplicate(params: Params, optimizers: Optimizers, state: State, mask: Tensor) -> None:
-    """Append an exact copy of each selected Gaussian (fresh Adam moments for the copies)."""
-    sel = torch.where(mask)[0]
-    replace_params(
-        params,
-        optimizers,
-        lambda name, p: torch.cat([p, p[sel]]),
-        lambda key, v: torch.cat([v, torch.zeros((len(sel), *v.shape[1:]), device=v.device, dtype=v.dtype)]),
-    )
-    _update_running_state(state, lambda v: torch.cat([v, v[sel]]))
-
-
-@torch.no_grad()
-def split(
-    params: Params, optimizers: Optimizers, state: State, mask: Tensor, generator: torch.Generator | None
-) -> None:
-    """Replace each selected Gaussian by two, sampled from it, each 1.6x smaller (3DGS)."""
-    sel, rest = torch.where(mask)[0], torch.where(~mask)[0]
-    scales = torch.exp(params["scales"][sel])
-    rot = quats_to_rotmats(F.normalize(params["quats"][sel], dim=-1))
-    noise = _randn((2, len(sel), 3), generator, scales.device)
-    offsets = torch.einsum("nij,nj,bnj->bni", rot, scales, noise)  # (2, n, 3)
-
-    def param_fn(name: str, p: Tensor) -> Tensor:
-        if name == "means":
-            halves = (p[sel] + offsets).reshape(-1, 3)
-        elif name == "scales":
-            halves = torch.log(scales / 1.6).repeat(2, 1)
-        else:
-            halves = p[sel].repeat(2, *([1] * (p.dim() - 1)))
-        return torch.cat([p[rest], halves])
-
-    replace_params(
-        params,
-        optimizers,
-        param_fn,
-        lambda key, v: torch.cat([v[rest], torch.zeros((2 * len(sel), *v.shape[1:]), device=v.device, dtype=v.dtype)]),
-    )
-    _update_running_state(state, lambda v: torch.cat([v[rest], v[sel].repeat(2, *([1] * (v.dim() - 1)))]))
-
-
-@torch.no_grad()
-def remove(params: Params, optimizers: Optimizers, state: State, mask: Tensor) -> None:
-    keep = torch.where(~mask)[0]
-    replace_params(params, optimizers, lambda name, p: p[keep], lambda key, v: v[keep])
-    _update_running_state(state, lambda v: v[keep])
-
-
-@torch.no_grad()
-def reset_opacities(params: Params, optimizers: Optimizers, value: float) -> None:
-    """Cap every opacity at `value` and forget the opacity moments."""
-    cap = math.log(value / (1.0 - value))
-    replace_params(
-        params,
-        optimizers,
-        lambda name, p: p.clamp(max=cap),
-        lambda key, v: torch.zeros_like(v),
-        names=("opacities",),
     )
 
 

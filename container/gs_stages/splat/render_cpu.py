@@ -59,11 +59,8 @@ class _Rasterize(torch.autograd.Function):
 
 
 def pixel_boxes(means2d: Tensor, radii: Tensor, width: int, height: int) -> tuple[Tensor, Tensor]:
-    """[lo, hi) pixel ranges whose centres lie in each Gaussian's box, exactly as render_torch.select_pairs."""
-    half = radii.to(means2d.dtype)
-    size = torch.tensor([width, height], device=means2d.device)
-    lo = torch.minimum(torch.ceil(means2d - half - 0.5).clamp_min(0).long(), size)
-    hi = torch.minimum((torch.floor(means2d + half - 0.5) + 1).clamp_min(0).long(), size)
+    """[lo, hi) pixel ranges whose centres lie in each Gaussian's box (`render_torch.pixel_boxes`), as int32."""
+    lo, hi = render_torch.pixel_boxes(means2d, radii.to(means2d.dtype), width, height)
     return lo.to(torch.int32).contiguous(), hi.to(torch.int32).contiguous()
 
 

@@ -1,8 +1,8 @@
 """The training scene: posed pinhole views, their images and masks, and the SfM points, from disk.
 
 Both rasterizers model an ideal pinhole camera, so a COLMAP camera with distortion (SIMPLE_RADIAL,
-OPENCV, the fisheye models ...) is undistorted first, into one of two pinhole cameras (engine setting
-`undistort`):
+OPENCV, the fisheye models ...) is undistorted first (`undistort.py`), into one of two pinhole
+cameras (engine setting `undistort`):
 * "crop" (default): the field's convention, what nerfstudio's and gsplat's COLMAP loaders do: OpenCV's
   `getOptimalNewCameraMatrix(alpha=0)` for the models OpenCV's distortion vector expresses (the radial
   and OPENCV families), then a crop to its valid region. Held-out metrics are then taken over the
@@ -38,6 +38,7 @@ from torch import Tensor
 
 from gs_stages.layout import IMAGES_DIR, SPARSE_DIR, MaskFolders, read_mask_folders
 from gs_stages.splat.lens import PINHOLE_MODELS, Lens, from_colmap
+from gs_stages.splat.undistort import pinhole_for, undistort_image
 from gs_stages.stage import StageError
 
 log = logging.getLogger("gs_stages.splat")
@@ -191,10 +192,8 @@ def _read_view(
     valid = usable == 255 if usable is not None else None
     lens = from_colmap(camera.model.name, camera.params) if keep_lens else None
     if lens is None and camera.model.name not in PINHOLE_MODELS:
-        pinhole = _cropped_pinhole(camera) if undistort == "crop" else None
-        if pinhole is None:
-            pinhole = pycolmap.undistort_camera(pycolmap.UndistortCameraOptions(), camera)
-        camera, pixels, mask, valid = _undistort(camera, pinhole, pixels, mask, usable)
+        pinhole = pinhole_for(camera, undistort)
+        camera, pixels, mask, valid = undistort_image(camera, pinhole, pixels, mask, usable)
         lens = Lens() if keep_lens else None  # 3dgut renders it as the pinhole it now is
     viewmat = np.eye(4, dtype=np.float32)
     viewmat[:3] = image.cam_from_world().matrix()
@@ -216,67 +215,6 @@ def _read_mask(masks: Path, name: str) -> np.ndarray:
         if mask is not None:
             return mask
     raise StageError(f"masks are enabled but {candidates[0]} is missing", hint="re-run the masks stage")
-
-
-#: OpenCV's distortion vector (k1, k2, p1, p2[, k3, k4, k5, k6]) for the COLMAP models that have one,
-#: from COLMAP's parameter order (focal(s), principal point, then these).
-_OPENCV_DISTORTION = {
-    "SIMPLE_RADIAL": lambda p: [p[3], 0.0, 0.0, 0.0],
-    "RADIAL": lambda p: [p[3], p[4], 0.0, 0.0],
-    "OPENCV": lambda p: list(p[4:8]),
-    "FULL_OPENCV": lambda p: list(p[4:12]),
-}
-
-
-def _cropped_pinhole(camera: pycolmap.Camera) -> pycolmap.Camera | None:
-    """The pinhole camera of nerfstudio's and gsplat's loaders: OpenCV's optimal new camera matrix with
-    alpha=0 (only valid pixels), cropped to its valid region; None for models OpenCV cannot express.
-
-    COLMAP puts pixel centres at +0.5, OpenCV at integers: the principal point moves by half a pixel
-    into OpenCV's convention and back, so the crop is exact (the peers skip this sub-pixel step).
-    """
-    distortion = _OPENCV_DISTORTION.get(camera.model.name)
-    if distortion is None:
-        return None
-    K = camera.calibration_matrix().astype(np.float64)
-    K[:2, 2] -= 0.5
-    new_K, (x, y, w, h) = cv2.getOptimalNewCameraMatrix(
-        K, np.array(distortion(camera.params), np.float64), (camera.width, camera.height), 0
-    )
-    if w <= 0 or h <= 0:
-        return None
-    new_K[0, 2] += 0.5 - x
-    new_K[1, 2] += 0.5 - y
-    return pycolmap.Camera(
-        model="PINHOLE",
-        width=int(w),
-        height=int(h),
-        params=[new_K[0, 0], new_K[1, 1], new_K[0, 2], new_K[1, 2]],
-    )
-
-
-def _undistort(
-    camera: pycolmap.Camera,
-    pinhole: pycolmap.Camera,
-    pixels: np.ndarray,
-    mask: np.ndarray | None,
-    usable: np.ndarray | None = None,
-) -> tuple[pycolmap.Camera, np.ndarray, np.ndarray | None, np.ndarray]:
-    """Resample an image (and mask) from `camera` into the distortion-free `pinhole` camera; a pixel is
-    valid where it comes wholly from inside the image and from `usable` pixels (255) when given."""
-    u, v = np.meshgrid(np.arange(pinhole.width) + 0.5, np.arange(pinhole.height) + 0.5)
-    rays = pinhole.cam_from_img(np.stack([u.ravel(), v.ravel()], axis=1))
-    source = camera.img_from_cam(np.concatenate([rays, np.ones((len(rays), 1))], axis=1)) - 0.5
-    map_x = source[:, 0].reshape(u.shape).astype(np.float32)
-    map_y = source[:, 1].reshape(u.shape).astype(np.float32)
-
-    def remap(image: np.ndarray, interpolation: int) -> np.ndarray:
-        return cv2.remap(image, map_x, map_y, interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-
-    base = usable if usable is not None else np.full(pixels.shape[:2], 255, np.uint8)
-    valid = remap(base, cv2.INTER_LINEAR) == 255
-    undistorted_mask = remap(mask, cv2.INTER_LINEAR) if mask is not None else None
-    return pinhole, remap(pixels, cv2.INTER_LINEAR), undistorted_mask, valid
 
 
 def _image_size(path: Path) -> tuple[int, int]:
