@@ -9,7 +9,7 @@
 #   call 3: bash bench/plans/h200_s9_call.sh 3      collect what is left, end the scheduler
 set -u
 export STATE=/tmp/gsbench SITE=/tmp/site PYTHONUNBUFFERED=1 TORCH_CUDA_ARCH_LIST=9.0
-PLAN=bench/plans/h200_s9.json MAX_S=${MAX_S:-540}
+PLAN=${PLAN:-bench/plans/h200_s9.json} MAX_S=${MAX_S:-540}
 OUT=${OUT:-.work/h200_s9}; mkdir -p "$OUT"
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
   python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'; nproc

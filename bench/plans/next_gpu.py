@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Write the next one-GPU round's plan for issue #18 (items 1, 3 and 7): `python3 bench/plans/next_gpu.py`.
+
+Round 7 (session 9, docs/BENCHMARKS.md) left these open. Run with bench/plans/h200_s9_call.sh's flow
+(PLAN=bench/plans/next_gpu.json). Then run h200_s9_grt.sh as its own call (item 5: the 3dgrt build and kermit).
+
+Lane 0, timed alone on one machine:
+- fox `splatfacto` and `splatfacto-w-light`: the w-light neutral-colour fix of session 9 against its plain-PSNR gap
+  (26.57 against 30.95 in round 7).
+  Prediction: plain within 0.5 dB of `splatfacto`, NeRF-W still ≥ +0.5 over it, time ≤ 1.5x.
+- fox `splatfacto` with `num_downscales=3, resolution_schedule=1500` (item 7: an eighth of the resolution at first,
+  doubling every 1,500 steps, so full resolution from step 4,500, where today it comes at 6,000).
+  Prediction: 0.85-0.9x the train time of `splatfacto`, PSNR −0.1 to +0.2 (more full-resolution steps).
+- The peer's `default` on fox, alone: a fresh time base for the ratios (round 6: 136.7 s on an H200).
+
+Lane 1, after lane 0, shared (PSNR only), for item 1 (`splatfacto` ≥ the peer's `default` on fox, kermit, statue):
+- `splatfacto` with `stop_screen_size_at=0`: no screen-space split and cull, as the peer (gsplat's default
+  `refine_scale2d_stop_iter=0`). Statue's background is large on screen.
+  Prediction: statue +0.2 to +0.5, fox and kermit ±0.2.
+- `splatfacto` and the peer's `default` on kermit and statue, as same-round baselines.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from make_plans import ours, peer
+
+HERE = Path(__file__).resolve().parent
+STATUE = "statue_of_liberty_colmap"
+FAST = {"num_downscales": 3, "resolution_schedule": 1500}
+NO_SCREEN = {"stop_screen_size_at": 0}
+
+
+def tagged(scene: str, tag: str, override: dict) -> dict:
+    return {**ours(scene, 7000, tag=tag), "override": override}
+
+
+def plan() -> dict:
+    timed = [ours("fox", 7000), ours("fox", 7000, "splatfacto-w-light"), tagged("fox", "splatfacto-fast", FAST),
+             peer("fox", 7000)]  # fmt: skip
+    sweep = [tagged(s, "splatfacto-noscreen", NO_SCREEN) for s in ("fox", "kermit", STATUE)]
+    sweep += [run for s in ("kermit", STATUE) for run in (ours(s, 7000), peer(s, 7000))]
+    sweep += [tagged(s, "splatfacto-fast", FAST) for s in ("kermit", STATUE)]
+    return {
+        "about": "issue #18 items 1, 3, 7 on one GPU: w-light's neutral colours, a faster resolution schedule, "
+        "no screen-space rules (as the peer); fresh peer default baselines",
+        "lanes": [{"gpu": 0, "runs": timed}, {"gpu": 0, "after": [0], "parallel": 6, "runs": sweep}],
+        "pairs": [
+            ["fox__7000__ours__splatfacto", "fox__7000__peer__default"],
+            ["fox__7000__ours__splatfacto-w-light", "fox__7000__ours__splatfacto"],
+            ["fox__7000__ours__splatfacto-fast", "fox__7000__ours__splatfacto"],
+            ["fox__7000__ours__splatfacto-fast", "fox__7000__peer__default"],
+            *(
+                [f"{s}__7000__ours__splatfacto-noscreen", f"{s}__7000__peer__default"]
+                for s in ("fox", "kermit", STATUE)
+            ),
+            *([f"{s}__7000__ours__splatfacto", f"{s}__7000__peer__default"] for s in ("kermit", STATUE)),
+        ],
+    }
+
+
+if __name__ == "__main__":
+    (HERE / "next_gpu.json").write_text(json.dumps(plan(), indent=1) + "\n")
