@@ -169,6 +169,8 @@ def test_the_stage_delivers_within_the_budget(tmp_path: Path, model: str, budget
     settings = {"device": "cpu", "backend": "torch", "checkpoint_every": 0, "preset_overrides": overrides}
     metrics = run_stage("splat", spec, inputs, tmp_path / "out", settings)
     assert metrics["num_gaussians"] <= budget and math.isfinite(metrics["psnr"])
+    # the job's defaults crop and clean, with what each Gaussian draws known to the stage
+    assert {"outside_camera_views", "negligible"} <= set(metrics["gaussians_removed"]), metrics["gaussians_removed"]
     if model == "splatfacto":
         assert metrics["gaussians_removed"]["over_budget"] > 0 and metrics["gaussians_before_cleanup"] > budget
     else:  # the cap held during training: it grew to the budget, and nothing was left over for the prune
