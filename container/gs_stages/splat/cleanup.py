@@ -2,10 +2,11 @@
 
 Training leaves Gaussians that no photo constrains: ones outside every camera's view (never
 supervised, often far out where a viewer's orbit shows them as "floaters"), ones too faint to change
-an 8-bit pixel, ones that draw (almost) nothing into any photo, ones grown larger than the whole capture, and small
-ones floating alone far from any other. The job options (`postProcessing.cropOutputBounds`, `cropMode`,
-`cleanSplat`, `training.numGaussians`) choose which rules run; each rule is a mask over the splat's
-Gaussians so the stage can report what each removed (`CleanupReport`).
+an 8-bit pixel, ones that draw (almost) nothing into any photo, ones grown larger than the whole
+capture, and small ones floating alone far from any other. The job options
+(`postProcessing.cropOutputBounds`, `cropMode`, `cleanSplat`, `training.numGaussians`) choose which rules
+run; each rule is a mask over the splat's Gaussians so the stage can report what each removed
+(`CleanupReport`).
 
 What decides: the crop keeps what any registered camera of the sparse model sees, by its centre or by what
 it draws into that camera's image (`Scene.views`, held-out ones included: the captured scene is what the
