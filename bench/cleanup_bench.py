@@ -31,11 +31,12 @@ from gs_stages.export.spz import write_spz
 from gs_stages.splat import presets
 from gs_stages.splat.backend import pick_device, pick_renderer
 from gs_stages.splat.cleanup import CleanupOptions, cleanup, training_fidelity
+from gs_stages.splat.contribution import Contribution, capture_contribution, contribution
 from gs_stages.splat.evaluate import eval_background, evaluate, view_psnr
 from gs_stages.splat.model import to_gaussians
 from gs_stages.splat.scene import load_scene
 from gs_stages.splat.settings import EngineSettings
-from gs_stages.splat.train import Trainer
+from gs_stages.splat.train import Trainer, TrainResult
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scene", help="a scene saved with --save-scene, instead of --frames/--sparse")
     parser.add_argument("--max-side", type=int, default=640, help="the longest training image side (CPU draft: 640)")
     parser.add_argument("--save-scene", help="only load the scene and save it here (torch.save), to train elsewhere")
-    parser.add_argument("--budget-fraction", type=float, default=0.5, help="budget variant: this share of the count")
+    parser.add_argument("--budget-fraction", type=float, nargs="+", default=[0.5], help="budget variants: shares")
+    parser.add_argument("--trained", help="a .pt file: reuse the trained splat saved there, else train and save it")
+    parser.add_argument("--train-only", action="store_true", help="stop once the splat is trained (and saved)")
+    parser.add_argument("--no-capped", action="store_true", help="skip the second run with the budget while training")
     args = parser.parse_args(argv)
 
     settings = EngineSettings.from_mapping({"checkpoint_every": 0, "test_every": args.test_every})
@@ -72,32 +76,48 @@ def main(argv: list[str] | None = None) -> int:
             result = trainer.run(args.steps)
         return trainer, result, time.perf_counter() - started
 
-    trainer, result, train_s = train(preset)
-    sh_degree = trainer.sh_degree(result.steps)
+    if args.trained and Path(args.trained).exists():  # the same splat, for variants measured later
+        saved = torch.load(args.trained, weights_only=False)
+        result, train_s = TrainResult(saved["params"], saved["steps"], None, saved["train_s"]), saved["train_s"]
+    else:
+        _, result, train_s = train(preset)
+        if args.trained:
+            torch.save({"params": result.params, "steps": result.steps, "train_s": train_s}, args.trained)
+    if args.train_only:
+        return 0
+    sh_degree = min(result.steps // preset.sh_degree_interval, preset.sh_degree)  # Trainer.sh_degree
     background = eval_background(preset, device)
     trained = result.params
     n = len(trained["means"])
-    variants = {
-        "none": CleanupOptions(crop=False, clean=False, budget=n),
-        "crop": CleanupOptions(crop=True, clean=False, budget=n),
-        "clean": CleanupOptions(crop=False, clean=True, budget=n),
-        "crop + clean (budget 1M)": CleanupOptions(),
-        "rigid_object crop": CleanupOptions(crop_mode="rigid_object", clean=False, budget=n),
-        f"budget {args.budget_fraction:.0%}": CleanupOptions(
-            crop=False, clean=False, budget=int(args.budget_fraction * n)
-        ),
-    }
-    # the training-view guard of the clean rules, as the splat stage builds it
+    # the splat stage's judges: the training-view guard of the clean rules, the contribution over every camera
     guard = training_fidelity(scene.train, lambda p, view: view_psnr(p, view, renderer, sh_degree, background))
+    every_camera = capture_contribution(scene, renderer)
+
+    def training_cameras_only(params: dict) -> torch.Tensor:  # for comparison: what crop did before session 9
+        return contribution(params, scene.train, renderer)
+
+    variants: dict[str, tuple[CleanupOptions, Contribution | None]] = {
+        "none": (CleanupOptions(crop=False, clean=False, budget=n), None),
+        "crop": (CleanupOptions(crop=True, clean=False, budget=n), every_camera),
+        "clean": (CleanupOptions(crop=False, clean=True, budget=n), every_camera),
+        "clean, contribution over training cameras only": (
+            CleanupOptions(crop=False, clean=True, budget=n),
+            training_cameras_only,
+        ),
+        "crop + clean (budget 1M)": (CleanupOptions(), every_camera),
+        "rigid_object crop": (CleanupOptions(crop_mode="rigid_object", clean=False, budget=n), every_camera),
+    }
+    for fraction in args.budget_fraction:
+        budget = CleanupOptions(crop=False, clean=False, budget=int(fraction * n))
+        variants[f"budget {fraction:.0%} by significance"] = (budget, None)
+        variants[f"budget {fraction:.0%} by contribution"] = (budget, every_camera)
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
-        for label, options in variants.items():
-            params, report = cleanup(trained, scene.train, scene.points, scene.scene_scale, options, guard)
+        for label, (options, ranking) in variants.items():
+            started = time.perf_counter()
+            params, report = cleanup(trained, scene, options, guard, ranking)
+            cleanup_s = time.perf_counter() - started
             evaluation = evaluate(params, scene.test, renderer, preset, sh_degree, None, 0, background)
-            gaussians = to_gaussians(params).up_to_degree(sh_degree)
-            ply, spz = Path(scratch) / "s.ply", Path(scratch) / "s.spz"
-            write_ply(ply, gaussians)
-            write_spz(spz, gaussians)
             row = {
                 "scene": args.name,
                 "variant": label,
@@ -109,34 +129,29 @@ def main(argv: list[str] | None = None) -> int:
                 "gaussians": report.after,
                 "removed": report.removed,
                 "spared": report.spared,
+                "cleanup_s": round(cleanup_s, 1),
                 "psnr": round(evaluation.psnr or float("nan"), 3),
-                "ply_bytes": ply.stat().st_size,
-                "spz_bytes": spz.stat().st_size,
+                **sizes(params, sh_degree, Path(scratch)),
             }
             print(json.dumps(row), flush=True)
             rows.append(row)
     # The same budget enforced while training (the strategies' cap_max, as the splat stage sets it from
     # training.numGaussians): growth stops at the cap instead of a finished splat being pruned down to it.
-    capped_preset = dataclasses.replace(preset, max_gs_num=int(args.budget_fraction * n))
-    _, capped, capped_s = train(capped_preset)
-    evaluation = evaluate(capped.params, scene.test, renderer, preset, sh_degree, None, 0, background)
-    gaussians = to_gaussians(capped.params).up_to_degree(sh_degree)
-    with tempfile.TemporaryDirectory() as scratch:
-        ply, spz = Path(scratch) / "s.ply", Path(scratch) / "s.spz"
-        write_ply(ply, gaussians)
-        write_spz(spz, gaussians)
-        row = {
-            **rows[0],
-            "variant": f"budget {args.budget_fraction:.0%} while training",
-            "train_s": round(capped_s, 1),
-            "gaussians": len(capped.params["means"]),
-            "removed": {},
-            "psnr": round(evaluation.psnr or float("nan"), 3),
-            "ply_bytes": ply.stat().st_size,
-            "spz_bytes": spz.stat().st_size,
-        }
-    print(json.dumps(row), flush=True)
-    rows.append(row)
+    for fraction in [] if args.no_capped else args.budget_fraction:
+        _, capped, capped_s = train(dataclasses.replace(preset, max_gs_num=int(fraction * n)))
+        evaluation = evaluate(capped.params, scene.test, renderer, preset, sh_degree, None, 0, background)
+        with tempfile.TemporaryDirectory() as scratch:
+            row = {
+                **rows[0],
+                "variant": f"budget {fraction:.0%} while training",
+                "train_s": round(capped_s, 1),
+                "gaussians": len(capped.params["means"]),
+                "removed": {},
+                "psnr": round(evaluation.psnr or float("nan"), 3),
+                **sizes(capped.params, sh_degree, Path(scratch)),
+            }
+        print(json.dumps(row), flush=True)
+        rows.append(row)
     base = rows[0]
     for row in rows:
         row["psnr_delta"] = round(row["psnr"] - base["psnr"], 3)
@@ -144,6 +159,15 @@ def main(argv: list[str] | None = None) -> int:
         row["spz_bytes_saved"] = base["spz_bytes"] - row["spz_bytes"]
     print(json.dumps(rows))
     return 0
+
+
+def sizes(params: dict, sh_degree: int, scratch: Path) -> dict[str, int]:
+    """The bytes of the .ply and .spz (v3) our exporters write for `params`."""
+    gaussians = to_gaussians(params).up_to_degree(sh_degree)
+    ply, spz = scratch / "s.ply", scratch / "s.spz"
+    write_ply(ply, gaussians)
+    write_spz(spz, gaussians)
+    return {"ply_bytes": ply.stat().st_size, "spz_bytes": spz.stat().st_size}
 
 
 if __name__ == "__main__":

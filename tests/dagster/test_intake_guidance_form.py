@@ -113,10 +113,10 @@ def test_both_forms_start_a_run_and_the_newer_keys_reach_the_recorded_spec(drops
     assert seg["removeHumanSubject"] is False and spec["training"]["rotateSplat"] is True
     assert spec["useSpotInstance"] is False
     older = json.loads(records["older"].spec)
-    assert older["postProcessing"] == {  # crop and clean off unless asked (docs/JOB_JSON.md says why)
-        "cropOutputBounds": False,
+    assert older["postProcessing"] == {  # crop and clean on unless refused (docs/JOB_JSON.md says why)
+        "cropOutputBounds": True,
         "cropMode": "environment",
-        "cleanSplat": False,
+        "cleanSplat": True,
         "enableVideoExport": True,
         "enableSog": True,
     }

@@ -8,6 +8,7 @@ them must give back the truth's held-out PSNR.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def test_planted_floaters_are_removed_and_psnr_holds(scene: Scene, truth: dict) 
     splat = truth
     for kind in planted.values():
         splat = _join(splat, kind)
-    cleaned, report = cleanup(splat, scene.train, scene.points, scene.scene_scale, CleanupOptions())
+    cleaned, report = cleanup(splat, scene, CleanupOptions())
 
     for kind, params in planted.items():
         assert report.removed[kind] >= len(params["means"]), (kind, report.removed)
@@ -106,7 +107,7 @@ def test_the_training_view_guard_still_removes_planted_floaters(scene: Scene, tr
     splat = truth
     for kind in _planted(np.random.default_rng(3)).values():
         splat = _join(splat, kind)
-    _, report = cleanup(splat, scene.train, scene.points, scene.scene_scale, CleanupOptions(), _guard(scene))
+    _, report = cleanup(splat, scene, CleanupOptions(), _guard(scene))
     assert report.spared == {} and min(report.removed[k] for k in ("faint", "huge", "isolated")) >= 3
 
 
@@ -117,8 +118,8 @@ def test_a_clean_rule_that_catches_gaussians_the_photos_need_is_skipped(
     the room's own Gaussians. Unguarded it removes them and the scene breaks; the guard keeps them."""
     monkeypatch.setattr(cleanup_rules, "HUGE_SCALE", 0.02)
     options = CleanupOptions(crop=False)
-    unguarded, blind = cleanup(truth, scene.train, scene.points, scene.scene_scale, options)
-    guarded, report = cleanup(truth, scene.train, scene.points, scene.scene_scale, options, _guard(scene))
+    unguarded, blind = cleanup(truth, scene, options)
+    guarded, report = cleanup(truth, scene, options, _guard(scene))
     assert blind.removed["huge"] > 100 and _psnr(unguarded, scene) < _psnr(truth, scene) - 1.0
     assert report.removed["huge"] == 0 and "cost" in report.spared["huge"], report
     assert _psnr(guarded, scene) >= _psnr(truth, scene) - 0.1
@@ -129,20 +130,20 @@ def test_rigid_object_crop_keeps_the_sfm_points_box(scene: Scene, truth: dict) -
     obj = torch.linalg.norm(truth["means"], dim=1) < 1.0
     points = truth["means"][obj].numpy()  # an object capture: SfM found points on the object only
     options = CleanupOptions(crop_mode="rigid_object", clean=False)
-    cleaned, report = cleanup(truth, scene.train, points, scene.scene_scale, options)
+    cleaned, report = cleanup(truth, dataclasses.replace(scene, points=points), options)
     assert len(cleaned["means"]) == int(obj.sum()) and report.removed["outside_object_box"] > 1000
 
 
 def test_options_off_remove_nothing(scene: Scene, truth: dict) -> None:
     planted = _join(truth, _planted(np.random.default_rng(4))["isolated"])
     options = CleanupOptions(crop=False, clean=False, budget=10**6)
-    cleaned, report = cleanup(planted, scene.train, scene.points, scene.scene_scale, options)
+    cleaned, report = cleanup(planted, scene, options)
     assert len(cleaned["means"]) == len(planted["means"]) and report.removed == {}
 
 
 def test_the_budget_counts_after_the_other_rules(scene: Scene, truth: dict) -> None:
     planted = _join(truth, _planted(np.random.default_rng(5))["faint"])  # 6 faint ones go first, by their rule
-    cleaned, report = cleanup(planted, scene.train, scene.points, scene.scene_scale, CleanupOptions(budget=2000))
+    cleaned, report = cleanup(planted, scene, CleanupOptions(budget=2000))
     assert len(cleaned["means"]) == 2000 and report.removed["faint"] == 6
     assert sum(report.removed.values()) == len(planted["means"]) - 2000
 
@@ -150,7 +151,7 @@ def test_the_budget_counts_after_the_other_rules(scene: Scene, truth: dict) -> N
 def test_budget_keeps_the_most_significant_and_the_image(scene: Scene, truth: dict) -> None:
     budget = 2400  # of 3000: what goes first is what covers least of any image
     options = CleanupOptions(crop=False, clean=False, budget=budget)
-    cleaned, report = cleanup(truth, scene.train, scene.points, scene.scene_scale, options)
+    cleaned, report = cleanup(truth, scene, options)
     assert len(cleaned["means"]) == budget and report.removed == {"over_budget": 600}
     random_pick = torch.randperm(3000, generator=torch.Generator().manual_seed(0))[:budget]
     at_random = {k: v[random_pick] for k, v in truth.items()}
@@ -168,6 +169,8 @@ def test_the_stage_delivers_within_the_budget(tmp_path: Path, model: str, budget
     settings = {"device": "cpu", "backend": "torch", "checkpoint_every": 0, "preset_overrides": overrides}
     metrics = run_stage("splat", spec, inputs, tmp_path / "out", settings)
     assert metrics["num_gaussians"] <= budget and math.isfinite(metrics["psnr"])
+    # the job's defaults crop and clean, with what each Gaussian draws known to the stage
+    assert {"outside_camera_views", "negligible"} <= set(metrics["gaussians_removed"]), metrics["gaussians_removed"]
     if model == "splatfacto":
         assert metrics["gaussians_removed"]["over_budget"] > 0 and metrics["gaussians_before_cleanup"] > budget
     else:  # the cap held during training: it grew to the budget, and nothing was left over for the prune

@@ -2,15 +2,21 @@
 
 Training leaves Gaussians that no photo constrains: ones outside every camera's view (never
 supervised, often far out where a viewer's orbit shows them as "floaters"), ones too faint to change
-an 8-bit pixel, ones grown larger than the whole capture, and small ones floating alone far from any
-other. The job options (`postProcessing.cropOutputBounds`, `cropMode`, `cleanSplat`,
-`training.numGaussians`) choose which rules run; each rule is a mask over the splat's Gaussians so the
-stage can report what each removed (`CleanupReport`). The held-out views never decide anything here:
-only training cameras and SfM points do, so the held-out PSNR stays a fair measure of what was lost.
+an 8-bit pixel, ones that draw (almost) nothing into any photo, ones grown larger than the whole
+capture, and small ones floating alone far from any other. The job options
+(`postProcessing.cropOutputBounds`, `cropMode`, `cleanSplat`, `training.numGaussians`) choose which rules
+run; each rule is a mask over the splat's Gaussians so the stage can report what each removed
+(`CleanupReport`).
+
+What decides: the crop keeps what any registered camera of the sparse model sees, by its centre or by what
+it draws into that camera's image (`Scene.views`, held-out ones included: the captured scene is what the
+whole capture saw, and in a delivered job every photo but the few held out to measure it is a training
+view). Of the held-out cameras only poses and intrinsics are read, never a pixel. The clean rules are
+guarded by the training views' PSNR. So the held-out PSNR stays a fair measure of what was lost.
 
 The budget caps the count: the MCMC strategy never grows past it (its `cap_max`), and any other
-splat over it keeps its most important Gaussians, importance being opacity times projected area
-(the two largest axes), LightGaussian's global significance without the render pass.
+splat over it keeps the Gaussians that draw most of the capture's images (`contribution.py`), or without
+a renderer at hand, those of highest `significance`.
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ from scipy.spatial import cKDTree
 from torch import Tensor
 
 from gs_stages.jobspec import JobSpec
+from gs_stages.splat.contribution import NEGLIGIBLE, Contribution
 from gs_stages.splat.model import Params
-from gs_stages.splat.scene import View
+from gs_stages.splat.scene import Scene, View
 
 #: A Gaussian fainter than this cannot change an 8-bit pixel by itself.
 MIN_OPACITY = 1.0 / 255.0
@@ -83,17 +90,19 @@ class CleanupReport:
 
 def cleanup(
     params: Params,
-    train_views: Sequence[View],
-    points: np.ndarray,
-    scene_scale: float,
+    scene: Scene,
     options: CleanupOptions,
     fidelity: Fidelity | None = None,
+    contribution: Contribution | None = None,
 ) -> tuple[Params, CleanupReport]:
     """`params` without the Gaussians the options' rules remove (new tensors; the input is unchanged).
 
     With `fidelity` (the stage passes `training_fidelity`), each clean rule is checked against the training
-    views first and skipped, with its reason in the report, when what it found is needed there.
+    views first and skipped, with its reason in the report, when what it found is needed there. With
+    `contribution` (`contribution.capture_contribution`), the crop keeps what draws into a capture image, the
+    "negligible" rule runs and the budget ranks by it.
     """
+    points, scene_scale = scene.points, scene.scene_scale
     means = params["means"].detach()
     report = CleanupReport(before=len(means))
     keep = torch.ones(len(means), dtype=torch.bool, device=means.device)
@@ -104,14 +113,18 @@ def cleanup(
         keep = keep & ~remove
 
     if options.crop:
-        apply("outside_camera_views", seen_by(means, train_views) == 0)
+        outside = seen_by(means, scene.views) == 0
+        if contribution is not None:  # a large Gaussian centred outside every view may still draw into them
+            outside &= drawn(params, keep, contribution) < NEGLIGIBLE
+        apply("outside_camera_views", outside)
         if options.crop_mode == "rigid_object" and len(points):  # no SfM points (priors only): no box
             apply("outside_object_box", ~inside_box(means, object_box(points)))
     if options.clean:
         current: float | None = None  # the guard's measure of the kept Gaussians, once taken
         opacity = torch.sigmoid(params["opacities"].detach())
-        rules = {
+        rules: dict[str, Callable[[], Tensor]] = {
             "faint": lambda: opacity < MIN_OPACITY,
+            **({"negligible": lambda: drawn(params, keep, contribution) < NEGLIGIBLE} if contribution else {}),
             "huge": lambda: params["scales"].detach().max(dim=1).values > math.log(HUGE_SCALE * scene_scale),
             "isolated": lambda: isolated(means, params["scales"].detach(), keep),
         }
@@ -131,13 +144,22 @@ def cleanup(
             apply(rule, remove)
     over = int(keep.sum()) - options.budget
     if over > 0:
-        importance = significance(params).masked_fill(~keep, math.inf)  # the already removed are not picked
+        # what each Gaussian draws when it is known (contribution.py), else what it could cover (significance)
+        importance = drawn(params, keep, contribution) if contribution else significance(params).double()
+        importance = importance.masked_fill(~keep, math.inf)  # the already removed are not picked
         weakest = torch.topk(importance, over, largest=False).indices
         remove = torch.zeros_like(keep)
         remove[weakest] = True
         apply("over_budget", remove)
     report.after = int(keep.sum())
     return {name: torch.nn.Parameter(p) for name, p in subset(params, keep).items()}, report
+
+
+def drawn(params: Params, keep: Tensor, contribution: Contribution) -> Tensor:
+    """Each Gaussian's contribution to the images with only the kept ones drawn (0 for the others)."""
+    out = torch.zeros(len(keep), dtype=torch.float64, device=keep.device)
+    out[keep] = contribution(subset(params, keep)).to(out.device)
+    return out
 
 
 def subset(params: Params, keep: Tensor) -> dict[str, Tensor]:

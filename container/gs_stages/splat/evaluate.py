@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from gs_stages.splat.backend import Renderer
-from gs_stages.splat.lens import camera_kwargs
+from gs_stages.splat.lens import view_camera
 from gs_stages.splat.lpips import LpipsMetric
 from gs_stages.splat.metrics import psnr, ssim
 from gs_stages.splat.model import Params, activated
@@ -47,14 +47,7 @@ def render_view(
     """(rgb (H, W, 3) in [0, 1], alpha (H, W)) of one view."""
     device = params["means"].device
     renders, alphas, _ = renderer(
-        **activated(params),
-        viewmats=view.viewmat[None].to(device),
-        Ks=view.K[None].to(device),
-        width=view.width,
-        height=view.height,
-        sh_degree=sh_degree,
-        backgrounds=background[None],
-        **camera_kwargs(view.lens, device),
+        **activated(params), sh_degree=sh_degree, backgrounds=background[None], **view_camera(view, device)
     )
     return renders[0].clamp(0.0, 1.0), alphas[0, ..., 0]
 

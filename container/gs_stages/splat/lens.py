@@ -18,10 +18,13 @@ downscaled; only K does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:  # scene.py imports this module
+    from gs_stages.splat.scene import View
 
 CameraModel = Literal["pinhole", "fisheye"]
 PINHOLE_MODELS = ("SIMPLE_PINHOLE", "PINHOLE")
@@ -76,6 +79,17 @@ def camera_kwargs(lens: Lens | None, device: torch.device | str) -> dict[str, An
         if lens.model == "pinhole":
             kwargs["tangential_coeffs"] = torch.tensor([lens.tangential or (0.0, 0.0)], device=device)
     return kwargs
+
+
+def view_camera(view: View, device: torch.device | str) -> dict[str, Any]:
+    """The keyword arguments that render one view (pose, intrinsics, size and its lens) with any rasterizer."""
+    return {
+        "viewmats": view.viewmat[None].to(device),
+        "Ks": view.K[None].to(device),
+        "width": view.width,
+        "height": view.height,
+        **camera_kwargs(view.lens, device),
+    }
 
 
 def coefficients(

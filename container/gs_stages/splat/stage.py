@@ -17,6 +17,7 @@ from gs_stages.splat import checkpoint, data_parallel, presets
 from gs_stages.splat.appearance_eval import nerfw_evaluate
 from gs_stages.splat.backend import pick_device, pick_renderer
 from gs_stages.splat.cleanup import cleanup, cleanup_options, training_fidelity
+from gs_stages.splat.contribution import capture_contribution
 from gs_stages.splat.evaluate import eval_background, evaluate, view_psnr
 from gs_stages.splat.lpips import load_lpips
 from gs_stages.splat.metrics import peak_memory, reset_peak_memory
@@ -92,10 +93,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
     params = appearance.bake(result.params) if appearance else result.params
     background = appearance.neutral_background() if appearance else eval_background(preset, device)
     # Crop, floaters and the budget go before evaluation, so the reported PSNR is the delivered splat's; the
-    # clean rules are guarded by the training views (never the held-out ones).
+    # clean rules are guarded by the training views (never the held-out ones' pixels).
     guard = training_fidelity(scene.train, lambda p, view: view_psnr(p, view, renderer, sh_degree, background))
     options = cleanup_options(ctx.spec)
-    params, cleaned = cleanup(params, scene.train, scene.points, scene.scene_scale, options, guard)
+    params, cleaned = cleanup(params, scene, options, guard, capture_contribution(scene, renderer))
     ctx.log.info("splat: cleanup kept %d of %d Gaussians (%s)", cleaned.after, cleaned.before, cleaned.removed)
     for rule, why in cleaned.spared.items():
         ctx.log.info("splat: cleanup rule %s skipped: %s", rule, why)
