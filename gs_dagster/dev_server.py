@@ -97,6 +97,15 @@ def with_preview_server(env: dict[str, str]) -> dict[str, str]:
     return {**env, "GS_STORAGE_WEB_URL": server_url(server)}
 
 
+def with_ui_url(env: dict[str, str], host: str, port: int) -> dict[str, str]:
+    """`env` with GS_DAGSTER_URL naming this UI (the links in notices and materializations), unless it is set:
+    a UI started on another port than 3000 is the one its own notices should open."""
+    if env.get("GS_DAGSTER_URL"):
+        return env
+    shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    return {**env, "GS_DAGSTER_URL": f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"}
+
+
 def run_dagster_dev(*, host: str, port: int, log_level: str) -> int:
     """Run `dagster dev` until it exits or a stop signal arrives; then leave nothing of it running."""
     home = ensure_dagster_home()
@@ -115,7 +124,7 @@ def run_dagster_dev(*, host: str, port: int, log_level: str) -> int:
 
     for signum in STOP_SIGNALS:  # a handler (unlike an ignored signal) is reset to the default in the child
         signal.signal(signum, stop)
-    env = with_preview_server(with_cli_filters(dict(os.environ)))
+    env = with_preview_server(with_cli_filters(with_ui_url(dict(os.environ), host, port)))
     dev = subprocess.Popen(command, cwd=home, env=env, start_new_session=True)
     started.append(dev)
     if stopping:  # the signal came while it was being started

@@ -38,11 +38,20 @@ def job_name(record: NamedRecord) -> str:
     return file_name(record.source_uri) if record.source_uri else ""
 
 
+def uploaded_media_key(job_json: bytes) -> str:
+    """The bucket key of the media a job file not taken in yet names (`s3.inputPrefix`/`s3.inputKey`, the
+    prefix `media-input` when left out); "" when it says none readably."""
+    try:
+        s3: Any = json.loads(job_json[:MAX_NAME_READ])["s3"]
+        key, prefix = s3["inputKey"], s3.get("inputPrefix", "media-input")
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return ""
+    if not (isinstance(key, str) and key.strip() and isinstance(prefix, str)):
+        return ""
+    return f"{prefix.strip('/')}/{key}" if prefix.strip("/") else key
+
+
 def uploaded_job_name(uuid: str, job_json: bytes) -> str:
     """The media name a job file not taken in yet names (`s3.inputKey`); "" when it says none readably."""
-    try:
-        document: Any = json.loads(job_json[:MAX_NAME_READ])
-        key = document["s3"]["inputKey"]
-    except (ValueError, TypeError, KeyError):
-        return ""
-    return media_name(uuid, key) if isinstance(key, str) and key.strip() else ""
+    key = uploaded_media_key(job_json)
+    return media_name(uuid, key) if key else ""

@@ -27,11 +27,11 @@ _QUALITY_LINES: tuple[tuple[str, str], ...] = (
 #: How much of an error a notice repeats (the record keeps more; `gs-dagster status <uuid>` shows it).
 NOTICE_ERROR_LINES = 25
 NOTICE_ERROR_BYTES = 16_000
-__all__ = ["RETRY_AFTER_FAILURE", "duplicate_notice", "intake_failed_notice", "run_notice"]
+__all__ = ["RETRY_AFTER_FAILURE", "duplicate_notice", "intake_failed_notice", "run_notice", "shown_error"]
 
 
-def _shown(error: str) -> str:
-    """What a notice repeats of an error, saying how much it left out."""
+def shown_error(error: str) -> str:
+    """What a notice (and the viewer's library) repeats of an error, saying how much it left out."""
     return bound_text(error.strip(), max_bytes=NOTICE_ERROR_BYTES, max_lines=NOTICE_ERROR_LINES)
 
 
@@ -96,7 +96,7 @@ def run_notice(
         lines.append("")
     if outcome.error:
         lines.append("Canceled:" if status == "CANCELED" else "What went wrong:")
-        lines += ["  " + line for line in _shown(outcome.error).splitlines()]
+        lines += ["  " + line for line in shown_error(outcome.error).splitlines()]
         lines.append("")
     if status == "FAILED":
         lines += [retry_hint(uuid, outcome.failed_stage, outcome.failed_checks, max_steps), ""]
@@ -120,7 +120,7 @@ def run_notice(
 def intake_failed_notice(uuid: str, source_uri: str, error: str) -> Notice:
     text = (
         f"Job {uuid} was not started: the job file {source_uri} was refused.\n\n"
-        f"{_shown(error)}\n\n"
+        f"{shown_error(error)}\n\n"
         "Fix what is named above (the job file or its media), then upload the job file again under the same "
         "name; a job that never ran may be resubmitted."
     )

@@ -77,6 +77,18 @@ def _uploaded_name(config: GsConfig, bucket: Any, uuid: str) -> str:
         return ""
 
 
+def _missing_media(config: GsConfig, bucket: Any, uuid: str) -> str:
+    """Where the media of a job file waiting for intake should be, when it is not there (the intake waits
+    for it, then refuses the job); "" when it is there or the job file names none readably."""
+    from gs_dagster.job_names import MAX_NAME_READ, uploaded_media_key
+
+    try:
+        key = uploaded_media_key(bucket.read_head(f"{config.intake_prefix}/{uuid}.json", MAX_NAME_READ))
+        return bucket.uri_of(key) if key and bucket.head(key) is None else ""
+    except Exception:  # gone meanwhile, empty, a key the bucket refuses: the intake will say what it is
+        return ""
+
+
 def _queue_places(uploads: list[tuple[str, str]]) -> dict[str, Any]:
     """Each waiting job's place in line (gs_dagster.queue_place); {} when no Dagster instance was started."""
     from gs_dagster.config import default_dagster_home
@@ -109,11 +121,18 @@ def _status_one(args: argparse.Namespace, config: GsConfig, table: Any) -> int:
             print(f"no job {args.uuid!r} in {config.job_table} or in {_intake(config, bucket)}", file=sys.stderr)
             return 1
         place = _queue_places(_waiting(config, bucket, table, set())).get(args.uuid)
+        media = _missing_media(config, bucket, args.uuid)
         if args.json:
             found = {"uuid": args.uuid, "waiting_for_intake": True, "source_uri": uploaded}
+            found["waiting_for_media"] = media or None
             print(json.dumps({**found, "queue_place": place.place if place else None}, indent=2))
             return 0
-        print(f"{args.uuid}: uploaded ({uploaded}), waiting for intake")
+        if media:
+            print(f"{args.uuid}: uploaded ({uploaded}), waiting for its media {media}")
+            wait = f"{config.media_wait_s:.0f} s after the job file's upload (GS_MEDIA_WAIT_S)"
+            print(f"  upload it there; the intake refuses the job {wait} if it is still missing")
+        else:
+            print(f"{args.uuid}: uploaded ({uploaded}), waiting for intake")
         if place is not None:
             print(f"  queue place: {place.text()}")
         print(f"  {START_INTAKE}")
@@ -176,7 +195,7 @@ def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
     print(f"{head}  {'stage':24} {'step':>13} {'ETA':>8}")
     for uuid, uploaded_at in waiting:
         queue, name = place_column(places.get(uuid)), fit(_uploaded_name(config, bucket, uuid), 24)
-        waits = "(waiting for intake)"
+        waits = "(waiting for its media)" if _missing_media(config, bucket, uuid) else "(waiting for intake)"
         print(f"{uuid[:36]:36} {name:24} {'UPLOADED':9} {queue:>7} {uploaded_at[:23]:24} {'':>10} {'':>6}  {waits}")
     for r in records:
         psnr = f"{r.metrics['psnr']:.2f}" if "psnr" in r.metrics else ""

@@ -80,7 +80,7 @@ def submit(
         raise FileNotFoundError(f"no media file at {media}")
     if not media.name.lower().endswith(VIDEO_EXTENSIONS + ARCHIVE_EXTENSIONS):
         raise ValueError(f"media must be a video (.mp4, .mov) or a .zip of images, got {media.name!r}")
-    problem = file_problem(media)  # an empty file, or a video named .zip: said before anything is uploaded
+    problem = file_problem(media, members=True)  # empty, a video named .zip, a zip of 1 photo: before uploading
     if problem is not None:
         raise ValueError(str(problem))
     uuid = uuid or new_uuid()

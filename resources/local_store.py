@@ -70,6 +70,11 @@ class LocalStore(Store):
         with self.local_path(key).open("rb") as handle:
             return handle.read(size)
 
+    def read_tail(self, key: str, size: int) -> bytes:
+        with self.local_path(key).open("rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - size))
+            return handle.read(size)
+
     def _atomic(self, key: str) -> tuple[Path, Path]:
         target = self.local_path(key)
         target.parent.mkdir(parents=True, exist_ok=True)

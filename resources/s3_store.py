@@ -112,6 +112,10 @@ class S3Store(Store):
         # A range on an empty object is an error (416): callers check the size first.
         return self._get(key, Range=f"bytes=0-{size - 1}")
 
+    def read_tail(self, key: str, size: int) -> bytes:
+        # A suffix range: the whole object when it is shorter than `size`.
+        return self._get(key, Range=f"bytes=-{size}")
+
     def write_bytes(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
 

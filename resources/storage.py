@@ -100,6 +100,10 @@ class Store(ABC):
         """The first `size` bytes of a non-empty object (what it holds, without fetching all of it)."""
 
     @abstractmethod
+    def read_tail(self, key: str, size: int) -> bytes:
+        """The last `size` bytes of a non-empty object (a zip's member list sits there)."""
+
+    @abstractmethod
     def write_bytes(self, key: str, data: bytes) -> None: ...
 
     @abstractmethod

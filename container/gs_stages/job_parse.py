@@ -5,6 +5,7 @@ its problems named with its own paths."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -173,8 +174,21 @@ def _model_problems(exc: ValidationError) -> list[tuple[str, str]]:
             message = f"expected a string, got {json_text(error['input'])}"
         elif message.startswith("Value error, "):
             message = message[len("Value error, ") :]
+        elif error["type"] == "literal_error":
+            message += _letter_case_hint(error)
         problems.append((json_path(loc), message))
     return problems
+
+
+def _letter_case_hint(error: Any) -> str:
+    """A choice written in another letter case ("Splatfacto"): the spelling to write, since choices are
+    compared exactly (a list of seven choices hides that only the case was wrong)."""
+    given = error.get("input")
+    if not isinstance(given, str):
+        return ""
+    choices = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
+    same = [c for c in choices if c.casefold() == given.strip().casefold() and c != given]
+    return f"; letter case matters: write {same[0]!r}, not {given!r}" if same else ""
 
 
 def load_job(path: str | Path, **kwargs: Any) -> JobSpec:

@@ -7,8 +7,9 @@ intake sensor, the frames stage), before any stage works on it. At intake the jo
 corrected upload under the same uuid is accepted.
 
 Only a positive identification refuses: content this module does not recognise is left to the frames
-stage, which fails with its own message if it cannot read it. Standard library only, besides
-gs_stages.stage (the Dagster side imports it).
+stage, which fails with its own message if it cannot read it. A zip is also judged by its member list
+(read from its end): no photos, or fewer than SfM needs. Standard library only, besides gs_stages.stage
+and the zip's member rules (the Dagster side imports it).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from gs_stages.frames.zip_contents import TAIL_BYTES, listing_problem
 from gs_stages.jobspec import VIDEO_EXTENSIONS
 from gs_stages.stage import StageError
 
@@ -101,10 +103,12 @@ def _hint_for(found: Content, name: str) -> str:
     }.get(found.kind, "download or export the media again and upload the file itself")
 
 
-def media_problem(name: str, size: int, head: bytes) -> StageError | None:
-    """The problem with a media file named `name` (size in bytes, first HEAD_BYTES bytes), or None.
+def media_problem(name: str, size: int, head: bytes, tail: bytes = b"") -> StageError | None:
+    """The problem with a media file named `name` (size in bytes, first HEAD_BYTES bytes, last TAIL_BYTES
+    bytes where given: a zip's member list), or None.
 
-    Any video container passes under a video name: the decoder reads the content, not the name.
+    Any video container passes under a video name: the decoder reads the content, not the name. A zip whose
+    member list holds no photos, or too few for SfM, is refused by what it holds (gs_stages.frames.zip_contents).
     """
     if size == 0:
         return StageError(
@@ -112,13 +116,19 @@ def media_problem(name: str, size: int, head: bytes) -> StageError | None:
             "the upload or the export did not finish: upload the complete file again, then the job JSON",
         )
     found, expected = identify(head), _expected(name)
+    if found is not None and found.kind == expected.kind == "zip" and tail:
+        return listing_problem(name, tail)
     if found is None or found.kind == expected.kind:
         return None
     return StageError(f"cannot read {name} as {expected.what}: it is {found.what}", _hint_for(found, name))
 
 
-def file_problem(path: Path) -> StageError | None:
-    """`media_problem` of a local file."""
+def file_problem(path: Path, *, members: bool = False) -> StageError | None:
+    """`media_problem` of a local file; with `members`, a zip's member list is judged too (before an upload:
+    the frames stage checks each member's safety first, then what the members are)."""
+    size = path.stat().st_size
     with path.open("rb") as handle:
         head = handle.read(HEAD_BYTES)
-    return media_problem(path.name, path.stat().st_size, head)
+        handle.seek(max(0, size - TAIL_BYTES))
+        tail = handle.read(TAIL_BYTES) if members else b""
+    return media_problem(path.name, size, head, tail)

@@ -75,7 +75,9 @@ def judge_registration(stage: str, registered: int, total: int, min_ratio: float
     needed = max(MIN_REGISTERED_IMAGES, math.ceil(min_ratio * total))
     ratio = registered / total if total else 0.0
     meta = {"registered_images": registered, "input_images": total, "ratio": round(ratio, 4), "min_ratio": min_ratio}
-    bar = f"at least {needed} are needed: {MIN_REGISTERED_IMAGES} or {min_ratio:.0%} of the input, whichever is more"
+    bar = f"at least {needed} are needed"
+    if min_ratio > 0:  # under Dagster the stage holds only the floor (registration_bar): no "0% of the input"
+        bar += f": {MIN_REGISTERED_IMAGES} or {min_ratio:.0%} of the input, whichever is more"
     text = f"{registered} of {total} images registered ({ratio:.0%}; {bar})"
     meta.update(needed=needed, bar=bar)
     return CheckOutcome(stage, REGISTERED_RATIO, registered >= needed, text, meta, REGISTRATION_HINT)

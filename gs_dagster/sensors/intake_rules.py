@@ -13,6 +13,7 @@ from pydantic import Field
 from gs_dagster.resources.storage import ObjectInfo, Store
 from gs_dagster.sensors.intake_cursor import printable
 from gs_stages.capabilities import StageHost, describe, unsupported
+from gs_stages.frames.zip_contents import TAIL_BYTES
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES, JobSpec, JobSpecError, parse_job
 from gs_stages.media import HEAD_BYTES, media_problem
 from gs_stages.s3_keys import PrefixGrants
@@ -76,10 +77,12 @@ def read_job(store: Store, obj: ObjectInfo, bucket_name: str, settings: IntakeRe
 
 
 def media_refusal(store: Store, spec: JobSpec, media: ObjectInfo) -> str:
-    """An empty media object, or one that holds something else than its name says (a video named .zip,
-    one photo, an audio file): refused here, where a corrected upload under the same uuid is accepted."""
+    """An empty media object, one that holds something else than its name says (a video named .zip, one
+    photo, an audio file), or a zip whose member list holds no photos or too few for SfM (read from its
+    end): refused here, where a corrected upload under the same uuid is accepted."""
     head = store.read_head(media.key, HEAD_BYTES) if media.size else b""
-    problem = media_problem(spec.s3.input_key, media.size, head)
+    tail = store.read_tail(media.key, TAIL_BYTES) if media.size and spec.s3.input_key.lower().endswith(".zip") else b""
+    problem = media_problem(spec.s3.input_key, media.size, head, tail)
     if problem is None:
         return ""
     return f"{problem.message} ({store.uri_of(media.key)})\nWhat to try: {problem.hint}"

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from gs_dagster.config import GsConfig
-from gs_dagster.messages import human_seconds
+from gs_dagster.messages import human_seconds, shown_error
 from gs_dagster.resources.job_table import JobRecord
 from gs_dagster.resources.storage import S3Store, Store, open_store, split_s3_uri
 from gs_stages.export.cameras import CAMERAS_JSON
@@ -125,7 +125,7 @@ class Library:
                 for f in files.values()
                 if f.kind != "cameras"
             ],
-            "error": record.error.splitlines()[0] if record.error else "",
+            "error": shown_error(record.error),  # all of it: the heading alone says nothing to fix
         }
 
     def jobs(self, limit: int = 100) -> list[dict[str, Any]]:

@@ -111,7 +111,8 @@ def test_the_job_started_sensor_started_after_a_fast_failure_leaves_it_failed(tm
     outbox = NotifierResource(outbox_dir=config.outbox_dir)
     media = tmp_path / "notes.zip"
     with zipfile.ZipFile(media, "w") as archive:
-        archive.writestr("readme.txt", "no photos here")  # a zip without photos: fails in seconds
+        for name in ("a.jpg", "b.jpg", "c.jpg"):  # photos by name only: taken in, fails in frames in seconds
+            archive.writestr(name, "no photo here")
     with dg.DagsterInstance.local_temp(str(home)) as instance, _daemon(instance, env):
         _dagster(env, "sensor", "stop", "job_started")
         uuid = submit(media, config=config).uuid  # the daemon's intake sensor takes it in and launches it

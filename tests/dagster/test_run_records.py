@@ -28,10 +28,12 @@ def _outbox(config: GsConfig) -> list[dict]:
 
 @pytest.fixture()
 def no_photos(tmp_path: Path) -> Path:
-    """A zip that holds no photos: the frames stage fails it within seconds."""
+    """A zip of three photos by name that are text: intake takes it (its member list holds photos), the
+    frames stage fails it within seconds (none decodes)."""
     path = tmp_path / "notes.zip"
     with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("readme.txt", "no photos here")
+        for name in ("a.jpg", "b.jpg", "c.jpg"):
+            archive.writestr(name, "no photo here")
     return path
 
 
@@ -55,7 +57,7 @@ def test_a_runs_start_never_overwrites_its_end(
         status_sensor_tick(runner, run_id, status)
     record = open_job_table(config.job_table).get(uuid)
     assert (record.status, record.run_id, record.failed_at) == ("FAILED", run_id, "run")
-    assert "holds no" in record.error or "no photos" in record.error, record.error
+    assert "none of the 3 images in " in record.error and "could be decoded" in record.error, record.error
     assert record.started_at and record.ended_at
     assert [(n["event"], n["details"]["run_id"]) for n in _outbox(config)] == [("FAILED", run_id)]
 

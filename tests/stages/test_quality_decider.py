@@ -45,6 +45,15 @@ def test_under_dagster_the_check_decides_the_share() -> None:
         require_registered(2, 3, registration_bar([REGISTERED_RATIO]))  # the 3-image floor holds regardless
 
 
+def test_under_dagster_the_stage_names_only_the_floor_it_holds() -> None:
+    """What a job's record and notice carry when SfM places none of three unrelated photos."""
+    with pytest.raises(StageError) as error:
+        require_registered(0, 3, registration_bar([REGISTERED_RATIO]))
+    assert error.value.message == "SfM registered only 0 of 3 images (at least 3 are needed)"
+    with pytest.raises(StageError, match=r"at least 5 are needed: 3 or 50% of the input, whichever is more"):
+        require_registered(0, 10, registration_bar([]))
+
+
 @pytest.mark.parametrize("psnr", [3.0, 11.99, 12.0, 15.0, 19.99, 20.0, 31.0])
 def test_the_psnr_check_follows_the_grade(tmp_path: Path, psnr: float) -> None:
     outcome = evaluate_check("splat", "heldout_psnr", tmp_path, {"psnr": psnr}, {"min_psnr": 12, "warn_psnr": 20})

@@ -9,30 +9,24 @@ from __future__ import annotations
 import os
 import shutil
 import zipfile
-from collections import Counter, deque
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from gs_stages.frames.archive import IMAGE_EXTENSIONS, SafeArchive, is_image, member_path, open_archive
+from gs_stages.frames.archive import SafeArchive, is_image, member_path, open_archive
 from gs_stages.frames.blur import blurry_frames
 from gs_stages.frames.images import DECODE_ERRORS, DecodedImage, decode_image, save_jpeg
 from gs_stages.frames.output import STAGING_DIR, frame_name
 from gs_stages.frames.priors import FoundPriors, copy_priors, find_priors, priors_source, requested_kind
 from gs_stages.frames.settings import FramesSettings
+from gs_stages.frames.zip_contents import in_masks_folder, no_photos
 from gs_stages.layout import FrameRecord, FramesManifest
 from gs_stages.stage import StageContext, StageError
 from gs_stages.step_timer import StepTimer
 
-MASKS_FOLDER = "masks"
 #: A photo is read into memory whole; no real photo file is this large, a hostile member can be.
 MAX_IMAGE_BYTES = 1024**3
-#: The accepted extensions as a message lists them: ".jpg, .jpeg, .png, ... or .avif".
-PHOTO_FORMATS = ", ".join(IMAGE_EXTENSIONS[:-1]) + " or " + IMAGE_EXTENSIONS[-1]
-
-
-def _in_masks_folder(path: str) -> bool:
-    return MASKS_FOLDER in (part.casefold() for part in path.split("/")[:-1])
 
 
 def frame_members(archive: SafeArchive, priors: FoundPriors) -> list[zipfile.ZipInfo]:
@@ -40,41 +34,9 @@ def frame_members(archive: SafeArchive, priors: FoundPriors) -> list[zipfile.Zip
     members = []
     for info in archive.files:
         path = member_path(info)
-        if is_image(path) and not _in_masks_folder(path) and path not in priors.not_frames:
+        if is_image(path) and not in_masks_folder(path) and path not in priors.not_frames:
             members.append(info)
     return members
-
-
-#: What a zip without photos may hold instead, and what to do about it (a message says which it found).
-_INSTEAD = {
-    "zip": ("a zip inside the zip", "zip the photos themselves, not a zip of them"),
-    "video": ("a video", "upload the video itself as the job's media (s3.inputKey ending in .mp4 or .mov)"),
-    "raw": ("camera RAW", "convert the RAW files to JPEG first"),
-    "tiff": ("TIFF", "convert the TIFF files to JPEG first"),
-}
-_KIND_OF_SUFFIX = {
-    ".zip": "zip",
-    **dict.fromkeys((".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm"), "video"),
-    **dict.fromkeys((".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".srw", ".pef"), "raw"),
-    **dict.fromkeys((".tif", ".tiff"), "tiff"),
-}
-
-
-def _no_photos(name: str, archive: SafeArchive) -> StageError:
-    """Say what the zip held instead of photos, and the fix for what was found."""
-    paths = [member_path(info) for info in archive.files]
-    counts = Counter(PurePosixPath(path).suffix.lower() or "(no extension)" for path in paths)
-    held = ", ".join(f"{n} {suffix}" for suffix, n in counts.most_common(5)) or "no files"
-    kinds = [k for k in _INSTEAD if any(_KIND_OF_SUFFIX.get(suffix) == k for suffix in counts)]
-    masks_only = any(is_image(path) and _in_masks_folder(path) for path in paths)
-    found = "; ".join([_INSTEAD[k][0] for k in kinds] + (["photos only under masks/"] if masks_only else []))
-    hints = [_INSTEAD[k][1] for k in kinds]
-    if masks_only:
-        hints.append("masks/ folders hold masks, not frames: put the photos outside them")
-    return StageError(
-        f"the zip {name} holds no photos ({PHOTO_FORMATS}): it holds {held}" + (f" ({found})" if found else ""),
-        hint="; ".join(hints) or "zip the folder of photos itself",
-    )
 
 
 def _decode_one(data: bytes, target: Path, settings: FramesSettings) -> DecodedImage:
@@ -159,7 +121,7 @@ def ingest_archive(
             kind = requested_kind(ctx.spec, priors, archive)
             members = frame_members(archive, priors)
             if not members:
-                raise _no_photos(media.name, archive)
+                raise no_photos(media.name, [member_path(info) for info in archive.files])
         staging = images.parent / STAGING_DIR
         staging.mkdir()
         with timer.step("decode"):
