@@ -21,7 +21,7 @@ def _fit(decay: bool) -> list[float]:
     generator = torch.Generator().manual_seed(0)
     render = torch.rand(24, 32, 3, generator=generator)
     alpha = torch.ones(24, 32)
-    appearance = Appearance(1, torch.device("cpu"), lr=0.05, lr_offset=0.002, lr_background=0.01)
+    appearance = Appearance(1, torch.device("cpu"), lr=0.05, lr_offset=0.002)
     errors = []
     for step in range(STEPS):
         photo = (render + 0.02 * torch.randn(render.shape, generator=generator)).clamp(0, 1)  # noise, one exposure
