@@ -53,6 +53,19 @@ def test_a_stopped_run_resumes_with_its_appearance(scene: SyntheticScene, tmp_pa
     assert resumed["appearance"] == straight["appearance"]
 
 
+def test_the_gauge_is_pinned_so_the_gaussians_hold_the_average_photos_colours(
+    scene: SyntheticScene, tmp_path: Path
+) -> None:
+    """The training transforms keep mean log gain 0 and mean offset 0 at every checkpoint, while each image's own
+    transform still moves: the neutral transform is the identity, and nothing global drifts into the gains."""
+    _run(scene, tmp_path / "run", steps=40, checkpoint_every=20)
+    for step in (20, 40):
+        tensors = torch.load(tmp_path / "run" / "checkpoints" / f"step-{step:06d}.pt", weights_only=False)
+        log_gain, offset = tensors["appearance"]["tensors"]["log_gain"], tensors["appearance"]["tensors"]["offset"]
+        assert log_gain.abs().max() > 1e-3 and offset.abs().max() > 1e-4  # each image's transform trained
+        assert log_gain.mean(0).abs().max() < 1e-6 and offset.mean(0).abs().max() < 1e-6, step
+
+
 def test_the_neutral_splat_exports_and_reads_back(scene: SyntheticScene, tmp_path: Path) -> None:
     out = tmp_path / "run"
     metrics = _run(scene, out, steps=25)
