@@ -80,11 +80,10 @@ def lens_kwargs(name: str, cameras: int, device: torch.device, dtype: torch.dtyp
 def appearance_transform(cameras: int, seed: int, device: torch.device) -> Appearance:
     """One splatfacto-w-light transform per camera: +-1 stop, +-20 % white balance, small offsets."""
     generator = torch.Generator().manual_seed(seed)
-    appearance = Appearance(cameras, device, 0.0, 0.0, 0.0)
+    appearance = Appearance(cameras, device, 0.0, 0.0)
     with torch.no_grad():
         appearance.log_gain.copy_((torch.rand(cameras, 3, generator=generator) - 0.5) * 2 * 0.69)
         appearance.offset.copy_((torch.rand(cameras, 3, generator=generator) - 0.5) * 0.1)
-        appearance.background.copy_(torch.rand(3, generator=generator))
     return appearance
 
 

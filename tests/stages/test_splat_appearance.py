@@ -96,10 +96,47 @@ def test_delivered_splat_renders_the_unshifted_truth_within_2_db(
     held_out = load_scene(scene.frames, scene.sparse, downscale=1).test
     scores = []
     for view in held_out:
-        render, alpha = render_splat(trained["splatfacto-w-light"] / "splat.ply", view)
+        render, _ = render_splat(trained["splatfacto-w-light"] / "splat.ply", view)  # the file alone, over black
         photo = torch.from_numpy(cv2.cvtColor(cv2.imread(str(truth / view.name)), cv2.COLOR_BGR2RGB)) / 255.0
-        background = torch.tensor(light["appearance"]["neutral_background_rgb"])
-        scores.append(psnr((render + (1 - alpha)[..., None] * background).clamp(0, 1), photo))
+        scores.append(psnr(render.clamp(0, 1), photo))
     neutral = sum(scores) / len(scores)
     print(f"delivered splat vs unshifted truth: {neutral:.2f} dB (NeRF-W {light['psnr_nerfw']:.2f} dB)")
     assert neutral >= light["psnr_nerfw"] - 2.0
+
+
+def test_the_neutral_splat_costs_nothing_without_appearance_changes_and_gains_with_them(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    """Plain held-out PSNR (no colour fitted; since session 9 it is the delivered file's, as a viewer draws it):
+    on photos that agree in colour, w-light's neutral splat is within 1 dB of splatfacto's; on the shifted photos
+    it is ahead of splatfacto. Measured (200 steps): 30.79 vs 31.38 dB on photos that agree, 13.60 vs 13.23 on
+    the shifted ones (docs/BENCHMARKS.md, session 9)."""
+    scene = make_scene(tmp_path / "scene", n_cameras=16, width=48, height=36)
+    plain = {model: _train(scene, tmp_path / model, model)["psnr"] for model in ("splatfacto", "splatfacto-w-light")}
+    shifted_psnr = {m: json.loads((trained[m] / "metrics.json").read_text())["psnr"] for m in trained}
+    print(f"plain PSNR, photos agree: {plain}; shifted photos: {shifted_psnr}")
+    assert plain["splatfacto-w-light"] >= plain["splatfacto"] - 1.0
+    assert shifted_psnr["splatfacto-w-light"] > shifted_psnr["splatfacto"]
+
+
+def test_each_held_out_photos_exposure_against_the_neutral_splat_is_reported(
+    shifted: tuple[SyntheticScene, Path], trained: dict[str, Path]
+) -> None:
+    """metrics.json's `nerfw.per_view[].exposure_stops` is the held-out photo's exposure against the delivered
+    colours: here the shift this test gave each held-out photo (its unshifted copy is w-light's truth)."""
+    scene, truth = shifted
+    light = json.loads((trained["splatfacto-w-light"] / "metrics.json").read_text())
+    reported = {row["name"]: row["exposure_stops"] for row in light["nerfw"]["per_view"]}
+    applied = {}
+    for name in reported:
+        original = cv2.imread(str(truth / name)).astype(np.float64)
+        shifted_photo = cv2.imread(str(scene.frames / "images" / name)).astype(np.float64)
+        unclipped = (shifted_photo > 0) & (shifted_photo < 255)
+        applied[name] = float(np.log2((original * shifted_photo)[unclipped].sum() / (original**2)[unclipped].sum()))
+    print(f"exposure stops, reported vs applied: {reported} {applied}")
+    assert max(abs(v) for v in applied.values()) > 0.3  # the held-out photos are off the mean
+    for name, stops in reported.items():
+        assert stops == pytest.approx(applied[name], abs=0.2), name
+    assert light["nerfw"]["mean_abs_exposure_stops"] == pytest.approx(
+        sum(abs(v) for v in reported.values()) / len(reported), abs=1e-3
+    )

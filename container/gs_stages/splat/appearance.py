@@ -1,4 +1,4 @@
-"""Per-image appearance for `splatfacto-w-light`: each training photo's colour transform and a learned background.
+"""Per-image appearance for `splatfacto-w-light`: each training photo's colour transform.
 
 Photos of one place taken at different exposures and white balances disagree on every colour. Plain
 splatfacto can only explain that with view-dependent colour (SH bands) and floaters in front of the
@@ -11,15 +11,24 @@ loss. It has 6 numbers per image instead of an MLP, cannot paint
 texture into a single view (so it cannot overfit held-out views' content), and bakes exactly into the
 Gaussians' SH colours, so the delivered file needs no network to look right.
 
-Background model: one learned colour, in the scene's (neutral) appearance, composited behind the
-Gaussians and then seen through each image's transform, so a sky or wall that no Gaussian covers is
-not filled with floaters of per-image colours.
+The transform acts on the Gaussians only (the offset scaled by each pixel's opacity), and nothing is
+learned behind them: training sees exactly what the delivered Gaussians draw through that image's
+transform over black, and the delivered file is all a viewer gets. Session 8's model learned a
+background colour behind the Gaussians, which no .ply/.spz can carry: the Gaussians left gaps the
+colour filled (fox, 600 CPU steps: 44 % of held-out pixels under 0.99 opacity, splatfacto 22 %), the
+metrics composited that colour, and a viewer showed its own background there (held-out PSNR 25.8 dB
+reported, 22.1 as delivered; now 25.2, both; docs/BENCHMARKS.md, session 9).
 
 The delivered .ply/.spz hold the *neutral* appearance: the mean of the training images' transforms
 (mean log gains, i.e. the geometric mean exposure and white balance; mean matrix and offset). The
-transform has a gauge freedom (Gaussian colours x2, every gain /2 renders the same), and the mean over
-the training images is the one choice that does not depend on it, so every viewer shows the colours of
-an average training photo. `appearance_eval.py` scores held-out views by the NeRF-W protocol.
+transform has a gauge freedom (Gaussian colours x2, every gain /2 renders the same). It is pinned:
+after every step the transforms are moved back to mean log gain 0 and mean offset 0 (`pin_gauge`),
+so the neutral transform is the identity and the Gaussians' own colours are those of an average
+training photo. Left free, the gains rose together early on (the first renders are dark: opacities
+start at 0.1) while the Gaussians' colours fell to match (fox, 600 CPU steps: mean gain +0.18 stops
+at the end); pinned, fox's held-out PSNR rose 0.24 dB plain and 0.1-0.85 dB by the NeRF-W protocol
+over two seeds (docs/BENCHMARKS.md, session 9). `appearance_eval.py` scores held-out views by the
+NeRF-W protocol.
 
 The transform acts on rendered images, so the CPU (torch) and CUDA (gsplat) renderers train it alike.
 """
@@ -40,21 +49,15 @@ FINAL_LR_FRACTION = 0.01
 
 
 class Appearance:
-    """The per-image colour transforms and the background colour, with their own Adam."""
+    """The per-image colour transforms, with their own Adam."""
 
-    def __init__(self, n_images: int, device: torch.device, lr: float, lr_offset: float, lr_background: float):
+    def __init__(self, n_images: int, device: torch.device, lr: float, lr_offset: float):
         self.log_gain = torch.nn.Parameter(torch.zeros(n_images, 3, device=device))
         self.offset = torch.nn.Parameter(torch.zeros(n_images, 3, device=device))
-        self.background = torch.nn.Parameter(torch.zeros(3, device=device))
         self.optimizer = torch.optim.Adam(
-            [
-                {"params": [self.log_gain], "lr": lr},
-                {"params": [self.offset], "lr": lr_offset},
-                {"params": [self.background], "lr": lr_background},
-            ],
-            eps=1e-15,
+            [{"params": [self.log_gain], "lr": lr}, {"params": [self.offset], "lr": lr_offset}], eps=1e-15
         )
-        self.base_lrs = (lr, lr_offset, lr_background)
+        self.base_lrs = (lr, lr_offset)
 
     # -- training -----------------------------------------------------------------------------------
 
@@ -63,14 +66,14 @@ class Appearance:
         return torch.diag(torch.exp(self.log_gain[index])), self.offset[index]
 
     def apply(self, render: Tensor, alpha: Tensor, index: int) -> Tensor:
-        """What training image `index` sees: the render over black (H, W, 3), the background behind it,
-        through the image's colour transform. Not clamped (the caller clamps)."""
+        """What training image `index` sees: the Gaussians' render over black (H, W, 3) and its opacity
+        (H, W) through the image's colour transform, as the Gaussians with it baked in would draw over
+        black (`bake`). Not clamped (the caller clamps)."""
         matrix, offset = self.matrix(index)
-        composite = render + (1.0 - alpha)[..., None] * self.background
-        return composite @ matrix.T + offset
+        return render @ matrix.T + alpha[..., None] * offset
 
     def parameters(self) -> list[Tensor]:
-        return [self.log_gain, self.offset, self.background]
+        return [self.log_gain, self.offset]
 
     def step(self, progress: float = 0.0) -> None:
         """One Adam step, its rates decayed log-linearly to FINAL_LR_FRACTION of their start as `progress`
@@ -84,6 +87,14 @@ class Appearance:
             group["lr"] = base * FINAL_LR_FRACTION ** min(max(progress, 0.0), 1.0)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        self.pin_gauge()
+
+    @torch.no_grad()
+    def pin_gauge(self) -> None:
+        """Keep the transforms' mean at the identity (mean log gain 0, mean offset 0): a projection after each
+        step, so no global brightness or tint can move between the gains and the Gaussians' colours."""
+        self.log_gain -= self.log_gain.mean(0)
+        self.offset -= self.offset.mean(0)
 
     # -- the neutral appearance -----------------------------------------------------------------------
 
@@ -92,11 +103,6 @@ class Appearance:
         """(3x3 matrix, offset): the mean over the training images (log gains averaged)."""
         matrix = torch.diag(torch.exp(self.log_gain.mean(0)))
         return matrix, self.offset.mean(0)
-
-    @torch.no_grad()
-    def neutral_background(self) -> Tensor:
-        matrix, offset = self.neutral()
-        return (matrix @ self.background + offset).clamp(0.0, 1.0)
 
     @torch.no_grad()
     def bake(self, params: Params) -> Params:
@@ -116,7 +122,7 @@ class Appearance:
     # -- checkpoints and metrics ----------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        tensors = {name: getattr(self, name).detach().cpu() for name in ("log_gain", "offset", "background")}
+        tensors = {name: getattr(self, name).detach().cpu() for name in ("log_gain", "offset")}
         return {"tensors": tensors, "optimizer": self.optimizer.state_dict()}
 
     def load(self, state: dict[str, Any]) -> None:
@@ -130,9 +136,8 @@ class Appearance:
         """For metrics.json: what the delivered colours are and how far the photos spread around them."""
         stops = self.log_gain.mean(1) / torch.log(torch.tensor(2.0))
         return {
-            "model": "per-image gain and offset per channel, learned background colour",
+            "model": "per-image gain and offset per channel, on the Gaussians (nothing learned behind them)",
             "neutral": "mean of the training images' transforms (geometric mean gain)",
-            "neutral_background_rgb": [round(float(v), 4) for v in self.neutral_background()],
             "exposure_spread_stops": round(float(stops.max() - stops.min()), 3) if len(stops) else 0.0,
         }
 
@@ -141,6 +146,4 @@ def for_preset(preset: Preset, n_images: int, device: torch.device) -> Appearanc
     """An `Appearance` when the preset has one (`splatfacto-w-light`), else None."""
     if not preset.appearance:
         return None
-    return Appearance(
-        n_images, device, preset.lr_appearance, preset.lr_appearance_offset, preset.lr_appearance_background
-    )
+    return Appearance(n_images, device, preset.lr_appearance, preset.lr_appearance_offset)

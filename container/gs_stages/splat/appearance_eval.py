@@ -13,10 +13,19 @@ applied to the right half. Pixels the photo clipped (a channel at 0 or 255, comm
 change of exposure) say nothing about the transform and are left out of the fit, not of the score.
 The same fit is applied to every model, so the number compares models
 with and without appearance embeddings on equal terms.
+
+Each view's row also says how far the photo's exposure is from the render's (`exposure_stops`: one gain
+for all channels, least squares on the same left-half pixels, in stops). A model delivered in one
+neutral appearance cannot know a held-out photo's auto-exposure, so its plain PSNR falls with these
+numbers; a model that bakes each camera's exposure into view-dependent colour (splatfacto) shows
+less on a video, where held-out frames sit between training frames (fox, 600 CPU steps: w-light's
+held-out photos 0.09 stops off on average, up to 0.18, splatfacto's 0.04; one such gain per view lifts
+w-light's plain PSNR by 2.7 dB, splatfacto's by nothing; docs/BENCHMARKS.md, session 9).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -43,6 +52,13 @@ def fit_colour_transform(render: Tensor, photo: Tensor, pixels: Tensor) -> Tenso
     return solution.T.float()
 
 
+def exposure_stops(render: Tensor, photo: Tensor, pixels: Tensor) -> float:
+    """log2 of the one gain (all channels) that best takes `render` to `photo` on `pixels`, by least squares."""
+    x, y = render[pixels].double(), photo[pixels].double()
+    gain = float((x * y).sum() / (x * x).sum().clamp_min(1e-12))
+    return math.log2(gain) if gain > 0 else float("-inf")
+
+
 def apply_colour_transform(render: Tensor, transform: Tensor) -> Tensor:
     return (render * transform[0] + transform[1]).clamp(0.0, 1.0)
 
@@ -64,6 +80,9 @@ def nerfw_evaluate(
         if int(fit_pixels.sum()) < 4 or not bool(score_pixels.any()):  # too few pixels to fit or score
             continue
         transform = fit_colour_transform(render, photo, fit_pixels)
-        rows.append({"name": view.name, "psnr": psnr(apply_colour_transform(render, transform), photo, score_pixels)})
+        score = psnr(apply_colour_transform(render, transform), photo, score_pixels)
+        stops = round(exposure_stops(render, photo, fit_pixels), 4)
+        rows.append({"name": view.name, "psnr": score, "exposure_stops": stops})
     mean = sum(r["psnr"] for r in rows) / len(rows) if rows else None
-    return {"psnr_nerfw": mean, "nerfw": {"protocol": PROTOCOL, "per_view": rows}}
+    off = sum(abs(r["exposure_stops"]) for r in rows) / len(rows) if rows else None
+    return {"psnr_nerfw": mean, "nerfw": {"protocol": PROTOCOL, "per_view": rows, "mean_abs_exposure_stops": off}}

@@ -93,10 +93,9 @@ class Preset:
     #: Weight of the loss that drives alpha to 0 on masked-out pixels (background removal).
     mask_alpha_weight: float = 1.0
     # -- per-image appearance (splatfacto-w-light, `appearance.py`) -------------------------------
-    appearance: bool = False  # a colour transform per training image and a learned background
+    appearance: bool = False  # a colour transform per training image
     lr_appearance: float = 0.05  # log gains' Adam (an image's row moves only when the image is drawn)
     lr_appearance_offset: float = 0.002  # offsets: small, or they trade off against the gains and drift
-    lr_appearance_background: float = 0.01
     #: Transient masking (`robust.py`): up to this share of each image's pixels, those with the largest
     #: (smoothed) error above `robust_mask_floor`, is left out of the loss after `robust_mask_start` steps.
     robust_mask_fraction: float = 0.0
@@ -120,8 +119,8 @@ PRESETS: dict[str, Preset] = {
         init_opacity=0.5,
         init_scale=0.1,
     ),
-    # Splatfacto-W's light configuration in our terms: splatfacto plus per-image appearance and a
-    # background model (`appearance.py` says what we kept of Splatfacto-W and why).
+    # Splatfacto-W's light configuration in our terms: splatfacto plus per-image appearance and transient
+    # masking (`appearance.py` says what we kept of Splatfacto-W and why; no background model).
     "splatfacto-w-light": Preset(
         name="splatfacto-w-light", background_color="black", appearance=True, robust_mask_fraction=0.15
     ),

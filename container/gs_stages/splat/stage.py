@@ -91,7 +91,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     # splatfacto-w-light: evaluated and delivered in its neutral appearance (appearance.py says which).
     appearance = trainer.appearance
     params = appearance.bake(result.params) if appearance else result.params
-    background = appearance.neutral_background() if appearance else eval_background(preset, device)
+    background = eval_background(preset, device)
     # Crop, floaters and the budget go before evaluation, so the reported PSNR is the delivered splat's; the
     # clean rules are guarded by the training views (never the held-out ones' pixels).
     guard = training_fidelity(scene.train, lambda p, view: view_psnr(p, view, renderer, sh_degree, background))

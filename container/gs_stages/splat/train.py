@@ -14,7 +14,7 @@ let the strategy grow, prune or relocate Gaussians. This is splatfacto's loop (n
 * `3dgut`: each view renders through its own lens (`lens.camera_kwargs`, `render_ut.py`);
 * transient masking (`splatfacto-w-light`, `robust.py`): the pixels with the largest error are left out;
 * per-image appearance (`splatfacto-w-light`, `appearance.py`): the render goes through the drawn
-  image's colour transform, over the learned background, before the loss;
+  image's colour transform before the loss;
 * several GPUs (`data_parallel.py`): each rank renders its own view of the step, gradients are
   averaged across ranks, and rank 0 alone writes checkpoints;
 * checkpoints every `checkpoint_every` steps and resume from the newest one (`checkpoint.py`);
