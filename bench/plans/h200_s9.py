@@ -45,8 +45,9 @@ def plan() -> dict:
     appopt = {**peer(STATUE, 7000), "tag": "default-appopt", "extra": ["--app_opt"]}
     nerfw = cmd(f"{STATUE}__7000__peer__default-appopt-nerfw",
                 f"python3 bench/peer_nerfw.py {STATE}/results/{STATUE}__7000__peer__default-appopt")  # fmt: skip
-    shared = [ut, *(parity(f, n) for f, n in (("--lens radial", "radial"), ("--lens fisheye", "fisheye"),
-                                              ("--appearance", "appearance"), ("--lens ut-pinhole", "ut_pinhole")))]  # fmt: skip
+    modes = (("--lens radial", "radial"), ("--lens fisheye", "fisheye"), ("--appearance", "appearance"),
+             ("--lens ut-pinhole", "ut_pinhole"))  # fmt: skip
+    shared = [ut, *(parity(f, n) for f, n in modes)]
     gate = cmd("grt_built", f"for i in $(seq 450); do [ -f {STATE}/grt/build.json ] && break; sleep 2; done; "
                f"cat {STATE}/grt/build.json")  # fmt: skip
     grt = cmd("fox__7000__ours__3dgrt",
