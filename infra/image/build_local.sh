@@ -17,6 +17,10 @@
 #   CUDA_ARCHS     GPUs to compile for (default "8.6;9.0": g5's A10G and p5's H100; production: 8.0-9.0)
 #   COMPILE_JOBS   parallel compile jobs (default: the CPU count)
 #   FUSED_SSIM_GIT a local clone of fused-ssim when github.com is unreachable (mounted, cloned from)
+#   GRUT_GIT       likewise a local clone of nv-tlabs/3dgrut, OPTIX_GIT of NVIDIA/optix-dev (its submodule)
+#   SLANG_ARCHIVE  likewise Slang's linux-x86_64 release archive (.tar.gz: bin/slangc, lib/), for 3DGRUT's slangc;
+#                  SLANG_VERSION names its release when it is not the Dockerfile's
+#   DOCKER_LOAD    1 (default) loads the image into Docker; 0 leaves it in podman's storage (saves its size on disk)
 #   PIP_CA         the CA bundle pip must trust (default: the `cert` of `pip config list`); mounted at
 #                  /run/host-ca.crt for the pip steps only, never copied into a layer
 #   UBUNTU_KEYRING the Ubuntu archive keyring debootstrap verifies with (default: the system's, as Ubuntu
@@ -39,10 +43,15 @@ BASE="localhost/gs-base:${SUITE}"
 DEVEL="localhost/gs-base:${SUITE}-cuda12"
 
 case "${KERNELS}" in cuda | none) ;; *) echo "KERNELS must be cuda or none, not '${KERNELS}'" >&2 && exit 2 ;; esac
-for tool in debootstrap podman docker; do
+DOCKER_LOAD="${DOCKER_LOAD:-1}"
+tools=(debootstrap podman)
+[[ "${DOCKER_LOAD}" == 1 ]] && tools+=(docker)
+for tool in "${tools[@]}"; do
     command -v "${tool}" >/dev/null || { echo "needs ${tool}: apt-get install docker.io podman debootstrap" >&2 && exit 2; }
 done
-docker info >/dev/null 2>&1 || { echo "dockerd is not running: start it (dockerd &) and run again" >&2 && exit 2; }
+if [[ "${DOCKER_LOAD}" == 1 ]] && ! docker info >/dev/null 2>&1; then
+    echo "dockerd is not running: start it (dockerd &) and run again, or set DOCKER_LOAD=0" >&2 && exit 2
+fi
 if [[ -z "${PIP_CA:-}" ]]; then
     PIP_CA="$(pip config list 2>/dev/null | sed -n "s/^global\.cert='\(.*\)'$/\1/p" | head -n 1)"
     PIP_CA="${PIP_CA:-/etc/ssl/certs/ca-certificates.crt}"
@@ -81,10 +90,18 @@ if [[ "${KERNELS}" == cuda ]]; then
         stamp "devel base done"
     fi
     build_args+=(--build-arg "CUDA_IMAGE=${DEVEL}")
-    if [[ -n "${FUSED_SSIM_GIT:-}" ]]; then
-        build_args+=(-v "${FUSED_SSIM_GIT}:/run/fused-ssim.git:ro"
-            --build-arg "FUSED_SSIM_REPOSITORY=file:///run/fused-ssim.git")
-    fi
+    # Local stand-ins for what the build fetches from github.com, mounted read-only for the build only.
+    mounts=("FUSED_SSIM_GIT FUSED_SSIM_REPOSITORY fused-ssim.git" "GRUT_GIT GRUT_REPOSITORY 3dgrut.git"
+        "OPTIX_GIT OPTIX_REPOSITORY optix-dev.git" "SLANG_ARCHIVE SLANG_ARCHIVE slang.tar.gz")
+    for mount in "${mounts[@]}"; do
+        read -r setting argument name <<<"${mount}"
+        if [[ -n "${!setting:-}" ]]; then
+            [[ -e "${!setting}" ]] || { echo "${setting}=${!setting}: no such file or directory" >&2 && exit 2; }
+            build_args+=(-v "${!setting}:/run/${name}:ro" --build-arg "${argument}=file:///run/${name}")
+        fi
+    done
+    # a stand-in archive of another Slang release names its version (the build checks slangc's)
+    [[ -z "${SLANG_VERSION:-}" ]] || build_args+=(--build-arg "SLANG_VERSION=${SLANG_VERSION}")
 elif podman image exists "${DEVEL}"; then
     # Nothing compiles, but on the devel stand-in both variants share every layer up to the wheels.
     build_args+=(--build-arg "CUDA_IMAGE=${DEVEL}")
@@ -100,6 +117,9 @@ nice -n "${NICE}" podman build --network host --layers --format docker \
     -f "${ROOT}/container/Dockerfile" --ignorefile "${ROOT}/container/Dockerfile.dockerignore" \
     -t "localhost/${TAG}" "${ROOT}"
 stamp "build ${TAG} done"
+
+stamp "built ${TAG}: $(podman image inspect --format '{{.Size}}' "localhost/${TAG}") bytes"
+[[ "${DOCKER_LOAD}" == 1 ]] || exit 0
 
 # 4. Into Docker (the engine `docker run` and the tests use).
 podman save "localhost/${TAG}" | docker load

@@ -128,9 +128,10 @@ def test_dockerfile_parses_into_its_stages_on_pinned_cuda_bases():
 
 def test_the_runtime_image_carries_only_the_stage_environment():
     """Only the venvs reach the runtime stage (no compilers): /opt/venvs/gs, and /opt/venvs/nerfstudio for
-    nerfacto, whose pins fight the stage venv's (a second torch, of the same version); what the runtime base
-    image lacks (cuDNN, cuBLAS, ...) comes pinned with torch's wheels. Besides them only node's binary and the
-    installed splat-transform (the .sog writer), not npm or the node image."""
+    nerfacto, whose pins fight the stage venv's, both on the one torch of /opt/venvs/torch
+    (test_dockerfile_torch); what the runtime base image lacks (cuDNN, cuBLAS, ...) comes pinned with torch's
+    wheels. Besides them only node's binary and the installed splat-transform (the .sog writer), not npm or
+    the node image."""
     copies = [shlex.split(i.args) for i in instructions() if i.keyword == "COPY" and i.stage == RUNTIME]
     assert copies == [
         ["--from=build", "/opt/venvs", "/opt/venvs"],
@@ -138,8 +139,9 @@ def test_the_runtime_image_carries_only_the_stage_environment():
         ["--from=splat-transform", "/opt/splat-transform", "/opt/splat-transform"],
     ]
     runs = [i.args for i in instructions() if i.keyword == "RUN"]
-    venvs = {m for r in runs for m in re.findall(r"-m venv (/opt/venvs/[\w-]+)", r)}
-    assert venvs == {"/opt/venvs/gs", "/opt/venvs/nerfstudio", "/opt/venvs/3dgrut"}  # 3dgrut: test_dockerfile_3dgrut
+    venvs = {m for r in runs for m in re.findall(r"(?:-m venv|venv-shared-torch\.sh new) (/opt/venvs/[\w-]+)", r)}
+    # 3dgrut: test_dockerfile_3dgrut; the shared torch: test_dockerfile_torch
+    assert venvs == {"/opt/venvs/torch", "/opt/venvs/gs", "/opt/venvs/nerfstudio", "/opt/venvs/3dgrut"}
     wheels = pins("requirements-gpu.txt")
     for library in ("nvidia-cudnn-cu12", "nvidia-cublas-cu12", "nvidia-cuda-runtime-cu12", "nvidia-cusparse-cu12"):
         assert library in wheels, library

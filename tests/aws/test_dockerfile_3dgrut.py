@@ -28,16 +28,18 @@ def test_3dgrut_is_built_at_the_commit_the_stage_pins() -> None:
     (source,) = [r for r in _grut_runs() if "git clone" in r and "${GRUT_REPOSITORY}" in r]
     assert 'checkout --detach "${GRUT_COMMIT}"' in source
     # the OptiX headers: the submodule at the commit the pinned superproject records (no branch, no tag)
-    assert "submodule update --init threedgrt_tracer/dependencies/optix-dev" in source
+    submodule = "threedgrt_tracer/dependencies/optix-dev"
+    assert f"submodule init {submodule}" in source and f"submodule update {submodule}" in source
+    assert f'config submodule.{submodule}.url "${{OPTIX_REPOSITORY}}"' in source  # github.com's unless a clone is named
+    assert _args()["OPTIX_REPOSITORY"] == "https://github.com/NVIDIA/optix-dev.git"
     assert f"pip install --no-deps --no-build-isolation -e {VENV}/src" in source  # its pins: the requirements file
     assert 'checkout --detach "${GRUT_FUSED_SSIM_COMMIT}"' in source
 
 
 def test_its_environment_is_pinned_and_is_where_the_stage_looks() -> None:
-    (venv,) = [r for r in _grut_runs() if "-m venv" in r]
-    assert (
-        f"python3.12 -m venv {VENV}" in venv and f"{VENV}/bin/pip install -r /build/requirements-3dgrut-gpu.txt" in venv
-    )
+    (venv,) = [r for r in _grut_runs() if "venv-shared-torch.sh new" in r]
+    assert f"venv-shared-torch.sh new {VENV}" in venv  # on the image's one torch (test_dockerfile_torch)
+    assert f"{VENV}/bin/pip install -r /build/requirements-3dgrut-gpu.txt" in venv
     assert str(environment.IMAGE_PYTHON) == f"{VENV}/bin/python"
     grut, stage = pins("requirements-3dgrut-gpu.txt"), pins("requirements-gpu.txt")
     for shared in (
