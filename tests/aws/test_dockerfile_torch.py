@@ -1,5 +1,5 @@
-"""container/Dockerfile's one torch, statically: torch 2.10 with its CUDA libraries (about 5 GB installed) is
-installed once, in /opt/venvs/torch, and every venv of the image (the stages, nerfstudio, 3DGRUT) sees it
+"""container/Dockerfile's one torch, statically: torch 2.10 with its CUDA libraries (about 8 GB installed) is
+installed once, in /opt/torch, and every venv of the image (the stages, nerfstudio, 3DGRUT) sees it
 through container/venv-shared-torch.sh rather than a copy of its own. The built image is checked by
 tests/aws/test_image_contents.py (slow)."""
 
@@ -35,8 +35,8 @@ def test_every_venv_pins_the_shared_packages_at_the_shared_version():
 
 def test_the_shared_torch_is_installed_once_before_the_venvs_that_use_it():
     runs = _build_runs()
-    (torch_run,) = [(line, r) for line, r in runs if "/opt/venvs/torch/bin/pip install" in r]
-    assert "python3.12 -m venv /opt/venvs/torch" in torch_run[1]
+    (torch_run,) = [(line, r) for line, r in runs if "/opt/torch/bin/pip install" in r]
+    assert "python3.12 -m venv /opt/torch" in torch_run[1]
     assert f"--no-deps -r /build/{SHARED}" in torch_run[1]  # the rest of torch's closure is each venv's own
     for venv in VENV_FILES:
         (line, run) = next((line, r) for line, r in runs if f"venv-shared-torch.sh new {venv}" in r)
@@ -45,8 +45,8 @@ def test_the_shared_torch_is_installed_once_before_the_venvs_that_use_it():
         steps = [step.strip() for step in run.split("&&")]
         install = next(i for i, s in enumerate(steps) if f"{venv}/bin/pip install -r" in s)
         assert steps[install + 1] == f"/build/venv-shared-torch.sh check {venv}", venv  # no second copy, or fail
-    venvs = {m for _, r in runs for m in re.findall(r"-m venv (/opt/venvs/[\w-]+)", r)}
-    assert venvs == {"/opt/venvs/torch"}  # no venv made around the script
+    venvs = {m for _, r in runs for m in re.findall(r"-m venv (/opt/[\w/-]+)", r)}
+    assert venvs == {"/opt/torch"}  # no venv made around the script
     copy = next(shlex.split(i.args) for i in instructions() if i.keyword == "COPY" and SCRIPT.name in i.args)
     assert copy == [f"container/{SHARED}", f"container/{SCRIPT.name}", "/build/"]
 
@@ -55,7 +55,7 @@ def test_the_script_joins_the_shared_site_packages_after_the_venvs_own():
     assert subprocess.run(["sh", "-n", str(SCRIPT)]).returncode == 0
     assert SCRIPT.stat().st_mode & 0o111  # COPY keeps the mode: the build runs it directly
     text = SCRIPT.read_text()
-    assert "SHARED=/opt/venvs/torch" in text and f"SHARED_PINS=/build/{SHARED}" in text
+    assert "SHARED=/opt/torch" in text and f"SHARED_PINS=/build/{SHARED}" in text
     # a .pth line appends its directory to sys.path, after the venv's own site-packages: the venv's pins win
     assert re.search(r'site "\$\{SHARED\}" >"\$\(site "\$2"\)/[\w-]+\.pth"', text)
     usage = subprocess.run(["sh", str(SCRIPT)], capture_output=True, text=True)
