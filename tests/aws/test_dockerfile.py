@@ -369,3 +369,18 @@ def test_the_image_pins_every_package_the_engine_extra_needs() -> None:
     needed |= {canonicalize_name(Requirement(r).name) for r in project["optional-dependencies"]["engine"]}
     missing = sorted(needed - set(pins("requirements-gpu.txt")))
     assert not missing, f"requirements-gpu.txt lacks {missing}"
+
+
+def test_nerfstudio_s_system_libraries_are_in_the_build_check_and_the_runtime():
+    """open3d, which nerfstudio's exporter imports, links libEGL, libGL, libX11, libudev and libusb: the build's
+    import check fails without them (as it did in the first real build), and so would a nerfacto job."""
+    libs = _args()["NERFSTUDIO_LIBS"].strip('"').split()
+    assert {"libegl1", "libgl1", "libx11-6", "libudev1", "libusb-1.0-0"} <= set(libs)
+    runs = [i for i in instructions() if i.keyword == "RUN" and "apt-get install" in i.args]
+    (nerf,) = [i for i in runs if "/opt/venvs/nerfstudio" in i.args]
+    assert "--no-install-recommends ${NERFSTUDIO_LIBS}" in nerf.args
+    assert "import nerfstudio.scripts.train, nerfstudio.scripts.exporter" in nerf.args
+    (runtime,) = [i for i in runs if i.stage == RUNTIME_TORCH]
+    assert "${NERFSTUDIO_LIBS}" in runtime.args
+    imported = [i.stage for i in instructions() if i.keyword == "ARG" and i.args == "NERFSTUDIO_LIBS"]
+    assert imported == [0, RUNTIME_TORCH]  # the global default, imported by both stages
