@@ -125,8 +125,11 @@ fi
 
 # 3. The image, from the repository's Dockerfile and build context, up to one stage at a time: podman keeps
 #    every step's container until its build ends, so a single build would hold each layer twice at once (the
-#    CUDA variant's build stage and runtime copy: ~50 GB). Built apart, the peak is about twice the largest
-#    stage; each later build takes the earlier stages from the layer cache.
+#    CUDA variant's build stage and runtime copy: ~50 GB). Built apart, each later build takes the earlier
+#    stages from the layer cache. Measured with podman 4.3 (session 9): a commit writes the layer's blob to
+#    TMPDIR before the layer (TMPDIR=/dev/shm keeps that ~7 GB off the disk), and the last build's cache check
+#    of `COPY --from=build /opt/torch` holds another ~6 GB: the CUDA variant needs ~30 GB free beyond the
+#    cached build stage (~20 GB), which the development VM did not have.
 stamp "build ${TAG} start (KERNELS=${KERNELS} CUDA_ARCHS=${CUDA_ARCHS} COMPILE_JOBS=${COMPILE_JOBS})"
 for target in build runtime-torch runtime; do
     tag_args=()
