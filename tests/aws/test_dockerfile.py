@@ -32,7 +32,8 @@ INSTRUCTIONS = {
     "HEALTHCHECK", "EXPOSE", "VOLUME", "SHELL", "STOPSIGNAL", "ONBUILD",
 }  # fmt: skip
 ARCHES = ("8.0", "8.6", "8.9", "9.0")
-RUNTIME = 2  # the stage index of `FROM ${RUNTIME_IMAGE} AS runtime` (build 0, splat-transform 1)
+RUNTIME_TORCH = 2  # `FROM ${RUNTIME_IMAGE} AS runtime-torch`: the runtime base with the one torch
+RUNTIME = 3  # the stage index of `FROM runtime-torch AS runtime` (build 0, splat-transform 1)
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,8 @@ def test_dockerfile_parses_into_its_stages_on_pinned_cuda_bases():
     assert [f.args for f in froms] == [
         "${CUDA_IMAGE} AS build",
         "${NODE_IMAGE} AS splat-transform",
-        "${RUNTIME_IMAGE} AS runtime",
+        "${RUNTIME_IMAGE} AS runtime-torch",
+        "runtime-torch AS runtime",
     ]
     build = re.fullmatch(r"nvidia/cuda:(\d+\.\d+\.\d+)-cudnn-devel-(ubuntu\d+\.\d+)", _args()["CUDA_IMAGE"])
     runtime = re.fullmatch(r"nvidia/cuda:(\d+\.\d+\.\d+)-base-(ubuntu\d+\.\d+)", _args()["RUNTIME_IMAGE"])
@@ -128,9 +130,15 @@ def test_dockerfile_parses_into_its_stages_on_pinned_cuda_bases():
 
 def test_the_runtime_image_carries_only_the_stage_environment():
     """Only the venvs reach the runtime stage (no compilers): /opt/venvs/gs, and /opt/venvs/nerfstudio for
-    nerfacto, whose pins fight the stage venv's (a second torch, of the same version); what the runtime base
-    image lacks (cuDNN, cuBLAS, ...) comes pinned with torch's wheels. Besides them only node's binary and the
-    installed splat-transform (the .sog writer), not npm or the node image."""
+    nerfacto, whose pins fight the stage venv's, both on the one torch of /opt/torch, a layer of its own
+    below them (test_dockerfile_torch); what the runtime base image lacks (cuDNN, cuBLAS, ...) comes pinned
+    with torch's wheels. Besides them only node's binary and the installed splat-transform (the .sog
+    writer), not npm or the node image."""
+    (runtime_torch,) = [i for i in instructions() if i.keyword == "FROM" and i.stage == RUNTIME_TORCH]
+    (runtime,) = [i for i in instructions() if i.keyword == "FROM" and i.stage == RUNTIME]
+    assert runtime_torch.args == "${RUNTIME_IMAGE} AS runtime-torch" and runtime.args == "runtime-torch AS runtime"
+    copies = [shlex.split(i.args) for i in instructions() if i.keyword == "COPY" and i.stage == RUNTIME_TORCH]
+    assert copies == [["--from=build", "/opt/torch", "/opt/torch"]]
     copies = [shlex.split(i.args) for i in instructions() if i.keyword == "COPY" and i.stage == RUNTIME]
     assert copies == [
         ["--from=build", "/opt/venvs", "/opt/venvs"],
@@ -138,8 +146,9 @@ def test_the_runtime_image_carries_only_the_stage_environment():
         ["--from=splat-transform", "/opt/splat-transform", "/opt/splat-transform"],
     ]
     runs = [i.args for i in instructions() if i.keyword == "RUN"]
-    venvs = {m for r in runs for m in re.findall(r"-m venv (/opt/venvs/[\w-]+)", r)}
-    assert venvs == {"/opt/venvs/gs", "/opt/venvs/nerfstudio", "/opt/venvs/3dgrut"}  # 3dgrut: test_dockerfile_3dgrut
+    venvs = {m for r in runs for m in re.findall(r"(?:-m venv|venv-shared-torch\.sh new) (/opt/[\w/-]+)", r)}
+    # 3dgrut: test_dockerfile_3dgrut; the shared torch: test_dockerfile_torch
+    assert venvs == {"/opt/torch", "/opt/venvs/gs", "/opt/venvs/nerfstudio", "/opt/venvs/3dgrut"}
     wheels = pins("requirements-gpu.txt")
     for library in ("nvidia-cudnn-cu12", "nvidia-cublas-cu12", "nvidia-cuda-runtime-cu12", "nvidia-cusparse-cu12"):
         assert library in wheels, library
@@ -360,3 +369,18 @@ def test_the_image_pins_every_package_the_engine_extra_needs() -> None:
     needed |= {canonicalize_name(Requirement(r).name) for r in project["optional-dependencies"]["engine"]}
     missing = sorted(needed - set(pins("requirements-gpu.txt")))
     assert not missing, f"requirements-gpu.txt lacks {missing}"
+
+
+def test_nerfstudio_s_system_libraries_are_in_the_build_check_and_the_runtime():
+    """open3d, which nerfstudio's exporter imports, links libEGL, libGL, libX11, libudev and libusb: the build's
+    import check fails without them (as it did in the first real build), and so would a nerfacto job."""
+    libs = _args()["NERFSTUDIO_LIBS"].strip('"').split()
+    assert {"libegl1", "libgl1", "libx11-6", "libudev1", "libusb-1.0-0"} <= set(libs)
+    runs = [i for i in instructions() if i.keyword == "RUN" and "apt-get install" in i.args]
+    (nerf,) = [i for i in runs if "/opt/venvs/nerfstudio" in i.args]
+    assert "--no-install-recommends ${NERFSTUDIO_LIBS}" in nerf.args
+    assert "import nerfstudio.scripts.train, nerfstudio.scripts.exporter" in nerf.args
+    (runtime,) = [i for i in runs if i.stage == RUNTIME_TORCH]
+    assert "${NERFSTUDIO_LIBS}" in runtime.args
+    imported = [i.stage for i in instructions() if i.keyword == "ARG" and i.args == "NERFSTUDIO_LIBS"]
+    assert imported == [0, RUNTIME_TORCH]  # the global default, imported by both stages

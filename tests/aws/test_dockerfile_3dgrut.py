@@ -25,19 +25,23 @@ def test_3dgrut_is_built_at_the_commit_the_stage_pins() -> None:
     assert args["GRUT_COMMIT"] == environment.GRUT_COMMIT and args["GRUT_REPOSITORY"].endswith("nv-tlabs/3dgrut.git")
     assert re.fullmatch(r"[0-9a-f]{40}", args["GRUT_FUSED_SSIM_COMMIT"])
     assert re.fullmatch(r"\d{4}\.\d+\.\d+", args["SLANG_VERSION"])
-    (source,) = [r for r in _grut_runs() if "git clone" in r and "${GRUT_REPOSITORY}" in r]
+    (source,) = [r for r in _grut_runs() if "${GRUT_REPOSITORY}" in r]
+    # the pinned commit alone (GitHub serves a commit by its hash), then checked out by that hash
+    assert 'fetch --depth 1 "${GRUT_REPOSITORY}" "${GRUT_COMMIT}"' in source
     assert 'checkout --detach "${GRUT_COMMIT}"' in source
     # the OptiX headers: the submodule at the commit the pinned superproject records (no branch, no tag)
-    assert "submodule update --init threedgrt_tracer/dependencies/optix-dev" in source
+    submodule = "threedgrt_tracer/dependencies/optix-dev"
+    assert f"submodule init {submodule}" in source and f"submodule update {submodule}" in source
+    assert f'config submodule.{submodule}.url "${{OPTIX_REPOSITORY}}"' in source  # github.com's unless a clone is named
+    assert _args()["OPTIX_REPOSITORY"] == "https://github.com/NVIDIA/optix-dev.git"
     assert f"pip install --no-deps --no-build-isolation -e {VENV}/src" in source  # its pins: the requirements file
     assert 'checkout --detach "${GRUT_FUSED_SSIM_COMMIT}"' in source
 
 
 def test_its_environment_is_pinned_and_is_where_the_stage_looks() -> None:
-    (venv,) = [r for r in _grut_runs() if "-m venv" in r]
-    assert (
-        f"python3.12 -m venv {VENV}" in venv and f"{VENV}/bin/pip install -r /build/requirements-3dgrut-gpu.txt" in venv
-    )
+    (venv,) = [r for r in _grut_runs() if "venv-shared-torch.sh new" in r]
+    assert f"venv-shared-torch.sh new {VENV}" in venv  # on the image's one torch (test_dockerfile_torch)
+    assert f"{VENV}/bin/pip install -r /build/requirements-3dgrut-gpu.txt" in venv
     assert str(environment.IMAGE_PYTHON) == f"{VENV}/bin/python"
     grut, stage = pins("requirements-3dgrut-gpu.txt"), pins("requirements-gpu.txt")
     for shared in (
@@ -75,7 +79,9 @@ def test_the_tracer_is_compiled_at_build_time_for_the_target_gpus() -> None:
 def test_the_runtime_has_what_the_tracer_loads_at_run_time() -> None:
     (build,) = [r for r in _grut_runs() if "grt_run.py --build" in r]
     # grt_run.py sets CUDA_HOME to sys.prefix/cuda when it holds include/ (NVRTC compiles the OptiX programs)
-    assert f"cp -r /usr/local/cuda/targets/x86_64-linux/include {VENV}/cuda/include" in build
+    # the nvidia/cuda devel base's headers; a toolkit elsewhere names itself in CUDA_HOME (the local stand-in)
+    assert 'cuda="${CUDA_HOME:-/usr/local/cuda}"' in build and 'headers="${cuda}/targets/x86_64-linux/include"' in build
+    assert f'cp -r "${{headers}}" {VENV}/cuda/include' in build
     runtime_copies = [shlex.split(i.args) for i in instructions() if i.keyword == "COPY" and i.stage == RUNTIME]
     assert ["--from=build", "/opt/venvs", "/opt/venvs"] in runtime_copies  # the source tree lives in the venv
     capabilities = _env(stage=RUNTIME)["NVIDIA_DRIVER_CAPABILITIES"].split(",")

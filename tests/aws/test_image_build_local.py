@@ -81,3 +81,24 @@ def test_the_local_devel_base_brings_a_cuda_12_compiler():
     text = DEVEL.read_text()
     assert "nvidia-cuda-toolkit" in text and "nvcc --version" in text
     assert "ENV CUDA_HOME=/usr" in text
+
+
+def test_what_the_build_fetches_from_github_can_come_from_a_local_clone():
+    """github.com is unreachable here: each source the Dockerfile fetches from it is a build argument with
+    github.com's address as its default, which the script points at a read-only mount of a local copy."""
+    text = SCRIPT.read_text()
+    stand_ins = re.findall(r'"([A-Z_]+) ([A-Z_]+) ([\w.-]+)"', text)
+    assert {argument for _, argument, _ in stand_ins} == {
+        "FUSED_SSIM_REPOSITORY",
+        "GRUT_REPOSITORY",
+        "OPTIX_REPOSITORY",
+        "SLANG_ARCHIVE",
+    }
+    args, header = _args(), text.split("set -euo pipefail")[0]
+    for setting, argument, _ in stand_ins:
+        assert args[argument].startswith("https://github.com/"), argument  # production fetches upstream
+        assert setting in header, setting  # documented with the script's settings
+    assert 'build_args+=(-v "${!setting}:/run/${name}:ro" --build-arg "${argument}=file:///run/${name}")' in text
+    # the Slang release is checked, so a stand-in of another release must say which
+    (slang,) = [i.args for i in instructions() if i.keyword == "RUN" and "${SLANG_ARCHIVE}" in i.args]
+    assert 'test "$(/build/slang/bin/slangc -version 2>&1)" = "${SLANG_VERSION}"' in slang
