@@ -135,8 +135,8 @@ def cleanup(
                 # the guard: skip the rule when removing what it found costs the training views over GUARD_DB
                 current = fidelity(subset(params, keep)) if current is None else current
                 without = fidelity(subset(params, keep & ~remove))
-                if current - without > GUARD_DB:
-                    cost = current - without
+                cost = current - without
+                if cost > GUARD_DB:
                     report.spared[rule] = f"{found} Gaussians: removing them cost {cost:.2f} dB on the training views"
                     report.removed[rule] = 0
                     continue
