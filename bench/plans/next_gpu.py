@@ -21,6 +21,8 @@ Lane 1, after lane 0, shared (PSNR only), for item 1 (`splatfacto` ≥ the peer'
 - statue `splatfacto-w-light`: session 9 removed the learned background (a colour the delivered file cannot carry),
   which filled statue's sky. Prediction: plain PSNR −0.3 to +0.3 against round 7's 16.63, NeRF-W down by up to
   0.8 dB from 19.99 (the Gaussians must now cover the sky), still ahead of `splatfacto` by NeRF-W.
+- Tail (session 10): item 1 at 30,000 steps, `splatfacto` against the peer's `default` on fox and kermit, shared.
+  Round 3 measured kermit +0.08, fox −0.39. Prediction: kermit −0.1 to +0.3, fox −0.5 to 0.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def plan() -> dict:
     sweep += [run for s in ("kermit", STATUE) for run in (ours(s, 7000), peer(s, 7000))]
     sweep += [tagged(s, "splatfacto-fast", FAST) for s in ("kermit", STATUE)]
     sweep.append(ours(STATUE, 7000, "splatfacto-w-light"))  # no learned background since session 9: statue's sky
+    sweep += [run for s in ("kermit", "fox") for run in (ours(s, 30000), peer(s, 30000))]
     return {
         "about": "issue #18 items 1, 3, 7 on one GPU: w-light's neutral colours, a faster resolution schedule, "
         "no screen-space rules (as the peer); fresh peer default baselines",
@@ -62,6 +65,7 @@ def plan() -> dict:
             ),
             *([f"{s}__7000__ours__splatfacto", f"{s}__7000__peer__default"] for s in ("kermit", STATUE)),
             [f"{STATUE}__7000__ours__splatfacto-w-light", f"{STATUE}__7000__ours__splatfacto"],
+            *([f"{s}__30000__ours__splatfacto", f"{s}__30000__peer__default"] for s in ("kermit", "fox")),
         ],
     }
 
