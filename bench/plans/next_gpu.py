@@ -11,6 +11,9 @@ Lane 0, timed alone on one machine:
 - fox `splatfacto` with `num_downscales=3, resolution_schedule=1500` (item 7: an eighth of the resolution at first,
   doubling every 1,500 steps, so full resolution from step 4,500, where today it comes at 6,000).
   Prediction: 0.85-0.9x the train time of `splatfacto`, PSNR −0.1 to +0.2 (more full-resolution steps).
+- fox `3dgut`, and `3dgut` capped at 160,000 Gaussians (`max_gs_num`; item 2's time goal, 1.69x in round 7: its MCMC
+  grows 313k Gaussians by step 7,000 where `splatfacto` has 154k). Prediction: capped 1.05-1.2x `splatfacto`'s
+  time, PSNR 0.1-0.4 dB under the uncapped 30.65, so level with the peer's UT run (30.31) within 0.1.
 - The peer's `default` on fox, alone: a fresh time base for the ratios (round 6: 136.7 s on an H200).
 
 Lane 1, after lane 0, shared (PSNR only), for item 1 (`splatfacto` ≥ the peer's `default` on fox, kermit, statue):
@@ -39,12 +42,13 @@ NO_SCREEN = {"stop_screen_size_at": 0}
 
 
 def tagged(scene: str, tag: str, override: dict) -> dict:
-    return {**ours(scene, 7000, tag=tag), "override": override}
+    preset = "3dgut" if tag.startswith("3dgut") else "splatfacto"
+    return {**ours(scene, 7000, preset, tag=tag), "override": override}
 
 
 def plan() -> dict:
     timed = [ours("fox", 7000), ours("fox", 7000, "splatfacto-w-light"), tagged("fox", "splatfacto-fast", FAST),
-             peer("fox", 7000)]  # fmt: skip
+             ours("fox", 7000, "3dgut"), tagged("fox", "3dgut-cap160k", {"max_gs_num": 160_000}), peer("fox", 7000)]  # fmt: skip
     sweep = [tagged(s, "splatfacto-noscreen", NO_SCREEN) for s in ("fox", "kermit", STATUE)]
     sweep += [run for s in ("kermit", STATUE) for run in (ours(s, 7000), peer(s, 7000))]
     sweep += [tagged(s, "splatfacto-fast", FAST) for s in ("kermit", STATUE)]
@@ -59,6 +63,8 @@ def plan() -> dict:
             ["fox__7000__ours__splatfacto-w-light", "fox__7000__ours__splatfacto"],
             ["fox__7000__ours__splatfacto-fast", "fox__7000__ours__splatfacto"],
             ["fox__7000__ours__splatfacto-fast", "fox__7000__peer__default"],
+            ["fox__7000__ours__3dgut", "fox__7000__ours__splatfacto"],
+            ["fox__7000__ours__3dgut-cap160k", "fox__7000__ours__splatfacto"],
             *(
                 [f"{s}__7000__ours__splatfacto-noscreen", f"{s}__7000__peer__default"]
                 for s in ("fox", "kermit", STATUE)

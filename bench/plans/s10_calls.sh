@@ -19,7 +19,9 @@ collect() {
   cp "$STATE/setup_out/gpu_compare.log" "$OUT/" 2>/dev/null; tail -n 40 "$OUT/go_$2.log"
 }
 grt_pipeline() {  # item 5, as bench/plans/h200_s9_grt.sh does on a fresh machine, in its own site
-  mkdir -p "$GRT"; local t0; t0=$(date +%s)
+  mkdir -p "$GRT"; local t0 w; t0=$(date +%s)
+  for w in $(seq 60); do [ -f $STATE/runs/fox__7000__peer__default.json ] && break; sleep 10; done  # lane 0 timed alone
+  echo "lane 0 done or 600 s waited: start at $(($(date +%s) - t0)) s" >> "$GRT/timeline.txt"; t0=$(date +%s)
   SITE=/tmp/site-grt bash bench/grt_setup.sh > "$GRT/grt_setup.json" 2> "$GRT/grt_setup.log"
   echo "grt_setup rc=$? at $(($(date +%s) - t0)) s" >> "$GRT/timeline.txt"; cp $STATE/grt/build.json "$GRT/" 2>/dev/null
   export PYTHONPATH=$STATE/grt/src:$PWD/container:/tmp/site-grt:$SITE
