@@ -19,16 +19,26 @@ from gs_stages.sagemaker_entry import WORK_DIR_ENV
 WORK_DIR = "gs-work"  # the entrypoint's default work dir under /opt/ml (GS_WORK_DIR unset)
 
 
+# podman's runc may not raise a container's open-files and processes limits to its own defaults where the host's
+# hard limits are lower (this VM: "error setting rlimit type 7: operation not permitted"); limits at or under
+# the host's start. Docker keeps the daemon's.
+PODMAN_LIMITS = ("--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096")
+
+
 @dataclass(frozen=True)
 class ImageRun:
     image: str
-    docker: str = "docker"
+    docker: str = "docker"  # the engine's client: docker, or podman (no second copy of a big image in Docker)
+
+    def run(self) -> list[str]:
+        """The engine's `run`, with what it needs on this host."""
+        return [self.docker, "run", *(PODMAN_LIMITS if Path(self.docker).name == "podman" else ())]
 
     def command(self, name: str, opt_ml: Path, env: dict[str, str]) -> list[str]:
         """`docker run` of one container start; `name` lets a stop reach it (the client proxies SIGTERM)."""
         if WORK_DIR_ENV in env:
             raise ValueError(f"{WORK_DIR_ENV} is the launcher's to leave unset: the image keeps work under /opt/ml")
-        command = [self.docker, "run", "--rm", "--name", name, "--network", "host", "-v", f"{opt_ml}:/opt/ml"]
+        command = [*self.run(), "--rm", "--name", name, "--network", "host", "-v", f"{opt_ml}:/opt/ml"]
         for key, value in sorted(env.items()):
             command += ["-e", f"{key}={value}"]
         return [*command, self.image, "train"]
@@ -52,5 +62,7 @@ class ImageRun:
 
 
 def built_image() -> ImageRun:
-    """The image the slow tests run: GS_TEST_IMAGE, default the CPU-only variant build_local.sh makes."""
-    return ImageRun(os.environ.get("GS_TEST_IMAGE", "gs-dagster-trainer:local-none"))
+    """The image the slow tests run: GS_TEST_IMAGE, default the CPU-only variant build_local.sh makes, in the engine
+    GS_TEST_ENGINE names (docker; podman runs an image build_local.sh left in podman's storage, DOCKER_LOAD=0)."""
+    image = os.environ.get("GS_TEST_IMAGE", "gs-dagster-trainer:local-none")
+    return ImageRun(image, os.environ.get("GS_TEST_ENGINE", "docker"))

@@ -38,7 +38,7 @@ def _kernels(image: str) -> str:
 
 def _in_image(image: str, python: str, code: str) -> str:
     """Run `code` with one of the image's interpreters, as the image's user, without a GPU."""
-    command = [IMAGE.docker, "run", "--rm", "--network", "none", "--user", "gs", "--entrypoint", python, image]
+    command = [*IMAGE.run(), "--rm", "--network", "none", "--user", "gs", "--entrypoint", python, image]
     result = subprocess.run([*command, "-c", code], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout

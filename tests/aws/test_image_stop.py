@@ -70,7 +70,7 @@ def test_a_stop_during_training_ends_the_entrypoint_gracefully(make_harness, s3,
     assert played.status == "Stopped" and played.exit_codes == [143], (played.exit_codes, _log(harness, name)[-3000:])
     assert "SIGTERM: flushing messages" in _log(harness, name)
     if image is not None:
-        running = subprocess.run(["docker", "ps", "-a", "-q", "--filter", f"name=^{name}-0$"], capture_output=True)
+        running = subprocess.run([image.docker, "ps", "-a", "-q", "--filter", f"name=^{name}-0$"], capture_output=True)
         assert running.stdout.strip() == b""  # the container is gone (--rm), nothing left behind
     root = request["HyperParameters"]["output_root"].removeprefix(f"s3://{BUCKET}/")
     published = [
