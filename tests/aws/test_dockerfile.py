@@ -137,10 +137,11 @@ def test_the_runtime_image_carries_only_the_stage_environment():
     (runtime_torch,) = [i for i in instructions() if i.keyword == "FROM" and i.stage == RUNTIME_TORCH]
     (runtime,) = [i for i in instructions() if i.keyword == "FROM" and i.stage == RUNTIME]
     assert runtime_torch.args == "${RUNTIME_IMAGE} AS runtime-torch" and runtime.args == "runtime-torch AS runtime"
-    assert _build_copies(RUNTIME_TORCH) == ["/opt/torch"]
-    assert _build_copies(RUNTIME) == ["/opt/venvs"]
+    copies = [shlex.split(i.args) for i in instructions() if i.keyword == "COPY" and i.stage == RUNTIME_TORCH]
+    assert copies == [["--from=build", "/opt/torch", "/opt/torch"]]
     copies = [shlex.split(i.args) for i in instructions() if i.keyword == "COPY" and i.stage == RUNTIME]
     assert copies == [
+        ["--from=build", "/opt/venvs", "/opt/venvs"],
         ["--from=splat-transform", "/usr/local/bin/node", "/usr/local/bin/node"],
         ["--from=splat-transform", "/opt/splat-transform", "/opt/splat-transform"],
     ]
@@ -151,24 +152,6 @@ def test_the_runtime_image_carries_only_the_stage_environment():
     wheels = pins("requirements-gpu.txt")
     for library in ("nvidia-cudnn-cu12", "nvidia-cublas-cu12", "nvidia-cuda-runtime-cu12", "nvidia-cusparse-cu12"):
         assert library in wheels, library
-
-
-def _build_copies(stage: str) -> list[str]:
-    """What a runtime stage takes from the build stage: a bind mount of one directory, copied whole and stripped of
-    debug sections in the same step (no COPY: one layer, not a copy plus a stripped copy); no toolchain stays."""
-    taken = []
-    for ins in instructions():
-        if ins.stage != stage or "from=build" not in ins.args:
-            continue
-        assert ins.keyword == "RUN", ins
-        mount = re.search(r"--mount=type=bind,from=build,source=(/opt/\w+),target=(/mnt/\w+)", ins.args)
-        assert mount, ins
-        source, target = mount.groups()
-        assert f"cp -a {target} {source}" in ins.args
-        assert f"find {source} -name '*.so*' -type f -exec strip --strip-debug" in ins.args
-        assert "apt-get purge -y --auto-remove binutils" in ins.args and "rm -rf /var/lib/apt/lists/*" in ins.args
-        taken.append(source)
-    return taken
 
 
 def test_cuda_base_matches_the_pinned_torch():
@@ -397,7 +380,7 @@ def test_nerfstudio_s_system_libraries_are_in_the_build_check_and_the_runtime():
     (nerf,) = [i for i in runs if "/opt/venvs/nerfstudio" in i.args]
     assert "--no-install-recommends ${NERFSTUDIO_LIBS}" in nerf.args
     assert "import nerfstudio.scripts.train, nerfstudio.scripts.exporter" in nerf.args
-    (runtime,) = [i for i in runs if i.stage == RUNTIME_TORCH and "python3.12" in i.args]
+    (runtime,) = [i for i in runs if i.stage == RUNTIME_TORCH]
     assert "${NERFSTUDIO_LIBS}" in runtime.args
     imported = [i.stage for i in instructions() if i.keyword == "ARG" and i.args == "NERFSTUDIO_LIBS"]
     assert imported == [0, RUNTIME_TORCH]  # the global default, imported by both stages

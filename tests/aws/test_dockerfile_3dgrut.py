@@ -11,7 +11,7 @@ import shlex
 
 from gs_stages.grt import environment, trainer
 
-from .test_dockerfile import ROOT, RUNTIME, _args, _build_copies, _env, instructions, pins
+from .test_dockerfile import ROOT, RUNTIME, _args, _env, instructions, pins
 
 VENV = "/opt/venvs/3dgrut"
 
@@ -82,7 +82,8 @@ def test_the_runtime_has_what_the_tracer_loads_at_run_time() -> None:
     # the nvidia/cuda devel base's headers; a toolkit elsewhere names itself in CUDA_HOME (the local stand-in)
     assert 'cuda="${CUDA_HOME:-/usr/local/cuda}"' in build and 'headers="${cuda}/targets/x86_64-linux/include"' in build
     assert f'cp -r "${{headers}}" {VENV}/cuda/include' in build
-    assert _build_copies(RUNTIME) == ["/opt/venvs"]  # the source tree lives in the venv
+    runtime_copies = [shlex.split(i.args) for i in instructions() if i.keyword == "COPY" and i.stage == RUNTIME]
+    assert ["--from=build", "/opt/venvs", "/opt/venvs"] in runtime_copies  # the source tree lives in the venv
     capabilities = _env(stage=RUNTIME)["NVIDIA_DRIVER_CAPABILITIES"].split(",")
     assert {"compute", "utility", "graphics"} <= set(capabilities)  # graphics mounts libnvoptix
 
