@@ -48,8 +48,9 @@ def tagged(scene: str, tag: str, override: dict) -> dict:
 
 def plan() -> dict:
     cap = {"max_gs_num": 160_000}
-    timed = [ours("fox", 7000), ours("fox", 7000, "splatfacto-w-light"), tagged("fox", "splatfacto-fast", FAST),
-             ours("fox", 7000, "3dgut"), tagged("fox", "3dgut-cap160k", cap), peer("fox", 7000)]  # fmt: skip
+    timed = [ours("fox", 7000), tagged("fox", "3dgut-cap160k", cap), ours("fox", 7000, "3dgut"),
+             ours("fox", 7000, "splatfacto-w-light"), tagged("fox", "splatfacto-fast", FAST),
+             peer("fox", 7000)]  # fmt: skip
     sweep = [tagged(s, "splatfacto-noscreen", NO_SCREEN) for s in ("fox", "kermit", STATUE)]
     sweep += [run for s in ("kermit", STATUE) for run in (ours(s, 7000), peer(s, 7000))]
     sweep += [tagged(s, "splatfacto-fast", FAST) for s in ("kermit", STATUE)]

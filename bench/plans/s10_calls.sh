@@ -6,7 +6,7 @@
 #           bash bench/plans/s10_calls.sh 2   item 5 started in the background (3DGRUT installed, its tracer
 #                                             built, 3dgrt trained on kermit, 3DGRUT's tests on our input),
 #                                             while the scheduler's results are collected
-#   call 3: bash bench/plans/s10_calls.sh 3   collect both; end the scheduler
+#   call 3: bash bench/plans/s10_calls.sh 3   collect both; end the scheduler (LAST=1 in call 2 ends it there)
 # The background work outlives a call only while the machine stays warm (30 s idle), so chain the calls.
 set -u
 export STATE=/tmp/gsbench SITE=/tmp/site PYTHONUNBUFFERED=1 TORCH_CUDA_ARCH_LIST=9.0
@@ -20,8 +20,8 @@ collect() {
 }
 grt_pipeline() {  # item 5, as bench/plans/h200_s9_grt.sh does on a fresh machine, in its own site
   mkdir -p "$GRT"; local t0 w; t0=$(date +%s)
-  for w in $(seq 60); do [ -f $STATE/runs/fox__7000__peer__default.json ] && break; sleep 10; done  # lane 0 timed alone
-  echo "lane 0 done or 600 s waited: start at $(($(date +%s) - t0)) s" >> "$GRT/timeline.txt"; t0=$(date +%s)
+  for w in $(seq "${GRT_WAIT_TICKS:-12}"); do [ -f $STATE/runs/fox__7000__peer__default.json ] && break; sleep 10; done  # lane 0 timed alone
+  echo "lane 0 done or ${GRT_WAIT_TICKS:-12}0 s waited: start at $(($(date +%s) - t0)) s" >> "$GRT/timeline.txt"; t0=$(date +%s)
   SITE=/tmp/site-grt bash bench/grt_setup.sh > "$GRT/grt_setup.json" 2> "$GRT/grt_setup.log"
   echo "grt_setup rc=$? at $(($(date +%s) - t0)) s" >> "$GRT/timeline.txt"; cp $STATE/grt/build.json "$GRT/" 2>/dev/null
   export PYTHONPATH=$STATE/grt/src:$PWD/container:/tmp/site-grt:$SITE
@@ -40,7 +40,8 @@ show_grt() { mkdir -p "$OUT/grt"; cp -a "$GRT"/. "$OUT/grt/" 2>/dev/null
 case $1 in
   1) collect "$MAX_S" 1 ;;
   2) export -f grt_pipeline; export GRT; setsid nohup bash -c grt_pipeline > /dev/null 2>&1 &
-     collect "$MAX_S" 2; show_grt ;;
+     collect "$MAX_S" 2; show_grt
+     [ -n "${LAST:-}" ] && [ -f $STATE/scheduler.pid ] && kill -- -"$(cat $STATE/scheduler.pid)" 2>/dev/null ;;
   3) collect "$MAX_S" 3; show_grt
      [ -f $STATE/scheduler.pid ] && kill -- -"$(cat $STATE/scheduler.pid)" 2>/dev/null ;;
 esac
