@@ -14,6 +14,7 @@ Per upload:
 - valid, but this build cannot run it   -> the same, every reason listed (gs_stages.capabilities)
 - media missing                         -> wait up to `media_wait_s` from the JSON's upload, then FAILED + notice
 - media empty, or another kind of file  -> FAILED + notice (a video named .zip, one photo: gs_stages.media)
+- a video no decoder reads, or 1-2 frames -> FAILED + notice (its first frames decoded: sensors.video_intake)
 - known uuid, same object               -> nothing (already handled)
 - known uuid, new upload                -> never run again; the resubmission is recorded and reported once
   (except a job refused at intake, which never ran: a corrected upload replaces it)

@@ -81,3 +81,17 @@ class Drops:
             self.seen_notices = len(outbox)
         self.notices += new
         return new
+
+    def refused_once(self, uuid: str, words: list[str]) -> JobRecord:
+        """Tick: the job file `uuid` is refused at intake (no run) with `words` in its error, in one notice
+        saying it may be uploaded again, and the next tick says nothing more."""
+        assert self.tick().run_requests == []
+        record = self.records()[uuid]
+        assert record.status == "FAILED" and record.failed_at == "intake" and not record.run_id, record
+        for word in words:
+            assert word in record.error, (word, record.error)
+        (notice,) = self.new_notices()
+        assert notice["uuid"] == uuid and notice["event"] == "FAILED" and words[0] in notice["text"]
+        assert "upload the job file again under the same name" in notice["text"]
+        assert self.tick().run_requests == [] and self.new_notices() == []  # said once
+        return record
