@@ -18,6 +18,15 @@ from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.sensors.intake import IntakeCursor
 
 
+def cli_reads(data_dir: Path, instance: dg.DagsterInstance, monkeypatch: Any) -> None:
+    """`gs-dagster` commands run in the test read the embedded default under `data_dir` (no GS_* setting
+    from the environment) and `instance`'s Dagster home."""
+    for name in ("GS_BUCKET", "GS_STORAGE_ROOT", "GS_JOB_TABLE", "GS_NOTIFIER", "GS_OUTBOX", "GS_MEDIA_WAIT_S"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GS_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("DAGSTER_HOME", instance.root_directory)
+
+
 @dataclass
 class Drops:
     config: GsConfig

@@ -15,7 +15,7 @@ import dagster as dg
 import numpy as np
 import pytest
 from gs_testkit import job_json, local_config
-from intake_drops import Drops
+from intake_drops import Drops, cli_reads
 
 from gs_dagster import cli
 from gs_dagster.sensors import video_intake
@@ -140,10 +140,7 @@ def test_status_shows_the_refusal_and_submit_refuses_before_uploading(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name in ("GS_BUCKET", "GS_STORAGE_ROOT", "GS_JOB_TABLE", "GS_NOTIFIER", "GS_OUTBOX", "GS_MEDIA_WAIT_S"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("GS_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("DAGSTER_HOME", instance.root_directory)
+    cli_reads(tmp_path / "data", instance, monkeypatch)
     drops = Drops.local(tmp_path / "data", instance)
     drops.put("media-input/one.mp4", videos["1 frame"])
     drops.put("workflow-input/onejob.json", json.dumps(job_json("onejob", "gs-local", "one.mp4")))
