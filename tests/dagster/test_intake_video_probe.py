@@ -114,23 +114,28 @@ def test_only_what_the_file_itself_makes_impossible_is_refused(
         assert "holds 1 decodable frame(s); SfM needs at least 2 frames" in record.error
 
 
-@pytest.mark.parametrize(("body", "refused"), [("good", False), ("1 frame", False), ("noise", True)])
+@pytest.mark.parametrize(
+    ("body", "refused"),
+    [("good", False), ("1 frame", False), ("noise", "FFmpeg finds no"), ("cut", "the file is cut short")],
+)
 def test_a_large_s3_video_is_probed_from_its_start_and_end_and_only_a_sure_finding_refuses(
     aws, instance: dg.DagsterInstance, videos: dict[str, bytes], monkeypatch: pytest.MonkeyPatch, body, refused
 ) -> None:
     # Caps far below the files' sizes: the intake fetches only 2 KB of each end, as it does of a video over 48 MB.
     monkeypatch.setattr(video_intake, "PROBE_HEAD_BYTES", 2048)
     monkeypatch.setattr(video_intake, "PROBE_TAIL_BYTES", 2048)
-    data = os.urandom(300_000) if body == "noise" else videos[body]
+    data = {"noise": os.urandom(300_000), "cut": videos["good"][: len(videos["good"]) * 3 // 4]}.get(body) or videos[
+        body
+    ]
     assert len(data) > 4096
     drops = Drops.moto(aws, instance)
     drops.put("media-input/big.mp4", data)
     drops.put("workflow-input/big.json", json.dumps(job_json("big", aws.bucket, "big.mp4")))
     requested = [r.partition_key for r in drops.tick().run_requests]
     record = drops.records()["big"]
-    assert (record.failed_at == "intake") == refused and (requested == []) == refused, record.error
+    assert (record.failed_at == "intake") == bool(refused) and (requested == []) == bool(refused), record.error
     if refused:
-        assert "big.mp4 is not a video any decoder reads" in record.error
+        assert f"big.mp4 is not a video any decoder reads: {refused}" in record.error, record.error
 
 
 def test_status_shows_the_refusal_and_submit_refuses_before_uploading(

@@ -8,15 +8,16 @@ starts, and a corrected upload under the same uuid is accepted (as zip_contents 
 
 The intake may hold only part of a large S3 object (its start and its end, where MP4's index sits: the
 rest a hole of zeros). Then only a positive finding refuses: a file that does not open and whose first
-bytes are no known video container. A short count or a failed open of a recognised container is left to
-the frames stage, since the missing middle may be the reason.
+bytes are no known video container, or whose box headers show it cut short or without a picture (those
+headers were read, not the hole: gs_stages.frames.mp4_boxes gives no reason once its walk reaches zeros).
+A short count, or another failed open of a recognised container, is left to the frames stage.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from gs_stages.frames.mp4_boxes import diagnose
+from gs_stages.frames.mp4_boxes import VideoFault, diagnose
 from gs_stages.media import HEAD_BYTES, identify
 from gs_stages.quality_checks import MIN_REGISTERED_IMAGES
 from gs_stages.stage import StageError
@@ -54,8 +55,7 @@ def _text_start(head: bytes) -> str | None:
     return " ".join(text.split())[:_QUOTED_CHARS]
 
 
-def _unreadable(path: Path, name: str, head: bytes) -> StageError:
-    fault = diagnose(path)
+def _unreadable(name: str, head: bytes, fault: VideoFault | None) -> StageError:
     if fault is not None:
         return StageError(f"{name} is not a video any decoder reads: {fault.reason}", hint=fault.hint)
     text = _text_start(head)
@@ -87,9 +87,11 @@ def probe_problem(path: Path, name: str, *, minimum: int, complete: bool = True)
     capture = cv2.VideoCapture(str(path))  # as the frames stage opens it (gs_stages.frames.video)
     try:
         if not capture.isOpened():
-            if not complete and identify(head) is not None:
+            # The boxes' reasons hold for a partial copy too: a walk that reaches the hole finds no reason.
+            fault = diagnose(path)
+            if not complete and fault is None and identify(head) is not None:
                 return None  # a known container missing its middle here: the frames stage reads all of it
-            return _unreadable(path, name, head)
+            return _unreadable(name, head, fault)
         decoded = 0
         while decoded < minimum and capture.grab():  # grab decodes; the colour conversion is not needed
             decoded += 1
