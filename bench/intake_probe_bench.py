@@ -1,6 +1,6 @@
-"""What the intake's look into a job's video costs (gs_dagster/sensors/video_intake.py): the probe of a
-local file where it lies, and of the same file in S3 (a moto server in this process, over HTTP), fetched
-whole up to 48 MiB, else as its first 32 and last 16 MiB.
+"""What the intake's look into a job's video costs (gs_dagster/sensors/video_intake.py), starting its probe
+process included: a local file where it lies, and the same file in S3 (a moto server in this process, over
+HTTP), fetched whole up to 48 MiB, else as its first 32 and last 16 MiB.
 
     .venv/bin/python bench/intake_probe_bench.py VIDEO [VIDEO ...]
 """
@@ -15,9 +15,9 @@ from pathlib import Path
 import boto3
 from moto.server import ThreadedMotoServer
 
+from gs_dagster.resources.local_store import LocalStore
 from gs_dagster.resources.s3_store import S3Store
 from gs_dagster.sensors import video_intake
-from gs_stages.frames.video_probe import probe_problem
 from gs_stages.jobspec import parse_job
 
 BUCKET = "bench-bucket"
@@ -47,10 +47,12 @@ def main() -> None:
     store = S3Store(f"s3://{BUCKET}", endpoint_url=endpoint, region="us-east-1")
     try:
         for video in args.videos:
-            local_s, problem = _best_of(args.runs, lambda v=video: probe_problem(v, v.name, minimum=3))
+            spec = parse_job({"uuid": "bench", "s3": {"bucketName": BUCKET, "inputKey": video.name}})
+            folder = LocalStore(video.resolve().parent)
+            here = folder.head(video.name)
+            local_s, problem = _best_of(args.runs, lambda m=here, j=spec, f=folder: video_intake.video_problem(f, j, m))
             key = f"media-input/{video.name}"
             s3.upload_file(str(video), BUCKET, key)
-            spec = parse_job({"uuid": "bench", "s3": {"bucketName": BUCKET, "inputKey": video.name}})
             media = store.head(key)
             s3_s, s3_problem = _best_of(args.runs, lambda m=media, j=spec: video_intake.video_problem(store, j, m))
             whole = media.size <= video_intake.PROBE_HEAD_BYTES + video_intake.PROBE_TAIL_BYTES

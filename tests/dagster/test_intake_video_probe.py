@@ -162,3 +162,15 @@ def test_status_shows_the_refusal_and_submit_refuses_before_uploading(
         with pytest.raises(ValueError, match=re.escape(words[0])):
             submit(media, config=config)
     assert not any(p.is_file() for p in Path(config.bucket).rglob("*"))
+
+
+def test_a_video_the_probe_gives_no_answer_on_is_left_to_the_frames_stage(
+    drops: Drops, videos: dict[str, bytes], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A decoder that hangs on a crafted file: the probe's process is stopped, the sensor goes on.
+    monkeypatch.setattr(video_intake, "PROBE_TIMEOUT_S", 0.001)
+    drops.put("media-input/-hangs.mp4", videos["1 frame"])  # the name may not pass for an option either
+    drops.put("workflow-input/hangs.json", json.dumps(job_json("hangs", drops.bucket_name, "-hangs.mp4")))
+    assert [r.partition_key for r in drops.tick().run_requests] == ["hangs"]
+    assert drops.records()["hangs"].status == "SUBMITTED"
+    assert "the probe of the video -hangs.mp4 gave no answer (no answer in 0 s)" in caplog.text

@@ -15,6 +15,9 @@ A short count, or another failed open of a recognised container, is left to the 
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from pathlib import Path
 
 from gs_stages.frames.mp4_boxes import VideoFault, diagnose
@@ -75,8 +78,8 @@ def probe_problem(path: Path, name: str, *, minimum: int, complete: bool = True)
     """Why the video at `path` (called `name` in the message) can never give `minimum` frames, or None.
 
     `complete`: `path` holds the whole file; else only its start and end are real (see the module). Reads at
-    most `minimum` frames, whatever the video's length. None also when OpenCV is not installed here (the
-    Dagster side without the engine): the frames stage then says it.
+    most `minimum` frames, whatever the video's length. None also where OpenCV is not installed (gs-stages
+    without its engine extra): the frames stage then says it.
     """
     try:
         import cv2
@@ -106,3 +109,22 @@ def probe_problem(path: Path, name: str, *, minimum: int, complete: bool = True)
         "to place any camera",
         hint=LONGER_VIDEO,
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m gs_stages.frames.video_probe PATH --name N --minimum M [--partial]`: the probe in a process
+    of its own (the intake runs it so, with a time limit: a decoder that hangs or crashes on a crafted file
+    costs that process, not the sensor's). Prints {"message", "hint"} of the problem, or {}."""
+    parser = argparse.ArgumentParser(prog="gs_stages.frames.video_probe")
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--minimum", type=int, required=True)
+    parser.add_argument("--partial", action="store_true", help="only the file's start and end are real")
+    args = parser.parse_args(argv)
+    problem = probe_problem(args.path, args.name, minimum=args.minimum, complete=not args.partial)
+    print(json.dumps({"message": problem.message, "hint": problem.hint} if problem else {}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
