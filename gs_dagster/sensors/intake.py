@@ -1,4 +1,4 @@
-"""Intake: watch `<bucket>/workflow-input/*.json`, validate each new job, record it, add its partition and
+"""Intake: watch `<bucket>/workflow-input/**/*.json`, validate each new job, record it, add its partition and
 request one run keyed by its uuid. The same sensor watches a local folder in the embedded default.
 
 Correctness does not rest on the cursor. The job table is the source of truth for which uploads were
