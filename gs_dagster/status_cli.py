@@ -45,10 +45,34 @@ def _intake(config: GsConfig, bucket: Any) -> str:
     return bucket.uri_of(config.intake_prefix) + "/"
 
 
+def _job_key(config: GsConfig, bucket: Any, uuid: str) -> str | None:
+    """The key of `uuid`'s job JSON in the intake prefix: `<prefix>/<uuid>.json`, else the first in a folder
+    under it (the intake takes those too), when it is there."""
+    from gs_dagster.sensors.intake import job_uuid_of
+
+    key = f"{config.intake_prefix}/{uuid}.json"
+    if bucket.head(key) is not None:
+        return key
+    for count, info in enumerate(bucket.iter_objects(f"{config.intake_prefix}/")):
+        if count >= MAX_INTAKE_KEYS:
+            break
+        if info.key.lower().endswith(".json") and job_uuid_of(info.key) == uuid:
+            return info.key
+    return None
+
+
+def _job_head(config: GsConfig, bucket: Any, uuid: str, size: int) -> bytes:
+    """The first `size` bytes of `uuid`'s job JSON waiting in the intake prefix (FileNotFoundError: none)."""
+    key = _job_key(config, bucket, uuid)
+    if key is None:
+        raise FileNotFoundError(f"no job file of {uuid} under {config.intake_prefix}/")
+    return bucket.read_head(key, size)
+
+
 def _uploaded(config: GsConfig, bucket: Any, uuid: str) -> str | None:
     """Where `uuid`'s job JSON waits in the intake prefix, when it is there."""
-    key = f"{config.intake_prefix}/{uuid}.json"
-    return bucket.uri_of(key) if bucket.head(key) is not None else None
+    key = _job_key(config, bucket, uuid)
+    return bucket.uri_of(key) if key is not None else None
 
 
 def _waiting(config: GsConfig, bucket: Any, table: Any, recorded: set[str]) -> list[tuple[str, str]]:
@@ -56,7 +80,7 @@ def _waiting(config: GsConfig, bucket: Any, table: Any, recorded: set[str]) -> l
     from gs_dagster.sensors.intake import job_uuid_of
 
     uploads = []
-    for count, info in enumerate(bucket.iter_objects(f"{config.intake_prefix}/", children_only=True)):
+    for count, info in enumerate(bucket.iter_objects(f"{config.intake_prefix}/")):  # folders too, as the intake
         if count >= MAX_INTAKE_KEYS:
             break
         uuid = job_uuid_of(info.key)
@@ -72,7 +96,7 @@ def _uploaded_name(config: GsConfig, bucket: Any, uuid: str) -> str:
     from gs_dagster.job_names import MAX_NAME_READ, uploaded_job_name
 
     try:
-        return uploaded_job_name(uuid, bucket.read_head(f"{config.intake_prefix}/{uuid}.json", MAX_NAME_READ))
+        return uploaded_job_name(uuid, _job_head(config, bucket, uuid, MAX_NAME_READ))
     except Exception:  # gone meanwhile, empty (S3 refuses a range of it), another key case: a name is not worth failing
         return ""
 
@@ -83,7 +107,7 @@ def _missing_media(config: GsConfig, bucket: Any, uuid: str) -> str:
     from gs_dagster.job_names import MAX_NAME_READ, uploaded_media_key
 
     try:
-        key = uploaded_media_key(bucket.read_head(f"{config.intake_prefix}/{uuid}.json", MAX_NAME_READ))
+        key = uploaded_media_key(_job_head(config, bucket, uuid, MAX_NAME_READ))
         return bucket.uri_of(key) if key and bucket.head(key) is None else ""
     except Exception:  # gone meanwhile, empty, a key the bucket refuses: the intake will say what it is
         return ""

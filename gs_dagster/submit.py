@@ -15,6 +15,7 @@ from gs_dagster.config import GsConfig
 from gs_dagster.resources.storage import open_store
 from gs_dagster.ui_links import partition_url
 from gs_stages.capabilities import describe, unsupported
+from gs_stages.frames.video_probe import min_frames, probe_problem
 from gs_stages.jobspec import ARCHIVE_EXTENSIONS, VIDEO_EXTENSIONS, JobSpec, parse_job
 from gs_stages.media import file_problem
 
@@ -98,6 +99,10 @@ def submit(
     problems = unsupported(spec, host=config.stage_host)  # intake would refuse it: say so before uploading
     if problems:
         raise ValueError(describe(problems))
+    if media.name.lower().endswith(VIDEO_EXTENSIONS):  # no decoder reads it, or too few frames: intake refuses
+        problem = probe_problem(media, media.name, minimum=min_frames(spec.spherical_camera.enable))
+        if problem is not None:
+            raise ValueError(str(problem))
     bucket.upload_file(media, f"{spec.s3.input_prefix}/{media_key}")
     job_key = f"{config.intake_prefix}/{uuid}.json"
     bucket.write_bytes(job_key, json.dumps(document, indent=2).encode())

@@ -186,14 +186,16 @@ class JobTable(ABC):
     def _write(self, uuid: str, changes: Mapping[str, Any], when: WriteCondition) -> bool:
         return self._update(uuid, bounded(changes), when)
 
-    def record_resubmission(self, uuid: str, *, old_etag: str, etag: str, modified: str) -> bool:
-        """Note that the job's JSON was uploaded again; True once per new upload (the caller reports it)."""
+    def record_resubmission(self, uuid: str, *, old_etag: str, etag: str, modified: str, source_uri: str = "") -> bool:
+        """Note that the job's JSON was uploaded again (under `source_uri`, when given: another folder);
+        True once per new upload (the caller reports it). The source fields name the latest upload."""
         record = self.get(uuid)
         if record is None:
             return False
         return self._write(
             uuid,
             {
+                **({"source_uri": source_uri} if source_uri else {}),
                 "source_etag": etag,
                 "source_modified": modified,
                 "resubmissions": record.resubmissions + 1,

@@ -1,4 +1,4 @@
-"""Intake: watch `<bucket>/workflow-input/*.json`, validate each new job, record it, add its partition and
+"""Intake: watch `<bucket>/workflow-input/**/*.json`, validate each new job, record it, add its partition and
 request one run keyed by its uuid. The same sensor watches a local folder in the embedded default.
 
 Correctness does not rest on the cursor. The job table is the source of truth for which uploads were
@@ -14,6 +14,7 @@ Per upload:
 - valid, but this build cannot run it   -> the same, every reason listed (gs_stages.capabilities)
 - media missing                         -> wait up to `media_wait_s` from the JSON's upload, then FAILED + notice
 - media empty, or another kind of file  -> FAILED + notice (a video named .zip, one photo: gs_stages.media)
+- a video no decoder reads, or 1-2 frames -> FAILED + notice (its first frames decoded: sensors.video_intake)
 - known uuid, same object               -> nothing (already handled)
 - known uuid, new upload                -> never run again; the resubmission is recorded and reported once
   (except a job refused at intake, which never ran: a corrected upload replaces it)
@@ -23,7 +24,9 @@ Per upload:
 
 Every `*.json` under the prefix is a job file, hidden ones (`.x.json`) included: S3 has no hidden keys,
 so both bucket kinds see the same files, and a file a user dropped gets a record and a notice rather
-than silence (a hidden name is never a valid uuid, so the notice says to rename it).
+than silence (a hidden name is never a valid uuid, so the notice says to rename it). So are files in
+folders under it, as the reference's trigger (S3 notification on prefix + `.json`) takes them; the uuid is
+the base name, so files of one uuid in two folders are one job, the later reported as a resubmission.
 """
 
 import json
@@ -52,6 +55,14 @@ def _same_upload(record: JobRecord, obj: ObjectInfo) -> bool:
     """The upload the record was made from. S3's ETag is the content's hash, so the same file uploaded again
     (after its media, following a refusal) differs only in its time, which is compared too where recorded."""
     return record.source_etag == obj.etag and record.source_modified in ("", _iso(obj.modified))
+
+
+def _superseded(record: JobRecord, obj: ObjectInfo, uri: str) -> bool:
+    """Another job file (in another folder) claims the record's uuid and the record holds a later upload: left
+    alone, so two files of one uuid are not reported in turn on every sweep."""
+    if uri == record.source_uri or not record.source_modified:
+        return False
+    return (_iso(obj.modified), uri) < (record.source_modified, record.source_uri)
 
 
 def _refusable(record: JobRecord | None) -> JobRecord | None:
@@ -92,7 +103,8 @@ class Intake:
         stop = False
         while not stop:
             room = self.settings.max_keys_per_tick - result.listed
-            page = self.store.list_page(prefix, start_after=result.cursor.after, max_keys=max(1, min(1000, room)))
+            after, size = result.cursor.after, max(1, min(1000, room))
+            page = self.store.list_page(prefix, start_after=after, max_keys=size, children_only=False)
             jobs = [o for o in page.objects if o.key.lower().endswith(".json")]
             known = self.table.get_many((job_uuid_of(o.key) for o in jobs), fields=INTAKE_FIELDS)
             for obj in page.objects:
@@ -162,16 +174,18 @@ class Intake:
         )
 
     def _handle(self, obj: ObjectInfo, record: JobRecord | None, now: datetime, result: IntakeTick) -> None:
-        uuid = job_uuid_of(obj.key)
+        uuid, uri = job_uuid_of(obj.key), printable(self.store.uri_of(obj.key))
         if record is None:
             self._intake(obj, uuid, None, now, result)
         elif _same_upload(record, obj):
             if record.status == "SUBMITTED" and not record.run_id:
                 self._ensure_run(record, result)
+        elif _superseded(record, obj, uri):
+            return
         elif record.failed_at == "intake" and not record.run_id:
             self._intake(obj, uuid, record, now, result)
         elif self.table.record_resubmission(
-            uuid, old_etag=record.source_etag, etag=obj.etag, modified=_iso(obj.modified)
+            uuid, old_etag=record.source_etag, etag=obj.etag, modified=_iso(obj.modified), source_uri=uri
         ):
             result.duplicates += 1
             self.log.warning(f"intake: job {uuid} uploaded again; a uuid runs once, not starting it")

@@ -1,7 +1,8 @@
 """What the intake accepts (gs_dagster/sensors/intake.py decides what to do with it): its settings, and the
 checks of one upload that end in a refusal naming every problem: the job file's size, its document
 (gs_stages.jobspec, with this deployment's bucket, instance types and key prefixes), what this build can
-run (gs_stages.capabilities), and the media object's size and kind (gs_stages.media)."""
+run (gs_stages.capabilities), the media object's size and kind (gs_stages.media) and, for a video, whether
+the decoder reads enough frames of it (gs_dagster.sensors.video_intake)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pydantic import Field
 
 from gs_dagster.resources.storage import ObjectInfo, Store
 from gs_dagster.sensors.intake_cursor import printable
+from gs_dagster.sensors.video_intake import video_problem
 from gs_stages.capabilities import StageHost, describe, unsupported
 from gs_stages.frames.zip_contents import TAIL_BYTES
 from gs_stages.jobspec import DEFAULT_INSTANCE_TYPES, JobSpec, JobSpecError, parse_job
@@ -78,11 +80,12 @@ def read_job(store: Store, obj: ObjectInfo, bucket_name: str, settings: IntakeRe
 
 def media_refusal(store: Store, spec: JobSpec, media: ObjectInfo) -> str:
     """An empty media object, one that holds something else than its name says (a video named .zip, one
-    photo, an audio file), or a zip whose member list holds no photos or too few for SfM (read from its
-    end): refused here, where a corrected upload under the same uuid is accepted."""
+    photo, an audio file), a zip whose member list holds no photos or too few for SfM (read from its
+    end), or a video no decoder reads or with too few frames (its first frames decoded): refused here,
+    where a corrected upload under the same uuid is accepted."""
     head = store.read_head(media.key, HEAD_BYTES) if media.size else b""
     tail = store.read_tail(media.key, TAIL_BYTES) if media.size and spec.s3.input_key.lower().endswith(".zip") else b""
-    problem = media_problem(spec.s3.input_key, media.size, head, tail)
+    problem = media_problem(spec.s3.input_key, media.size, head, tail) or video_problem(store, spec, media)
     if problem is None:
         return ""
     return f"{problem.message} ({store.uri_of(media.key)})\nWhat to try: {problem.hint}"

@@ -18,6 +18,15 @@ from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.sensors.intake import IntakeCursor
 
 
+def cli_reads(data_dir: Path, instance: dg.DagsterInstance, monkeypatch: Any) -> None:
+    """`gs-dagster` commands run in the test read the embedded default under `data_dir` (no GS_* setting
+    from the environment) and `instance`'s Dagster home."""
+    for name in ("GS_BUCKET", "GS_STORAGE_ROOT", "GS_JOB_TABLE", "GS_NOTIFIER", "GS_OUTBOX", "GS_MEDIA_WAIT_S"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GS_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("DAGSTER_HOME", instance.root_directory)
+
+
 @dataclass
 class Drops:
     config: GsConfig
@@ -81,3 +90,17 @@ class Drops:
             self.seen_notices = len(outbox)
         self.notices += new
         return new
+
+    def refused_once(self, uuid: str, words: list[str]) -> JobRecord:
+        """Tick: the job file `uuid` is refused at intake (no run) with `words` in its error, in one notice
+        saying it may be uploaded again, and the next tick says nothing more."""
+        assert self.tick().run_requests == []
+        record = self.records()[uuid]
+        assert record.status == "FAILED" and record.failed_at == "intake" and not record.run_id, record
+        for word in words:
+            assert word in record.error, (word, record.error)
+        (notice,) = self.new_notices()
+        assert notice["uuid"] == uuid and notice["event"] == "FAILED" and words[0] in notice["text"]
+        assert "upload the job file again under the same name" in notice["text"]
+        assert self.tick().run_requests == [] and self.new_notices() == []  # said once
+        return record

@@ -3,9 +3,11 @@ nothing is lost (the media stays, a corrected upload is accepted).
 
 - A media file that is empty or holds another kind of file than its name says is refused at intake, so a
   corrected upload under the same uuid runs (S3 on moto: the check reads only the object's first bytes).
-- A video that is cut short passes intake and fails in the frames stage: FAILED with the reason, a notice
-  that says how to try again, no frames output; re-materializing after the corrected file is uploaded under
-  the same name uses it.
+- A video that is cut short is refused by `gs-dagster submit` and at intake (no decoder reads it; the other
+  videos that cannot work: tests/dagster/test_intake_video_probe.py).
+- A video the decoder reads but the frames stage refuses (every frame blank) fails its run: FAILED with the
+  reason, a notice that says how to try again, no frames output; re-materializing after the corrected file
+  is uploaded under the same name uses it.
 - A storage root the stages cannot write fails the run with the path and what to change.
 """
 
@@ -23,7 +25,7 @@ from gs_dagster.messages import RETRY_AFTER_FAILURE
 from gs_dagster.resources.job_table import open_job_table
 from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.submit import submit
-from tests.stages.media_files import panning_video
+from tests.stages.media_files import blank_video, panning_video
 
 
 def _table(config: GsConfig):
@@ -93,13 +95,12 @@ def test_submit_refuses_an_empty_file_before_uploading_anything(tmp_path: Path) 
     assert not any(p.is_file() for p in Path(config.bucket).rglob("*"))
 
 
-def test_a_video_cut_short_fails_its_run_with_the_reason_and_nothing_is_lost(
+def test_a_video_the_frames_stage_refuses_fails_its_run_with_the_reason_and_nothing_is_lost(
     tmp_path: Path, instance: dg.DagsterInstance, video_bytes: bytes
 ) -> None:
     config = local_config(tmp_path / "data")
     runner = runner_for(config, instance)
-    clip = tmp_path / "clip.mp4"
-    clip.write_bytes(video_bytes[: len(video_bytes) // 2])  # a copy that stopped half way
+    clip = blank_video(tmp_path / "clip.mp4")  # decodes (intake takes it), but shows nothing: the lens cap on
     job = submit(clip, config=config)
 
     (result,) = runner.process()
@@ -107,20 +108,40 @@ def test_a_video_cut_short_fails_its_run_with_the_reason_and_nothing_is_lost(
     record = _table(config).get(job.uuid)
     assert record.status == "FAILED" and record.failed_at != "intake"
     assert record.error.startswith(
-        f"stage frames failed: cannot open the video {job.uuid}-clip.mp4: the file is cut short"
+        f"stage frames failed: all 20 frames taken from {job.uuid}-clip.mp4 are blank (one flat colour"
     )
-    assert "What to try: upload the complete file again" in record.error
+    assert "What to try: open the video or the photos in a viewer" in record.error
     notice = _outbox(config)[-1]
-    assert notice["event"] == "FAILED" and "the file is cut short" in notice["text"]
+    assert notice["event"] == "FAILED" and "are blank" in notice["text"]
     assert RETRY_AFTER_FAILURE in notice["text"]
     media = Path(job.media_uri)
     assert media.read_bytes() == clip.read_bytes()  # the upload is kept as it came
     assert not (Path(config.storage_root) / "frames" / job.uuid).exists()  # nothing half-written
 
-    media.write_bytes(video_bytes)  # the complete file, under the same name, then re-materialize
+    media.write_bytes(video_bytes)  # the corrected file, under the same name, then re-materialize
     again = runner.run_job(job.uuid, selection=["frames"])
     assert again.success and materialized(instance, again.run_id) == ["frames"]
     assert _table(config).get(job.uuid).status == "COMPLETE"
+
+
+def test_submit_and_intake_refuse_a_video_cut_short(
+    tmp_path: Path, instance: dg.DagsterInstance, video_bytes: bytes
+) -> None:
+    config = local_config(tmp_path / "data")
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(video_bytes[: len(video_bytes) // 2])  # a copy that stopped half way
+    with pytest.raises(ValueError, match=r"clip\.mp4 is not a video any decoder reads: the file is cut short"):
+        submit(clip, config=config)
+    bucket = Path(config.bucket)
+    (bucket / "media-input").mkdir(parents=True)
+    (bucket / "media-input" / "clip.mp4").write_bytes(clip.read_bytes())
+    (bucket / "workflow-input").mkdir()
+    (bucket / "workflow-input" / "cut.json").write_text(json.dumps(job_json("cut", "gs-local", "clip.mp4")))
+
+    assert runner_for(config, instance).intake_tick().run_requests == []
+    record = _table(config).get("cut")
+    assert record.status == "FAILED" and record.failed_at == "intake"
+    assert "the file is cut short" in record.error and "What to try: upload the complete file again" in record.error
 
 
 def test_a_storage_root_the_stages_cannot_write_is_named(

@@ -17,7 +17,15 @@ import pytest
 from gs_testkit import job_json
 from intake_drops import Drops
 
+from tests.stages.media_files import panning_video
+
 MEDIA = "clip.mp4"
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A video the intake's decoder reads (it decodes the first frames of a job's video)."""
+    return panning_video(tmp_path_factory.mktemp("video") / MEDIA, count=4).read_bytes()
 
 
 def guidance_job(uuid: str, bucket: str) -> dict[str, Any]:
@@ -86,8 +94,8 @@ def drops(request: pytest.FixtureRequest, tmp_path: Path, instance: dg.DagsterIn
     return Drops.moto(request.getfixturevalue("aws"), instance)
 
 
-def test_both_forms_start_a_run_and_the_newer_keys_reach_the_recorded_spec(drops: Drops) -> None:
-    drops.put(f"media-input/{MEDIA}", b"mp4")
+def test_both_forms_start_a_run_and_the_newer_keys_reach_the_recorded_spec(drops: Drops, video: bytes) -> None:
+    drops.put(f"media-input/{MEDIA}", video)
     drops.put("workflow-input/newer.json", json.dumps(guidance_job("newer", drops.bucket_name)))
     drops.put("workflow-input/older.json", json.dumps(job_json("older", drops.bucket_name, MEDIA)))
 

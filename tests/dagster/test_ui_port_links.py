@@ -15,6 +15,8 @@ import pytest
 from gs_testkit import TEST_SETTINGS, job_json
 from test_ui_process import _answers, _free_port
 
+from tests.stages.media_files import blank_video
+
 
 def _notices(outbox: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(outbox.glob("*.json"))] if outbox.is_dir() else []
@@ -28,7 +30,7 @@ def test_a_run_notice_links_the_ui_on_the_port_it_was_started_on(tmp_path: Path)
     env["GS_STAGE_SETTINGS"] = json.dumps(TEST_SETTINGS)
     (data / "bucket" / "media-input").mkdir(parents=True)
     (data / "bucket" / "workflow-input").mkdir()
-    (data / "bucket" / "media-input" / "notes.mp4").write_bytes(b"not a video, a text file renamed\n" * 20)
+    blank_video(data / "bucket" / "media-input" / "notes.mp4")  # passes intake, fails its run in frames
     port = _free_port()
     command = [sys.executable, "-m", "gs_dagster.cli", "ui", "--port", str(port)]
     with (tmp_path / "ui.log").open("wb") as log:
@@ -45,7 +47,7 @@ def test_a_run_notice_links_the_ui_on_the_port_it_was_started_on(tmp_path: Path)
             assert ui.poll() is None, (tmp_path / "ui.log").read_text()[-3000:]
             time.sleep(2)
         (notice,) = _notices(data / "outbox")
-        assert notice["event"] == "FAILED" and "cannot open the video notes.mp4" in notice["text"], notice
+        assert notice["event"] == "FAILED" and "frames taken from notes.mp4 are blank" in notice["text"], notice
         assert f"Dagster run: http://127.0.0.1:{port}/runs/" in notice["text"], notice["text"]
     finally:
         os.kill(ui.pid, signal.SIGTERM)
