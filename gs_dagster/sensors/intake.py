@@ -15,6 +15,7 @@ Per upload:
 - media missing                         -> wait up to `media_wait_s` from the JSON's upload, then FAILED + notice
 - media empty, or another kind of file  -> FAILED + notice (a video named .zip, one photo: gs_stages.media)
 - a video no decoder reads, or 1-2 frames -> FAILED + notice (its first frames decoded: sensors.video_intake)
+- a local file refused while still written -> waits until left alone QUIET_S (a copy in progress), as above
 - known uuid, same object               -> nothing (already handled)
 - known uuid, new upload                -> never run again; the resubmission is recorded and reported once
   (except a job refused at intake, which never ran: a corrected upload replaces it)
@@ -43,7 +44,7 @@ from gs_dagster.resources.job_table import JobRecord, JobTable, JobTableResource
 from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.resources.storage import ObjectInfo, StorageResource
 from gs_dagster.sensors.intake_cursor import IntakeCursor, IntakeTick, job_uuid_of, printable
-from gs_dagster.sensors.intake_rules import IntakeResource, media_refusal, read_job
+from gs_dagster.sensors.intake_rules import IntakeResource, media_refusal, read_job, still_written
 
 log = logging.getLogger("gs_dagster.intake")
 
@@ -63,6 +64,17 @@ def _superseded(record: JobRecord, obj: ObjectInfo, uri: str) -> bool:
     if uri == record.source_uri or not record.source_modified:
         return False
     return (_iso(obj.modified), uri) < (record.source_modified, record.source_uri)
+
+
+def _later_copies(jobs: list[ObjectInfo], known: dict[str, JobRecord]) -> set[str]:
+    """Job files of a new uuid that another file of it in the same page precedes in upload time: left to the next
+    sweep, so the earlier upload runs and they are reported, as when the two are found in two sweeps."""
+    first: dict[str, ObjectInfo] = {}
+    for obj in (o for o in jobs if job_uuid_of(o.key) not in known):
+        seen = first.setdefault(job_uuid_of(obj.key), obj)
+        if (obj.modified, obj.key) < (seen.modified, seen.key):
+            first[job_uuid_of(obj.key)] = obj
+    return {o.key for o in jobs if job_uuid_of(o.key) in first and first[job_uuid_of(o.key)] is not o}
 
 
 def _refusable(record: JobRecord | None) -> JobRecord | None:
@@ -107,6 +119,7 @@ class Intake:
             page = self.store.list_page(prefix, start_after=after, max_keys=size, children_only=False)
             jobs = [o for o in page.objects if o.key.lower().endswith(".json")]
             known = self.table.get_many((job_uuid_of(o.key) for o in jobs), fields=INTAKE_FIELDS)
+            later = _later_copies(jobs, known)
             for obj in page.objects:
                 if (
                     result.handled >= self.settings.max_new_jobs_per_tick
@@ -114,7 +127,7 @@ class Intake:
                 ):
                     stop = True
                     break
-                if obj.key.lower().endswith(".json"):
+                if obj.key.lower().endswith(".json") and obj.key not in later:
                     self._handle_safely(obj, known.get(job_uuid_of(obj.key)), now, result)
                 result.cursor.after = obj.key
                 result.listed += 1
@@ -201,7 +214,8 @@ class Intake:
         source = base.source_uri
         spec = read_job(self.store, obj, self.bucket.bucket_name, self.settings)
         if isinstance(spec, str):  # the refusal, in words
-            self._refuse(base, old, spec, result)
+            if not self._written_meanwhile(obj, obj, now, result):
+                self._refuse(base, old, spec, result)
             return
         base.spec = json.dumps(spec.to_json(), sort_keys=True)
         base.media_uri = self.store.uri_of(spec.s3.media_key)
@@ -220,7 +234,8 @@ class Intake:
             return
         problem = media_refusal(self.store, spec, media)
         if problem:
-            self._refuse(base, old, problem, result)
+            if not self._written_meanwhile(obj, media, now, result):
+                self._refuse(base, old, problem, result)
             return
         base.status = "SUBMITTED"
         written = self.table.replace_intake_failure(base, old_etag=old.source_etag) if old else self.table.create(base)
@@ -231,6 +246,16 @@ class Intake:
         result.new_partitions.append(uuid)
         result.run_requests.append(self.run_request(uuid, source, base))
         self.log.info(f"intake: job {uuid} submitted ({spec.s3.input_key}, {spec.training.max_steps} steps)")
+
+    def _written_meanwhile(self, obj: ObjectInfo, judged: ObjectInfo, now: datetime, result: IntakeTick) -> bool:
+        """A refusal of a local file (the job file or its media) still being copied in waits, up to `media_wait_s`
+        after the job file: a part of the file says nothing of the whole, which then gets one record and notice."""
+        waited = (now - obj.modified).total_seconds()
+        if waited >= self.settings.media_wait_s or not still_written(self.store, judged, now):
+            return False
+        result.deferred += 1
+        self.log.info(f"intake: {printable(self.store.uri_of(judged.key))} is being written; judged once left alone")
+        return True
 
     def _refuse(self, record: JobRecord, old: JobRecord | None, error: str, result: IntakeTick) -> bool:
         """Record the job FAILED at intake and send its one notice; False when another record stands."""

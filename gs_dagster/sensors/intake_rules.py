@@ -7,6 +7,7 @@ the decoder reads enough frames of it (gs_dagster.sensors.video_intake)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import dagster as dg
 from pydantic import Field
@@ -21,6 +22,10 @@ from gs_stages.media import HEAD_BYTES, media_problem
 from gs_stages.s3_keys import PrefixGrants
 
 MAX_JOB_BYTES = 1024 * 1024
+#: Seconds a local file must have been left alone before what it holds may refuse its job: a copy into the
+#: folder (a file manager, `cp`) writes it over time, and its first part is no finding about the whole.
+#: An S3 object is listed only once its upload completed, so S3 needs no such wait.
+QUIET_S = 15.0
 
 
 class IntakeResource(dg.ConfigurableResource):
@@ -89,3 +94,8 @@ def media_refusal(store: Store, spec: JobSpec, media: ObjectInfo) -> str:
     if problem is None:
         return ""
     return f"{problem.message} ({store.uri_of(media.key)})\nWhat to try: {problem.hint}"
+
+
+def still_written(store: Store, obj: ObjectInfo, now: datetime) -> bool:
+    """Whether `obj` is a local file written to in the last QUIET_S seconds (a copy in progress)."""
+    return store.local_path(obj.key) is not None and (now - obj.modified).total_seconds() < QUIET_S

@@ -1,0 +1,87 @@
+"""A file still being copied into the local bucket folder (a file manager or `cp` writes it over seconds, while
+the job JSON dropped with it is already complete) is not refused for what its first bytes hold: the intake
+waits until it has been left alone, then judges it. One record and, for a refusal, one notice, whichever of
+the copy and the sensor tick comes first. An S3 object is listed only once complete: it is judged at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from gs_testkit import job_json
+from intake_drops import Drops
+
+from tests.stages.media_files import panning_video
+
+WAIT = {"media_wait_s": 300.0}
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    return panning_video(tmp_path_factory.mktemp("video") / "pan.mp4", count=12).read_bytes()
+
+
+def _age(drops: Drops, key: str, seconds: float) -> None:
+    """The local file `key` as last written `seconds` ago."""
+    path = Path(drops.config.bucket) / key
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+@pytest.mark.parametrize("copy_ends", ["before the first tick", "after the first tick"])
+def test_a_video_still_being_copied_in_is_waited_for_not_refused(
+    tmp_path: Path, instance: dg.DagsterInstance, video: bytes, copy_ends: str
+) -> None:
+    drops = Drops.local(tmp_path, instance, **WAIT)
+    drops.put("media-input/clip.mp4", video[: len(video) // 3])  # the copy has written its first third
+    drops.put("workflow-input/copying.json", json.dumps(job_json("copying", drops.bucket_name, "clip.mp4")))
+    if copy_ends == "after the first tick":
+        assert drops.tick().run_requests == []
+        assert "copying" not in drops.records() and drops.new_notices() == []
+    with (Path(drops.config.bucket) / "media-input/clip.mp4").open("ab") as handle:
+        handle.write(video[len(video) // 3 :])  # the copy ends
+    assert [r.partition_key for r in drops.tick().run_requests] == ["copying"]
+    assert drops.records()["copying"].status == "SUBMITTED"
+    assert drops.new_notices() == []
+
+
+def test_a_job_file_still_being_written_is_read_once_it_is_complete(
+    tmp_path: Path, instance: dg.DagsterInstance, video: bytes
+) -> None:
+    drops = Drops.local(tmp_path, instance, **WAIT)
+    drops.put("media-input/clip.mp4", video)
+    text = json.dumps(job_json("saving", drops.bucket_name, "clip.mp4"))
+    drops.put("workflow-input/saving.json", text[: len(text) // 2])  # an editor's save, half written
+    assert drops.tick().run_requests == []
+    assert "saving" not in drops.records() and drops.new_notices() == []
+    drops.put("workflow-input/saving.json", text)
+    assert [r.partition_key for r in drops.tick().run_requests] == ["saving"]
+    assert drops.new_notices() == []
+
+
+@pytest.mark.parametrize("quiet", ["the video", "the job file"])
+def test_a_file_left_alone_cut_short_is_refused_once(
+    tmp_path: Path, instance: dg.DagsterInstance, video: bytes, quiet: str
+) -> None:
+    # Quiet for long enough, or its job file waited GS_MEDIA_WAIT_S: the copy stopped, the refusal is true.
+    drops = Drops.local(tmp_path, instance, **WAIT)
+    drops.put("media-input/clip.mp4", video[: len(video) // 3])
+    drops.put("workflow-input/cut.json", json.dumps(job_json("cut", drops.bucket_name, "clip.mp4")))
+    if quiet == "the video":
+        _age(drops, "media-input/clip.mp4", 60)
+    else:
+        _age(drops, "workflow-input/cut.json", 301)
+    drops.refused_once("cut", ["clip.mp4 is not a video any decoder reads: the file is cut short"])
+
+
+def test_an_s3_object_is_complete_when_listed_and_judged_at_once(
+    aws, instance: dg.DagsterInstance, video: bytes
+) -> None:
+    drops = Drops.moto(aws, instance, **WAIT)
+    drops.put("media-input/clip.mp4", video[: len(video) // 3])
+    drops.put("workflow-input/s3cut.json", json.dumps(job_json("s3cut", aws.bucket, "clip.mp4")))
+    drops.refused_once("s3cut", ["clip.mp4 is not a video any decoder reads: the file is cut short"])
