@@ -36,6 +36,16 @@ LONGER_VIDEO = (
 _REEXPORT = "check that the file plays in a video player, or export it again as H.264 .mp4, and upload that"
 #: Characters of a text file quoted in the refusal, so the user recognises what was uploaded.
 _QUOTED_CHARS = 40
+#: Names of codecs as OpenCV reports their FourCC, for the refusal of a video its FFmpeg opens but cannot decode
+#: (AV1, which recent phones and screen recorders write, has no software decoder in the opencv wheel's FFmpeg).
+_CODEC_NAMES = {b"AV01": "AV1", b"av01": "AV1", b"hevc": "HEVC", b"hvc1": "HEVC", b"h264": "H.264", b"VP90": "VP9"}
+
+
+def codec_name(fourcc: float) -> str:
+    """The codec of OpenCV's CAP_PROP_FOURCC in words ("AV1"), or "" when it names none."""
+    raw = int(fourcc or 0).to_bytes(4, "little", signed=False)
+    text = raw.decode("latin-1").strip("\x00 ")
+    return _CODEC_NAMES.get(raw, text if text.isalnum() else "")
 
 
 def min_frames(spherical: bool) -> int:
@@ -95,13 +105,18 @@ def probe_problem(path: Path, name: str, *, minimum: int, complete: bool = True)
             if not complete and fault is None and identify(head) is not None:
                 return None  # a known container missing its middle here: the frames stage reads all of it
             return _unreadable(name, head, fault)
-        decoded = 0
+        codec, decoded = codec_name(capture.get(cv2.CAP_PROP_FOURCC)), 0
         while decoded < minimum and capture.grab():  # grab decodes; the colour conversion is not needed
             decoded += 1
     finally:
         capture.release()
     if decoded >= minimum or not complete:
         return None
+    if decoded == 0 and codec:  # it opened: the container is sound, the decoder lacks its codec
+        return StageError(
+            f"{name} holds {codec} video, which the pipeline's decoder (OpenCV's FFmpeg) cannot decode",
+            hint="export it again as H.264 .mp4 (or HEVC .mov) and upload that",
+        )
     if decoded == 0:
         return StageError(f"{name} is not a video any decoder reads: none of its frames decodes", hint=_REEXPORT)
     return StageError(
