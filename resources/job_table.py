@@ -22,7 +22,8 @@ Attributes (DynamoDB type in brackets; SQLite stores maps and lists as JSON text
     source_uri, source_etag, source_modified, media_uri [S], spec [S, the canonical job JSON],
     failed_at [S] ("intake" or "run"), error [S], run_id [S], stages [L of S],
     outputs [M of S], metrics [M of N], resubmissions [N], last_resubmitted_at [S],
-    notified_runs [L of S, the runs whose end notice was sent, newest last].
+    notified_runs [L of S, the runs whose end notice was sent, newest last],
+    other_sources [L of S, "<uri> <etag>" of the uuid's job files in other folders already reported].
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class JobRecord:
     resubmissions: int = 0
     last_resubmitted_at: str = ""
     notified_runs: list[str] = field(default_factory=list)
+    other_sources: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,7 +99,9 @@ class JobRecord:
 
 
 FIELD_NAMES = tuple(f.name for f in fields(JobRecord))
-JSON_FIELDS = ("stages", "outputs", "metrics", "notified_runs")
+JSON_FIELDS = ("stages", "outputs", "metrics", "notified_runs", "other_sources")
+#: Job files of one uuid in other folders remembered (reported once each); the oldest go first.
+MAX_OTHER_SOURCES = 50
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,8 @@ def bounded(values: Mapping[str, Any]) -> dict[str, Any]:
             out[name] = [cut_chars(str(s), 200) for s in value[:20]]
         elif name == "notified_runs" and isinstance(value, list):
             out[name] = [str(s)[:100] for s in value[-MAX_NOTIFIED_RUNS:]]
+        elif name == "other_sources" and isinstance(value, list):
+            out[name] = [cut_chars(str(s), MAX_STRING_BYTES) for s in value[-MAX_OTHER_SOURCES:]]
     return out
 
 
@@ -186,18 +192,24 @@ class JobTable(ABC):
     def _write(self, uuid: str, changes: Mapping[str, Any], when: WriteCondition) -> bool:
         return self._update(uuid, bounded(changes), when)
 
-    def record_resubmission(self, uuid: str, *, old_etag: str, etag: str, modified: str, source_uri: str = "") -> bool:
-        """Note that the job's JSON was uploaded again (under `source_uri`, when given: another folder);
-        True once per new upload (the caller reports it). The source fields name the latest upload."""
+    def record_resubmission(
+        self, uuid: str, *, old_etag: str, etag: str, modified: str, other_source: str = ""
+    ) -> bool:
+        """Note that the job's JSON was uploaded again; True once per new upload (the caller reports it). The
+        source fields name the latest upload of the record's own file; a file of the uuid in another folder
+        (`other_source`, "<uri> <etag>") is remembered instead, so that it is reported once whatever its time."""
         record = self.get(uuid)
         if record is None:
             return False
+        source = (
+            {"other_sources": [*record.other_sources, other_source]}
+            if other_source
+            else {"source_etag": etag, "source_modified": modified}
+        )
         return self._write(
             uuid,
             {
-                **({"source_uri": source_uri} if source_uri else {}),
-                "source_etag": etag,
-                "source_modified": modified,
+                **source,
                 "resubmissions": record.resubmissions + 1,
                 "last_resubmitted_at": utc_now(),
                 "updated_at": utc_now(),

@@ -49,7 +49,16 @@ from gs_dagster.sensors.intake_rules import IntakeResource, media_refusal, read_
 log = logging.getLogger("gs_dagster.intake")
 
 #: What the intake reads of each known job (not the spec): enough to tell handled, resubmitted, refused.
-INTAKE_FIELDS = ("status", "source_etag", "source_modified", "failed_at", "run_id", "resubmissions")
+INTAKE_FIELDS = (
+    "status",
+    "source_uri",
+    "source_etag",
+    "source_modified",
+    "failed_at",
+    "run_id",
+    "resubmissions",
+    "other_sources",
+)
 
 
 def _same_upload(record: JobRecord, obj: ObjectInfo) -> bool:
@@ -58,12 +67,15 @@ def _same_upload(record: JobRecord, obj: ObjectInfo) -> bool:
     return record.source_etag == obj.etag and record.source_modified in ("", _iso(obj.modified))
 
 
-def _superseded(record: JobRecord, obj: ObjectInfo, uri: str) -> bool:
-    """Another job file (in another folder) claims the record's uuid and the record holds a later upload: left
-    alone, so two files of one uuid are not reported in turn on every sweep."""
-    if uri == record.source_uri or not record.source_modified:
-        return False
-    return (_iso(obj.modified), uri) < (record.source_modified, record.source_uri)
+def _other_file(record: JobRecord, uri: str) -> bool:
+    """A job file of the record's uuid in another folder than the file the record was made from."""
+    return bool(record.source_uri) and uri != record.source_uri
+
+
+def _known_other(record: JobRecord, obj: ObjectInfo, uri: str) -> bool:
+    """Another folder's file of the uuid, already reported (or the record's earlier file, replaced): its time is
+    no guide, since a copy (`cp -p`, a file manager) keeps the source's, so the record remembers it."""
+    return f"{uri} {obj.etag}" in record.other_sources
 
 
 def _later_copies(jobs: list[ObjectInfo], known: dict[str, JobRecord]) -> set[str]:
@@ -176,29 +188,38 @@ class Intake:
 
     def _base(self, obj: ObjectInfo, old: JobRecord | None) -> JobRecord:
         """The record of one upload of a job file, before its outcome is known."""
+        uri = printable(self.store.uri_of(obj.key))
+        others = old.other_sources if old else []
+        if old and _other_file(old, uri):  # a refused file replaced by one in another folder: reported already
+            others = [*others, f"{old.source_uri} {old.source_etag}"]
         return JobRecord(
             uuid=job_uuid_of(obj.key),
             submitted_at=utc_now(),
             updated_at=utc_now(),
-            source_uri=printable(self.store.uri_of(obj.key)),
+            source_uri=uri,
             source_etag=obj.etag,
             source_modified=_iso(obj.modified),
             resubmissions=old.resubmissions if old else 0,
+            other_sources=others,
         )
 
     def _handle(self, obj: ObjectInfo, record: JobRecord | None, now: datetime, result: IntakeTick) -> None:
         uuid, uri = job_uuid_of(obj.key), printable(self.store.uri_of(obj.key))
         if record is None:
             self._intake(obj, uuid, None, now, result)
-        elif _same_upload(record, obj):
+        elif _same_upload(record, obj) and not _other_file(record, uri):
             if record.status == "SUBMITTED" and not record.run_id:
                 self._ensure_run(record, result)
-        elif _superseded(record, obj, uri):
+        elif _known_other(record, obj, uri):
             return
         elif record.failed_at == "intake" and not record.run_id:
             self._intake(obj, uuid, record, now, result)
         elif self.table.record_resubmission(
-            uuid, old_etag=record.source_etag, etag=obj.etag, modified=_iso(obj.modified), source_uri=uri
+            uuid,
+            old_etag=record.source_etag,
+            etag=obj.etag,
+            modified=_iso(obj.modified),
+            other_source=f"{uri} {obj.etag}" if _other_file(record, uri) else "",
         ):
             result.duplicates += 1
             self.log.warning(f"intake: job {uuid} uploaded again; a uuid runs once, not starting it")

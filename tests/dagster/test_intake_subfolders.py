@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import time
 import zipfile
 from pathlib import Path
@@ -72,7 +73,7 @@ def test_one_uuid_in_two_folders_runs_once_and_the_later_upload_is_reported_once
     (notice,) = drops.new_notices()
     assert notice["uuid"] == "twice" and notice["event"] == "DUPLICATE" and later in notice["text"]
     record = drops.records()["twice"]
-    assert record.resubmissions == 1 and record.source_uri.endswith(later)
+    assert record.resubmissions == 1 and record.source_uri.endswith(first)  # the file that runs
     assert json.loads(record.spec)["training"]["maxSteps"] == 20  # the spec that runs is the first file's
 
 
@@ -117,3 +118,45 @@ def test_status_finds_a_job_file_waiting_in_a_folder(
     assert cli.main(["status"]) == 0
     (row,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("waits ")]
     assert "UPLOADED" in row and "later.zip" in row, row
+
+
+@pytest.fixture
+def local(tmp_path: Path, instance: dg.DagsterInstance) -> Drops:
+    made = Drops.local(tmp_path, instance)
+    made.put("media-input/photos.zip", _photos_zip())
+    return made
+
+
+def _copied_with_its_time(drops: Drops, key: str, days: float) -> None:
+    """The local file as `cp -p`, rsync -a or a file manager leave it: its modification time is the source's."""
+    then = time.time() - days * 86400
+    os.utime(Path(drops.config.bucket) / key, (then, then))
+
+
+@pytest.mark.parametrize("again", ["workflow-input/old/kept.json", "workflow-input/kept.json"])
+def test_a_job_file_copied_in_with_an_older_time_is_reported_once(local: Drops, again: str) -> None:
+    drops = local
+    drops.put("workflow-input/kept.json", _job(drops, "kept"))
+    assert [r.partition_key for r in drops.tick().run_requests] == ["kept"]
+    drops.put(again, _job(drops, "kept", **{"training.maxSteps": 30}))
+    _copied_with_its_time(drops, again, days=7)
+
+    assert [r for _ in range(3) for r in drops.tick().run_requests] == []
+    (notice,) = drops.new_notices()
+    assert notice["event"] == "DUPLICATE" and again in notice["text"]
+    record = drops.records()["kept"]
+    assert record.resubmissions == 1 and json.loads(record.spec)["training"]["maxSteps"] == 20
+
+
+@pytest.mark.parametrize("fixed", ["workflow-input/fixed/fixme.json", "workflow-input/fixme.json"])
+def test_a_corrected_job_file_copied_in_with_an_older_time_runs(local: Drops, fixed: str) -> None:
+    drops = local
+    drops.put("workflow-input/fixme.json", _job(drops, "fixme", **{"training.maxSteps": 0}))
+    drops.refused_once("fixme", ["training.maxSteps"])
+    drops.put(fixed, _job(drops, "fixme"))
+    _copied_with_its_time(drops, fixed, days=7)
+
+    assert [r.partition_key for r in drops.tick().run_requests] == ["fixme"]
+    for _ in range(2):  # the refused file, reported already, is not reported again
+        assert drops.tick().run_requests == [] and drops.new_notices() == []
+    assert drops.records()["fixme"].status == "SUBMITTED"
