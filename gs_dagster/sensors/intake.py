@@ -45,48 +45,18 @@ from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.resources.storage import ObjectInfo, StorageResource
 from gs_dagster.sensors.intake_cursor import IntakeCursor, IntakeTick, job_uuid_of, printable
 from gs_dagster.sensors.intake_rules import IntakeResource, media_refusal, read_job, still_written
+from gs_dagster.sensors.intake_sources import SOURCE_FIELDS, known_other, later_copies, other_file
 
 log = logging.getLogger("gs_dagster.intake")
 
 #: What the intake reads of each known job (not the spec): enough to tell handled, resubmitted, refused.
-INTAKE_FIELDS = (
-    "status",
-    "source_uri",
-    "source_etag",
-    "source_modified",
-    "failed_at",
-    "run_id",
-    "resubmissions",
-    "other_sources",
-)
+INTAKE_FIELDS = ("status", "source_etag", "source_modified", "failed_at", "run_id", "resubmissions", *SOURCE_FIELDS)
 
 
 def _same_upload(record: JobRecord, obj: ObjectInfo) -> bool:
     """The upload the record was made from. S3's ETag is the content's hash, so the same file uploaded again
     (after its media, following a refusal) differs only in its time, which is compared too where recorded."""
     return record.source_etag == obj.etag and record.source_modified in ("", _iso(obj.modified))
-
-
-def _other_file(record: JobRecord, uri: str) -> bool:
-    """A job file of the record's uuid in another folder than the file the record was made from."""
-    return bool(record.source_uri) and uri != record.source_uri
-
-
-def _known_other(record: JobRecord, obj: ObjectInfo, uri: str) -> bool:
-    """Another folder's file of the uuid, already reported (or the record's earlier file, replaced): its time is
-    no guide, since a copy (`cp -p`, a file manager) keeps the source's, so the record remembers it."""
-    return f"{uri} {obj.etag}" in record.other_sources
-
-
-def _later_copies(jobs: list[ObjectInfo], known: dict[str, JobRecord]) -> set[str]:
-    """Job files of a new uuid that another file of it in the same page precedes in upload time: left to the next
-    sweep, so the earlier upload runs and they are reported, as when the two are found in two sweeps."""
-    first: dict[str, ObjectInfo] = {}
-    for obj in (o for o in jobs if job_uuid_of(o.key) not in known):
-        seen = first.setdefault(job_uuid_of(obj.key), obj)
-        if (obj.modified, obj.key) < (seen.modified, seen.key):
-            first[job_uuid_of(obj.key)] = obj
-    return {o.key for o in jobs if job_uuid_of(o.key) in first and first[job_uuid_of(o.key)] is not o}
 
 
 def _refusable(record: JobRecord | None) -> JobRecord | None:
@@ -131,7 +101,7 @@ class Intake:
             page = self.store.list_page(prefix, start_after=after, max_keys=size, children_only=False)
             jobs = [o for o in page.objects if o.key.lower().endswith(".json")]
             known = self.table.get_many((job_uuid_of(o.key) for o in jobs), fields=INTAKE_FIELDS)
-            later = _later_copies(jobs, known)
+            later = later_copies(jobs, known)
             for obj in page.objects:
                 if (
                     result.handled >= self.settings.max_new_jobs_per_tick
@@ -190,7 +160,7 @@ class Intake:
         """The record of one upload of a job file, before its outcome is known."""
         uri = printable(self.store.uri_of(obj.key))
         others = old.other_sources if old else []
-        if old and _other_file(old, uri):  # a refused file replaced by one in another folder: reported already
+        if old and other_file(old, uri):  # a refused file replaced by one in another folder: reported already
             others = [*others, f"{old.source_uri} {old.source_etag}"]
         return JobRecord(
             uuid=job_uuid_of(obj.key),
@@ -207,10 +177,10 @@ class Intake:
         uuid, uri = job_uuid_of(obj.key), printable(self.store.uri_of(obj.key))
         if record is None:
             self._intake(obj, uuid, None, now, result)
-        elif _same_upload(record, obj) and not _other_file(record, uri):
+        elif _same_upload(record, obj) and not other_file(record, uri):
             if record.status == "SUBMITTED" and not record.run_id:
                 self._ensure_run(record, result)
-        elif _known_other(record, obj, uri):
+        elif known_other(record, obj, uri):
             return
         elif record.failed_at == "intake" and not record.run_id:
             self._intake(obj, uuid, record, now, result)
@@ -219,7 +189,7 @@ class Intake:
             old_etag=record.source_etag,
             etag=obj.etag,
             modified=_iso(obj.modified),
-            other_source=f"{uri} {obj.etag}" if _other_file(record, uri) else "",
+            other_source=f"{uri} {obj.etag}" if other_file(record, uri) else "",
         ):
             result.duplicates += 1
             self.log.warning(f"intake: job {uuid} uploaded again; a uuid runs once, not starting it")
