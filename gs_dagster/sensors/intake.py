@@ -44,7 +44,7 @@ from gs_dagster.resources.job_table import JobRecord, JobTable, JobTableResource
 from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.resources.storage import ObjectInfo, StorageResource
 from gs_dagster.sensors.intake_cursor import IntakeCursor, IntakeTick, job_uuid_of, printable
-from gs_dagster.sensors.intake_rules import IntakeResource, media_refusal, read_job, still_written
+from gs_dagster.sensors.intake_rules import IntakeResource, arrived, media_refusal, read_job, still_written
 from gs_dagster.sensors.intake_sources import SOURCE_FIELDS, known_other, later_copies, other_file
 
 log = logging.getLogger("gs_dagster.intake")
@@ -212,7 +212,7 @@ class Intake:
         base.media_uri = self.store.uri_of(spec.s3.media_key)
         media = self.store.head(spec.s3.media_key)
         if media is None:
-            waited = (now - obj.modified).total_seconds()
+            waited = (now - arrived(self.store, obj)).total_seconds()
             if waited < self.settings.media_wait_s:
                 result.deferred += 1
                 self.log.info(f"intake: job {uuid} waits for its media {base.media_uri} ({waited:.0f} s so far)")
@@ -241,7 +241,7 @@ class Intake:
     def _written_meanwhile(self, obj: ObjectInfo, judged: ObjectInfo, now: datetime, result: IntakeTick) -> bool:
         """A refusal of a local file (the job file or its media) still being copied in waits, up to `media_wait_s`
         after the job file: a part of the file says nothing of the whole, which then gets one record and notice."""
-        waited = (now - obj.modified).total_seconds()
+        waited = (now - arrived(self.store, obj)).total_seconds()
         if waited >= self.settings.media_wait_s or not still_written(self.store, judged, now):
             return False
         result.deferred += 1

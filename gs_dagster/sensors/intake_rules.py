@@ -7,7 +7,7 @@ the decoder reads enough frames of it (gs_dagster.sensors.video_intake)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 import dagster as dg
 from pydantic import Field
@@ -96,6 +96,17 @@ def media_refusal(store: Store, spec: JobSpec, media: ObjectInfo) -> str:
     return f"{problem.message} ({store.uri_of(media.key)})\nWhat to try: {problem.hint}"
 
 
+def arrived(store: Store, obj: ObjectInfo) -> datetime:
+    """When the file came into the bucket: S3's upload time; for a local file its last change of any kind (its
+    ctime), since a copy (`cp -p`, rsync -a, a file manager) keeps its source's modification time."""
+    path = store.local_path(obj.key)
+    try:
+        changed = datetime.fromtimestamp(path.stat().st_ctime, UTC) if path is not None else obj.modified
+    except OSError:  # gone meanwhile: what was listed stands
+        changed = obj.modified
+    return max(obj.modified, changed)
+
+
 def still_written(store: Store, obj: ObjectInfo, now: datetime) -> bool:
-    """Whether `obj` is a local file written to in the last QUIET_S seconds (a copy in progress)."""
-    return store.local_path(obj.key) is not None and (now - obj.modified).total_seconds() < QUIET_S
+    """Whether `obj` is a local file changed in the last QUIET_S seconds (a copy in progress, or just ended)."""
+    return store.local_path(obj.key) is not None and (now - arrived(store, obj)).total_seconds() < QUIET_S

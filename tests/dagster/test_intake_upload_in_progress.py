@@ -15,6 +15,7 @@ import pytest
 from gs_testkit import job_json
 from intake_drops import Drops
 
+from gs_dagster.sensors import intake_rules
 from tests.stages.media_files import panning_video
 
 WAIT = {"media_wait_s": 300.0}
@@ -25,11 +26,10 @@ def video(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return panning_video(tmp_path_factory.mktemp("video") / "pan.mp4", count=12).read_bytes()
 
 
-def _age(drops: Drops, key: str, seconds: float) -> None:
-    """The local file `key` as last written `seconds` ago."""
-    path = Path(drops.config.bucket) / key
-    then = time.time() - seconds
-    os.utime(path, (then, then))
+def _copied_with_its_time(drops: Drops, key: str, days: float = 7) -> None:
+    """The local file as `cp -p`, rsync -a or a file manager leave it: its modification time is the source's."""
+    then = time.time() - days * 86400
+    os.utime(Path(drops.config.bucket) / key, (then, then))
 
 
 @pytest.mark.parametrize("copy_ends", ["before the first tick", "after the first tick"])
@@ -65,17 +65,32 @@ def test_a_job_file_still_being_written_is_read_once_it_is_complete(
 
 @pytest.mark.parametrize("quiet", ["the video", "the job file"])
 def test_a_file_left_alone_cut_short_is_refused_once(
-    tmp_path: Path, instance: dg.DagsterInstance, video: bytes, quiet: str
+    tmp_path: Path, instance: dg.DagsterInstance, video: bytes, monkeypatch: pytest.MonkeyPatch, quiet: str
 ) -> None:
-    # Quiet for long enough, or its job file waited GS_MEDIA_WAIT_S: the copy stopped, the refusal is true.
-    drops = Drops.local(tmp_path, instance, **WAIT)
+    # Left alone long enough, or its job file waited GS_MEDIA_WAIT_S: the copy stopped, the refusal is true.
+    monkeypatch.setattr(intake_rules, "QUIET_S", 1.0 if quiet == "the video" else 60.0)
+    drops = Drops.local(tmp_path, instance, media_wait_s=300.0 if quiet == "the video" else 1.0)
     drops.put("media-input/clip.mp4", video[: len(video) // 3])
     drops.put("workflow-input/cut.json", json.dumps(job_json("cut", drops.bucket_name, "clip.mp4")))
-    if quiet == "the video":
-        _age(drops, "media-input/clip.mp4", 60)
-    else:
-        _age(drops, "workflow-input/cut.json", 301)
+    time.sleep(1.1)
     drops.refused_once("cut", ["clip.mp4 is not a video any decoder reads: the file is cut short"])
+
+
+def test_a_job_file_copied_in_with_its_old_time_waits_for_its_video_being_copied(
+    tmp_path: Path, instance: dg.DagsterInstance, video: bytes
+) -> None:
+    # A file manager copies a folder: the job file lands first keeping last week's time, the video follows.
+    drops = Drops.local(tmp_path, instance, **WAIT)
+    drops.put("workflow-input/week.json", json.dumps(job_json("week", drops.bucket_name, "clip.mp4")))
+    _copied_with_its_time(drops, "workflow-input/week.json")
+    assert drops.tick().run_requests == [] and "week" not in drops.records()  # its media is not there yet
+    drops.put("media-input/clip.mp4", video[: len(video) // 3])
+    assert drops.tick().run_requests == [] and "week" not in drops.records()  # being copied
+    with (Path(drops.config.bucket) / "media-input/clip.mp4").open("ab") as handle:
+        handle.write(video[len(video) // 3 :])
+    _copied_with_its_time(drops, "media-input/clip.mp4")
+    assert [r.partition_key for r in drops.tick().run_requests] == ["week"]
+    assert drops.new_notices() == []
 
 
 def test_an_s3_object_is_complete_when_listed_and_judged_at_once(
