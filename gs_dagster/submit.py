@@ -13,9 +13,10 @@ from typing import Any
 
 from gs_dagster.config import GsConfig
 from gs_dagster.resources.storage import open_store
+from gs_dagster.sensors.video_intake import probe_video
 from gs_dagster.ui_links import partition_url
 from gs_stages.capabilities import describe, unsupported
-from gs_stages.frames.video_probe import min_frames, probe_problem
+from gs_stages.frames.video_probe import min_frames
 from gs_stages.jobspec import ARCHIVE_EXTENSIONS, VIDEO_EXTENSIONS, JobSpec, parse_job
 from gs_stages.media import file_problem
 
@@ -100,7 +101,7 @@ def submit(
     if problems:
         raise ValueError(describe(problems))
     if media.name.lower().endswith(VIDEO_EXTENSIONS):  # no decoder reads it, or too few frames: intake refuses
-        problem = probe_problem(media, media.name, minimum=min_frames(spec.spherical_camera.enable))
+        problem = probe_video(media, media.name, min_frames(spec.spherical_camera.enable))  # in its own process
         if problem is not None:
             raise ValueError(str(problem))
     bucket.upload_file(media, f"{spec.s3.input_prefix}/{media_key}")

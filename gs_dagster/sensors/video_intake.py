@@ -84,3 +84,10 @@ def _probe(path: Path, name: str, minimum: int, *, complete: bool) -> StageError
         return _no_answer(name, f"exit code {done.returncode}: {(done.stderr.strip().splitlines() or [''])[-1]}")
     found = json.loads(lines[-1])
     return StageError(found["message"], hint=found.get("hint")) if found else None
+
+
+def probe_video(path: Path, name: str, minimum: int) -> StageError | None:
+    """Why the whole local video at `path` can never run, or None: `gs-dagster submit`'s check before it uploads,
+    in a process of its own as at intake, so a file that hangs or crashes the decoder cannot take the command
+    with it (the intake judges such a file again once uploaded)."""
+    return _probe(path, name, minimum, complete=True)

@@ -2,7 +2,8 @@
 under an upper-case name) and what phones and editors make of it (an iPhone's 10-bit HEVC .mov shot in
 portrait, a variable frame rate, a black first second, a .mov trimmed without re-encoding, a 360° clip of
 two panoramas) each run. A video in a codec the frames stage's decoder cannot decode (AV1) is refused naming
-the codec, not called unreadable, since it plays in any player. Variants are made with the ffmpeg binary
+the codec, not called unreadable, since it plays in any player; `gs-dagster submit` refuses it before uploading,
+with the decoder in a process of its own as at intake. Variants are made with the ffmpeg binary
 that imageio-ffmpeg (a gs-stages dependency) ships."""
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from pathlib import Path
 import dagster as dg
 import imageio_ffmpeg
 import pytest
-from gs_testkit import job_json
+from gs_testkit import job_json, local_config
 from intake_drops import Drops
 
+from gs_dagster.sensors import video_intake
+from gs_dagster.submit import submit
 from tests.shared_data import DATA
 
 APPLE = DATA / "apple_video" / "apple.mp4"
@@ -88,3 +91,19 @@ def test_a_codec_the_decoder_lacks_is_named_in_the_refusal(
     drops.put("workflow-input/av1job.json", json.dumps(job_json("av1job", "gs-local", "av1.mp4")))
     record = drops.refused_once("av1job", ["av1.mp4 holds AV1 video", "export it again as H.264"])
     assert "not a video any decoder reads" not in record.error
+
+
+def test_submit_judges_the_video_in_a_process_of_its_own(
+    tmp_path: Path, made: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = local_config(tmp_path / "data")
+    media = tmp_path / "av1.mp4"
+    media.write_bytes(made["av1.mp4"])
+    with pytest.raises(ValueError, match=r"av1\.mp4 holds AV1 video"):
+        submit(media, config=config)
+    assert not any(p.is_file() for p in Path(config.bucket).rglob("*"))  # nothing uploaded
+
+    # A decoder that hangs on the file: its process is stopped, the command goes on and the intake judges it.
+    monkeypatch.setattr(video_intake, "PROBE_TIMEOUT_S", 0.001)
+    submission = submit(media, config=config)
+    assert Path(submission.media_uri).is_file() and Path(submission.job_uri).is_file()
