@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grt-python", default=sys.executable, help="3DGRUT's Python (default: this one)")
     parser.add_argument("--overrides", default="[]", help="engine setting grt_overrides, as JSON")
     args = parser.parse_args(argv)
+    # the stage log carries 3DGRUT's own output (run_logged): without a handler a failed round returns no trace
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     spec = parse_job(
         {
             "uuid": "grt-bench",

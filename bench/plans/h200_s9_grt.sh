@@ -5,6 +5,9 @@
 # Kermit, not fox: 3DGRUT's wheels, its source, pycolmap and fox's 18 MB of photos exceed one call's 64 MiB carry.
 #   carry .whl-grt .peer/3dgrut-a37ef72 .peer/fused-ssim-1272e21 .whl .gpu9 (.gpu9/kermit: images/ + sparse/0/)
 #   bash bench/plans/h200_s9_grt.sh
+# Since session 10 .whl holds zstandard (the spz stage's NGSP writer; round 8's spz stage failed without it), and
+# this carry is 65 MiB: over the 64 MiB limit. Prefer bench/plans/s10_calls.sh: call 1 installs .whl, call 2 carries
+# only .whl-grt .peer .gpu9 and runs this pipeline on the warm machine.
 set -u
 T0=$(date +%s); DEADLINE=${DEADLINE:-385}
 left() { echo $((DEADLINE - ($(date +%s) - T0))); }
@@ -24,7 +27,7 @@ if [ -f "$STATE/grt/build.json" ] && [ "$(left)" -gt 90 ]; then
   cp "$STATE"/kermit_grt/spz/*.spz "$STATE"/kermit_grt/splat/metrics.json "$OUT/" 2>/dev/null
 fi
 if [ "$(left)" -gt 30 ]; then
-  GS_3DGRUT_PYTHON=python3 PYTHONPATH=$PYTHONPATH:$PWD timeout $(($(left) - 5)) python3 -m pytest -q -p no:cacheprovider \
+  GS_3DGRUT_PYTHON=$(command -v python3) PYTHONPATH=$PYTHONPATH:$PWD timeout $(($(left) - 5)) python3 -m pytest -q -p no:cacheprovider \
     tests/stages/test_grt_with_3dgrut.py > "$OUT/grt_tests.log" 2>&1
   echo "grt tests rc=$? at $(($(date +%s) - T0)) s" >> "$OUT/timeline.txt"
 fi

@@ -31,7 +31,7 @@ grt_pipeline() {  # item 5, as bench/plans/h200_s9_grt.sh does on a fresh machin
     echo "grt_bench rc=$? at $(($(date +%s) - t0)) s" >> "$GRT/timeline.txt"
     cp "$STATE"/kermit_grt/spz/*.spz "$STATE"/kermit_grt/splat/metrics.json "$GRT/" 2>/dev/null
   fi
-  GS_3DGRUT_PYTHON=python3 PYTHONPATH=$PYTHONPATH:$PWD timeout 600 python3 -m pytest -q -p no:cacheprovider \
+  GS_3DGRUT_PYTHON=$(command -v python3) PYTHONPATH=$PYTHONPATH:$PWD timeout 600 python3 -m pytest -q -p no:cacheprovider \
     tests/stages/test_grt_with_3dgrut.py > "$GRT/grt_tests.log" 2>&1
   echo "grt tests rc=$? at $(($(date +%s) - t0)) s" >> "$GRT/timeline.txt"
 }
