@@ -2,7 +2,8 @@
 
 grt_probe.py dataset DATA DOWNSAMPLE_FACTOR TEST_SPLIT_INTERVAL
     its ColmapDataset, per split: the image names (relative to its images folder, in its order), how
-    many masks it found, the first image's size
+    many masks it found, the first image's size, each camera's centre in the world it trains in, and that
+    world's normalization
 grt_probe.py runner REQUEST_JSON
     grt_run.py's `compose` (hydra over 3DGRUT's configs) of the stage's request, the values it resolved,
     and the held-out views grt_run.py reports (its `make_test` dataset)
@@ -29,6 +30,8 @@ def dataset(data: str, factor: int, interval: int) -> dict:
             "names": [os.path.relpath(p, folder) for p in dataset.image_paths],
             "masks": sum(os.path.exists(p) for p in dataset.mask_paths),
             "size": size,
+            "centres": dataset.get_poses()[:, :3, 3].tolist(),  # camera-to-world: its translation is the centre
+            "normalization": dataset.get_world_normalization_transform().tolist(),
         }
     return found
 

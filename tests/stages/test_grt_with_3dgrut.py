@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pycolmap
 import pytest
 
 from gs_stages.export.ply import read_ply
@@ -54,6 +55,14 @@ def test_3dgrut_reads_our_input(tmp_path: Path, grut_python: str) -> None:
     found = _probe(grut_python, "dataset", str(grt.data), "2", "8")
     assert found["train"]["names"] == grt.train and found["test"]["names"] == grt.test
     assert found["train"]["masks"] == len(grt.train) and found["train"]["size"] == [32, 24]
+    # and trains in our world: every camera where SfM put it (round 8's 3dgrt learned nothing; not from the poses)
+    reconstruction = pycolmap.Reconstruction(str(scene.sparse / "sparse" / "0"))
+    centres = {image.name: image.projection_center() for image in reconstruction.images.values()}
+    for split in ("train", "test"):
+        names = found[split]["names"]
+        normalization = np.asarray(found[split]["normalization"])
+        ours = np.array([normalization[:3, :3] @ centres[name] + normalization[:3, 3] for name in names])
+        np.testing.assert_allclose(np.asarray(found[split]["centres"]), ours, atol=1e-4)
 
 
 def test_3dgruts_config_takes_our_overrides_and_holds_out_our_views(tmp_path: Path, grut_python: str) -> None:
