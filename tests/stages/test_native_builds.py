@@ -51,3 +51,11 @@ def test_the_build_root_comes_from_gs_native_build_dir(tmp_path: Path) -> None:
     code = "from gs_stages.splat import native; print(native.BUILD_DIR)"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == str(tmp_path / "shared")
+
+
+def test_loading_one_kernel_leaves_the_others_build_folder_where_it_was() -> None:
+    """torch's cpp_extension.load appends to the flag lists it is given: the flags hashed into the next kernel's
+    folder name must not change with it, or a process that loads the kernels in another order compiles again."""
+    before = native.build_source("ssim_cpu")
+    native.load.__wrapped__("raster_cpu")  # a real load, past the cache (ninja finds nothing to do once built)
+    assert native.build_source("ssim_cpu") == before

@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,8 @@ CSRC = Path(__file__).parent / "csrc"
 #: Where the builds go: GS_NATIVE_BUILD_DIR (shared by checkouts of the same code), else this checkout's csrc/build.
 BUILD_DIR = Path(os.environ.get("GS_NATIVE_BUILD_DIR") or CSRC / "build")
 # -ffast-math lets g++ vectorize exp and reductions; the tests bound the difference it makes.
-CFLAGS = ["-O3", "-march=native", "-ffast-math", "-fopenmp"]
-LDFLAGS = ["-fopenmp"]
+CFLAGS = ("-O3", "-march=native", "-ffast-math", "-fopenmp")
+LDFLAGS = ("-fopenmp",)  # tuples: cpp_extension.load appends torch's own flags to the lists it is given
 
 
 @functools.cache
@@ -37,8 +36,8 @@ def load(name: str) -> Any:
         name=f"gs_{name}",
         sources=[str(source)],
         build_directory=str(source.parent),
-        extra_cflags=CFLAGS,
-        extra_ldflags=LDFLAGS,
+        extra_cflags=list(CFLAGS),
+        extra_ldflags=list(LDFLAGS),
         verbose=False,
     )
 
@@ -49,11 +48,16 @@ def build_source(name: str) -> Path:
     text = (CSRC / f"{name}.cpp").read_bytes()
     digest = hashlib.sha256(text + repr((CFLAGS, LDFLAGS)).encode()).hexdigest()[:12]
     source = BUILD_DIR / f"{name}-{digest}" / f"{name}.cpp"
-    if not source.is_file():  # written once: a newer mtime would make ninja compile it again
+    if not source.is_file():  # written once, never replaced: a newer mtime would make ninja compile it again
         source.parent.mkdir(parents=True, exist_ok=True)
         partial = source.with_suffix(f".{os.getpid()}.tmp")
-        shutil.copyfile(CSRC / f"{name}.cpp", partial)
-        partial.replace(source)
+        partial.write_bytes(text)  # the text hashed, whatever the file holds by now
+        try:
+            os.link(partial, source)  # whole, and only if no other process got there first
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink()
     return source
 
 
