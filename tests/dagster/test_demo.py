@@ -4,7 +4,9 @@ setting up) reconstructs the demo gallery through Dagster on the embedded defaul
 as shipped (its own step count) and holds it to issue #21's bar: >= 25 dB held out, in its time on this machine.
 
 The clone reuses this checkout's virtual environment (set up by `make test`) instead of installing a
-second one; PYTHONPATH points the imports at the clone, so the code under test is the committed code."""
+second one, and the CPU kernels `make setup` compiled for the same source (GS_NATIVE_BUILD_DIR, native.py:
+a clone whose kernel source differs compiles its own); PYTHONPATH points the imports at the clone, so the code
+under test is the committed code."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import pytest
 
 from gs_dagster.config import project_dir
 from gs_stages.export.spz import read_spz
+from gs_stages.splat import native
 
 
 def run_demo_in_clone(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], Path]:
@@ -27,6 +30,7 @@ def run_demo_in_clone(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedP
     subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(project_dir()), str(clone)], check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GS_", "DAGSTER_", "AWS_"))}
     env["PYTHONPATH"] = os.pathsep.join([str(clone), str(clone / "container")])
+    env["GS_NATIVE_BUILD_DIR"] = str(native.BUILD_DIR)
     result = subprocess.run(
         [sys.executable, "-m", "gs_dagster.demo", *args],
         cwd=clone,

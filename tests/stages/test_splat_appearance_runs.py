@@ -16,7 +16,7 @@ from gs_stages.splat.metrics import psnr
 from gs_stages.splat.scene import load_scene
 from gs_stages.splat.train import TrainingStopped
 
-from .jobs import SPLAT_FILES_ONLY, make_spec, train_splat
+from .jobs import COMPILED, SPLAT_FILES_ONLY, make_spec, train_splat
 from .splat_scenes import SyntheticScene, make_scene, render_splat
 
 QUICK = {"num_downscales": 0, "warmup_length": 10, "refine_every": 10, "sh_degree_interval": 20}
@@ -29,7 +29,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> SyntheticScene:
 
 
 def _run(scene: SyntheticScene, output: Path, steps: int, **settings: Any) -> dict:
-    return train_splat(scene, output, steps, QUICK, MODEL, **settings)
+    return train_splat(scene, output, steps, QUICK, MODEL, **{**COMPILED, **settings})
 
 
 def test_a_stopped_run_resumes_with_its_appearance(scene: SyntheticScene, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from gs_stages.splat.presets import PRESETS
 from gs_stages.splat.render_torch import rasterization
 from gs_stages.splat.scene import Scene, load_scene
 
-from .jobs import make_spec, run_stage
+from .jobs import COMPILED, make_spec, run_stage
 from .splat_scenes import ground_truth, make_scene
 
 BLACK = torch.zeros(3)
@@ -166,7 +166,7 @@ def test_the_stage_delivers_within_the_budget(tmp_path: Path, model: str, budget
     spec = make_spec(**{"training.model": model, "training.maxSteps": 40, "training.numGaussians": budget})
     inputs = {"frames": synthetic.frames, "sparse_model": synthetic.sparse}
     overrides = {"warmup_length": 10, "refine_every": 10}
-    settings = {"device": "cpu", "backend": "torch", "checkpoint_every": 0, "preset_overrides": overrides}
+    settings = {"device": "cpu", **COMPILED, "checkpoint_every": 0, "preset_overrides": overrides}
     metrics = run_stage("splat", spec, inputs, tmp_path / "out", settings)
     assert metrics["num_gaussians"] <= budget and math.isfinite(metrics["psnr"])
     # the job's defaults crop and clean, with what each Gaussian draws known to the stage

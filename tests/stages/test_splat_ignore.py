@@ -14,7 +14,7 @@ from gs_stages.cli import run_stage
 from gs_stages.splat.metrics import psnr
 from gs_stages.splat.scene import load_scene
 
-from .jobs import make_spec
+from .jobs import COMPILED, make_spec
 from .splat_scenes import SyntheticScene, make_scene, render_splat
 
 STEPS = 150
@@ -53,7 +53,7 @@ def test_ignored_pixels_leave_no_trace(tmp_path: Path) -> None:
     scene = make_scene(tmp_path / "scene")
     _occlude(scene, tmp_path / "occluded", tmp_path / "masks")
     spec = make_spec(**{"training.maxSteps": STEPS})
-    settings = {"device": "cpu", "backend": "torch", "image_downscale": 1, "preset_overrides": OVERRIDES}
+    settings = {"device": "cpu", **COMPILED, "image_downscale": 1, "preset_overrides": OVERRIDES}
     frames = {"frames": tmp_path / "occluded", "sparse_model": scene.sparse}
 
     ignored = run_stage("splat", spec, {**frames, "masks": tmp_path / "masks"}, tmp_path / "ignored", settings)
@@ -65,6 +65,6 @@ def test_ignored_pixels_leave_no_trace(tmp_path: Path) -> None:
     with_ignore = _clean_psnr(tmp_path / "ignored" / "splat.ply", scene)
     without = _clean_psnr(tmp_path / "seen" / "splat.ply", scene)
     assert with_ignore >= 25.0, (with_ignore, without)
-    assert with_ignore > without + 2.0, (with_ignore, without)  # measured: 27.35 against 21.23 dB
+    assert with_ignore > without + 2.0, (with_ignore, without)  # measured: 26.99 against 20.77 dB
     # The stage's own held-out PSNR leaves the ignored pixels out, so it scores the scene, not the block.
     assert ignored["psnr"] > seen["psnr"] + 2.0

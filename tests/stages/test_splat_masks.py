@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from gs_stages.cli import run_stage
 from gs_stages.splat.scene import load_scene
 
-from .jobs import make_spec
+from .jobs import COMPILED, make_spec
 from .splat_scenes import make_scene, render_splat
 
 STEPS = 150
@@ -18,7 +18,7 @@ OVERRIDES = {"num_downscales": 0, "warmup_length": 50, "refine_every": 25}
 def test_masked_background_renders_transparent(tmp_path) -> None:
     scene = make_scene(tmp_path / "scene", masks=True)
     spec = make_spec(**{"training.maxSteps": STEPS})
-    settings = {"device": "cpu", "backend": "torch", "image_downscale": 1, "preset_overrides": OVERRIDES}
+    settings = {"device": "cpu", **COMPILED, "image_downscale": 1, "preset_overrides": OVERRIDES}
     inputs = {"frames": scene.frames, "sparse_model": scene.sparse, "masks": scene.masks}
     metrics = run_stage("splat", spec, inputs, tmp_path / "splat", settings)
     assert metrics["masks"] is True

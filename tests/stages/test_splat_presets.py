@@ -16,7 +16,7 @@ from gs_stages.splat.presets import PRESETS, resolve
 from gs_stages.splat.train import TrainingStopped
 from gs_stages.stage import StageError
 
-from .jobs import SPLAT_FILES_ONLY, make_spec, train_splat
+from .jobs import COMPILED, SPLAT_FILES_ONLY, make_spec, train_splat
 from .splat_scenes import SyntheticScene, make_scene
 
 #: Small and quick, with refinement, SH growth and a resolution change inside 60 steps.
@@ -37,7 +37,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> SyntheticScene:
 
 
 def _run(scene: SyntheticScene, output: Path, steps: int, model: str = "splatfacto", **settings: Any) -> dict:
-    return train_splat(scene, output, steps, QUICK, model, **settings)
+    return train_splat(scene, output, steps, QUICK, model, **{**COMPILED, **settings})
 
 
 def test_presets_carry_nerfstudios_method_differences() -> None:

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from .jobs import train_splat
+from .jobs import COMPILED, train_splat
 from .splat_scenes import SyntheticScene, make_scene
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ def add_occluders(scene: SyntheticScene, test_every: int = 8, seed: int = 5) -> 
 
 
 def _train(scene: SyntheticScene, output: Path, **overrides: Any) -> dict[str, Any]:
-    return train_splat(scene, output, STEPS, {**QUICK, **overrides}, "splatfacto-w-light")
+    return train_splat(scene, output, STEPS, {**QUICK, **overrides}, "splatfacto-w-light", **COMPILED)
 
 
 def test_masking_transients_gives_higher_held_out_psnr(tmp_path: Path) -> None:

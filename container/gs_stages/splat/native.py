@@ -1,19 +1,29 @@
 """Build and load the compiled CPU kernels in `csrc/` (the rasterizer, the SSIM loss).
 
-Why one place: both are C++ torch extensions compiled once per checkout with torch.utils.cpp_extension
-(g++ and ninja) into `csrc/build/<name>/`, with the same flags; `make setup` does it
-(`python -m gs_stages.splat.render_cpu`), else the first use does. `import_error` says why one cannot be
-used, so "auto" settings fall back to the PyTorch implementations.
+Why one place: both are C++ torch extensions compiled with torch.utils.cpp_extension (g++ and ninja), with
+the same flags; `make setup` does it (`python -m gs_stages.splat.render_cpu`), else the first use does.
+`import_error` says why one cannot be used, so "auto" settings fall back to the PyTorch implementations.
+
+Each build goes to `csrc/build/<name>-<hash of its source and flags>/`, compiled from a copy of the source kept
+there: a folder holds one source text at one path, so another checkout of the same code (a clone, a worktree)
+pointed at it with GS_NATIVE_BUILD_DIR loads the kernels already built instead of compiling them again (a
+minute or two on a 2-core machine), and a changed source builds beside them, never over them.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
 CSRC = Path(__file__).parent / "csrc"
-BUILD_DIR = CSRC / "build"
+#: Where the builds go: GS_NATIVE_BUILD_DIR (shared by checkouts of the same code), else this checkout's csrc/build.
+BUILD_DIR = Path(os.environ.get("GS_NATIVE_BUILD_DIR") or CSRC / "build")
+# -ffast-math lets g++ vectorize exp and reductions; the tests bound the difference it makes.
+CFLAGS = ("-O3", "-march=native", "-ffast-math", "-fopenmp")
+LDFLAGS = ("-fopenmp",)  # tuples: cpp_extension.load appends torch's own flags to the lists it is given
 
 
 @functools.cache
@@ -21,17 +31,34 @@ def load(name: str) -> Any:
     """The compiled module `csrc/<name>.cpp` (built on first call; torch rebuilds it when the source changes)."""
     from torch.utils import cpp_extension
 
-    build = BUILD_DIR / name  # one folder each: torch writes one build.ninja per folder
-    build.mkdir(parents=True, exist_ok=True)
+    source = build_source(name)
     return cpp_extension.load(
         name=f"gs_{name}",
-        sources=[str(CSRC / f"{name}.cpp")],
-        build_directory=str(build),
-        # -ffast-math lets g++ vectorize exp and reductions; the tests bound the difference it makes.
-        extra_cflags=["-O3", "-march=native", "-ffast-math", "-fopenmp"],
-        extra_ldflags=["-fopenmp"],
+        sources=[str(source)],
+        build_directory=str(source.parent),
+        extra_cflags=list(CFLAGS),
+        extra_ldflags=list(LDFLAGS),
         verbose=False,
     )
+
+
+def build_source(name: str) -> Path:
+    """The copy of `csrc/<name>.cpp` that its build folder compiles (one folder per source text and flags: torch
+    writes one build.ninja per folder, and ninja rebuilds whatever names a different source path)."""
+    text = (CSRC / f"{name}.cpp").read_bytes()
+    digest = hashlib.sha256(text + repr((CFLAGS, LDFLAGS)).encode()).hexdigest()[:12]
+    source = BUILD_DIR / f"{name}-{digest}" / f"{name}.cpp"
+    if not source.is_file():  # written once, never replaced: a newer mtime would make ninja compile it again
+        source.parent.mkdir(parents=True, exist_ok=True)
+        partial = source.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(text)  # the text hashed, whatever the file holds by now
+        try:
+            os.link(partial, source)  # whole, and only if no other process got there first
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink()
+    return source
 
 
 def import_error(name: str) -> str | None:

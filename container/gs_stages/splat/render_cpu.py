@@ -6,7 +6,7 @@ PyTorch (O(N) work, differentiated by autograd), and the per-pixel compositing a
 pass run in `csrc/raster_cpu.cpp` (OpenMP over 16x16 tiles). Same arguments and outputs as
 `render_torch.rasterization`, which stays the reference it is tested against (tests/splat/test_render_cpu.py).
 
-The extension is compiled once per checkout (`native.py`: g++ and ninja, into `csrc/build/`); `make setup`
+The extension is compiled once per source (`native.py`: g++ and ninja, into `csrc/build/`); `make setup`
 does it (`python -m gs_stages.splat.render_cpu`, which also builds the CPU SSIM kernel), else the first render
 does. `import_error()` says why it cannot be used, so backend "auto" falls back to the PyTorch renderer.
 """
