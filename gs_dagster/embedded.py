@@ -8,6 +8,7 @@ then evaluates the run-status sensors on the finished run. Runs and materializat
 instance (a persistent DAGSTER_HOME), so the UI shows them afterwards.
 """
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,9 @@ from gs_dagster.definitions import RECONSTRUCT_JOB
 from gs_dagster.partitions import DELIVERY
 from gs_dagster.sensors.intake import IntakeCursor
 from gs_dagster.sensors.run_status import STATUS_OF
+
+#: How often one-shot processing looks again at a local file still being written (intake_rules.QUIET_S).
+SETTLE_POLL_S = 1.0
 
 INTAKE_SENSOR = "job_intake"
 _STATUS_SENSORS = {
@@ -147,6 +151,10 @@ class EmbeddedRunner:
             tick = self.intake_tick()
             for request in tick.run_requests:
                 results.append(self.execute(request))
-            if not tick.run_requests and IntakeCursor.parse(self.cursor).after == "":
+            cursor = IntakeCursor.parse(self.cursor)
+            if cursor.settling:  # a local file written a moment ago is judged once left alone: its outcome is
+                time.sleep(SETTLE_POLL_S)  # this command's to give, so tick again (bounded by max_ticks)
+                continue
+            if not tick.run_requests and cursor.after == "":
                 break
         return results

@@ -116,7 +116,9 @@ class Intake:
             if stop:
                 break
             if not page.truncated:
-                result.cursor = IntakeCursor("", result.cursor.sweeps + 1, result.cursor.failing)
+                result.cursor = IntakeCursor(
+                    "", result.cursor.sweeps + 1, result.cursor.failing, settling=result.cursor.settling
+                )
                 result.sweep_done = True
                 break
             if result.listed >= self.settings.max_keys_per_tick:
@@ -245,6 +247,7 @@ class Intake:
         if waited >= self.settings.media_wait_s or not still_written(self.store, judged, now):
             return False
         result.deferred += 1
+        result.cursor.settling = True
         self.log.info(f"intake: {printable(self.store.uri_of(judged.key))} is being written; judged once left alone")
         return True
 

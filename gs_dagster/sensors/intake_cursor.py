@@ -21,6 +21,8 @@ class IntakeCursor:
     sweeps: int = 0  # completed sweeps
     #: key -> [etag, failed attempts] of job files whose handling raised (retried up to max_attempts)
     failing: dict[str, list[Any]] = field(default_factory=dict)
+    #: the tick deferred a local file still being written (judged once left alone): one-shot processing waits
+    settling: bool = False
 
     @classmethod
     def parse(cls, raw: str | None) -> "IntakeCursor":
@@ -29,14 +31,20 @@ class IntakeCursor:
         try:
             data = json.loads(raw)
             failing = {str(k): [str(v[0]), int(v[1])] for k, v in dict(data.get("failing") or {}).items()}
-            return cls(after=str(data.get("after", "")), sweeps=int(data.get("sweeps", 0)), failing=failing)
+            return cls(
+                after=str(data.get("after", "")),
+                sweeps=int(data.get("sweeps", 0)),
+                failing=failing,
+                settling=bool(data.get("settling", False)),
+            )
         except (ValueError, TypeError, AttributeError, IndexError, KeyError):
             log.warning("intake cursor %r unreadable; starting a new sweep", raw)
             return cls()
 
     def dump(self) -> str:
         failing = dict(list(self.failing.items())[-MAX_FAILING_REMEMBERED:])
-        return json.dumps({"after": self.after, "sweeps": self.sweeps, **({"failing": failing} if failing else {})})
+        extra = {**({"failing": failing} if failing else {}), **({"settling": True} if self.settling else {})}
+        return json.dumps({"after": self.after, "sweeps": self.sweeps, **extra})
 
     def attempt_failed(self, key: str, etag: str) -> int:
         """Count one more failed attempt at this upload of `key`; returns the count."""
