@@ -26,6 +26,11 @@ Lane 1, after lane 0, shared (PSNR only), for item 1 (`splatfacto` ≥ the peer'
   0.8 dB from 19.99 (the Gaussians must now cover the sky), still ahead of `splatfacto` by NeRF-W.
 - Tail (session 10): item 1 at 30,000 steps, `splatfacto` against the peer's `default` on fox and kermit, shared.
   Round 3 measured kermit +0.08, fox −0.39. Prediction: kermit −0.1 to +0.3, fox −0.5 to 0.
+
+Round 8 (session 10, one H100, docs/BENCHMARKS.md) ran lane 0 but the peer's run; lane 1 never started. Still to
+run from this plan: the peer's fox `default` and all of lane 1. To add next: fox `splatfacto` with the cleanup off
+beside it (round 8's 30.13 against round 7's 30.95 is one frame; does `negligible` cost anything at 150k
+Gaussians?), and `splatfacto-fast` on kermit and statue with three seeds before it becomes the preset.
 """
 
 from __future__ import annotations
