@@ -61,22 +61,9 @@ def _job_key(config: GsConfig, bucket: Any, uuid: str) -> str | None:
     return None
 
 
-def _job_head(config: GsConfig, bucket: Any, uuid: str, size: int) -> bytes:
-    """The first `size` bytes of `uuid`'s job JSON waiting in the intake prefix (FileNotFoundError: none)."""
-    key = _job_key(config, bucket, uuid)
-    if key is None:
-        raise FileNotFoundError(f"no job file of {uuid} under {config.intake_prefix}/")
-    return bucket.read_head(key, size)
-
-
-def _uploaded(config: GsConfig, bucket: Any, uuid: str) -> str | None:
-    """Where `uuid`'s job JSON waits in the intake prefix, when it is there."""
-    key = _job_key(config, bucket, uuid)
-    return bucket.uri_of(key) if key is not None else None
-
-
-def _waiting(config: GsConfig, bucket: Any, table: Any, recorded: set[str]) -> list[tuple[str, str]]:
-    """(uuid, upload time) of the job JSONs in the intake prefix that have no job record yet, newest first."""
+def _waiting(config: GsConfig, bucket: Any, table: Any, recorded: set[str]) -> list[tuple[str, str, str]]:
+    """(uuid, upload time, key) of the job JSONs in the intake prefix that have no job record yet, newest first:
+    the key listed, so reading each one's name and media needs no second search of the prefix."""
     from gs_dagster.sensors.intake import job_uuid_of
 
     uploads = []
@@ -85,35 +72,35 @@ def _waiting(config: GsConfig, bucket: Any, table: Any, recorded: set[str]) -> l
             break
         uuid = job_uuid_of(info.key)
         if info.key.lower().endswith(".json") and uuid not in recorded:  # the intake sensor's own test
-            uploads.append((uuid, info.modified))
+            uploads.append((uuid, info.modified, info.key))
     uploads.sort(key=lambda upload: upload[1], reverse=True)
-    known = table.get_many(uuid for uuid, _ in uploads)
-    return [(uuid, modified.isoformat()) for uuid, modified in uploads if uuid not in known]
+    known = table.get_many(uuid for uuid, _, _ in uploads)
+    return [(uuid, modified.isoformat(), key) for uuid, modified, key in uploads if uuid not in known]
 
 
-def _uploaded_name(config: GsConfig, bucket: Any, uuid: str) -> str:
+def _uploaded_name(bucket: Any, uuid: str, job_key: str) -> str:
     """The media name a job file waiting for intake gives; "" when it cannot be read (it may be going away)."""
     from gs_dagster.job_names import MAX_NAME_READ, uploaded_job_name
 
     try:
-        return uploaded_job_name(uuid, _job_head(config, bucket, uuid, MAX_NAME_READ))
+        return uploaded_job_name(uuid, bucket.read_head(job_key, MAX_NAME_READ))
     except Exception:  # gone meanwhile, empty (S3 refuses a range of it), another key case: a name is not worth failing
         return ""
 
 
-def _missing_media(config: GsConfig, bucket: Any, uuid: str) -> str:
+def _missing_media(bucket: Any, job_key: str) -> str:
     """Where the media of a job file waiting for intake should be, when it is not there (the intake waits
     for it, then refuses the job); "" when it is there or the job file names none readably."""
     from gs_dagster.job_names import MAX_NAME_READ, uploaded_media_key
 
     try:
-        key = uploaded_media_key(_job_head(config, bucket, uuid, MAX_NAME_READ))
+        key = uploaded_media_key(bucket.read_head(job_key, MAX_NAME_READ))
         return bucket.uri_of(key) if key and bucket.head(key) is None else ""
     except Exception:  # gone meanwhile, empty, a key the bucket refuses: the intake will say what it is
         return ""
 
 
-def _queue_places(uploads: list[tuple[str, str]]) -> dict[str, Any]:
+def _queue_places(uploads: list[tuple[str, str, str]]) -> dict[str, Any]:
     """Each waiting job's place in line (gs_dagster.queue_place); {} when no Dagster instance was started."""
     from gs_dagster.config import default_dagster_home
     from gs_dagster.queue_place import open_instance, queue_places, queued_runs
@@ -124,7 +111,7 @@ def _queue_places(uploads: list[tuple[str, str]]) -> dict[str, Any]:
     except Exception as exc:  # an instance that does not open (its database unreachable): the table still shows
         print(f"note: no queue places (the Dagster instance did not answer: {exc})", file=sys.stderr)
         return {}
-    return queue_places(runs, uploads)
+    return queue_places(runs, [(uuid, uploaded_at) for uuid, uploaded_at, _ in uploads])
 
 
 def _status_one(args: argparse.Namespace, config: GsConfig, table: Any) -> int:
@@ -140,12 +127,12 @@ def _status_one(args: argparse.Namespace, config: GsConfig, table: Any) -> int:
         return 2
     if record is None:
         bucket = _bucket(config)
-        uploaded = _uploaded(config, bucket, args.uuid)
-        if uploaded is None:
+        job_key = _job_key(config, bucket, args.uuid)
+        if job_key is None:
             print(f"no job {args.uuid!r} in {config.job_table} or in {_intake(config, bucket)}", file=sys.stderr)
             return 1
         place = _queue_places(_waiting(config, bucket, table, set())).get(args.uuid)
-        media = _missing_media(config, bucket, args.uuid)
+        uploaded, media = bucket.uri_of(job_key), _missing_media(bucket, job_key)
         if args.json:
             found = {"uuid": args.uuid, "waiting_for_intake": True, "source_uri": uploaded}
             found["waiting_for_media"] = media or None
@@ -217,9 +204,9 @@ def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
     running = positions([r.uuid for r in records if r.status not in TERMINAL])
     head = f"{'uuid':36} {'name':24} {'status':9} {'queue':>7} {'submitted':24} {'elapsed':>10} {'psnr':>6}"
     print(f"{head}  {'stage':24} {'step':>13} {'ETA':>8}")
-    for uuid, uploaded_at in waiting:
-        queue, name = place_column(places.get(uuid)), fit(_uploaded_name(config, bucket, uuid), 24)
-        waits = "(waiting for its media)" if _missing_media(config, bucket, uuid) else "(waiting for intake)"
+    for uuid, uploaded_at, job_key in waiting:
+        queue, name = place_column(places.get(uuid)), fit(_uploaded_name(bucket, uuid, job_key), 24)
+        waits = "(waiting for its media)" if _missing_media(bucket, job_key) else "(waiting for intake)"
         print(f"{uuid[:36]:36} {name:24} {'UPLOADED':9} {queue:>7} {uploaded_at[:23]:24} {'':>10} {'':>6}  {waits}")
     for r in records:
         psnr = f"{r.metrics['psnr']:.2f}" if "psnr" in r.metrics else ""
