@@ -45,7 +45,7 @@ from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.resources.storage import ObjectInfo, StorageResource
 from gs_dagster.sensors.intake_cursor import IntakeCursor, IntakeTick, job_uuid_of, printable
 from gs_dagster.sensors.intake_rules import IntakeResource, arrived, media_refusal, read_job, still_written
-from gs_dagster.sensors.intake_sources import SOURCE_FIELDS, known_other, later_copies, other_file
+from gs_dagster.sensors.intake_sources import SOURCE_FIELDS, known_other, later_copies, other_file, source_entry
 
 log = logging.getLogger("gs_dagster.intake")
 
@@ -163,7 +163,7 @@ class Intake:
         uri = printable(self.store.uri_of(obj.key))
         others = old.other_sources if old else []
         if old and other_file(old, uri):  # a refused file replaced by one in another folder: reported already
-            others = [*others, f"{old.source_uri} {old.source_etag}"]
+            others = [*others, source_entry(old.source_uri, old.source_etag)]
         return JobRecord(
             uuid=job_uuid_of(obj.key),
             submitted_at=utc_now(),
@@ -191,7 +191,7 @@ class Intake:
             old_etag=record.source_etag,
             etag=obj.etag,
             modified=_iso(obj.modified),
-            other_source=f"{uri} {obj.etag}" if other_file(record, uri) else "",
+            other_source=source_entry(uri, obj.etag) if other_file(record, uri) else "",
         ):
             result.duplicates += 1
             self.log.warning(f"intake: job {uuid} uploaded again; a uuid runs once, not starting it")

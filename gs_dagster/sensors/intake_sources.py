@@ -13,6 +13,11 @@ from gs_dagster.sensors.intake_cursor import job_uuid_of
 SOURCE_FIELDS = ("source_uri", "other_sources")
 
 
+def source_entry(uri: str, etag: str) -> str:
+    """How `other_sources` names one upload of a job file (the job table's "<uri> <etag>")."""
+    return f"{uri} {etag}"
+
+
 def other_file(record: JobRecord, uri: str) -> bool:
     """A job file of the record's uuid in another folder than the file the record was made from."""
     return bool(record.source_uri) and uri != record.source_uri
@@ -21,7 +26,7 @@ def other_file(record: JobRecord, uri: str) -> bool:
 def known_other(record: JobRecord, obj: ObjectInfo, uri: str) -> bool:
     """Another folder's file of the uuid, already reported (or the record's earlier file, replaced): its time is
     no guide, since a copy (`cp -p`, a file manager) keeps the source's, so the record remembers it."""
-    return f"{uri} {obj.etag}" in record.other_sources
+    return source_entry(uri, obj.etag) in record.other_sources
 
 
 def later_copies(jobs: list[ObjectInfo], known: dict[str, JobRecord]) -> set[str]:
