@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Session 11's device calls (issue #18), back to back on one warm machine, from the repository root.
+#   call 1, carry .whl .gpu .peer/gsplat-v1.5.3 .peer/pycolmap-cc7ea4b .peer/fused-ssim-328dc98:
+#           bash bench/plans/s11_calls.sh 1   set-up and bench/plans/s11_gpu.json's scheduler (kept running)
+#   call 2, carry .whl-grt .peer .gpu9:
+#           bash bench/plans/s11_calls.sh 2   item 5 started in the background (3DGRUT installed, its tracer
+#                                             built, bench/grt_probe_gpu.py on kermit: what the tracer draws,
+#                                             3dgrt trained on kermit with 3DGRUT's log, its tests on our input),
+#                                             while the scheduler's results are collected
+#   call 3: bash bench/plans/s11_calls.sh 3   collect both; end the scheduler (LAST=1 in call 2 ends it there)
+# The background work outlives a call only while the machine stays warm (30 s idle), so chain the calls.
+set -u
+export STATE=/tmp/gsbench SITE=/tmp/site PYTHONUNBUFFERED=1 TORCH_CUDA_ARCH_LIST=9.0
+PLAN=bench/plans/s11_gpu.json MAX_S=${MAX_S:-540} GRT=$STATE/grt_pipeline
+OUT=${OUT:-.work/s11}; mkdir -p "$OUT"
+{ date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
+  [ -f $STATE/scheduler.pid ] && echo "warm machine: earlier state kept"; } > "$OUT/machine_$1.txt" 2>&1
+collect() {
+  python3 bench/gpu_queue.py go $PLAN --max-s "$1" > "$OUT/go_$2.log" 2>&1
+  cp "$STATE/setup_out/gpu_compare.log" "$OUT/" 2>/dev/null; tail -n 40 "$OUT/go_$2.log"
+}
+grt_pipeline() {  # item 5, as bench/plans/h200_s9_grt.sh does on a fresh machine, in its own site
+  mkdir -p "$GRT"; local t0 w; t0=$(date +%s)
+  for w in $(seq "${GRT_WAIT_TICKS:-12}"); do [ -f $STATE/runs/fox__7000__peer__mcmc-ut.json ] && break; sleep 10; done  # lane 0 timed alone
+  echo "lane 0 done or ${GRT_WAIT_TICKS:-12}0 s waited: start at $(($(date +%s) - t0)) s" >> "$GRT/timeline.txt"; t0=$(date +%s)
+  SITE=/tmp/site-grt bash bench/grt_setup.sh > "$GRT/grt_setup.json" 2> "$GRT/grt_setup.log"
+  echo "grt_setup rc=$? at $(($(date +%s) - t0)) s" >> "$GRT/timeline.txt"; cp $STATE/grt/build.json "$GRT/" 2>/dev/null
+  export PYTHONPATH=$STATE/grt/src:$PWD/container:/tmp/site-grt:$SITE
+  if [ -f "$STATE/grt/build.json" ]; then
+    timeout 300 python3 bench/grt_probe_gpu.py --data .gpu9/kermit --work "$GRT/probe" --steps 600 \
+      > "$GRT/probe.json" 2> "$GRT/probe.log"
+    echo "probe rc=$? at $(($(date +%s) - t0)) s" >> "$GRT/timeline.txt"
+    timeout 600 python3 bench/grt_bench.py --data .gpu9/kermit --steps 7000 --output "$STATE/kermit_grt" \
+      > "$GRT/grt_kermit.log" 2>&1
+    echo "grt_bench rc=$? at $(($(date +%s) - t0)) s" >> "$GRT/timeline.txt"
+    cp "$STATE"/kermit_grt/spz/*.spz "$STATE"/kermit_grt/splat/metrics.json "$GRT/" 2>/dev/null
+  fi
+  GS_3DGRUT_PYTHON=$(command -v python3) PYTHONPATH=$PYTHONPATH:$PWD timeout 600 python3 -m pytest -q -p no:cacheprovider \
+    tests/stages/test_grt_with_3dgrut.py > "$GRT/grt_tests.log" 2>&1
+  echo "grt tests rc=$? at $(($(date +%s) - t0)) s" >> "$GRT/timeline.txt"
+}
+show_grt() { mkdir -p "$OUT/grt"; cp -a "$GRT"/. "$OUT/grt/" 2>/dev/null
+  cat "$GRT/timeline.txt" "$GRT/grt_setup.json" 2>/dev/null; tail -n 4 "$GRT"/*.log 2>/dev/null; }
+case $1 in
+  1) collect "$MAX_S" 1 ;;
+  2) export -f grt_pipeline; export GRT; setsid nohup bash -c grt_pipeline > /dev/null 2>&1 &
+     collect "$MAX_S" 2; show_grt
+     [ -n "${LAST:-}" ] && [ -f $STATE/scheduler.pid ] && kill -- -"$(cat $STATE/scheduler.pid)" 2>/dev/null ;;
+  3) collect "$MAX_S" 3; show_grt
+     [ -f $STATE/scheduler.pid ] && kill -- -"$(cat $STATE/scheduler.pid)" 2>/dev/null ;;
+esac
+( cd "$STATE" && tar czf - logs 2>/dev/null ) > "$OUT/logs_$1.tgz"
+ls -la "$OUT"
