@@ -18,6 +18,7 @@ import json
 import math
 import shutil
 import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -113,6 +114,17 @@ def test_flythrough_and_thumbnail_can_be_turned_off(tmp_path):
     assert not list(out.glob("*.mp4")) and not list(out.glob("*.png"))
     assert metrics["flythrough"] == "off (engine setting flythrough=false)" and metrics["thumbnail"] == "off"
     assert (out / "stage-test.spz").is_file() and (out / "cameras.json").is_file()
+
+
+def test_without_the_video_encoder_the_splat_is_still_delivered(tmp_path, monkeypatch):
+    """imageio-ffmpeg not installed: the .spz, thumbnail and cameras are written, the video's absence is told."""
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # `import imageio_ffmpeg` raises ImportError
+    splat = write_trained_splat(tmp_path / "splat", 160, 120)
+    out = tmp_path / "spz"
+    metrics = run_stage("spz", make_spec(), {"splat": splat}, out, {**SETTINGS, "sog": "false"})
+    assert not list(out.glob("*.mp4")) and (out / "stage-test.png").is_file()
+    assert len(read_spz(out / "stage-test.spz")) == len(read_ply(splat / "splat.ply"))
+    assert [p for p in metrics["media_problems"] if p.startswith("flythrough:") and "imageio_ffmpeg" in p]
 
 
 def test_a_bad_setting_is_refused_with_what_to_use(tmp_path):
