@@ -97,8 +97,10 @@ def views(trainer: Any, count: int, work: Path) -> list[dict[str, Any]]:
 
 def train_some(trainer: Any, conf: Any, steps: int) -> list[dict[str, Any]]:
     """3DGRUT's own iterations (run_train_iter), a record every tenth of the way."""
+    from threedgrut.utils.logger import logger
     from threedgrut.utils.timer import CudaTimer
 
+    logger.start_progress(task_name="Training", total_steps=steps, color="spring_green1")  # run_train_iter updates it
     profilers = {k: CudaTimer(enabled=False) for k in ("inference", "backward", "build_as", "step_total")}
     records, metrics, every = [], [], max(1, steps // 10)
     while trainer.global_step < steps:

@@ -44,11 +44,22 @@ def runner(request_path: str) -> dict:
     conf = grt_run.compose(json.loads(Path(request_path).read_text()))
     keys = [
         *("path", "n_iterations", "dataset.test_split_interval", "dataset.downsample_factor", "dataset.load_exif"),
-        *("render.method", "render.particle_kernel_degree", "export_ply.enabled", "export_ply.path"),
+        *("render.method", "render.particle_kernel_degree", "render.primitive_type"),
+        *("export_ply.enabled", "export_ply.path"),
         *("checkpoint.iterations", "test_last", "seed_initialization", "model.background.color", "out_dir"),
     ]
     resolved = {k: OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(conf, k)}))["v"] for k in keys}
-    return {"resolved": resolved, "held_out": grt_run._held_out_views(conf)}
+    return {"resolved": resolved, "held_out": grt_run._held_out_views(conf), "primitive_types": _primitive_types()}
+
+
+def _primitive_types() -> list[str]:
+    """The primitive names 3DGRT's C++ tracer recognises (any other name silently becomes `instances`)."""
+    import re
+
+    import threedgrt_tracer
+
+    source = (Path(threedgrt_tracer.__file__).parent / "src" / "optixTracer.cpp").read_text()
+    return re.findall(r'primitiveTypeStr == "(\w+)"', source)
 
 
 def ply(out_ply: str, out_npz: str) -> dict:

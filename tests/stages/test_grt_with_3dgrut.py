@@ -80,6 +80,8 @@ def test_3dgruts_config_takes_our_overrides_and_holds_out_our_views(tmp_path: Pa
     )
     assert resolved["dataset.downsample_factor"] == 2 and resolved["path"] == str(grt.data)
     assert (resolved["render.method"], resolved["render.particle_kernel_degree"]) == ("3dgrt", 2)
+    # a name the tracer knows: an unknown one silently falls back to `instances`, which traces nothing (round 9)
+    assert resolved["render.primitive_type"] == "icosahedron" and "icosahedron" in found["primitive_types"]
     assert resolved["export_ply.enabled"] and resolved["export_ply.path"] == str(tmp_path / "work" / "export_last.ply")
     assert resolved["checkpoint.iterations"] == [] and resolved["test_last"] and resolved["dataset.load_exif"] is False
     assert resolved["model.background.color"] == "black"  # the held-out PSNR is over black, as splatfacto's

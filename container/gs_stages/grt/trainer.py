@@ -9,7 +9,10 @@ and keeps in its output, as every splat model does, so the spz stage and deliver
                    test split, which must be ours (checked by name)
 3DGRT is trained with Gaussian particles (`render.particle_kernel_degree=2`, TRACER_CONFIG) rather than
 3DGRUT's default degree-4 generalised kernel, so the delivered .ply/.spz mean what every splat viewer
-draws. `python -m gs_stages.grt.trainer` is a dry run: it writes the input and prints the command.
+draws, and traced through icosahedron hulls (`render.primitive_type=icosahedron`): at the pinned commit
+3DGRUT's default `instances` BVH misses every ray (its pipeline declares a single-GAS graph; upstream PR
+#268 fixes it) and its OPTIX_CHECK drops the error, so training ran blind (GPU round 9, BENCHMARKS.md).
+`python -m gs_stages.grt.trainer` is a dry run: it writes the input and prints the command.
 """
 
 from __future__ import annotations
