@@ -27,6 +27,14 @@ Lane 1, after lane 0, shared (PSNR only), for item 1 (`splatfacto` ≥ the peer'
 - Tail (session 10): item 1 at 30,000 steps, `splatfacto` against the peer's `default` on fox and kermit, shared.
   Round 3 measured kermit +0.08, fox −0.39. Prediction: kermit −0.1 to +0.3, fox −0.5 to 0.
 
+Round 9 (session 11, bench/plans/s11_gpu.py) ran all of lane 1 and the peer's fox runs; `splatfacto` now has no
+screen-space rules. Next round, in this order: (1) 3dgrt with `render.primitive_type=icosahedron` through
+bench/grt_bench.py on kermit and fox at 7000 steps (held-out PSNR, time, Gaussians against `splatfacto`; round 9's
+800-iteration probe trained, the 7000-step run was cut by the device time); (2) 3DGRUT pinned past its PR #268 with
+`instances` again (the PR measures 12-15 % faster); (3) the new `splatfacto` alone against the peer's `default` on
+fox, kermit and statue, three seeds, 7000 and 30000 steps (item 1 and the time ratio); (4) `splatfacto-mcmc` at
+30000 steps.
+
 Round 8 (session 10, one H100, docs/BENCHMARKS.md) ran lane 0 but the peer's run; lane 1 never started. Still to
 run from this plan: the peer's fox `default` and all of lane 1. To add next: fox `splatfacto` with the cleanup off
 beside it (round 8's 30.13 against round 7's 30.95 is one frame; does `negligible` cost anything at 150k

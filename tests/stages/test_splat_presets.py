@@ -48,6 +48,8 @@ def test_presets_carry_nerfstudios_method_differences() -> None:
     # measured deviations (presets.py docstring): the peer's mcmc init and background
     assert (mcmc.init_opacity, mcmc.init_scale, mcmc.background_color) == (0.5, 0.1, "black")
     assert (big.init_opacity, big.init_scale, big.background_color) == (0.1, 1.0, "random")
+    light = PRESETS["splatfacto-w-light"]
+    assert (base.stop_screen_size_at, light.stop_screen_size_at, big.stop_screen_size_at) == (0, 0, 4000)  # round 9
     assert resolve("splatfacto", {"num_downscales": 0}).num_downscales == 0
     with pytest.raises(StageError, match="unknown"):
         resolve("splatfacto", {"no_such_field": 1})
