@@ -6,7 +6,7 @@
 #   carry .whl-grt .peer/3dgrut-a37ef72 .peer/fused-ssim-1272e21 .whl .gpu9 (.gpu9/kermit: images/ + sparse/0/)
 #   bash bench/plans/h200_s9_grt.sh
 # Since session 10 .whl holds zstandard (the spz stage's NGSP writer; round 8's spz stage failed without it), and
-# this carry is 65 MiB: over the 64 MiB limit. Prefer bench/plans/s10_calls.sh: call 1 installs .whl, call 2 carries
+# this carry is 65 MiB: over the 64 MiB limit. Prefer bench/plans/gpu_calls.sh: call 1 installs .whl, call 2 carries
 # only .whl-grt .peer .gpu9 and runs this pipeline on the warm machine.
 set -u
 T0=$(date +%s); DEADLINE=${DEADLINE:-385}

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write session 11's one-GPU plan for issue #18: `python3 bench/plans/s11_gpu.py` (-> s11_gpu.json).
 
-Run with bench/plans/s11_calls.sh. What round 8 (session 10) left, in the order it matters:
+Run with bench/plans/gpu_calls.sh (its default plan). What round 8 (session 10) left, in the order it matters:
 
 Lane 0, timed alone:
 - fox `splatfacto` and the peer's `default` side by side: the time base round 8 lacked.
