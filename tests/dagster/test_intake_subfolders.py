@@ -160,3 +160,20 @@ def test_a_corrected_job_file_copied_in_with_an_older_time_runs(local: Drops, fi
     for _ in range(2):  # the refused file, reported already, is not reported again
         assert drops.tick().run_requests == [] and drops.new_notices() == []
     assert drops.records()["fixme"].status == "SUBMITTED"
+
+
+@pytest.mark.parametrize("first", ["workflow-input/early.json", "workflow-input/team-b/early.json"])
+def test_one_uuid_in_two_folders_in_one_sweep_runs_the_file_that_arrived_first(local: Drops, first: str) -> None:
+    """Ranked by arrival, as the rest of the intake counts a local file: the later copy keeps an older time."""
+    drops = local
+    later = next(k for k in ("workflow-input/early.json", "workflow-input/team-b/early.json") if k != first)
+    drops.put(first, _job(drops, "early"))
+    time.sleep(0.05)
+    drops.put(later, _job(drops, "early", **{"training.maxSteps": 30}))
+    _copied_with_its_time(drops, later, days=7)  # copied in after `first`, with its source's week-old time
+
+    assert [r.partition_key for _ in range(3) for r in drops.tick().run_requests] == ["early"]
+    record = drops.records()["early"]
+    assert record.source_uri.endswith(first) and json.loads(record.spec)["training"]["maxSteps"] == 20
+    (notice,) = drops.new_notices()
+    assert notice["event"] == "DUPLICATE" and later in notice["text"], notice
