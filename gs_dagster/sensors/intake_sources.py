@@ -60,6 +60,11 @@ def later_copies(
         files.setdefault(job_uuid_of(obj.key), []).append(obj)
     later: set[str] = set()
     for group in (g for g in files.values() if len(g) > 1):
-        first = min(group, key=lambda o: (arrived(o), o.key))
+        first = first_upload(group, arrived)
         later.update(o.key for o in group if o is not first)
     return later
+
+
+def first_upload(files: list[ObjectInfo], arrived: Callable[[ObjectInfo], datetime]) -> ObjectInfo:
+    """Of one new uuid's job files, the one that runs: the first to arrive, then the first in key order."""
+    return min(files, key=lambda o: (arrived(o), o.key))
