@@ -15,9 +15,10 @@ Per upload:
 - media missing                         -> wait up to `media_wait_s` from the JSON's upload, then FAILED + notice
 - media empty, or another kind of file  -> FAILED + notice (a video named .zip, one photo: gs_stages.media)
 - a video no decoder reads, or 1-2 frames -> FAILED + notice (its first frames decoded: sensors.video_intake)
-- a local file refused while still written -> waits until left alone QUIET_S (a copy in progress), as above
-- known uuid, same object               -> nothing (already handled)
-- known uuid, new upload                -> never run again; the resubmission is recorded and reported once
+- a local file refused or reported while still written -> waits until left alone QUIET_S (a copy in progress)
+- known uuid, same upload               -> nothing (already handled)
+- known uuid, new upload (the same bytes dropped again too: a later arrival, sensors.intake_sources)
+                                        -> never run again; the resubmission is recorded and reported once
   (except a job refused at intake, which never ran: a corrected upload replaces it)
 - the file vanishes before it is read   -> FAILED + notice (nothing is left to run)
 - handling it fails `max_attempts` ticks in a row (a fault not foreseen above) -> FAILED + notice naming
@@ -185,6 +186,8 @@ class Intake:
             return
         elif record.failed_at == "intake" and not record.run_id:
             self._intake(obj, uuid, record, now, result)
+        elif self._written_meanwhile(obj, obj, now, result):  # a local copy over the file: once it is done
+            return
         elif self.table.record_resubmission(
             uuid,
             old_etag=record.source_etag,

@@ -21,6 +21,8 @@ import pytest
 from gs_testkit import execute_without_sensors, job_json, status_sensor_tick
 from intake_drops import Drops
 
+from gs_dagster.sensors import intake_rules
+
 
 def _text_photos() -> bytes:
     """Three photos by name that are text: intake takes the zip, the frames stage fails it within seconds."""
@@ -136,3 +138,28 @@ def test_a_record_written_before_arrival_times_were_kept_stays_quiet(
     assert drops.records()["old"].source_modified != legacy  # now its arrival: a later identical drop is told
     dropped_again(drops, key)
     assert drops.tick().run_requests == [] and [n["event"] for n in drops.new_notices()] == ["DUPLICATE"]
+
+
+def test_a_job_file_copied_over_while_the_intake_ticks_is_reported_once_when_the_copy_ends(
+    tmp_path: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cp -p` over the file truncates it, writes it, then sets its old time back: each step changes it, and
+    only the end is the upload. The intake reports it once it has been left alone (S3 lists only whole objects)."""
+    monkeypatch.setattr(intake_rules, "QUIET_S", 1.0)
+    drops = Drops.local(tmp_path, instance, media_wait_s=300.0)
+    drops.put("media-input/photos.zip", _text_photos())
+    key = _drop(drops, "copied", "photos.zip")
+    assert [r.partition_key for r in drops.tick().run_requests] == ["copied"]
+    path = Path(drops.config.bucket) / key
+    text, before = path.read_bytes(), path.stat()
+
+    path.write_bytes(text[: len(text) // 2])  # the copy has written half
+    assert drops.tick().run_requests == [] and drops.new_notices() == []
+    path.write_bytes(text)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # ... and ends, keeping the old time
+    assert drops.tick().run_requests == [] and drops.new_notices() == []
+    time.sleep(1.1)
+    assert drops.tick().run_requests == []
+    assert [n["event"] for n in drops.new_notices()] == ["DUPLICATE"]
+    assert drops.tick().run_requests == [] and drops.new_notices() == []
+    assert drops.records()["copied"].resubmissions == 1
