@@ -163,3 +163,21 @@ def test_a_job_file_copied_over_while_the_intake_ticks_is_reported_once_when_the
     assert [n["event"] for n in drops.new_notices()] == ["DUPLICATE"]
     assert drops.tick().run_requests == [] and drops.new_notices() == []
     assert drops.records()["copied"].resubmissions == 1
+
+
+def test_a_reported_copy_in_another_folder_dropped_again_unchanged_is_reported_again_once(drops: Drops) -> None:
+    drops.put("media-input/photos.zip", _text_photos())
+    _drop(drops, "two", "photos.zip")
+    assert [r.partition_key for r in drops.tick().run_requests] == ["two"]
+    time.sleep(1.1)  # S3 keeps upload times to the second
+    other = "workflow-input/team-b/two.json"
+    drops.put(other, json.dumps(job_json("two", drops.bucket_name, "photos.zip")))
+    assert drops.tick().run_requests == [] and [n["event"] for n in drops.new_notices()] == ["DUPLICATE"]
+    assert drops.tick().run_requests == [] and drops.new_notices() == []  # reported once
+
+    dropped_again(drops, other)
+    assert [r for _ in range(2) for r in drops.tick().run_requests] == []
+    (notice,) = drops.new_notices()
+    assert notice["event"] == "DUPLICATE" and other in notice["text"]
+    record = drops.records()["two"]
+    assert record.resubmissions == 2 and record.source_uri.endswith("workflow-input/two.json")
