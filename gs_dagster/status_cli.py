@@ -7,9 +7,12 @@ import argparse
 import json
 import sqlite3
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gs_dagster.config import GsConfig
+
+if TYPE_CHECKING:
+    from gs_dagster.waiting_uploads import WaitingUpload
 
 
 def _job_table(config: GsConfig) -> Any:
@@ -61,7 +64,7 @@ def _job_key(config: GsConfig, bucket: Any, uuid: str) -> str | None:
     return None
 
 
-def _waiting(config: GsConfig, bucket: Any, table: Any, recorded: set[str]) -> list[Any]:
+def _waiting(config: GsConfig, bucket: Any, table: Any, recorded: set[str]) -> list[WaitingUpload]:
     """The uuids with job JSON in the intake prefix and no job record yet, newest first, one per uuid: the file
     the intake runs and the others it reports (gs_dagster.waiting_uploads)."""
     from gs_dagster.waiting_uploads import waiting_uploads
@@ -69,12 +72,15 @@ def _waiting(config: GsConfig, bucket: Any, table: Any, recorded: set[str]) -> l
     return waiting_uploads(bucket, table, config.intake_prefix, recorded, MAX_INTAKE_KEYS)
 
 
-def _later_copies(bucket: Any, upload: Any) -> str:
+def _later_copies(bucket: Any, upload: WaitingUpload) -> str:
     """What the intake does with a waiting uuid's other job files, in words; "" when it has none."""
     if not upload.later:
         return ""
     names = ", ".join(bucket.uri_of(key) for key in upload.later)
-    return f"also uploaded as {names}: a later copy, reported as a resubmission when taken in, not run"
+    return (
+        f"also uploaded as {names}: a later copy, reported as a resubmission and not run once this file is taken "
+        "in (taken in instead if this file is refused)"
+    )
 
 
 def _uploaded_name(bucket: Any, uuid: str, job_key: str) -> str:
@@ -99,7 +105,7 @@ def _missing_media(bucket: Any, job_key: str) -> str:
         return ""
 
 
-def _queue_places(uploads: list[Any]) -> dict[str, Any]:
+def _queue_places(uploads: list[WaitingUpload]) -> dict[str, Any]:
     """Each waiting job's place in line (gs_dagster.queue_place); {} when no Dagster instance was started."""
     from gs_dagster.config import default_dagster_home
     from gs_dagster.queue_place import open_instance, queue_places, queued_runs
@@ -213,7 +219,8 @@ def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
         uuid, at = upload.uuid, upload.uploaded_at[:23]
         queue, name = place_column(places.get(uuid)), fit(_uploaded_name(bucket, uuid, upload.key), 24)
         waits = "(waiting for its media" if _missing_media(bucket, upload.key) else "(waiting for intake"
-        runs = f"; runs {upload.key}, not the later {', '.join(upload.later)}" if upload.later else ""
+        later = ", ".join(upload.later)
+        runs = f"; runs {upload.key}; later copy {later}: reported, or taken in if that is refused" if later else ""
         print(f"{uuid[:36]:36} {name:24} {'UPLOADED':9} {queue:>7} {at:24} {'':>10} {'':>6}  {waits}{runs})")
     for r in records:
         psnr = f"{r.metrics['psnr']:.2f}" if "psnr" in r.metrics else ""
