@@ -106,9 +106,10 @@ def test_a_job_file_dropped_again_while_its_run_ends_gets_one_notice_whichever_s
     notices = drops.new_notices()
     assert sorted(n["event"] for n in notices) == ["DUPLICATE", "FAILED"], notices
     (duplicate,) = [n for n in notices if n["event"] == "DUPLICATE"]
-    said = "The job is RUNNING" if first == "intake" else "The job is FAILED"
-    assert said in duplicate["text"] and run.run_id in duplicate["text"], duplicate["text"]
     record = drops.records()["ending"]
+    ended = f"since {record.ended_at[:19].replace('T', ' ')} UTC"
+    said = f"The job is RUNNING (run {run.run_id});" if first == "intake" else f"is FAILED (run {run.run_id}) {ended};"
+    assert said in duplicate["text"], duplicate["text"]
     assert (record.status, record.run_id, record.resubmissions) == ("FAILED", run.run_id, 1)
     assert len(drops.runner.instance.get_run_records(dg.RunsFilter(tags={"gs/uuid": "ending"}))) == 1
 
