@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gs_dagster.resources.job_table import RunOutcome
+from gs_dagster.resources.job_table import TERMINAL, JobRecord, RunOutcome
 from gs_dagster.resources.notifier import Notice
 from gs_dagster.resources.text_bounds import bound_text
 from gs_dagster.retry_hints import RETRY_AFTER_FAILURE, retry_hint
@@ -133,10 +133,15 @@ def intake_failed_notice(uuid: str, source_uri: str, error: str) -> Notice:
     )
 
 
-def duplicate_notice(uuid: str, source_uri: str, status: str, run_id: str, count: int) -> Notice:
+def duplicate_notice(record: JobRecord, source_uri: str) -> Notice:
+    """A job file of a known job uploaded again (changed, or the same bytes dropped again): not run again, with
+    how the job stands (since when, for one that ended) and how to run it again."""
+    uuid, status, run_id, count = record.uuid, record.status, record.run_id, record.resubmissions + 1
+    since = f" since {record.ended_at[:19].replace('T', ' ')} UTC" if record.ended_at and status in TERMINAL else ""
     text = (
         f"Job {uuid} was uploaded again ({source_uri}); a uuid runs only once, so nothing was started.\n"
-        f"The job is {status}{f' (run {run_id})' if run_id else ''}; it has been resubmitted {count} time(s).\n"
+        f"The job is {status}{f' (run {run_id})' if run_id else ''}{since}; "
+        f"it has been resubmitted {count} time(s).\n"
         "To run it again, submit it under a new uuid, or re-materialize it from the Dagster UI."
     )
     return Notice(

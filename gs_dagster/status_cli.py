@@ -7,9 +7,12 @@ import argparse
 import json
 import sqlite3
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gs_dagster.config import GsConfig
+
+if TYPE_CHECKING:
+    from gs_dagster.waiting_uploads import WaitingUpload
 
 
 def _job_table(config: GsConfig) -> Any:
@@ -61,21 +64,23 @@ def _job_key(config: GsConfig, bucket: Any, uuid: str) -> str | None:
     return None
 
 
-def _waiting(config: GsConfig, bucket: Any, table: Any, recorded: set[str]) -> list[tuple[str, str, str]]:
-    """(uuid, upload time, key) of the job JSONs in the intake prefix that have no job record yet, newest first:
-    the key listed, so reading each one's name and media needs no second search of the prefix."""
-    from gs_dagster.sensors.intake import job_uuid_of
+def _waiting(config: GsConfig, bucket: Any, table: Any, recorded: set[str]) -> list[WaitingUpload]:
+    """The uuids with job JSON in the intake prefix and no job record yet, newest first, one per uuid: the file
+    the intake runs and the others it reports (gs_dagster.waiting_uploads)."""
+    from gs_dagster.waiting_uploads import waiting_uploads
 
-    uploads = []
-    for count, info in enumerate(bucket.iter_objects(f"{config.intake_prefix}/")):  # folders too, as the intake
-        if count >= MAX_INTAKE_KEYS:
-            break
-        uuid = job_uuid_of(info.key)
-        if info.key.lower().endswith(".json") and uuid not in recorded:  # the intake sensor's own test
-            uploads.append((uuid, info.modified, info.key))
-    uploads.sort(key=lambda upload: upload[1], reverse=True)
-    known = table.get_many(uuid for uuid, _, _ in uploads)
-    return [(uuid, modified.isoformat(), key) for uuid, modified, key in uploads if uuid not in known]
+    return waiting_uploads(bucket, table, config.intake_prefix, recorded, MAX_INTAKE_KEYS)
+
+
+def _later_copies(bucket: Any, upload: WaitingUpload) -> str:
+    """What the intake does with a waiting uuid's other job files, in words; "" when it has none."""
+    if not upload.later:
+        return ""
+    names = ", ".join(bucket.uri_of(key) for key in upload.later)
+    return (
+        f"also uploaded as {names}: a later copy, reported as a resubmission and not run once this file is taken "
+        "in (taken in instead if this file is refused)"
+    )
 
 
 def _uploaded_name(bucket: Any, uuid: str, job_key: str) -> str:
@@ -100,7 +105,7 @@ def _missing_media(bucket: Any, job_key: str) -> str:
         return ""
 
 
-def _queue_places(uploads: list[tuple[str, str, str]]) -> dict[str, Any]:
+def _queue_places(uploads: list[WaitingUpload]) -> dict[str, Any]:
     """Each waiting job's place in line (gs_dagster.queue_place); {} when no Dagster instance was started."""
     from gs_dagster.config import default_dagster_home
     from gs_dagster.queue_place import open_instance, queue_places, queued_runs
@@ -111,7 +116,7 @@ def _queue_places(uploads: list[tuple[str, str, str]]) -> dict[str, Any]:
     except Exception as exc:  # an instance that does not open (its database unreachable): the table still shows
         print(f"note: no queue places (the Dagster instance did not answer: {exc})", file=sys.stderr)
         return {}
-    return queue_places(runs, [(uuid, uploaded_at) for uuid, uploaded_at, _ in uploads])
+    return queue_places(runs, [(upload.uuid, upload.uploaded_at) for upload in uploads])
 
 
 def _status_one(args: argparse.Namespace, config: GsConfig, table: Any) -> int:
@@ -127,14 +132,18 @@ def _status_one(args: argparse.Namespace, config: GsConfig, table: Any) -> int:
         return 2
     if record is None:
         bucket = _bucket(config)
-        job_key = _job_key(config, bucket, args.uuid)
+        uploads = _waiting(config, bucket, table, set())
+        upload = next((u for u in uploads if u.uuid == args.uuid), None)
+        job_key = upload.key if upload else _job_key(config, bucket, args.uuid)
         if job_key is None:
             print(f"no job {args.uuid!r} in {config.job_table} or in {_intake(config, bucket)}", file=sys.stderr)
             return 1
-        place = _queue_places(_waiting(config, bucket, table, set())).get(args.uuid)
+        place = _queue_places(uploads).get(args.uuid)
         uploaded, media = bucket.uri_of(job_key), _missing_media(bucket, job_key)
+        later = _later_copies(bucket, upload) if upload else ""
         if args.json:
             found = {"uuid": args.uuid, "waiting_for_intake": True, "source_uri": uploaded}
+            found["later_copies"] = [bucket.uri_of(key) for key in upload.later] if upload else []
             found["waiting_for_media"] = media or None
             print(json.dumps({**found, "queue_place": place.place if place else None}, indent=2))
             return 0
@@ -144,6 +153,8 @@ def _status_one(args: argparse.Namespace, config: GsConfig, table: Any) -> int:
             print(f"  upload it there; the intake refuses the job {wait} if it is still missing")
         else:
             print(f"{args.uuid}: uploaded ({uploaded}), waiting for intake")
+        if later:
+            print(f"  {later}")
         if place is not None:
             print(f"  queue place: {place.text()}")
         print(f"  {START_INTAKE}")
@@ -204,10 +215,13 @@ def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
     running = positions([r.uuid for r in records if r.status not in TERMINAL])
     head = f"{'uuid':36} {'name':24} {'status':9} {'queue':>7} {'submitted':24} {'elapsed':>10} {'psnr':>6}"
     print(f"{head}  {'stage':24} {'step':>13} {'ETA':>8}")
-    for uuid, uploaded_at, job_key in waiting:
-        queue, name = place_column(places.get(uuid)), fit(_uploaded_name(bucket, uuid, job_key), 24)
-        waits = "(waiting for its media)" if _missing_media(bucket, job_key) else "(waiting for intake)"
-        print(f"{uuid[:36]:36} {name:24} {'UPLOADED':9} {queue:>7} {uploaded_at[:23]:24} {'':>10} {'':>6}  {waits}")
+    for upload in waiting:
+        uuid, at = upload.uuid, upload.uploaded_at[:23]
+        queue, name = place_column(places.get(uuid)), fit(_uploaded_name(bucket, uuid, upload.key), 24)
+        waits = "(waiting for its media" if _missing_media(bucket, upload.key) else "(waiting for intake"
+        later = ", ".join(upload.later)
+        runs = f"; runs {upload.key}; later copy {later}: reported, or taken in if that is refused" if later else ""
+        print(f"{uuid[:36]:36} {name:24} {'UPLOADED':9} {queue:>7} {at:24} {'':>10} {'':>6}  {waits}{runs})")
     for r in records:
         psnr = f"{r.metrics['psnr']:.2f}" if "psnr" in r.metrics else ""
         elapsed = human_seconds(r.elapsed_s) if r.elapsed_s is not None else ""

@@ -19,11 +19,12 @@ message names the table and what to do; callers log it and retry later instead o
 Attributes (DynamoDB type in brackets; SQLite stores maps and lists as JSON text):
     uuid [S], status [S] (SUBMITTED, RUNNING, COMPLETE, FAILED, CANCELED),
     submitted_at, updated_at, started_at, ended_at [S, ISO-8601 UTC], elapsed_s [N],
-    source_uri, source_etag, source_modified, media_uri [S], spec [S, the canonical job JSON],
+    source_uri, source_etag, source_modified [S, when that upload arrived], media_uri [S],
+    spec [S, the canonical job JSON],
     failed_at [S] ("intake" or "run"), error [S], run_id [S], stages [L of S],
     outputs [M of S], metrics [M of N], resubmissions [N], last_resubmitted_at [S],
     notified_runs [L of S, the runs whose end notice was sent, newest last],
-    other_sources [L of S, "<uri> <etag>" of the uuid's job files in other folders already reported].
+    other_sources [L of S, "<uri> <etag> <arrival>" of the uuid's job files in other folders already reported].
 """
 
 from __future__ import annotations
@@ -193,11 +194,20 @@ class JobTable(ABC):
         return self._update(uuid, bounded(changes), when)
 
     def record_resubmission(
-        self, uuid: str, *, old_etag: str, etag: str, modified: str, other_source: str = ""
+        self,
+        uuid: str,
+        *,
+        old_etag: str,
+        etag: str,
+        modified: str,
+        other_source: str = "",
+        old_modified: str | None = None,
     ) -> bool:
         """Note that the job's JSON was uploaded again; True once per new upload (the caller reports it). The
         source fields name the latest upload of the record's own file; a file of the uuid in another folder
-        (`other_source`, "<uri> <etag>") is remembered instead, so that it is reported once whatever its time."""
+        (`other_source`, "<uri> <etag> <arrival>") is remembered instead, so that it is reported once whatever its
+        time. `old_modified`, the upload the caller read, conditions the write too: the same bytes dropped again
+        keep the ETag, and two intakes that saw that drop report it once."""
         record = self.get(uuid)
         if record is None:
             return False
@@ -214,7 +224,12 @@ class JobTable(ABC):
                 "last_resubmitted_at": utc_now(),
                 "updated_at": utc_now(),
             },
-            WriteCondition(expect={"source_etag": old_etag}),
+            WriteCondition(
+                expect={
+                    "source_etag": old_etag,
+                    **({"source_modified": old_modified} if old_modified is not None else {}),
+                }
+            ),
         )
 
     def replace_intake_failure(self, record: JobRecord, *, old_etag: str) -> bool:

@@ -15,9 +15,10 @@ Per upload:
 - media missing                         -> wait up to `media_wait_s` from the JSON's upload, then FAILED + notice
 - media empty, or another kind of file  -> FAILED + notice (a video named .zip, one photo: gs_stages.media)
 - a video no decoder reads, or 1-2 frames -> FAILED + notice (its first frames decoded: sensors.video_intake)
-- a local file refused while still written -> waits until left alone QUIET_S (a copy in progress), as above
-- known uuid, same object               -> nothing (already handled)
-- known uuid, new upload                -> never run again; the resubmission is recorded and reported once
+- a local file refused or reported while still written -> waits until left alone QUIET_S (a copy in progress)
+- known uuid, same upload               -> nothing (already handled)
+- known uuid, new upload (the same bytes dropped again too: a later arrival, sensors.intake_sources)
+                                        -> never run again; the resubmission is recorded and reported once
   (except a job refused at intake, which never ran: a corrected upload replaces it)
 - the file vanishes before it is read   -> FAILED + notice (nothing is left to run)
 - handling it fails `max_attempts` ticks in a row (a fault not foreseen above) -> FAILED + notice naming
@@ -45,27 +46,25 @@ from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.resources.storage import ObjectInfo, StorageResource
 from gs_dagster.sensors.intake_cursor import IntakeCursor, IntakeTick, job_uuid_of, printable
 from gs_dagster.sensors.intake_rules import IntakeResource, arrived, media_refusal, read_job, still_written
-from gs_dagster.sensors.intake_sources import SOURCE_FIELDS, known_other, later_copies, other_file, source_entry
+from gs_dagster.sensors.intake_sources import (
+    SOURCE_FIELDS,
+    known_other,
+    later_copies,
+    other_file,
+    same_upload,
+    source_entry,
+    upload_stamp,
+)
 
 log = logging.getLogger("gs_dagster.intake")
 
 #: What the intake reads of each known job (not the spec): enough to tell handled, resubmitted, refused.
-INTAKE_FIELDS = ("status", "source_etag", "source_modified", "failed_at", "run_id", "resubmissions", *SOURCE_FIELDS)
-
-
-def _same_upload(record: JobRecord, obj: ObjectInfo) -> bool:
-    """The upload the record was made from. S3's ETag is the content's hash, so the same file uploaded again
-    (after its media, following a refusal) differs only in its time, which is compared too where recorded."""
-    return record.source_etag == obj.etag and record.source_modified in ("", _iso(obj.modified))
+INTAKE_FIELDS = ("status", "failed_at", "run_id", "ended_at", "resubmissions", *SOURCE_FIELDS)
 
 
 def _refusable(record: JobRecord | None) -> JobRecord | None:
     """The record a refusal replaces: a job refused at intake that never ran (else a new record)."""
     return record if record is not None and record.failed_at == "intake" and not record.run_id else None
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 class Intake:
@@ -101,7 +100,7 @@ class Intake:
             page = self.store.list_page(prefix, start_after=after, max_keys=size, children_only=False)
             jobs = [o for o in page.objects if o.key.lower().endswith(".json")]
             known = self.table.get_many((job_uuid_of(o.key) for o in jobs), fields=INTAKE_FIELDS)
-            later = later_copies(jobs, known)
+            later = later_copies(jobs, known, lambda o: arrived(self.store, o))
             for obj in page.objects:
                 if (
                     result.handled >= self.settings.max_new_jobs_per_tick
@@ -163,44 +162,43 @@ class Intake:
         uri = printable(self.store.uri_of(obj.key))
         others = old.other_sources if old else []
         if old and other_file(old, uri):  # a refused file replaced by one in another folder: reported already
-            others = [*others, source_entry(old.source_uri, old.source_etag)]
+            others = [*others, source_entry(old.source_uri, old.source_etag, old.source_modified)]
         return JobRecord(
             uuid=job_uuid_of(obj.key),
             submitted_at=utc_now(),
             updated_at=utc_now(),
             source_uri=uri,
             source_etag=obj.etag,
-            source_modified=_iso(obj.modified),
+            source_modified=upload_stamp(arrived(self.store, obj)),
             resubmissions=old.resubmissions if old else 0,
             other_sources=others,
         )
 
     def _handle(self, obj: ObjectInfo, record: JobRecord | None, now: datetime, result: IntakeTick) -> None:
         uuid, uri = job_uuid_of(obj.key), printable(self.store.uri_of(obj.key))
+        arrival = arrived(self.store, obj)  # the same bytes dropped again are a new upload: told by their arrival
         if record is None:
             self._intake(obj, uuid, None, now, result)
-        elif _same_upload(record, obj) and not other_file(record, uri):
+        elif same_upload(record, obj, arrival) and not other_file(record, uri):
             if record.status == "SUBMITTED" and not record.run_id:
                 self._ensure_run(record, result)
-        elif known_other(record, obj, uri):
+        elif known_other(record, obj, uri, arrival):
             return
         elif record.failed_at == "intake" and not record.run_id:
             self._intake(obj, uuid, record, now, result)
+        elif self._written_meanwhile(obj, obj, now, result):  # a local copy over the file: once it is done
+            return
         elif self.table.record_resubmission(
             uuid,
             old_etag=record.source_etag,
+            old_modified=record.source_modified,
             etag=obj.etag,
-            modified=_iso(obj.modified),
-            other_source=source_entry(uri, obj.etag) if other_file(record, uri) else "",
+            modified=upload_stamp(arrival),
+            other_source=source_entry(uri, obj.etag, upload_stamp(arrival)) if other_file(record, uri) else "",
         ):
             result.duplicates += 1
             self.log.warning(f"intake: job {uuid} uploaded again; a uuid runs once, not starting it")
-            self.notifier.notify(
-                duplicate_notice(
-                    uuid, self.store.uri_of(obj.key), record.status, record.run_id, record.resubmissions + 1
-                ),
-                self.log,
-            )
+            self.notifier.notify(duplicate_notice(record, self.store.uri_of(obj.key)), self.log)
 
     def _intake(self, obj: ObjectInfo, uuid: str, old: JobRecord | None, now: datetime, result: IntakeTick) -> None:
         base = self._base(obj, old)

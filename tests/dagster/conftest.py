@@ -1,5 +1,6 @@
 """Fixtures of the Dagster tests: a small synthetic capture, a temporary Dagster instance, and an AWS setup
-on the moto server (bucket, DynamoDB table name, SNS topic with an SQS subscription to read notices back)."""
+on the moto server (bucket, DynamoDB table name, SNS topic with an SQS subscription to read notices back),
+and a bucket to drop job files into, each test run against the local folder and S3 on the moto server."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import boto3
 import dagster as dg
 import pytest
 from gs_testkit import AwsSandbox
+from intake_drops import Drops
 
 from gs_dagster.sample import SampleSpec, write_sample
 
@@ -61,3 +63,11 @@ def aws(moto_env: str) -> AwsSandbox:
         sqs=sqs,
         dynamodb=boto3.resource("dynamodb", **kwargs),
     )
+
+
+@pytest.fixture(params=["local", "moto"])
+def drops(request: pytest.FixtureRequest, tmp_path: Path, instance: dg.DagsterInstance) -> Drops:
+    """The local bucket folder, then S3 on the moto server (a test module may define its own `drops`)."""
+    if request.param == "local":
+        return Drops.local(tmp_path, instance)
+    return Drops.moto(request.getfixturevalue("aws"), instance)

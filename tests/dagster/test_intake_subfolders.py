@@ -160,3 +160,48 @@ def test_a_corrected_job_file_copied_in_with_an_older_time_runs(local: Drops, fi
     for _ in range(2):  # the refused file, reported already, is not reported again
         assert drops.tick().run_requests == [] and drops.new_notices() == []
     assert drops.records()["fixme"].status == "SUBMITTED"
+
+
+@pytest.mark.parametrize("first", ["workflow-input/early.json", "workflow-input/team-b/early.json"])
+def test_one_uuid_in_two_folders_in_one_sweep_runs_the_file_that_arrived_first(local: Drops, first: str) -> None:
+    """Ranked by arrival, as the rest of the intake counts a local file: the later copy keeps an older time."""
+    drops = local
+    later = next(k for k in ("workflow-input/early.json", "workflow-input/team-b/early.json") if k != first)
+    drops.put(first, _job(drops, "early"))
+    time.sleep(0.05)
+    drops.put(later, _job(drops, "early", **{"training.maxSteps": 30}))
+    _copied_with_its_time(drops, later, days=7)  # copied in after `first`, with its source's week-old time
+
+    assert [r.partition_key for _ in range(3) for r in drops.tick().run_requests] == ["early"]
+    record = drops.records()["early"]
+    assert record.source_uri.endswith(first) and json.loads(record.spec)["training"]["maxSteps"] == 20
+    (notice,) = drops.new_notices()
+    assert notice["event"] == "DUPLICATE" and later in notice["text"], notice
+
+
+def test_status_shows_one_row_per_uuid_naming_the_file_the_intake_runs(
+    local: Drops, tmp_path: Path, instance: dg.DagsterInstance, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    """Two files of one uuid waiting in two folders: one row, naming the file that arrived first (the one the
+    intake runs, though the other was copied in with an older time and lists first) and the later copy."""
+    drops, runs, later = local, "workflow-input/team-b/pair.json", "workflow-input/pair.json"
+    cli_reads(tmp_path, instance, monkeypatch)
+    drops.put(runs, _job(drops, "pair"))
+    time.sleep(0.05)
+    drops.put(later, _job(drops, "pair", **{"training.maxSteps": 30}))
+    _copied_with_its_time(drops, later, days=7)
+
+    assert cli.main(["status"]) == 0
+    (row,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("pair ")]
+    assert "UPLOADED" in row and f"runs {runs}; later copy {later}: reported, or taken in if" in row, row
+    assert cli.main(["status", "pair", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["source_uri"].endswith(runs) and [Path(u).name for u in shown["later_copies"]] == ["pair.json"]
+    assert shown["later_copies"][0].endswith(later)
+    assert cli.main(["status", "pair"]) == 0
+    assert f"also uploaded as {drops.config.bucket}/{later}: a later copy, reported" in capsys.readouterr().out
+
+    assert [r.partition_key for _ in range(3) for r in drops.tick().run_requests] == ["pair"]  # what status said
+    assert drops.records()["pair"].source_uri.endswith(runs)
+    (notice,) = drops.new_notices()
+    assert notice["event"] == "DUPLICATE" and later in notice["text"]

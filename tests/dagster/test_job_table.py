@@ -49,6 +49,15 @@ def test_resubmission_is_counted_once_per_upload(table: JobTable) -> None:
     assert record.status == "COMPLETE"
 
 
+def test_the_same_bytes_uploaded_again_are_counted_once(table: JobTable) -> None:
+    """Same ETag, a later arrival: two intakes that read the record before either wrote report it once."""
+    table.create(JobRecord(uuid="j", source_etag="e1", source_modified="t1", status="COMPLETE"))
+    assert table.record_resubmission("j", old_etag="e1", old_modified="t1", etag="e1", modified="t2")
+    assert not table.record_resubmission("j", old_etag="e1", old_modified="t1", etag="e1", modified="t2")
+    record = table.get("j")
+    assert record is not None and record.resubmissions == 1 and record.source_modified == "t2"
+
+
 def test_run_outcome_never_overwritten_by_an_older_run(table: JobTable) -> None:
     table.create(JobRecord(uuid="j", status="SUBMITTED"))
     newer = RunOutcome(

@@ -29,7 +29,8 @@ def env(tmp_path: Path, instance: dg.DagsterInstance, monkeypatch: pytest.Monkey
 
 
 def _submit(media: Path, capsys: pytest.CaptureFixture[str], uploaded_at: float) -> tuple[str, str]:
-    """Submit `media`; (uuid, what submit printed on stderr). The job file's upload time is set to `uploaded_at`."""
+    """Submit `media`; (uuid, what submit printed on stderr). The job file's modification time is set to
+    `uploaded_at`; it arrives (its ctime) when this is called."""
     assert cli.main(["submit", str(media), "--max-steps", str(TEST_OPTIONS["training.maxSteps"])]) == 0
     out, err = capsys.readouterr()
     uuid = out.strip()
@@ -89,13 +90,14 @@ def test_status_names_jobs_and_gives_queue_places(
     first, _ = _submit(_copy(sample_zip, media, "apple.zip"), capsys, 1_000_000.0)
     second, _ = _submit(_copy(sample_zip, media, "kermit.zip"), capsys, 1_000_100.0)
     # The intake takes those two in (records, run requests); their runs wait in Dagster's run queue, the
-    # second job's run queued first. Two more uploads, not taken in yet, the later one uploaded first.
+    # second job's run queued first. Two more uploads, not taken in yet: they wait in the order they arrived
+    # (a local file's ctime), whatever modification time a copy keeps (fox.zip's job file keeps an older one).
     runner = runner_for(local_config(env), instance)
     requests = {r.partition_key: r for r in runner.intake_tick().run_requests}
     assert set(requests) == {first, second}
     runs = {uuid: _enqueue(instance, requests[uuid].tags) for uuid in (second, first)}
-    fourth, _ = _submit(_copy(sample_zip, media, "fox.zip"), capsys, 1_000_300.0)
-    third, _ = _submit(_copy(sample_zip, media, "lund.zip"), capsys, 1_000_200.0)
+    third, _ = _submit(_copy(sample_zip, media, "lund.zip"), capsys, 1_000_300.0)
+    fourth, _ = _submit(_copy(sample_zip, media, "fox.zip"), capsys, 1_000_200.0)
 
     rows = _rows(capsys)
     assert rows[first][1] == "apple.zip" and rows[second][1] == "kermit.zip"
