@@ -229,7 +229,7 @@ class Intake:
                 self._refuse(base, old, problem, result)
             return
         base.status = "SUBMITTED"
-        written = self.table.replace_intake_failure(base, old_etag=old.source_etag) if old else self.table.create(base)
+        written = self._replace(base, old) if old else self.table.create(base)
         if not written:
             self.log.info(f"intake: job {uuid} was recorded by someone else meanwhile; skipping")
             return
@@ -252,14 +252,16 @@ class Intake:
     def _refuse(self, record: JobRecord, old: JobRecord | None, error: str, result: IntakeTick) -> bool:
         """Record the job FAILED at intake and send its one notice; False when another record stands."""
         record.status, record.failed_at, record.error = "FAILED", "intake", error
-        written = (
-            self.table.replace_intake_failure(record, old_etag=old.source_etag) if old else self.table.create(record)
-        )
+        written = self._replace(record, old) if old else self.table.create(record)
         if written:
             result.refused += 1
             self.log.warning(f"intake: job {record.uuid} refused: {error}")
             self.notifier.notify(intake_failed_notice(record.uuid, record.source_uri, error), self.log)
         return written
+
+    def _replace(self, record: JobRecord, old: JobRecord) -> bool:
+        """Replace a refused job's record with this upload's, unless another intake recorded it first."""
+        return self.table.replace_intake_failure(record, old_etag=old.source_etag, old_modified=old.source_modified)
 
     def _ensure_run(self, record: JobRecord, result: IntakeTick) -> None:
         """A recorded job whose run request was lost (the tick died after recording it) is requested again;
