@@ -130,14 +130,15 @@ class Intake:
     def _handle_safely(self, obj: ObjectInfo, record: JobRecord | None, now: datetime, result: IntakeTick) -> None:
         """Handle one job file; a failure is retried on the next ticks (a network or table fault passes), and
         after `max_attempts` in a row the job is refused with the error, so no file is retried for ever."""
+        upload = f"{obj.etag} {upload_stamp(arrived(self.store, obj))}"  # the same bytes dropped again: a new try
         failing = result.cursor.failing.get(obj.key)
-        if failing and failing[0] == obj.etag and failing[1] >= self.settings.max_attempts:
+        if failing and failing[0] == upload and failing[1] >= self.settings.max_attempts:
             return  # given up on this upload (said once, in the log and, where it could be written, a record)
         try:
             self._handle(obj, record, now, result)
         except Exception as exc:  # one bad object must not stop the intake
             result.errors += 1
-            attempts = result.cursor.attempt_failed(obj.key, obj.etag)
+            attempts = result.cursor.attempt_failed(obj.key, upload)
             where = printable(self.store.uri_of(obj.key))
             error = f"{type(exc).__name__}: {exc}"
             if attempts < self.settings.max_attempts:
@@ -152,7 +153,7 @@ class Intake:
                 if not self._refuse(self._base(obj, record), _refusable(record), refusal, result):
                     return  # a record of another outcome stands: keep the give-up, say nothing more
             except Exception as again:
-                result.cursor.failing[obj.key] = [obj.etag, attempts - 1]  # the refusal itself is retried
+                result.cursor.failing[obj.key] = [upload, attempts - 1]  # the refusal itself is retried
                 self.log.warning(f"intake: could not record the refusal of {where} (retried next tick): {again}")
                 return
         result.cursor.failing.pop(obj.key, None)

@@ -21,6 +21,7 @@ import pytest
 from gs_testkit import execute_without_sensors, job_json, status_sensor_tick
 from intake_drops import Drops
 
+from gs_dagster.resources.job_table import JobTable, JobTableError
 from gs_dagster.sensors import intake_rules
 
 
@@ -182,3 +183,28 @@ def test_a_reported_copy_in_another_folder_dropped_again_unchanged_is_reported_a
     assert notice["event"] == "DUPLICATE" and other in notice["text"]
     record = drops.records()["two"]
     assert record.resubmissions == 2 and record.source_uri.endswith("workflow-input/two.json")
+
+
+def test_a_job_file_dropped_again_after_the_intake_gave_up_on_its_last_drop_is_reported(
+    drops: Drops, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The intake gives up on an upload it failed to handle `max_attempts` ticks in a row (the table unwritable,
+    say): the same bytes dropped again later are a new upload, reported once, not given up on with it."""
+    monkeypatch.setattr(intake_rules, "QUIET_S", 0.0)
+    drops.put("media-input/photos.zip", _text_photos())
+    key = _drop(drops, "gaveup", "photos.zip")
+    assert [r.partition_key for r in drops.tick().run_requests] == ["gaveup"]
+
+    def unwritable(*args: object, **kwargs: object) -> bool:
+        raise JobTableError("the job table could not be written (test)")
+
+    with monkeypatch.context() as fault:
+        fault.setattr(JobTable, "record_resubmission", unwritable)
+        dropped_again(drops, key)
+        for _ in range(3):  # max_attempts
+            assert drops.tick().run_requests == []
+    assert drops.tick().run_requests == [] and drops.new_notices() == []  # that drop was given up on
+    dropped_again(drops, key)
+    assert [r for _ in range(2) for r in drops.tick().run_requests] == []
+    assert [n["event"] for n in drops.new_notices()] == ["DUPLICATE"]
+    assert drops.records()["gaveup"].resubmissions == 1
