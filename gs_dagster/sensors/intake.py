@@ -2,7 +2,7 @@
 request one run keyed by its uuid. The same sensor watches a local folder in the embedded default.
 
 Correctness does not rest on the cursor. The job table is the source of truth for which uploads were
-handled (uuid plus the object's ETag), so a key is never missed whatever its name or upload time; the
+handled (uuid plus the object's ETag and arrival), so a key is never missed whatever its name or upload time; the
 cursor is only the position of a sweep through the listing, in key order and in pages, so one tick
 does bounded work (at most `max_keys_per_tick` keys listed, `max_new_jobs_per_tick` jobs started,
 `tick_budget_s` seconds) and the next tick continues where it stopped. A sweep that reaches the end
