@@ -235,6 +235,13 @@ class JobTable(ABC):
             ),
         )
 
+    def record_source(self, uuid: str, *, old_etag: str, old_modified: str, etag: str, modified: str) -> bool:
+        """The record's own file changed again as part of the upload it was taken from (a local copy that set its
+        time back after the intake read it): name that upload's final state, counting nothing."""
+        changes = {"source_etag": etag, "source_modified": modified, "updated_at": utc_now()}
+        when = WriteCondition(expect={"source_etag": old_etag, "source_modified": old_modified})
+        return self._write(uuid, changes, when)
+
     def replace_intake_failure(self, record: JobRecord, *, old_etag: str, old_modified: str | None = None) -> bool:
         """A job refused at intake (never ran) may be corrected and uploaded again under its uuid. `old_modified`,
         the upload the caller read, conditions the write too: the same bytes dropped again keep the ETag, and two

@@ -45,7 +45,15 @@ from gs_dagster.resources.job_table import JobRecord, JobTable, JobTableResource
 from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.resources.storage import ObjectInfo, StorageResource
 from gs_dagster.sensors.intake_cursor import IntakeCursor, IntakeTick, job_uuid_of, printable
-from gs_dagster.sensors.intake_rules import IntakeResource, arrived, media_refusal, read_job, still_written
+from gs_dagster.sensors.intake_rules import (
+    IntakeResource,
+    arrived,
+    copy_continued,
+    media_refusal,
+    read_job,
+    same_job,
+    still_written,
+)
 from gs_dagster.sensors.intake_sources import (
     SOURCE_FIELDS,
     known_other,
@@ -178,6 +186,7 @@ class Intake:
     def _handle(self, obj: ObjectInfo, record: JobRecord | None, now: datetime, result: IntakeTick) -> None:
         uuid, uri = job_uuid_of(obj.key), printable(self.store.uri_of(obj.key))
         arrival = arrived(self.store, obj)  # the same bytes dropped again are a new upload: told by their arrival
+        stamp = upload_stamp(arrival)
         if record is None:
             self._intake(obj, uuid, None, now, result)
         elif same_upload(record, obj, arrival) and not other_file(record, uri):
@@ -189,17 +198,29 @@ class Intake:
             self._intake(obj, uuid, record, now, result)
         elif self._written_meanwhile(obj, obj, now, result):  # a local copy over the file: once it is done
             return
+        elif self._copy_ended(obj, record, uri, arrival):  # the copy taken in, its time set back: said already
+            self.table.record_source(
+                uuid, old_etag=record.source_etag, old_modified=record.source_modified, etag=obj.etag, modified=stamp
+            )
         elif self.table.record_resubmission(
             uuid,
             old_etag=record.source_etag,
             old_modified=record.source_modified,
             etag=obj.etag,
-            modified=upload_stamp(arrival),
-            other_source=source_entry(uri, obj.etag, upload_stamp(arrival)) if other_file(record, uri) else "",
+            modified=stamp,
+            other_source=source_entry(uri, obj.etag, stamp) if other_file(record, uri) else "",
         ):
             result.duplicates += 1
             self.log.warning(f"intake: job {uuid} uploaded again; a uuid runs once, not starting it")
             self.notifier.notify(duplicate_notice(record, self.store.uri_of(obj.key)), self.log)
+
+    def _copy_ended(self, obj: ObjectInfo, record: JobRecord, uri: str, arrival: datetime) -> bool:
+        if other_file(record, uri) or not copy_continued(
+            self.store, obj, (record.source_etag, record.source_modified), arrival
+        ):
+            return False
+        full = self.table.get(record.uuid)
+        return full is not None and same_job(self.store, obj, full.spec, self.bucket.bucket_name, self.settings)
 
     def _intake(self, obj: ObjectInfo, uuid: str, old: JobRecord | None, now: datetime, result: IntakeTick) -> None:
         base = self._base(obj, old)

@@ -101,6 +101,16 @@ def test_a_refused_file_dropped_again_unchanged_is_replaced_once(table: JobTable
     assert record is not None and record.source_modified == "t2"
 
 
+def test_the_end_of_the_copy_taken_in_is_named_without_a_count(table: JobTable) -> None:
+    """The record's own file, its time set back by the copy it was taken from: named, not counted, and only over
+    the upload the caller read (another intake that named it first wins)."""
+    table.create(JobRecord(uuid="j", status="SUBMITTED", source_etag="e1", source_modified="t1"))
+    assert table.record_source("j", old_etag="e1", old_modified="t1", etag="e0", modified="t2")
+    assert not table.record_source("j", old_etag="e1", old_modified="t1", etag="e0", modified="t2")
+    record = table.get("j")
+    assert record is not None and (record.source_etag, record.source_modified, record.resubmissions) == ("e0", "t2", 0)
+
+
 def test_a_runs_start_never_overwrites_that_runs_end(table: JobTable) -> None:
     table.create(JobRecord(uuid="j", status="SUBMITTED"))
     start = "2026-01-01T10:00:00.000+00:00"
