@@ -207,9 +207,11 @@ class JobTable(ABC):
         source fields name the latest upload of the record's own file; a file of the uuid in another folder
         (`other_source`, "<uri> <etag> <arrival>") is remembered instead, so that it is reported once whatever its
         time. `old_modified`, the upload the caller read, conditions the write too: the same bytes dropped again
-        keep the ETag, and two intakes that saw that drop report it once."""
+        keep the ETag, and two intakes that saw that drop report it once. The write is conditioned on the last
+        resubmission read too: another folder's file leaves the source fields as they were, so without it two
+        intakes would each report it, or one would drop the other's entry and count."""
         record = self.get(uuid)
-        if record is None:
+        if record is None or (other_source and other_source in record.other_sources):
             return False
         source = (
             {"other_sources": [*record.other_sources, other_source]}
@@ -228,16 +230,27 @@ class JobTable(ABC):
                 expect={
                     "source_etag": old_etag,
                     **({"source_modified": old_modified} if old_modified is not None else {}),
+                    "last_resubmitted_at": record.last_resubmitted_at,
                 }
             ),
         )
 
-    def replace_intake_failure(self, record: JobRecord, *, old_etag: str) -> bool:
-        """A job refused at intake (never ran) may be corrected and uploaded again under its uuid."""
+    def record_source(self, uuid: str, *, old_etag: str, old_modified: str, etag: str, modified: str) -> bool:
+        """The record's own file changed again as part of the upload it was taken from (a local copy that set its
+        time back after the intake read it): name that upload's final state, counting nothing."""
+        changes = {"source_etag": etag, "source_modified": modified, "updated_at": utc_now()}
+        when = WriteCondition(expect={"source_etag": old_etag, "source_modified": old_modified})
+        return self._write(uuid, changes, when)
+
+    def replace_intake_failure(self, record: JobRecord, *, old_etag: str, old_modified: str | None = None) -> bool:
+        """A job refused at intake (never ran) may be corrected and uploaded again under its uuid. `old_modified`,
+        the upload the caller read, conditions the write too: the same bytes dropped again keep the ETag, and two
+        intakes that saw that drop record (and report) it once."""
         changes = {k: v for k, v in record.to_dict().items() if k not in ("uuid", "notified_runs")}
-        return self._write(
-            record.uuid, changes, WriteCondition(expect={"source_etag": old_etag, "failed_at": "intake"})
-        )
+        expect = {"source_etag": old_etag, "failed_at": "intake"}
+        if old_modified is not None:
+            expect["source_modified"] = old_modified
+        return self._write(record.uuid, changes, WriteCondition(expect=expect))
 
     def replace_error(self, record: JobRecord, error: str) -> bool:
         """Set a record's error text if the record still holds what was read: a concurrent write (the

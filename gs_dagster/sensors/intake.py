@@ -2,7 +2,7 @@
 request one run keyed by its uuid. The same sensor watches a local folder in the embedded default.
 
 Correctness does not rest on the cursor. The job table is the source of truth for which uploads were
-handled (uuid plus the object's ETag), so a key is never missed whatever its name or upload time; the
+handled (uuid plus the object's ETag and arrival), so a key is never missed whatever its name or upload time; the
 cursor is only the position of a sweep through the listing, in key order and in pages, so one tick
 does bounded work (at most `max_keys_per_tick` keys listed, `max_new_jobs_per_tick` jobs started,
 `tick_budget_s` seconds) and the next tick continues where it stopped. A sweep that reaches the end
@@ -45,7 +45,15 @@ from gs_dagster.resources.job_table import JobRecord, JobTable, JobTableResource
 from gs_dagster.resources.notifier import NotifierResource
 from gs_dagster.resources.storage import ObjectInfo, StorageResource
 from gs_dagster.sensors.intake_cursor import IntakeCursor, IntakeTick, job_uuid_of, printable
-from gs_dagster.sensors.intake_rules import IntakeResource, arrived, media_refusal, read_job, still_written
+from gs_dagster.sensors.intake_rules import (
+    IntakeResource,
+    arrived,
+    copy_continued,
+    media_refusal,
+    read_job,
+    same_job,
+    still_written,
+)
 from gs_dagster.sensors.intake_sources import (
     SOURCE_FIELDS,
     known_other,
@@ -130,14 +138,15 @@ class Intake:
     def _handle_safely(self, obj: ObjectInfo, record: JobRecord | None, now: datetime, result: IntakeTick) -> None:
         """Handle one job file; a failure is retried on the next ticks (a network or table fault passes), and
         after `max_attempts` in a row the job is refused with the error, so no file is retried for ever."""
+        upload = f"{obj.etag} {upload_stamp(arrived(self.store, obj))}"  # the same bytes dropped again: a new try
         failing = result.cursor.failing.get(obj.key)
-        if failing and failing[0] == obj.etag and failing[1] >= self.settings.max_attempts:
+        if failing and failing[0] == upload and failing[1] >= self.settings.max_attempts:
             return  # given up on this upload (said once, in the log and, where it could be written, a record)
         try:
             self._handle(obj, record, now, result)
         except Exception as exc:  # one bad object must not stop the intake
             result.errors += 1
-            attempts = result.cursor.attempt_failed(obj.key, obj.etag)
+            attempts = result.cursor.attempt_failed(obj.key, upload)
             where = printable(self.store.uri_of(obj.key))
             error = f"{type(exc).__name__}: {exc}"
             if attempts < self.settings.max_attempts:
@@ -152,7 +161,7 @@ class Intake:
                 if not self._refuse(self._base(obj, record), _refusable(record), refusal, result):
                     return  # a record of another outcome stands: keep the give-up, say nothing more
             except Exception as again:
-                result.cursor.failing[obj.key] = [obj.etag, attempts - 1]  # the refusal itself is retried
+                result.cursor.failing[obj.key] = [upload, attempts - 1]  # the refusal itself is retried
                 self.log.warning(f"intake: could not record the refusal of {where} (retried next tick): {again}")
                 return
         result.cursor.failing.pop(obj.key, None)
@@ -177,6 +186,7 @@ class Intake:
     def _handle(self, obj: ObjectInfo, record: JobRecord | None, now: datetime, result: IntakeTick) -> None:
         uuid, uri = job_uuid_of(obj.key), printable(self.store.uri_of(obj.key))
         arrival = arrived(self.store, obj)  # the same bytes dropped again are a new upload: told by their arrival
+        stamp = upload_stamp(arrival)
         if record is None:
             self._intake(obj, uuid, None, now, result)
         elif same_upload(record, obj, arrival) and not other_file(record, uri):
@@ -188,17 +198,29 @@ class Intake:
             self._intake(obj, uuid, record, now, result)
         elif self._written_meanwhile(obj, obj, now, result):  # a local copy over the file: once it is done
             return
+        elif self._copy_ended(obj, record, uri, arrival):  # the copy taken in, its time set back: said already
+            self.table.record_source(
+                uuid, old_etag=record.source_etag, old_modified=record.source_modified, etag=obj.etag, modified=stamp
+            )
         elif self.table.record_resubmission(
             uuid,
             old_etag=record.source_etag,
             old_modified=record.source_modified,
             etag=obj.etag,
-            modified=upload_stamp(arrival),
-            other_source=source_entry(uri, obj.etag, upload_stamp(arrival)) if other_file(record, uri) else "",
+            modified=stamp,
+            other_source=source_entry(uri, obj.etag, stamp) if other_file(record, uri) else "",
         ):
             result.duplicates += 1
             self.log.warning(f"intake: job {uuid} uploaded again; a uuid runs once, not starting it")
             self.notifier.notify(duplicate_notice(record, self.store.uri_of(obj.key)), self.log)
+
+    def _copy_ended(self, obj: ObjectInfo, record: JobRecord, uri: str, arrival: datetime) -> bool:
+        if other_file(record, uri) or not copy_continued(
+            self.store, obj, (record.source_etag, record.source_modified), arrival
+        ):
+            return False
+        full = self.table.get(record.uuid)
+        return full is not None and same_job(self.store, obj, full.spec, self.bucket.bucket_name, self.settings)
 
     def _intake(self, obj: ObjectInfo, uuid: str, old: JobRecord | None, now: datetime, result: IntakeTick) -> None:
         base = self._base(obj, old)
@@ -229,7 +251,7 @@ class Intake:
                 self._refuse(base, old, problem, result)
             return
         base.status = "SUBMITTED"
-        written = self.table.replace_intake_failure(base, old_etag=old.source_etag) if old else self.table.create(base)
+        written = self._replace(base, old) if old else self.table.create(base)
         if not written:
             self.log.info(f"intake: job {uuid} was recorded by someone else meanwhile; skipping")
             return
@@ -252,14 +274,16 @@ class Intake:
     def _refuse(self, record: JobRecord, old: JobRecord | None, error: str, result: IntakeTick) -> bool:
         """Record the job FAILED at intake and send its one notice; False when another record stands."""
         record.status, record.failed_at, record.error = "FAILED", "intake", error
-        written = (
-            self.table.replace_intake_failure(record, old_etag=old.source_etag) if old else self.table.create(record)
-        )
+        written = self._replace(record, old) if old else self.table.create(record)
         if written:
             result.refused += 1
             self.log.warning(f"intake: job {record.uuid} refused: {error}")
             self.notifier.notify(intake_failed_notice(record.uuid, record.source_uri, error), self.log)
         return written
+
+    def _replace(self, record: JobRecord, old: JobRecord) -> bool:
+        """Replace a refused job's record with this upload's, unless another intake recorded it first."""
+        return self.table.replace_intake_failure(record, old_etag=old.source_etag, old_modified=old.source_modified)
 
     def _ensure_run(self, record: JobRecord, result: IntakeTick) -> None:
         """A recorded job whose run request was lost (the tick died after recording it) is requested again;

@@ -19,7 +19,7 @@ MAX_FAILING_REMEMBERED = 100
 class IntakeCursor:
     after: str = ""  # last key handled in the current sweep ("" = start of the listing)
     sweeps: int = 0  # completed sweeps
-    #: key -> [etag, failed attempts] of job files whose handling raised (retried up to max_attempts)
+    #: key -> ["<etag> <arrival>", failed attempts] of job files whose handling raised (retried up to max_attempts)
     failing: dict[str, list[Any]] = field(default_factory=dict)
     #: the tick deferred a local file still being written (judged once left alone): one-shot processing waits
     settling: bool = False
@@ -46,11 +46,11 @@ class IntakeCursor:
         extra = {**({"failing": failing} if failing else {}), **({"settling": True} if self.settling else {})}
         return json.dumps({"after": self.after, "sweeps": self.sweeps, **extra})
 
-    def attempt_failed(self, key: str, etag: str) -> int:
-        """Count one more failed attempt at this upload of `key`; returns the count."""
+    def attempt_failed(self, key: str, upload: str) -> int:
+        """Count one more failed attempt at this upload of `key` (its ETag and arrival); returns the count."""
         previous = self.failing.pop(key, None)
-        count = previous[1] + 1 if previous and previous[0] == etag else 1
-        self.failing[key] = [etag, count]
+        count = previous[1] + 1 if previous and previous[0] == upload else 1
+        self.failing[key] = [upload, count]
         return count
 
 

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from gs_dagster.resources.storage import ObjectInfo, Store
 from gs_dagster.sensors.intake_cursor import printable
+from gs_dagster.sensors.intake_sources import upload_stamp
 from gs_dagster.sensors.video_intake import video_problem
 from gs_stages.capabilities import StageHost, describe, unsupported
 from gs_stages.frames.zip_contents import TAIL_BYTES
@@ -26,6 +27,9 @@ MAX_JOB_BYTES = 1024 * 1024
 #: folder (a file manager, `cp`) writes it over time, and its first part is no finding about the whole.
 #: An S3 object is listed only once its upload completed, so S3 needs no such wait.
 QUIET_S = 15.0
+#: Seconds after a local job file's arrival within which its modification time set back is the end of that same
+#: copy (`cp -p`, a file manager: the file is written, then given its source's time), not a new drop.
+COPY_END_S = 1.0
 
 
 class IntakeResource(dg.ConfigurableResource):
@@ -110,3 +114,24 @@ def arrived(store: Store, obj: ObjectInfo) -> datetime:
 def still_written(store: Store, obj: ObjectInfo, now: datetime) -> bool:
     """Whether `obj` is a local file changed in the last QUIET_S seconds (a copy in progress, or just ended)."""
     return store.local_path(obj.key) is not None and (now - arrived(store, obj)).total_seconds() < QUIET_S
+
+
+def copy_continued(store: Store, obj: ObjectInfo, taken: tuple[str, str], arrival: datetime) -> bool:
+    """Whether `obj`, a local file taken in as `taken` (its ETag and arrival), then had its modification time set
+    back to before that arrival within COPY_END_S: the end of the copy that was taken in (`cp -p` writes the file,
+    then gives it its source's time), if it holds the same job (same_job). A record of an earlier version (its
+    file's modification time, to the millisecond) never is."""
+    etag, stamp = taken
+    try:
+        since = datetime.fromisoformat(stamp)
+    except ValueError:
+        return False
+    if store.local_path(obj.key) is None or upload_stamp(since) != stamp or obj.etag == etag:
+        return False
+    return obj.modified < since and 0.0 <= (arrival - since).total_seconds() < COPY_END_S
+
+
+def same_job(store: Store, obj: ObjectInfo, spec: str, bucket_name: str, settings: IntakeResource) -> bool:
+    """Whether the job file holds the job `spec` (a record's canonical job JSON)."""
+    job = read_job(store, obj, bucket_name, settings)
+    return not isinstance(job, str) and json.dumps(job.to_json(), sort_keys=True) == spec

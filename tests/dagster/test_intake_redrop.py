@@ -21,6 +21,7 @@ import pytest
 from gs_testkit import execute_without_sensors, job_json, status_sensor_tick
 from intake_drops import Drops
 
+from gs_dagster.resources.job_table import JobTable, JobTableError
 from gs_dagster.sensors import intake_rules
 
 
@@ -182,3 +183,60 @@ def test_a_reported_copy_in_another_folder_dropped_again_unchanged_is_reported_a
     assert notice["event"] == "DUPLICATE" and other in notice["text"]
     record = drops.records()["two"]
     assert record.resubmissions == 2 and record.source_uri.endswith("workflow-input/two.json")
+
+
+def test_a_job_file_dropped_again_after_the_intake_gave_up_on_its_last_drop_is_reported(
+    drops: Drops, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The intake gives up on an upload it failed to handle `max_attempts` ticks in a row (the table unwritable,
+    say): the same bytes dropped again later are a new upload, reported once, not given up on with it."""
+    monkeypatch.setattr(intake_rules, "QUIET_S", 0.0)
+    drops.put("media-input/photos.zip", _text_photos())
+    key = _drop(drops, "gaveup", "photos.zip")
+    assert [r.partition_key for r in drops.tick().run_requests] == ["gaveup"]
+
+    def unwritable(*args: object, **kwargs: object) -> bool:
+        raise JobTableError("the job table could not be written (test)")
+
+    with monkeypatch.context() as fault:
+        fault.setattr(JobTable, "record_resubmission", unwritable)
+        dropped_again(drops, key)
+        for _ in range(3):  # max_attempts
+            assert drops.tick().run_requests == []
+    assert drops.tick().run_requests == [] and drops.new_notices() == []  # that drop was given up on
+    dropped_again(drops, key)
+    assert [r for _ in range(2) for r in drops.tick().run_requests] == []
+    assert [n["event"] for n in drops.new_notices()] == ["DUPLICATE"]
+    assert drops.records()["gaveup"].resubmissions == 1
+
+
+@pytest.mark.parametrize("refused", [False, True])
+def test_a_job_file_taken_in_while_its_copy_sets_its_time_back_is_not_reported_again(
+    tmp_path: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch, refused: bool
+) -> None:
+    """`cp -p` writes the file, then sets its old time back: a tick between the two takes the whole file in (a new
+    job, or a refused one dropped again after its media), and the time set back is the end of that same copy,
+    not a second drop: no DUPLICATE notice for it, however long after it is looked at."""
+    monkeypatch.setattr(intake_rules, "QUIET_S", 0.5)
+    monkeypatch.setattr(intake_rules, "COPY_END_S", 5.0)  # a tick's whole length here, a moment in a real copy
+    drops = Drops.local(tmp_path, instance, media_wait_s=300.0)
+    uuid = f"cpp-{refused}"
+    key = f"workflow-input/{uuid}.json"
+    path = Path(drops.config.bucket) / key
+    text = json.dumps(job_json(uuid, drops.bucket_name, "photos.zip")).encode()
+    old = time.time_ns() - 7 * 86400 * 10**9
+    if refused:  # its media empty: refused once left alone
+        drops.put("media-input/photos.zip", b"")
+        drops.put(key, text)
+        os.utime(path, ns=(old, old))
+        time.sleep(0.6)
+        drops.refused_once(uuid, ["empty"])
+    drops.put("media-input/photos.zip", _text_photos())
+    drops.put(key, text)  # the copy has written the file ...
+    assert [r.partition_key for r in drops.tick().run_requests] == [uuid]
+    os.utime(path, ns=(old, old))  # ... and sets its source's time back
+    assert drops.tick().run_requests == []
+    time.sleep(0.6)  # left alone
+    for _ in range(2):
+        assert drops.tick().run_requests == []
+    assert drops.new_notices() == [] and drops.records()[uuid].resubmissions == 0

@@ -90,6 +90,27 @@ def test_intake_failure_can_be_replaced_by_a_corrected_upload(table: JobTable) -
     assert record is not None and (record.status, record.failed_at, record.error) == ("SUBMITTED", "", "")
 
 
+def test_a_refused_file_dropped_again_unchanged_is_replaced_once(table: JobTable) -> None:
+    """The same bytes dropped again over a refused job file (same ETag, a later arrival): two intakes that read
+    the record before either wrote refuse it once, or take it in once."""
+    table.create(JobRecord(uuid="j", status="FAILED", failed_at="intake", source_etag="e", source_modified="t1"))
+    again = JobRecord(uuid="j", status="FAILED", failed_at="intake", source_etag="e", source_modified="t2")
+    assert table.replace_intake_failure(again, old_etag="e", old_modified="t1")
+    assert not table.replace_intake_failure(again, old_etag="e", old_modified="t1")  # the second intake: no notice
+    record = table.get("j")
+    assert record is not None and record.source_modified == "t2"
+
+
+def test_the_end_of_the_copy_taken_in_is_named_without_a_count(table: JobTable) -> None:
+    """The record's own file, its time set back by the copy it was taken from: named, not counted, and only over
+    the upload the caller read (another intake that named it first wins)."""
+    table.create(JobRecord(uuid="j", status="SUBMITTED", source_etag="e1", source_modified="t1"))
+    assert table.record_source("j", old_etag="e1", old_modified="t1", etag="e0", modified="t2")
+    assert not table.record_source("j", old_etag="e1", old_modified="t1", etag="e0", modified="t2")
+    record = table.get("j")
+    assert record is not None and (record.source_etag, record.source_modified, record.resubmissions) == ("e0", "t2", 0)
+
+
 def test_a_runs_start_never_overwrites_that_runs_end(table: JobTable) -> None:
     table.create(JobRecord(uuid="j", status="SUBMITTED"))
     start = "2026-01-01T10:00:00.000+00:00"
@@ -124,3 +145,34 @@ def test_error_text_of_any_size_fits_a_record(table: JobTable) -> None:
     outcome = RunOutcome(run_id="r", status="FAILED", started_at="2026-01-01T10:00:00.000+00:00", error="y" * 500_000)
     assert table.record_run("j", outcome)
     assert table.get("j").error.endswith("characters left out)")
+
+
+def test_another_folders_upload_seen_by_two_intakes_is_counted_once(table: JobTable) -> None:
+    """Two intakes that read the record before either wrote: the other folder's file is reported once (the
+    record's own source fields do not change with it, so they alone do not tell the second intake)."""
+    table.create(JobRecord(uuid="j", source_uri="s3://b/in/j.json", source_etag="e1", source_modified="t1"))
+    entry = "s3://b/in/team/j.json e9 t5"
+    for _ in range(2):  # each intake's write, conditioned on what it read at its tick's start
+        table.record_resubmission("j", old_etag="e1", old_modified="t1", etag="e9", modified="t5", other_source=entry)
+    record = table.get("j")
+    assert record is not None and record.resubmissions == 1 and record.other_sources == [entry]
+
+
+def test_two_other_folders_uploads_written_at_once_are_both_kept(
+    table: JobTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both intakes read the record, then both write: the second write does not drop the first one's entry or
+    count (it fails, and its file is reported on a later tick)."""
+    table.create(JobRecord(uuid="j", source_uri="s3://b/in/j.json", source_etag="e1", source_modified="t1"))
+    stale = table.get("j")
+    monkeypatch.setattr(table, "get", lambda uuid: stale)  # each writer read the record before the other wrote
+    first = table.record_resubmission(
+        "j", old_etag="e1", old_modified="t1", etag="a", modified="t2", other_source="u/a a t2"
+    )
+    second = table.record_resubmission(
+        "j", old_etag="e1", old_modified="t1", etag="b", modified="t3", other_source="u/b b t3"
+    )
+    monkeypatch.undo()
+    record = table.get("j")
+    assert record is not None and (first, second) == (True, False)
+    assert record.resubmissions == 1 and record.other_sources == ["u/a a t2"]
