@@ -13,7 +13,7 @@ from gs_dagster.assets.delivery import delivery
 from gs_dagster.assets.pipeline import STAGE_KEYS, reconstruction
 from gs_dagster.config import GsConfig
 from gs_dagster.dagster_notices import silence_code_location_notices
-from gs_dagster.sensors.intake import build_intake_sensor
+from gs_dagster.sensors.intake_sensor import build_intake_sensor
 from gs_dagster.sensors.orphan_jobs import orphan_sensors
 from gs_dagster.sensors.run_status import RUN_STATUS_SENSORS
 

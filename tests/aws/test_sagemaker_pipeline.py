@@ -64,7 +64,7 @@ def container_image(request) -> ImageRun | None:
 def deployment(aws, s3, make_harness, tmp_path, monkeypatch, container_image):
     """GsConfig in AWS mode on moto, with the SageMaker launcher in place of the local one."""
     from gs_dagster.definitions import ASSETS, reconstruct_job
-    from gs_dagster.sensors.intake import build_intake_sensor
+    from gs_dagster.sensors.intake_sensor import build_intake_sensor
     from gs_dagster.sensors.run_status import RUN_STATUS_SENSORS
 
     config = GsConfig.from_env(
