@@ -6,7 +6,8 @@
 #   call 2, carry .whl-grt .peer .gpu9:
 #           bash bench/plans/gpu_calls.sh 2   item 5 started in the background (3DGRUT installed, its tracer
 #                                             built, bench/grt_probe_gpu.py on kermit: what the tracer draws,
-#                                             3dgrt trained on kermit with 3DGRUT's log, its tests on our input),
+#                                             3dgrt trained on $GRT_SCENES (kermit, fox) with 3DGRUT's log,
+#                                             its tests on our input); GRT_AFTER: the lane-0 run it waits for,
 #                                             while the scheduler's results are collected
 #   call 3: bash bench/plans/gpu_calls.sh 3   collect both; end the scheduler (LAST=1 in call 2 ends it there)
 # The background work outlives a call only while the machine stays warm (30 s idle), so chain the calls.
@@ -22,19 +23,22 @@ collect() {
 }
 grt_pipeline() {  # item 5, as bench/plans/h200_s9_grt.sh does on a fresh machine, in its own site
   mkdir -p "$GRT"; local t0 w; t0=$(date +%s)
-  for w in $(seq "${GRT_WAIT_TICKS:-12}"); do [ -f $STATE/runs/fox__7000__peer__mcmc-ut.json ] && break; sleep 10; done  # lane 0 timed alone
+  for w in $(seq "${GRT_WAIT_TICKS:-12}"); do [ -f "$STATE/runs/${GRT_AFTER:-fox__7000__peer__mcmc-ut}.json" ] && break; sleep 10; done  # lane 0 timed alone
   echo "lane 0 done or ${GRT_WAIT_TICKS:-12}0 s waited: start at $(($(date +%s) - t0)) s" >> "$GRT/timeline.txt"; t0=$(date +%s)
   SITE=/tmp/site-grt bash bench/grt_setup.sh > "$GRT/grt_setup.json" 2> "$GRT/grt_setup.log"
   echo "grt_setup rc=$? at $(($(date +%s) - t0)) s" >> "$GRT/timeline.txt"; cp $STATE/grt/build.json "$GRT/" 2>/dev/null
   export PYTHONPATH=$STATE/grt/src:$PWD/container:/tmp/site-grt:$SITE
   if [ -f "$STATE/grt/build.json" ]; then
-    timeout 300 python3 bench/grt_probe_gpu.py --data .gpu9/kermit --work "$GRT/probe" --steps 600 \
+    timeout 300 python3 bench/grt_probe_gpu.py --data .gpu9/kermit --work "$GRT/probe" --steps 300 \
       > "$GRT/probe.json" 2> "$GRT/probe.log"
     echo "probe rc=$? at $(($(date +%s) - t0)) s" >> "$GRT/timeline.txt"
-    timeout 600 python3 bench/grt_bench.py --data .gpu9/kermit --steps 7000 --output "$STATE/kermit_grt" \
-      > "$GRT/grt_kermit.log" 2>&1
-    echo "grt_bench rc=$? at $(($(date +%s) - t0)) s" >> "$GRT/timeline.txt"
-    cp "$STATE"/kermit_grt/spz/*.spz "$STATE"/kermit_grt/splat/metrics.json "$GRT/" 2>/dev/null
+    for scene in ${GRT_SCENES:-.gpu9/kermit $STATE/scenes/fox}; do  # fox as call 1's set-up laid it out
+      name=$(basename "$scene")
+      timeout 600 python3 bench/grt_bench.py --data "$scene" --steps 7000 --output "$STATE/${name}_grt" \
+        > "$GRT/grt_$name.log" 2>&1
+      echo "grt_bench $name rc=$? at $(($(date +%s) - t0)) s" >> "$GRT/timeline.txt"
+      cp "$STATE/${name}_grt/splat/metrics.json" "$GRT/${name}_metrics.json" 2>/dev/null
+    done
   fi
   GS_3DGRUT_PYTHON=$(command -v python3) PYTHONPATH=$PYTHONPATH:$PWD timeout 600 python3 -m pytest -q -p no:cacheprovider \
     tests/stages/test_grt_with_3dgrut.py > "$GRT/grt_tests.log" 2>&1
