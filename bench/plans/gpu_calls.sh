@@ -10,6 +10,8 @@
 #                                             its tests on our input); GRT_AFTER: the lane-0 run it waits for,
 #                                             while the scheduler's results are collected
 #   call 3: bash bench/plans/gpu_calls.sh 3   collect both; end the scheduler (LAST=1 in call 2 ends it there)
+#           (carry .gpu9 .peer again in call 3 while 3dgrt still trains: a folder carried before is gone from a call
+#           that does not name it; round 9's probe lost .gpu9 so)
 # The background work outlives a call only while the machine stays warm (30 s idle), so chain the calls.
 set -u
 export STATE=/tmp/gsbench SITE=/tmp/site PYTHONUNBUFFERED=1 TORCH_CUDA_ARCH_LIST=9.0
