@@ -15,7 +15,7 @@ Per upload:
 - media missing                         -> wait up to `media_wait_s` from the JSON's upload, then FAILED + notice
 - media empty, or another kind of file  -> FAILED + notice (a video named .zip, one photo: gs_stages.media)
 - a video no decoder reads, or 1-2 frames -> FAILED + notice (its first frames decoded: sensors.video_intake)
-- a local file refused or reported while still written -> waits until left alone QUIET_S (a copy in progress)
+- local media, or a job file refused/reported, still written -> waits until left alone QUIET_S (a copy going on)
 - known uuid, same upload               -> nothing (already handled)
 - known uuid, new upload (the same bytes dropped again too: a later arrival, sensors.intake_sources)
                                         -> never run again; the resubmission is recorded and reported once
@@ -49,10 +49,11 @@ from gs_dagster.sensors.intake_rules import (
     IntakeResource,
     arrived,
     copy_continued,
+    copy_in_progress,
     media_refusal,
     read_job,
     same_job,
-    still_written,
+    unfinished_copy,
 )
 from gs_dagster.sensors.intake_sources import (
     SOURCE_FIELDS,
@@ -245,10 +246,11 @@ class Intake:
             )
             self._refuse(base, old, message, result)
             return
-        problem = media_refusal(self.store, spec, media)
+        if self._written_meanwhile(obj, media, now, result):  # a part, even one that decodes, is no finding
+            return
+        problem = unfinished_copy(self.store, media, now, self.settings) or media_refusal(self.store, spec, media)
         if problem:
-            if not self._written_meanwhile(obj, media, now, result):
-                self._refuse(base, old, problem, result)
+            self._refuse(base, old, problem, result)
             return
         base.status = "SUBMITTED"
         written = self._replace(base, old) if old else self.table.create(base)
@@ -261,10 +263,9 @@ class Intake:
         self.log.info(f"intake: job {uuid} submitted ({spec.s3.input_key}, {spec.training.max_steps} steps)")
 
     def _written_meanwhile(self, obj: ObjectInfo, judged: ObjectInfo, now: datetime, result: IntakeTick) -> bool:
-        """A refusal of a local file (the job file or its media) still being copied in waits, up to `media_wait_s`
-        after the job file: a part of the file says nothing of the whole, which then gets one record and notice."""
-        waited = (now - arrived(self.store, obj)).total_seconds()
-        if waited >= self.settings.media_wait_s or not still_written(self.store, judged, now):
+        """A local job file refused, or media judged at all, while copied in waits, `media_wait_s` at most after the
+        job file (media still written then is refused: intake_rules.unfinished_copy): a part tells nothing."""
+        if not copy_in_progress(self.store, obj, judged, now, self.settings):
             return False
         result.deferred += 1
         result.cursor.settling = True

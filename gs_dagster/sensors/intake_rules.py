@@ -23,8 +23,9 @@ from gs_stages.media import HEAD_BYTES, media_problem
 from gs_stages.s3_keys import PrefixGrants
 
 MAX_JOB_BYTES = 1024 * 1024
-#: Seconds a local file must have been left alone before what it holds may refuse its job: a copy into the
-#: folder (a file manager, `cp`) writes it over time, and its first part is no finding about the whole.
+#: Seconds a local file must have been left alone before what it holds may refuse its job (or, for media, run
+#: it): a copy into the folder (a file manager, `cp`) writes it over time, and its first part is no finding
+#: about the whole (a faststart MP4's first part decodes).
 #: An S3 object is listed only once its upload completed, so S3 needs no such wait.
 QUIET_S = 15.0
 #: Seconds after a local job file's arrival within which its modification time set back is the end of that same
@@ -114,6 +115,31 @@ def arrived(store: Store, obj: ObjectInfo) -> datetime:
 def still_written(store: Store, obj: ObjectInfo, now: datetime) -> bool:
     """Whether `obj` is a local file changed in the last QUIET_S seconds (a copy in progress, or just ended)."""
     return store.local_path(obj.key) is not None and (now - arrived(store, obj)).total_seconds() < QUIET_S
+
+
+def copy_in_progress(
+    store: Store, job: ObjectInfo, judged: ObjectInfo, now: datetime, settings: IntakeResource
+) -> bool:
+    """Whether `judged` (a local job file, or its media) is still being written while the job's wait goes on
+    (`media_wait_s` after the job file `job` arrived): it is judged once left alone QUIET_S, not on a part."""
+    waited = (now - arrived(store, job)).total_seconds()
+    return waited < settings.media_wait_s and still_written(store, judged, now)
+
+
+def unfinished_copy(store: Store, media: ObjectInfo, now: datetime, settings: IntakeResource) -> str:
+    """Why local media still being written when the job's wait for it ended (`media_wait_s` after the job file) is
+    refused, not judged on its part (a faststart MP4's start decodes; a zip's start has no member list), or ''.
+    S3 lists only whole objects; `media_wait_s` 0 asks for no wait, so the file is judged as it is."""
+    if settings.media_wait_s <= 0 or not still_written(store, media, now):
+        return ""
+    quiet = (now - arrived(store, media)).total_seconds()
+    return (
+        f"the media {store.uri_of(media.key)} was still being written when the wait for it ended "
+        f"({settings.media_wait_s:.0f} s after the job file arrived; it last changed {quiet:.0f} s before, and a "
+        f"file counts as copied once left alone {QUIET_S:.0f} s), so it was not judged on a part of it.\n"
+        "What to try: once its copy has ended, upload the job file again; copy the media in before the job file, "
+        "or raise GS_MEDIA_WAIT_S above the copy's length"
+    )
 
 
 def copy_continued(store: Store, obj: ObjectInfo, taken: tuple[str, str], arrival: datetime) -> bool:

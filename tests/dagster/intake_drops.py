@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,10 @@ from gs_testkit import AwsSandbox, local_config, runner_for
 
 from gs_dagster.config import GsConfig
 from gs_dagster.embedded import EmbeddedRunner, TickOutcome
+from gs_dagster.partitions import JOBS_PARTITION
 from gs_dagster.resources.job_table import JobRecord, open_job_table
 from gs_dagster.resources.notifier import NotifierResource
-from gs_dagster.sensors.intake import IntakeCursor
+from gs_dagster.sensors.intake import Intake, IntakeCursor
 
 
 def cli_reads(data_dir: Path, instance: dg.DagsterInstance, monkeypatch: Any) -> None:
@@ -68,6 +70,24 @@ class Drops:
 
     def tick(self) -> TickOutcome:
         return self.runner.intake_tick()
+
+    def tick_at(self, now: datetime) -> list[str]:
+        """One intake tick as the sensor's, with the clock at `now` (the intake's own clock injection): the uuids
+        whose runs it requests, their partitions added and run keys remembered as the runner does."""
+        resources = self.runner.resources
+        tick = Intake(
+            bucket=resources["bucket"],
+            job_table=resources["job_table"].table(),
+            notifier=resources["notifier"],
+            settings=resources["intake"],
+            instance=self.runner.instance,
+        ).tick(IntakeCursor.parse(self.runner.cursor), now=now)
+        self.runner.cursor = tick.cursor.dump()
+        new = [k for k in tick.new_partitions if not self.runner.instance.has_dynamic_partition(JOBS_PARTITION, k)]
+        self.runner.instance.add_dynamic_partitions(JOBS_PARTITION, new)
+        requested = [r.run_key for r in tick.run_requests if r.run_key not in self.runner.requested]
+        self.runner.requested.update(requested)
+        return requested
 
     def retried(self) -> dict[str, list[Any]]:
         """Job files the intake failed to handle and will try again (none, when every file got an outcome)."""
