@@ -93,16 +93,27 @@ def _uploaded_name(bucket: Any, uuid: str, job_key: str) -> str:
         return ""
 
 
-def _missing_media(bucket: Any, job_key: str) -> str:
-    """Where the media of a job file waiting for intake should be, when it is not there (the intake waits
-    for it, then refuses the job); "" when it is there or the job file names none readably."""
-    from gs_dagster.job_names import MAX_NAME_READ, uploaded_media_key
+def _media_wait(bucket: Any, job_key: str) -> tuple[str, float | None]:
+    """What a job file waiting for intake waits for: its media's URI, and the seconds since it changed when it is
+    there but written a moment ago (a local file the intake judges once left alone, intake_rules.QUIET_S: a copy
+    may still be going on); ("", None) when the media is there and quiet, or the job file names none readably
+    (the intake will say what it is); (URI, None) when it is not there."""
+    from datetime import UTC, datetime
 
+    from gs_dagster.job_names import MAX_NAME_READ, uploaded_media_key
+    from gs_dagster.sensors.intake_rules import arrived, still_written
+
+    now = datetime.now(UTC)
     try:
         key = uploaded_media_key(bucket.read_head(job_key, MAX_NAME_READ))
-        return bucket.uri_of(key) if key and bucket.head(key) is None else ""
+        media = bucket.head(key) if key else None
+        if key and media is None:
+            return bucket.uri_of(key), None
+        if media is not None and still_written(bucket, media, now):
+            return bucket.uri_of(key), (now - arrived(bucket, media)).total_seconds()
     except Exception:  # gone meanwhile, empty, a key the bucket refuses: the intake will say what it is
-        return ""
+        pass
+    return "", None
 
 
 def _queue_places(uploads: list[WaitingUpload]) -> dict[str, Any]:
@@ -139,15 +150,21 @@ def _status_one(args: argparse.Namespace, config: GsConfig, table: Any) -> int:
             print(f"no job {args.uuid!r} in {config.job_table} or in {_intake(config, bucket)}", file=sys.stderr)
             return 1
         place = _queue_places(uploads).get(args.uuid)
-        uploaded, media = bucket.uri_of(job_key), _missing_media(bucket, job_key)
+        uploaded, (media, written_ago) = bucket.uri_of(job_key), _media_wait(bucket, job_key)
         later = _later_copies(bucket, upload) if upload else ""
         if args.json:
             found = {"uuid": args.uuid, "waiting_for_intake": True, "source_uri": uploaded}
             found["later_copies"] = [bucket.uri_of(key) for key in upload.later] if upload else []
-            found["waiting_for_media"] = media or None
+            found["waiting_for_media"] = media if media and written_ago is None else None
+            found["media_written_recently"] = media if written_ago is not None else None
             print(json.dumps({**found, "queue_place": place.place if place else None}, indent=2))
             return 0
-        if media:
+        if written_ago is not None:
+            from gs_dagster.sensors.intake_rules import QUIET_S
+
+            print(f"{args.uuid}: uploaded ({uploaded}), waiting for intake: its media {media} changed")
+            print(f"  {written_ago:.0f} s ago; the intake judges it once left alone {QUIET_S:.0f} s (a copy may go on)")
+        elif media:
             print(f"{args.uuid}: uploaded ({uploaded}), waiting for its media {media}")
             wait = f"{config.media_wait_s:.0f} s after the job file's upload (GS_MEDIA_WAIT_S)"
             print(f"  upload it there; the intake refuses the job {wait} if it is still missing")
@@ -218,7 +235,14 @@ def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
     for upload in waiting:
         uuid, at = upload.uuid, upload.uploaded_at[:23]
         queue, name = place_column(places.get(uuid)), fit(_uploaded_name(bucket, uuid, upload.key), 24)
-        waits = "(waiting for its media" if _missing_media(bucket, upload.key) else "(waiting for intake"
+        media, written_ago = _media_wait(bucket, upload.key)
+        waits = (
+            "(waiting for intake: its media just written"
+            if written_ago is not None
+            else "(waiting for its media"
+            if media
+            else "(waiting for intake"
+        )
         later = ", ".join(upload.later)
         runs = f"; runs {upload.key}; later copy {later}: reported, or taken in if that is refused" if later else ""
         print(f"{uuid[:36]:36} {name:24} {'UPLOADED':9} {queue:>7} {at:24} {'':>10} {'':>6}  {waits}{runs})")
