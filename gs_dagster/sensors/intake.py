@@ -139,12 +139,13 @@ class Intake:
     def _handle_safely(self, obj: ObjectInfo, record: JobRecord | None, now: datetime, result: IntakeTick) -> None:
         """Handle one job file; a failure is retried on the next ticks (a network or table fault passes), and
         after `max_attempts` in a row the job is refused with the error, so no file is retried for ever."""
-        upload = f"{obj.etag} {upload_stamp(arrived(self.store, obj))}"  # the same bytes dropped again: a new try
+        arrival = arrived(self.store, obj)  # the same bytes dropped again are a new upload: told by their arrival
+        upload = f"{obj.etag} {upload_stamp(arrival)}"  # and a new try after a give-up
         failing = result.cursor.failing.get(obj.key)
         if failing and failing[0] == upload and failing[1] >= self.settings.max_attempts:
             return  # given up on this upload (said once, in the log and, where it could be written, a record)
         try:
-            self._handle(obj, record, now, result)
+            self._handle(obj, record, arrival, now, result)
         except Exception as exc:  # one bad object must not stop the intake
             result.errors += 1
             attempts = result.cursor.attempt_failed(obj.key, upload)
@@ -184,9 +185,10 @@ class Intake:
             other_sources=others,
         )
 
-    def _handle(self, obj: ObjectInfo, record: JobRecord | None, now: datetime, result: IntakeTick) -> None:
+    def _handle(
+        self, obj: ObjectInfo, record: JobRecord | None, arrival: datetime, now: datetime, result: IntakeTick
+    ) -> None:
         uuid, uri = job_uuid_of(obj.key), printable(self.store.uri_of(obj.key))
-        arrival = arrived(self.store, obj)  # the same bytes dropped again are a new upload: told by their arrival
         stamp = upload_stamp(arrival)
         if record is None:
             self._intake(obj, uuid, None, now, result)
