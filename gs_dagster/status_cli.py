@@ -83,29 +83,40 @@ def _later_copies(bucket: Any, upload: WaitingUpload) -> str:
     )
 
 
-def _uploaded_name(bucket: Any, uuid: str, job_key: str) -> str:
-    """The media name a job file waiting for intake gives; "" when it cannot be read (it may be going away)."""
-    from gs_dagster.job_names import MAX_NAME_READ, uploaded_job_name
+def _job_head(bucket: Any, job_key: str) -> bytes | None:
+    """The head of a job file waiting for intake, read once for its name and its media; None when it cannot be
+    read (gone meanwhile, empty: S3 refuses a range of it, another key case)."""
+    from gs_dagster.job_names import MAX_NAME_READ
 
     try:
-        return uploaded_job_name(uuid, bucket.read_head(job_key, MAX_NAME_READ))
-    except Exception:  # gone meanwhile, empty (S3 refuses a range of it), another key case: a name is not worth failing
+        return bucket.read_head(job_key, MAX_NAME_READ)
+    except Exception:  # a name or a media line is not worth failing the status for
+        return None
+
+
+def _uploaded_name(uuid: str, head: bytes | None) -> str:
+    """The media name a job file waiting for intake gives; "" when it cannot be read (it may be going away)."""
+    from gs_dagster.job_names import uploaded_job_name
+
+    try:
+        return uploaded_job_name(uuid, head) if head is not None else ""
+    except Exception:  # an unreadable head: a name is not worth failing
         return ""
 
 
-def _media_wait(bucket: Any, job_key: str) -> tuple[str, float | None]:
+def _media_wait(bucket: Any, head: bytes | None) -> tuple[str, float | None]:
     """What a job file waiting for intake waits for: its media's URI, and the seconds since it changed when it is
     there but written a moment ago (a local file the intake judges once left alone, intake_rules.QUIET_S: a copy
     may still be going on); ("", None) when the media is there and quiet, or the job file names none readably
     (the intake will say what it is); (URI, None) when it is not there."""
     from datetime import UTC, datetime
 
-    from gs_dagster.job_names import MAX_NAME_READ, uploaded_media_key
+    from gs_dagster.job_names import uploaded_media_key
     from gs_dagster.sensors.intake_rules import arrived, still_written
 
     now = datetime.now(UTC)
     try:
-        key = uploaded_media_key(bucket.read_head(job_key, MAX_NAME_READ))
+        key = uploaded_media_key(head) if head is not None else None
         media = bucket.head(key) if key else None
         if key and media is None:
             return bucket.uri_of(key), None
@@ -150,7 +161,7 @@ def _status_one(args: argparse.Namespace, config: GsConfig, table: Any) -> int:
             print(f"no job {args.uuid!r} in {config.job_table} or in {_intake(config, bucket)}", file=sys.stderr)
             return 1
         place = _queue_places(uploads).get(args.uuid)
-        uploaded, (media, written_ago) = bucket.uri_of(job_key), _media_wait(bucket, job_key)
+        uploaded, (media, written_ago) = bucket.uri_of(job_key), _media_wait(bucket, _job_head(bucket, job_key))
         later = _later_copies(bucket, upload) if upload else ""
         if args.json:
             found = {"uuid": args.uuid, "waiting_for_intake": True, "source_uri": uploaded}
@@ -234,8 +245,9 @@ def cmd_status(args: argparse.Namespace, config: GsConfig) -> int:
     print(f"{head}  {'stage':24} {'step':>13} {'ETA':>8}")
     for upload in waiting:
         uuid, at = upload.uuid, upload.uploaded_at[:23]
-        queue, name = place_column(places.get(uuid)), fit(_uploaded_name(bucket, uuid, upload.key), 24)
-        media, written_ago = _media_wait(bucket, upload.key)
+        head = _job_head(bucket, upload.key)
+        queue, name = place_column(places.get(uuid)), fit(_uploaded_name(uuid, head), 24)
+        media, written_ago = _media_wait(bucket, head)
         waits = (
             "(waiting for intake: its media just written"
             if written_ago is not None
