@@ -17,7 +17,7 @@ Deviations from nerfstudio, each measured on the H200 against gsplat's simple_tr
   seed each): fox +0.29, kermit +1.64, statue -0.14 dB, and fewer Gaussians (kermit 197k -> 112k);
   with three seeds each it did not yet close the gap to the peer (BENCHMARKS.md, round 2).
 * `splatfacto` has no screen-space split and cull (`stop_screen_size_at=0`; nerfstudio keeps them to step
-  4000), as the peer's default (`refine_scale2d_stop_iter=0`). GPU round 9, 7000 steps, one seed: fox
+  4000), as the peer's default (`refine_scale2d_stop_iter=0`). GPU round 9 (an H100), 7000 steps, one seed: fox
   30.61 -> 31.22, kermit 20.80 -> 21.84, statue 16.82 -> 17.12 dB, with 32-53 % fewer Gaussians.
   `splatfacto-w-light` follows, so that it stays splatfacto plus appearance (not yet measured on the GPU).
 * `splatfacto-mcmc` starts as the peer's `mcmc` config does: opacity 0.5 and a tenth of the neighbour
