@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A GPU round's device calls (issue #18), back to back on one warm machine, from the repository root.
 # PLAN names the scheduler's plan (default: session 11's, bench/plans/s11_gpu.json; round 8 ran next_gpu.json).
+# GRT_WAIT_TICKS=0 starts item 5 at once (no timed lane to wait for); GRT_PROBE=0 leaves out round 9's probe.
 #   call 1, carry .whl .gpu .peer/gsplat-v1.5.3 .peer/pycolmap-cc7ea4b .peer/fused-ssim-328dc98:
 #           bash bench/plans/gpu_calls.sh 1   set-up and $PLAN's scheduler (kept running)
 #   call 2, carry .whl-grt .peer .gpu9:
@@ -31,9 +32,11 @@ grt_pipeline() {  # item 5, as bench/plans/h200_s9_grt.sh does on a fresh machin
   echo "grt_setup rc=$? at $(($(date +%s) - t0)) s" >> "$GRT/timeline.txt"; cp $STATE/grt/build.json "$GRT/" 2>/dev/null
   export PYTHONPATH=$STATE/grt/src:$PWD/container:/tmp/site-grt:$SITE
   if [ -f "$STATE/grt/build.json" ]; then
-    timeout 300 python3 bench/grt_probe_gpu.py --data .gpu9/kermit --work "$GRT/probe" --steps 300 \
-      > "$GRT/probe.json" 2> "$GRT/probe.log"
-    echo "probe rc=$? at $(($(date +%s) - t0)) s" >> "$GRT/timeline.txt"
+    if [ "${GRT_PROBE:-1}" = 1 ]; then  # GRT_PROBE=0: no probe (round 9 ran it; 3dgrt's training is what is left)
+      timeout 300 python3 bench/grt_probe_gpu.py --data .gpu9/kermit --work "$GRT/probe" --steps 300 \
+        > "$GRT/probe.json" 2> "$GRT/probe.log"
+      echo "probe rc=$? at $(($(date +%s) - t0)) s" >> "$GRT/timeline.txt"
+    fi
     for scene in ${GRT_SCENES:-.gpu9/kermit $STATE/scenes/fox}; do  # fox as call 1's set-up laid it out
       name=$(basename "$scene")
       timeout 600 python3 bench/grt_bench.py --data "$scene" --steps 7000 --output "$STATE/${name}_grt" \
