@@ -50,7 +50,9 @@ cp -a "$DATA/statue_of_liberty_colmap" .gpu/
 mkdir -p .gpu/fox .gpu/kermit && cp -a "$DATA"/fox/images/. .gpu/fox/ && cp -a "$DATA"/kermit/*.jpg .gpu/kermit/
 echo '{"matchingMethod": "exhaustive", "softwareName": "colmap"}' > .gpu/fox.sfm.json
 for name in fox kermit; do  # our frames + sparse_model stages, as bench/gpu_compare.sh would run them on the host
-  work=.work/gpu_prepare/$name && rm -rf "$work" && mkdir -p "$work"
+  work=.work/gpu_prepare/$name
+  if [ ! -f "$work/sparse_model/bench-$name/sparse/0/points3D.bin" ]; then  # kept: a re-run skips finished SfM
+  rm -rf "$work" && mkdir -p "$work"
   (cd .gpu/$name && zip -q -0 "$REPO/$work/media.zip" -- *)
   sfm=null && [ -f ".gpu/$name.sfm.json" ] && sfm=$(cat ".gpu/$name.sfm.json")
   printf '{"uuid": "bench-%s", "s3": {"bucketName": "bench-local", "inputKey": "media.zip"}, "imageProcessing": {"filterBlurryImages": false}%s}\n' \
@@ -58,9 +60,11 @@ for name in fox kermit; do  # our frames + sparse_model stages, as bench/gpu_com
   echo "SfM for $name ($(ls .gpu/$name | wc -l) photos)"
   PYTHONPATH=$REPO/container:$REPO OMP_NUM_THREADS=2 "$PY" -m gs_stages chain --spec "$work/job.json" \
     --media "$work/media.zip" --root "$work" --stages frames,sparse_model > "$work/sfm.log" 2>&1
+  fi
+  grep -h "sparse model:" "$work/sfm.log" | tail -1
   mkdir -p .gpu/scenes/$name
-  tar -cJf .gpu/scenes/$name/sparse.tar.xz -C "$work/sparse_model/bench-$name" sparse/0
-  cp "$work/frames/bench-$name/frames_manifest.json" .gpu/scenes/$name/
+  tar -cJf .gpu/scenes/$name/sparse.tar.xz -C "$work/sparse_model/bench-$name" --exclude="*.txt" sparse/0  # .bin only: the carry limit
+  cp "$work/frames/bench-$name/manifest.json" .gpu/scenes/$name/frames_manifest.json
 done
 
 echo "== .gpu9"
