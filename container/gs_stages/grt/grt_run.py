@@ -29,6 +29,43 @@ from typing import Any
 
 #: The file name torchvision caches ImageNet VGG16 under (torch hub's checkpoints folder).
 VGG_FILE = "vgg16-397923af.pth"
+#: gs_stages.external_trainer.PROGRESS_PREFIX (this script imports nothing from gs_stages): the stage reads
+#: these lines into its progress tracker. One every PROGRESS_EVERY_S at most, and the last step always.
+PROGRESS_PREFIX = "GS_PROGRESS "
+PROGRESS_EVERY_S = 2.0
+
+
+def report_progress(trainer: Any, every_s: float = PROGRESS_EVERY_S) -> None:
+    """Print a progress line after 3DGRUT's training steps: its own progress is a terminal bar (rich), which
+    a pipe turns into nothing the stage can read. Wraps the instance's `log_training_iter`, which 3DGRUT
+    calls once per step after counting it (`global_step` is then the number of steps done)."""
+    original = trainer.log_training_iter
+    last = [-math.inf]
+
+    def log_training_iter(gpu_batch: Any, outputs: Any, batch_metrics: dict[str, Any], *args: Any) -> None:
+        original(gpu_batch, outputs, batch_metrics, *args)
+        now, step = time.monotonic(), int(trainer.global_step)
+        if now - last[0] < every_s and step < trainer.n_iterations:
+            return
+        last[0] = now
+        figures = {"Gaussians": int(trainer.model.num_gaussians)}
+        loss = _mean(batch_metrics.get("losses", {}).get("total_loss"))
+        if loss is not None:
+            figures["loss"] = round(loss, 5)
+        print(PROGRESS_PREFIX + json.dumps({"step": step, "figures": figures}), flush=True)
+
+    trainer.log_training_iter = log_training_iter
+
+
+def _mean(value: Any) -> float | None:
+    """A loss as 3DGRUT keeps it (a float, a tensor, or a list of either) as one finite float, else None."""
+    values = value if isinstance(value, list | tuple) else [value]
+    try:
+        numbers = [float(v.item() if hasattr(v, "item") else v) for v in values]
+    except (TypeError, ValueError):
+        return None
+    mean = sum(numbers) / len(numbers) if numbers else math.nan
+    return mean if math.isfinite(mean) else None
 
 
 def _lpips_backbone(vgg: str | None, work: Path) -> str | None:
@@ -127,6 +164,7 @@ def train(request: dict[str, Any]) -> dict[str, Any]:
 
     started = time.perf_counter()
     trainer = Trainer3DGRUT(conf)
+    report_progress(trainer)
     trainer.run_training()  # ends with the .ply export, ckpt_last.pt and the held-out evaluation
     seconds = time.perf_counter() - started
     run_dir = Path(trainer.tracking.output_dir)

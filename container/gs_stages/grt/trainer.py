@@ -137,7 +137,8 @@ def train_3dgrt(ctx: StageContext, device: str, settings: EngineSettings) -> dic
         tracker = ctx.tracker("training", steps)
         argv = command(python, work)
         ctx.log.info("3dgrt: %s", shlex.join(argv))
-        run_logged(argv, ctx.log, "3dgrt (3DGRUT)", work / "result.json", hint="the stage log has 3DGRUT's output")
+        hint = "the stage log has 3DGRUT's output"
+        run_logged(argv, ctx.log, "3dgrt (3DGRUT)", work / "result.json", hint=hint, tracker=tracker)
         tracker.update(steps)
         return finish(json.loads((work / "result.json").read_text()), grt, ctx.input("sparse_model"), ctx.output)
 

@@ -29,6 +29,30 @@ from typing import Any
 
 #: The file name torchvision caches ImageNet AlexNet under (torch hub's checkpoints folder).
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
+#: As gs_stages.external_trainer.PROGRESS_PREFIX (nothing is imported from gs_stages here): the stage turns
+#: these lines into progress updates; at most one per REPORT_EVERY_S, and always the run's last step.
+PROGRESS_PREFIX = "GS_PROGRESS "
+REPORT_EVERY_S = 2.0
+
+
+def report_progress(trainer_class: Any, every_s: float = REPORT_EVERY_S) -> None:
+    """Make nerfstudio's trainer print progress lines. Its own progress goes to rich and its writers, which
+    the stage cannot read through a pipe. `train_main` builds the trainer, so the class method
+    `train_iteration(step)` (steps from 0; `max_num_iterations` of them in this run) is wrapped."""
+    wrapped = trainer_class.train_iteration
+    sent = {"at": -math.inf}
+
+    def train_iteration(self: Any, step: int) -> Any:
+        output = wrapped(self, step)
+        done = step + 1
+        if time.monotonic() - sent["at"] >= every_s or done >= self._start_step + self.config.max_num_iterations:
+            sent["at"] = time.monotonic()
+            loss = float(output[0])
+            line = {"step": done, "figures": {"loss": round(loss, 5)} if math.isfinite(loss) else {}}
+            print(PROGRESS_PREFIX + json.dumps(line), flush=True)
+        return output
+
+    trainer_class.train_iteration = train_iteration
 
 
 def _prepare_lpips(alexnet: str | None, work: Path) -> str | None:
@@ -137,7 +161,10 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     out = Path(request["output"])
     work = Path(request["work"])
     lpips_absent = _prepare_lpips(request.get("alexnet"), work)
+    from nerfstudio.engine.trainer import Trainer
     from nerfstudio.scripts.train import main as train_main
+
+    report_progress(Trainer)
 
     config = _config(request, work)
     started = time.perf_counter()

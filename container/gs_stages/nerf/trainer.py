@@ -23,6 +23,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from gs_stages.external_trainer import read_progress
 from gs_stages.layout import MESH_GLB
 from gs_stages.nerf.dataset import write_nerf_input
 from gs_stages.stage import StageContext, StageError
@@ -95,6 +96,10 @@ def train_nerfacto(ctx: StageContext, device: str, test_every: int, lpips_weight
         tail: deque[str] = deque(maxlen=30)
         assert process.stdout is not None
         for line in process.stdout:
+            progress = read_progress(line)  # nerfacto_run.py's lines from inside nerfstudio's loop
+            if progress is not None:
+                tracker.update(*progress)
+                continue
             tail.append(line.rstrip())
             ctx.log.debug("nerfstudio: %s", line.rstrip())
         code = process.wait()
