@@ -22,6 +22,11 @@ One lane, six runs at a time (PSNR only; times not comparable), in the order the
 - Item 7: `splatfacto` with the faster resolution schedule (`num_downscales=3, resolution_schedule=1500`), three
   seeds on statue and fox. Prediction: within ±0.2 dB of `splatfacto`'s seed mean on both.
 `splatfacto-mcmc` at 30000 steps (item 1) is left for a round with more device time: about 1,000 s of GPU alone.
+
+Outcome (docs/BENCHMARKS.md, GPU round 10): item 1 at 7000 steps level or ahead on all three scenes; the peer's
+30000-step runs and 3dgrt were cut by the device time. Next round, in this order: (1) 3dgrt alone on the GPU, kermit
+then fox (its progress now shows in the log); (2) the 30000-step pairs, `splatfacto` and `splatfacto-mcmc` against the
+peer, each pair alone; (3) a timed fox pair of `splatfacto` and the fast schedule (item 7).
 """
 
 from __future__ import annotations

@@ -18,8 +18,9 @@ Deviations from nerfstudio, each measured on the H200 against gsplat's simple_tr
   with three seeds each it did not yet close the gap to the peer (BENCHMARKS.md, round 2).
 * `splatfacto` has no screen-space split and cull (`stop_screen_size_at=0`; nerfstudio keeps them to step
   4000), as the peer's default (`refine_scale2d_stop_iter=0`). GPU round 9 (an H100), 7000 steps, one seed: fox
-  30.61 -> 31.22, kermit 20.80 -> 21.84, statue 16.82 -> 17.12 dB, with 32-53 % fewer Gaussians.
-  `splatfacto-w-light` follows, so that it stays splatfacto plus appearance (not yet measured on the GPU).
+  30.61 -> 31.22, kermit 20.80 -> 21.84, statue 16.82 -> 17.12 dB, with 32-53 % fewer Gaussians. Round 10
+  (three seeds against two peer runs, 7000 steps): statue +0.04, fox +0.07, kermit +1.18 dB over the peer.
+  `splatfacto-w-light` follows, so that it stays splatfacto plus appearance (round 10, statue: NeRF-W 20.25 dB).
 * `splatfacto-mcmc` starts as the peer's `mcmc` config does: opacity 0.5 and a tenth of the neighbour
   distance as scale (nerfstudio: 0.1 and the full distance), trained over black. Three seeds per scene at
   7000 steps (round 4) against nerfstudio's init: kermit 18.48 -> 21.31 dB (its 437 SfM points give only
