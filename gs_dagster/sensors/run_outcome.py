@@ -135,8 +135,15 @@ def failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
 
 def quality_warnings(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     """`stage check: description` of each check of the run that found a weak result and let it through
-    (WARN), as gs_stages.quality_checks worded it: the notice repeats the verdict, it does not judge again."""
+    (WARN), as gs_stages.quality_checks worded it: the notice repeats the verdict, it does not judge again.
+    Then `stage: warning` of each stage of the run whose output was kept with a warning about its input
+    (metadata `warning`, e.g. a video that stopped decoding part-way: the job used only its first part)."""
     warnings = []
+    for entry in _events(instance, run_id, DagsterEventType.ASSET_MATERIALIZATION):
+        materialization = entry.dagster_event.event_specific_data.materialization
+        text = _scalar(materialization.metadata.get("warning"))
+        if isinstance(text, str) and text:
+            warnings.append(f"{materialization.asset_key.to_user_string()}: {text}")
     for entry in _events(instance, run_id, DagsterEventType.ASSET_CHECK_EVALUATION):
         data = entry.dagster_event.event_specific_data
         if data is None or data.passed or data.severity != dg.AssetCheckSeverity.WARN:
