@@ -136,8 +136,7 @@ def run_notice(
     subject = f"gs-dagster: job {uuid} {status}"
     if status == "COMPLETE" and "psnr" in outcome.metrics:
         weak = any(w.startswith("splat heldout_psnr:") for w in outcome.warnings)  # the check's verdict
-        note = (", weak" if weak else "") + (", not delivered" if undelivered else "")
-        subject += f" (PSNR {outcome.metrics['psnr']:.1f} dB{note})"
+        subject += f" (PSNR {outcome.metrics['psnr']:.1f} dB{', weak' if weak else ''})"
     if name and name != uuid:
         subject += f": {name}"
     details = {"status": status, "run_id": outcome.run_id, "name": name or uuid, "outputs": dict(outcome.outputs)}
