@@ -104,6 +104,9 @@ def run_notice(
     stages = ", ".join(outcome.stages) or "no stage"
     head = f"{_titled(name, uuid)} {status} after {human_seconds(outcome.elapsed_s)} (stages run: {stages})."
     lines = [head, ""]
+    if outcome.changes:  # the record's spec is the job file's: say what this run did differently
+        changed = ", ".join(f"{path}={value}" for path, value in outcome.changes.items())
+        lines += [f"Options of this run (its run config; the job file's stay for later runs): {changed}", ""]
     results = {k: v for k, v in outcome.outputs.items() if k in (".spz", ".ply", ".glb", "sparse")}
     delivered = DELIVERY in outcome.stages
     if results and status != "CANCELED":
