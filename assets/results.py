@@ -53,8 +53,9 @@ HEADLINE: dict[str, tuple[str, ...]] = {
     "splat": ("psnr", "ssim", "lpips", "num_gaussians", "steps", "train_seconds", "stage_seconds"),
     "spz": ("num_gaussians", "spz_bytes", "ply_bytes", "sog_bytes", "flythrough_bytes", "stage_seconds"),
 }
-#: Notes about how the result reached Dagster, right after the headline (a report lost on the way).
-NOTES = ("reported_from",)
+#: Notes right after the headline: how the result reached Dagster (a report lost on the way), and a stage's
+#: `warning` about its input (a video that stopped decoding part-way), which the job's notice repeats.
+NOTES = ("reported_from", "warning")
 #: Entries that are links, in this order, after the preview.
 LINKS = (
     "view",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gs_dagster.partitions import DELIVERY
 from gs_dagster.resources.job_table import TERMINAL, JobRecord, RunOutcome
 from gs_dagster.resources.notifier import Notice
 from gs_dagster.resources.text_bounds import bound_text
@@ -64,6 +65,30 @@ def quality_lines(metrics: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+#: How a notice names the bucket's files when the run did not deliver (they are the last delivery's).
+_EARLIER = "from an earlier run; this run delivered nothing"
+#: What a run can have made that only `delivery` puts in the bucket.
+_UNDELIVERED_STAGES = ("splat", "spz")
+
+
+def _undelivered_note(uuid: str, outcome: RunOutcome) -> str:
+    """A run that made a new splat or spz but did not run `delivery` (the UI runs only the assets selected):
+    what is not in the bucket, and what to select to put it there."""
+    if DELIVERY in outcome.stages:
+        return ""
+    made = [s for s in _UNDELIVERED_STAGES if s in outcome.stages]
+    if not made:
+        return ""
+    select = DELIVERY if "spz" in made else f"spz, {DELIVERY}"
+    verb = "is" if len(made) == 1 else "are"
+    them = "it" if select == DELIVERY else "them"
+    return (
+        f"This run's {' and '.join(made)} {verb} not delivered (the run did not include {DELIVERY}): the bucket "
+        f"still holds the last delivered files, and the figures below are this run's. To deliver it: in the "
+        f"Dagster UI select {select} of partition {uuid} and materialize {them}."
+    )
+
+
 def run_notice(
     uuid: str,
     outcome: RunOutcome,
@@ -79,16 +104,23 @@ def run_notice(
     stages = ", ".join(outcome.stages) or "no stage"
     head = f"{_titled(name, uuid)} {status} after {human_seconds(outcome.elapsed_s)} (stages run: {stages})."
     lines = [head, ""]
+    if outcome.changes:  # the record's spec is the job file's: say what this run did differently
+        changed = ", ".join(f"{path}={value}" for path, value in outcome.changes.items())
+        lines += [f"Options of this run (its run config; the job file's stay for later runs): {changed}", ""]
     results = {k: v for k, v in outcome.outputs.items() if k in (".spz", ".ply", ".glb", "sparse")}
+    delivered = DELIVERY in outcome.stages
     if results and status != "CANCELED":
-        lines.append("Results:")
+        lines.append("Results:" if delivered else f"Delivered files ({_EARLIER}):")
         lines += [f"  {uri}" for _, uri in sorted(results.items(), reverse=True)]
         if ".glb" in results and ".spz" not in results:
             lines.append(f"  (no .spz: {NO_SPZ})")
         lines.append("")
-    elif status == "COMPLETE":
-        lines.append("This run delivered no new .ply/.spz (it did not include the spz stage).")
+    elif status == "COMPLETE" and not delivered:
+        lines.append("This run delivered no new .ply/.spz (it did not include the delivery).")
         lines.append("")
+    undelivered = _undelivered_note(uuid, outcome) if status == "COMPLETE" else ""
+    if undelivered:
+        lines += [undelivered, ""]
     quality = quality_lines(outcome.metrics) + [f"  warning: {w}" for w in outcome.warnings]
     if quality:
         lines.append("Quality:")

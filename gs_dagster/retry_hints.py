@@ -1,11 +1,14 @@
 """What to do after a failed run, following the stage that failed: the stages before it are kept, so the
 advice is to re-materialize that stage and the ones after it, not the whole job; a splat that fails its
-held-out PSNR check is retrained with more steps."""
+held-out PSNR check is retrained with more steps. The advice always names `delivery` too: the UI runs only
+the assets selected, and without it the new result never reaches the bucket; a failed delivery alone is
+delivered again from the stored spz, without training again."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from gs_dagster.partitions import DELIVERY
 from gs_stages.stage import STAGE_ORDER
 
 #: A uuid runs once: a failed job is run again by re-materializing it or under a new uuid, never by uploading
@@ -19,7 +22,7 @@ _RUN_CONFIG = "ops: {reconstruction: {config: {overrides: {%s}}}}"
 
 
 def _rest(stage: str) -> str:
-    return ", ".join(STAGE_ORDER[STAGE_ORDER.index(stage) :])
+    return ", ".join((*STAGE_ORDER[STAGE_ORDER.index(stage) :], DELIVERY))
 
 
 def retry_hint(uuid: str, stage: str, failed_checks: Sequence[str] = (), max_steps: int | None = None) -> str:
@@ -28,9 +31,14 @@ def retry_hint(uuid: str, stage: str, failed_checks: Sequence[str] = (), max_ste
         steps = f"{max_steps * 2:,}" if max_steps else "twice this run's"
         example = _RUN_CONFIG % f"training.maxSteps: {max_steps * 2 if max_steps else 30000}"
         return (
-            "To retrain with more steps: in the Dagster UI select the assets splat and spz, partition "
+            f"To retrain with more steps: in the Dagster UI select the assets splat, spz and {DELIVERY}, partition "
             f"{uuid}, and materialize them with a run config that trains longer (e.g. {steps} steps: "
             f"{example}). frames and sparse_model are kept and not run again."
+        )
+    if stage == DELIVERY:
+        return (
+            f"To try again once that is fixed: in the Dagster UI select {DELIVERY} of partition {uuid} and "
+            "materialize it: the stored spz is delivered again, nothing is trained again."
         )
     if stage not in STAGE_ORDER or stage == "frames":
         return RETRY_AFTER_FAILURE

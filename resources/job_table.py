@@ -122,6 +122,8 @@ class RunOutcome:
     failed_checks: list[str] = field(default_factory=list)  # blocking checks that failed, "stage:check"
     #: Checks that found a weak result and let it through (WARN), in the checks' own words, for the notice.
     warnings: list[str] = field(default_factory=list)
+    #: Job options (JSON paths) and engine settings (`setting <name>`) the run's config changed, for the notice.
+    changes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

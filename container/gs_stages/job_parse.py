@@ -5,6 +5,7 @@ its problems named with its own paths."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -36,6 +37,10 @@ def _unknown_key_message(loc: tuple[int | str, ...]) -> str:
     field = section.model_fields.get(str(key)) if section is not None else None
     if field is not None and field.alias:
         return f"unknown key {key!r}: the JSON key is {field.alias!r}"
+    known = [f.alias or name for name, f in section.model_fields.items()] if section is not None else []
+    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.8)
+    if close:  # a typo of a key of this section: name it, so the fix needs no lookup in the docs
+        return f"unknown key {key!r}: did you mean {close[0]!r}?"
     return f"unknown key {key!r} (check its spelling against docs/JOB_JSON.md)"
 
 
@@ -172,6 +177,8 @@ def _model_problems(exc: ValidationError) -> list[tuple[str, str]]:
             message = "required"
         elif error["type"] == "string_type":
             message = f"expected a string, got {json_text(error['input'])}"
+        elif error["type"] == "model_type":  # a section given as a string, number or array
+            message = f"expected a JSON object (the section's keys inside {{...}}), got {json_text(error['input'])}"
         elif message.startswith("Value error, "):
             message = message[len("Value error, ") :]
         elif error["type"] == "literal_error":

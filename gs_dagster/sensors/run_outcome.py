@@ -11,6 +11,7 @@ import dagster as dg
 from dagster import DagsterEventType
 
 from gs_dagster.assets.results import plain_location
+from gs_dagster.assets.run_config import StageRunConfig
 from gs_dagster.partitions import JOB_ASSETS, JOBS_PARTITION, PARTITION_TAG
 from gs_dagster.resources.job_table import MAX_ERROR_BYTES, MAX_ERROR_LINES, RunOutcome
 from gs_dagster.resources.text_bounds import bound_text
@@ -135,8 +136,15 @@ def failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
 
 def quality_warnings(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     """`stage check: description` of each check of the run that found a weak result and let it through
-    (WARN), as gs_stages.quality_checks worded it: the notice repeats the verdict, it does not judge again."""
+    (WARN), as gs_stages.quality_checks worded it: the notice repeats the verdict, it does not judge again.
+    Then `stage: warning` of each stage of the run whose output was kept with a warning about its input
+    (metadata `warning`, e.g. a video that stopped decoding part-way: the job used only its first part)."""
     warnings = []
+    for entry in _events(instance, run_id, DagsterEventType.ASSET_MATERIALIZATION):
+        materialization = entry.dagster_event.event_specific_data.materialization
+        text = _scalar(materialization.metadata.get("warning"))
+        if isinstance(text, str) and text:
+            warnings.append(f"{materialization.asset_key.to_user_string()}: {text}")
     for entry in _events(instance, run_id, DagsterEventType.ASSET_CHECK_EVALUATION):
         data = entry.dagster_event.event_specific_data
         if data is None or data.passed or data.severity != dg.AssetCheckSeverity.WARN:
@@ -181,6 +189,22 @@ def cancel_summary(instance: dg.DagsterInstance, run_id: str, finished: list[str
     return f"{text} Stages finished before the cancel: {done}."
 
 
+def run_changes(run: dg.DagsterRun) -> dict[str, Any]:
+    """The job options (by JSON path) and engine settings (`setting <name>`) a run's config changed, as the
+    asset reads them (assets/run_config.py); {} for none, or for a config it cannot read (that run failed
+    on it, and its error says so)."""
+    ops = (run.run_config or {}).get("ops") or {}
+    config = (ops.get("reconstruction") or {}).get("config") or {}
+    if not isinstance(config, dict) or not config:
+        return {}
+    try:
+        parsed = StageRunConfig(**config)
+        changes = parsed.job_overrides()
+    except (ValueError, TypeError, dg.Failure):  # pydantic's ValidationError is a ValueError
+        return {}
+    return {**changes, **{f"setting {name}": value for name, value in parsed.settings.items()}}
+
+
 def outcome_of(
     instance: dg.DagsterInstance, run: dg.DagsterRun, uuid: str, status: str, fallback_error: str = ""
 ) -> RunOutcome:
@@ -209,4 +233,5 @@ def outcome_of(
         failed_stage=stage,
         failed_checks=failed_checks(instance, run.run_id) if status == "FAILED" else [],
         warnings=quality_warnings(instance, run.run_id),
+        changes=run_changes(run),
     )

@@ -31,7 +31,7 @@ def test_a_low_psnr_failure_says_to_retrain_the_splat_with_more_steps(
     notice = _failure_notice(config, job.uuid)
     assert notice["details"]["stage"] == "splat"
     assert (
-        "To retrain with more steps: in the Dagster UI select the assets splat and spz, partition "
+        "To retrain with more steps: in the Dagster UI select the assets splat, spz and delivery, partition "
         f"{job.uuid}, and materialize them with a run config that trains longer (e.g. 40 steps: "
         "ops: {reconstruction: {config: {overrides: {training.maxSteps: 40}}}}). frames and sparse_model are "
         "kept and not run again."
@@ -48,7 +48,7 @@ def test_an_sfm_failure_says_to_rerun_from_sparse_model(
     assert not result.success
     text = _failure_notice(config, job.uuid)["text"]
     assert (
-        f"in the Dagster UI select sparse_model, splat, spz of partition {job.uuid} and materialize them "
+        f"in the Dagster UI select sparse_model, splat, spz, delivery of partition {job.uuid} and materialize them "
         "(changed options go in the run config: ops: {reconstruction: {config: {overrides: {...}}}}); frames, "
         "masks are kept and not run again."
     ) in text

@@ -138,3 +138,32 @@ def test_a_start_time_past_the_end_is_a_clear_error(tmp_path: Path) -> None:
     spec = make_spec("apple.mp4", **{"videoProcessing.videoStartTime": 7})
     with pytest.raises(StageError, match=r"videoStartTime 7 s leaves no frames: the video is 5.00 s long"):
         run_frames(spec, APPLE, tmp_path)
+
+
+def _damage_middle(source: Path, target: Path) -> None:
+    """The middle third of the file overwritten with (seeded) noise: it opens and decodes its first frames,
+    as the intake checks, then stops decoding where the noise starts (session 12's walk-through)."""
+    data = bytearray(source.read_bytes())
+    third = len(data) // 3
+    data[third : 2 * third] = np.random.default_rng(3).integers(0, 256, third, dtype=np.uint8).tobytes()
+    target.write_bytes(bytes(data))
+
+
+def test_a_video_damaged_in_the_middle_says_how_much_of_it_was_used(tmp_path: Path) -> None:
+    video = tmp_path / "damaged.mp4"
+    _damage_middle(APPLE, video)
+    metrics = run_frames(make_spec("damaged.mp4"), video, tmp_path / "out", max_image_side=160)
+    decoded = metrics["video_frames_decoded"]
+    assert 3 <= decoded < APPLE_FRAMES * 0.9
+    assert metrics["frame_count"] <= decoded
+    warning = metrics["warning"]
+    assert f"decoded only up to frame {decoded} " in warning and f"of the {APPLE_FRAMES} frames" in warning
+    assert "damaged or cut short" in warning and "upload it again under the same name" in warning
+
+
+def test_a_whole_video_and_a_stop_time_before_its_end_give_no_warning(tmp_path: Path) -> None:
+    whole = run_frames(make_spec("apple.mp4"), APPLE, tmp_path / "whole", max_image_side=160)
+    assert whole["video_frames_decoded"] == APPLE_FRAMES and "warning" not in whole
+    spec = make_spec("apple.mp4").with_overrides({"videoProcessing.videoStopTime": 2.0})
+    span = run_frames(spec, APPLE, tmp_path / "span", max_image_side=160)
+    assert span["video_frames_decoded"] == 20 and "warning" not in span

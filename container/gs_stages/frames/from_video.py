@@ -66,12 +66,9 @@ def ingest_video(
         write_seconds += time.perf_counter() - write_started
     timer.add("decode_select", time.perf_counter() - started - write_seconds)
     timer.add("write", write_seconds)
-    if stats.decoded_frames < stats.reported_frames:
-        ctx.log.warning(
-            "the video ended after %d of the %d frames its header reports; later windows are empty",
-            stats.decoded_frames,
-            stats.reported_frames,
-        )
+    shortfall = truncation_warning(media.name, stats, len(manifest.frames))
+    if shortfall:
+        ctx.log.warning(shortfall)
     metrics = {
         "video_selection": "sharpest_in_window" if sharpest else "uniform",
         "video_frames_reported": stats.reported_frames,
@@ -80,4 +77,26 @@ def ingest_video(
         "frames_requested": wanted,
         "video_span_s": [ctx.spec.video_processing.video_start_time, ctx.spec.video_processing.video_stop_time],
     }
+    if shortfall and stats.expected_frames - stats.decoded_frames > TRUNCATION_TOLERANCE * stats.expected_frames:
+        metrics["warning"] = shortfall  # the record's and the notice's too, not only this stage's log
     return manifest, metrics
+
+
+#: Frames a container may claim beyond what it holds (an edit list, B-frame delay) without the job being
+#: told: a shortfall above this share of the frames to decode is a damaged or cut-short video.
+TRUNCATION_TOLERANCE = 0.05
+
+
+def truncation_warning(name: str, stats: VideoStats, kept: int) -> str:
+    """The words for a video whose decoding stopped before the frame it was to reach, else "". The frames
+    stage cannot tell a damaged file from one that ends early, and decoding stops at the first bad frame."""
+    decoded, expected = stats.decoded_frames, stats.expected_frames
+    if decoded >= expected:
+        return ""
+    until = f" ({decoded / stats.fps:.1f} s)" if stats.fps > 0 else ""
+    return (
+        f"the video {name} decoded only up to frame {decoded}{until} of the {expected} frames it was to be read "
+        f"to (its header reports {stats.reported_frames}): the rest is damaged or cut short, so the job used "
+        f"{kept} frames from that first part. To use the whole capture, check that the file plays to its end, "
+        "upload it again under the same name and re-materialize the job"
+    )

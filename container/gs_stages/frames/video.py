@@ -37,6 +37,8 @@ class VideoStats:
 
     reported_frames: int = 0
     decoded_frames: int = 0
+    #: The frame the decode was to reach: the end of videoStopTime's span, else the reported count.
+    expected_frames: int = 0
     fps: float = 0.0
     sharpness: list[float] = field(default_factory=list)
 
@@ -109,6 +111,7 @@ def select_frames(
         stats.reported_frames = total
         stats.fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
         first, last = span_frames(span_s, stats.fps, total)
+        stats.expected_frames = last
         length = last - first
         count = min(count, length)
         best: VideoFrame | None = None
