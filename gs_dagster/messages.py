@@ -3,7 +3,7 @@ what to do about it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from gs_dagster.partitions import DELIVERY
@@ -56,12 +56,14 @@ def human_seconds(seconds: float | None) -> str:
     return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
 
 
-def quality_lines(metrics: Mapping[str, Any]) -> list[str]:
+def quality_lines(metrics: Mapping[str, Any], earlier: Collection[str] = ()) -> list[str]:
+    """One line per headline figure; those in `earlier` (made by an earlier run than the one reported) say so."""
     lines = []
     for name, template in _QUALITY_LINES:
         value = metrics.get(name)
         if value is not None:
-            lines.append("  " + template.format(human_bytes(value) if name.endswith("_bytes") else value))
+            line = "  " + template.format(human_bytes(value) if name.endswith("_bytes") else value)
+            lines.append(line + (" (an earlier run's)" if name in earlier else ""))
     return lines
 
 
@@ -121,7 +123,7 @@ def run_notice(
     undelivered = _undelivered_note(uuid, outcome) if status == "COMPLETE" else ""
     if undelivered:
         lines += [undelivered, ""]
-    quality = quality_lines(outcome.metrics) + [f"  warning: {w}" for w in outcome.warnings]
+    quality = quality_lines(outcome.metrics, outcome.earlier_figures) + [f"  warning: {w}" for w in outcome.warnings]
     if quality:
         lines.append("Quality:")
         lines += quality

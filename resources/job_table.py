@@ -124,6 +124,8 @@ class RunOutcome:
     warnings: list[str] = field(default_factory=list)
     #: Job options (JSON paths) and engine settings (`setting <name>`) the run's config changed, for the notice.
     changes: dict[str, Any] = field(default_factory=dict)
+    #: Figures of `metrics` an earlier run made (a stage this run did not materialize): the notice says so.
+    earlier_figures: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -78,10 +78,14 @@ def _scalar(value: Any) -> Any:
     return getattr(value, "value", value)
 
 
-def latest_figures(instance: dg.DagsterInstance, uuid: str) -> tuple[dict[str, float], dict[str, str]]:
-    """Headline metrics and output locations from the latest materialization of each asset of the job."""
+def latest_figures(
+    instance: dg.DagsterInstance, uuid: str, run_id: str | None = None
+) -> tuple[dict[str, float], dict[str, str], list[str]]:
+    """Headline metrics and output locations from the latest materialization of each asset of the job, and the
+    metrics that came from a run other than `run_id` (a stage that run did not materialize)."""
     metrics: dict[str, float] = {}
     outputs: dict[str, str] = {}
+    sources: dict[str, str] = {}
     for stage in JOB_ASSETS:
         records = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=dg.AssetKey(stage), asset_partitions=[uuid]), limit=1
@@ -93,13 +97,15 @@ def latest_figures(instance: dg.DagsterInstance, uuid: str) -> tuple[dict[str, f
             value = _scalar(metadata.get(name))
             if isinstance(value, int | float) and not isinstance(value, bool):
                 metrics[name] = value
+                sources[name] = records[0].run_id
         if "location" in metadata:  # links in the metadata (file:// for a path); the record keeps the path
             outputs[stage] = plain_location(metadata["location"])
         for name, output in DELIVERED.items():
             delivered = metadata.get(name)
             if delivered is not None:
                 outputs[output] = plain_location(delivered)
-    return metrics, outputs
+    earlier = sorted(name for name, source in sources.items() if run_id is not None and source != run_id)
+    return metrics, outputs, earlier
 
 
 def _events(instance: dg.DagsterInstance, run_id: str, event_type: DagsterEventType) -> list[Any]:
@@ -213,7 +219,7 @@ def outcome_of(
     end = record.end_time if record and status != "RUNNING" else None
     if status == "RUNNING":
         return RunOutcome(run_id=run.run_id, status=status, started_at=iso(start))
-    metrics, outputs = latest_figures(instance, uuid)
+    metrics, outputs, earlier = latest_figures(instance, uuid, run.run_id)
     stages = stages_materialized(instance, run.run_id, uuid)
     error, stage = "", ""
     if status == "FAILED":
@@ -234,4 +240,5 @@ def outcome_of(
         failed_checks=failed_checks(instance, run.run_id) if status == "FAILED" else [],
         warnings=quality_warnings(instance, run.run_id),
         changes=run_changes(run),
+        earlier_figures=earlier,
     )
