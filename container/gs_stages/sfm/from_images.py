@@ -4,6 +4,7 @@ cameras without a known focal length start from one estimated from the matches (
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from gs_stages.sfm.database import count_verified_pairs
 from gs_stages.sfm.features import CameraSetup, extract_features
 from gs_stages.sfm.focal import initialise_focal_lengths
 from gs_stages.sfm.inputs import feature_masks
+from gs_stages.sfm.log_progress import extraction_progress
 from gs_stages.sfm.mapping import map_poses
 from gs_stages.sfm.matching import match_features, vocab_tree_for
 from gs_stages.sfm.metrics import require_registered
@@ -45,16 +47,17 @@ def from_images(
     features = ctx.tracker("features", total)
     features.update(0)
     with timer.step("features"):
-        extract_features(
-            database,
-            frames.image_dir,
-            frames.names,
-            camera,
-            sfm.enhanced_features,
-            settings,
-            ctx.log,
-            feature_masks(ctx),
-        )
+        with extraction_progress(features, ctx.log.isEnabledFor(logging.DEBUG)):
+            extract_features(
+                database,
+                frames.image_dir,
+                frames.names,
+                camera,
+                sfm.enhanced_features,
+                settings,
+                ctx.log,
+                feature_masks(ctx),
+            )
         rig_cameras = apply_view_rig(database, views, ctx.log) if views is not None else 0
     features.update(total, last=True)
     matching = ctx.tracker(f"{sfm.matching_method} matching", total)

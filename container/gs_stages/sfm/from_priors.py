@@ -3,6 +3,7 @@ while points are triangulated from matched features (training starts from those 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from gs_stages.quality_checks import MIN_REGISTERED_IMAGES
 from gs_stages.sfm.database import count_matched_keypoints, set_intrinsics, write_position_priors
 from gs_stages.sfm.features import CameraSetup, extract_features
 from gs_stages.sfm.inputs import feature_masks, require_manifest
+from gs_stages.sfm.log_progress import extraction_progress
 from gs_stages.sfm.mapping import triangulate_known_poses
 from gs_stages.sfm.matching import match_features, vocab_tree_for
 from gs_stages.sfm.settings import SfmSettings
@@ -97,20 +99,24 @@ def from_transforms(
     else:
         camera = CameraSetup(pycolmap.CameraMode.PER_IMAGE)
     database = workdir / "database.db"
+    features = ctx.tracker("features", len(names))
+    features.update(0)
     with timer.step("features"):
-        extract_features(
-            database,
-            frames.image_dir,
-            names,
-            camera,
-            sfm.enhanced_features,
-            settings,
-            ctx.log,
-            feature_masks(ctx),
-        )
+        with extraction_progress(features, ctx.log.isEnabledFor(logging.DEBUG)):
+            extract_features(
+                database,
+                frames.image_dir,
+                names,
+                camera,
+                sfm.enhanced_features,
+                settings,
+                ctx.log,
+                feature_masks(ctx),
+            )
         if len(distinct) > 1:
             set_intrinsics(database, intrinsics)
         write_position_priors(database, {f.name: camera_centre(f.cam_from_world) for f in priors.frames})
+    features.update(len(names), last=True)
     with timer.step("matching"):
         match_features(database, sfm.matching_method, settings, ctx.log, vocab_tree)
     with timer.step("triangulation"):

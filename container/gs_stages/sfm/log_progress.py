@@ -1,0 +1,89 @@
+"""Feature extraction's progress, read from COLMAP's own log while pycolmap works.
+
+`pycolmap.extract_features` is one call with no callback, so the stage showed `features 0/50` until the
+last image was done: a minute or more of nothing on a CPU. COLMAP logs `Processed file [i/n]` for each image
+(glog, INFO, to file descriptor 2). For the call's length, fd 2 goes to a temporary file; a thread reads what
+is new every `interval_s`, hands each count to the phase's tracker and passes the lines on to the real stderr
+(COLMAP's INFO lines only when the job logs at debug, as sfm/stage.py sets COLMAP's level). A file, not a pipe:
+COLMAP's threads never wait for a reader that needs Python's GIL.
+
+Hand-written: neither pycolmap nor COLMAP offers a progress callback here, and counting the rows of COLMAP's
+database from another connection while it writes made COLMAP abort with "database is locked" (session 12).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pycolmap
+
+from gs_stages.progress import ProgressTracker
+
+#: COLMAP's line for each image whose features are extracted.
+PROCESSED_FILE = re.compile(rb"Processed file \[(\d+)/(\d+)\]")
+#: glog's prefix of an INFO line (`I20261205 20:13:05.123456 ...`): what the job's log level may hide.
+GLOG_INFO = re.compile(rb"^I\d{8} \d")
+
+
+class _LogReader:
+    """Reads the spooled log from where it left off; counts go to the tracker, lines to `forward`."""
+
+    def __init__(self, spool: int, forward: int, tracker: ProgressTracker, show_info: bool):
+        self.spool, self.forward, self.tracker, self.show_info = spool, forward, tracker, show_info
+        self.offset, self.pending, self.last = 0, b"", 0
+
+    def read(self, final: bool = False) -> None:
+        while chunk := os.pread(self.spool, 1 << 16, self.offset):
+            self.offset += len(chunk)
+            *lines, self.pending = (self.pending + chunk).split(b"\n")
+            for line in lines:
+                self.line(line + b"\n")
+        if final and self.pending:
+            self.line(self.pending)
+            self.pending = b""
+
+    def line(self, line: bytes) -> None:
+        found = PROCESSED_FILE.search(line)
+        if found:
+            step, total = int(found.group(1)), self.tracker.total
+            if step > self.last and (total is None or step < total):  # the phase's end is the caller's
+                self.last = step
+                self.tracker.update(step)
+        if self.show_info or not GLOG_INFO.match(line):
+            os.write(self.forward, line)
+
+
+@contextmanager
+def extraction_progress(tracker: ProgressTracker, show_info: bool, interval_s: float = 0.5) -> Iterator[None]:
+    """Report `Processed file [i/n]` as the tracker's step while the body extracts features (see above)."""
+    sys.stderr.flush()
+    forward = os.dup(2)
+    with tempfile.TemporaryFile() as spool:
+        os.dup2(spool.fileno(), 2)
+        level = pycolmap.logging.minloglevel
+        pycolmap.logging.minloglevel = 0  # COLMAP's per-image lines are INFO
+        reader = _LogReader(spool.fileno(), forward, tracker, show_info)
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.wait(interval_s):
+                reader.read()
+
+        thread = threading.Thread(target=watch, name="sfm-log-progress", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(forward, 2)  # no more writes reach the spool
+            pycolmap.logging.minloglevel = level
+            stop.set()
+            thread.join()
+            reader.read(final=True)
+            os.close(forward)

@@ -1,0 +1,68 @@
+"""Feature extraction reports how far it is while pycolmap works (sfm/log_progress.py): COLMAP's per-image log
+lines, spooled from file descriptor 2, reach the phase's tracker; the lines still reach stderr (COLMAP's INFO
+only when the job logs at debug), COLMAP's log level and fd 2 are as they were afterwards, also after a failure."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pycolmap
+import pytest
+
+from gs_stages.progress import ProgressTracker, ProgressUpdate
+from gs_stages.sfm.log_progress import extraction_progress
+
+from .sfm_fixtures import kermit_frames
+
+
+@pytest.fixture(scope="module")
+def kermit(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    frames = tmp_path_factory.mktemp("kermit-progress")
+    kermit_frames(frames)
+    return frames / "images"
+
+
+def _extract(images: Path, database: Path, sent: list[ProgressUpdate], show_info: bool) -> None:
+    names = sorted(p.name for p in images.iterdir())
+    tracker = ProgressTracker("sparse_model", "features", len(names), sent.append, interval_s=0.0)
+    options = pycolmap.FeatureExtractionOptions()
+    options.num_threads = 1  # one image after another: counts to see
+    with extraction_progress(tracker, show_info=show_info, interval_s=0.01):
+        sys.stderr.write("a line of our own\n")
+        pycolmap.extract_features(
+            database, images, image_names=names, extraction_options=options, device=pycolmap.Device.cpu
+        )
+
+
+def test_extraction_counts_reach_the_tracker_while_colmap_works(
+    kermit: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    level = pycolmap.logging.minloglevel = 1  # as sfm/stage.py sets it for a job logging at info
+    sent: list[ProgressUpdate] = []
+    _extract(kermit, tmp_path / "database.db", sent, show_info=False)
+    steps = [u.step for u in sent]
+    assert steps and steps == sorted(set(steps)) and steps[0] > 0 and steps[-1] < 11, steps  # the end is the caller's
+    assert len(steps) >= 3, steps  # seen as it went, not at once
+    err = capfd.readouterr().err
+    assert "a line of our own" in err  # everything else written to fd 2 still gets there
+    assert "Processed file" not in err  # COLMAP's INFO lines stay hidden at the job's level
+    assert pycolmap.logging.minloglevel == level
+    assert pycolmap.Database.open(tmp_path / "database.db").num_images() == 11  # extraction itself unchanged
+
+
+def test_at_debug_colmaps_lines_are_passed_on(kermit: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    _extract(kermit, tmp_path / "database.db", [], show_info=True)
+    err = capfd.readouterr().err
+    assert "Processed file [11/11]" in err and "a line of our own" in err
+
+
+def test_a_failing_extraction_leaves_stderr_and_colmaps_level_as_they_were(capfd: pytest.CaptureFixture[str]) -> None:
+    level = pycolmap.logging.minloglevel
+    tracker = ProgressTracker("sparse_model", "features", 4, lambda _: None, interval_s=0.0)
+    with pytest.raises(RuntimeError), extraction_progress(tracker, show_info=False):
+        raise RuntimeError("pycolmap failed")
+    os.write(2, b"after the phase\n")
+    assert "after the phase" in capfd.readouterr().err
+    assert pycolmap.logging.minloglevel == level
