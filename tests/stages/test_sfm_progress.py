@@ -66,3 +66,16 @@ def test_a_failing_extraction_leaves_stderr_and_colmaps_level_as_they_were(capfd
     os.write(2, b"after the phase\n")
     assert "after the phase" in capfd.readouterr().err
     assert pycolmap.logging.minloglevel == level
+
+
+def test_without_a_stderr_extraction_goes_on_without_counts() -> None:
+    saved = os.dup(2)
+    os.close(2)
+    try:
+        tracker = ProgressTracker("sparse_model", "features", 4, lambda _: None, interval_s=0.0)
+        with extraction_progress(tracker, show_info=False):
+            done = True
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    assert done

@@ -63,7 +63,11 @@ class _LogReader:
 def extraction_progress(tracker: ProgressTracker, show_info: bool, interval_s: float = 0.5) -> Iterator[None]:
     """Report `Processed file [i/n]` as the tracker's step while the body extracts features (see above)."""
     sys.stderr.flush()
-    forward = os.dup(2)
+    try:
+        forward = os.dup(2)
+    except OSError:  # no stderr at all (a daemon's closed fd 2): extract without counts, as before
+        yield
+        return
     with tempfile.TemporaryFile() as spool:
         os.dup2(spool.fileno(), 2)
         level = pycolmap.logging.minloglevel
