@@ -23,6 +23,15 @@ def sample_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_sample(tmp_path_factory.mktemp("sample") / "orbit.zip", SampleSpec(views=16, width=240, height=180))
 
 
+@pytest.fixture(scope="session")
+def demo_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's own gallery (32 views of lamp-lit photographs), rendered once for the tests that use it: the
+    render costs as much as the SfM that follows it on the CI machine."""
+    from gs_dagster.demo import DEMO_SAMPLE
+
+    return write_sample(tmp_path_factory.mktemp("demo-sample") / "gallery.zip", DEMO_SAMPLE)
+
+
 @pytest.fixture()
 def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
     home = tmp_path / "dagster_home"

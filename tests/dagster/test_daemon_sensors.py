@@ -61,7 +61,7 @@ def _daemon(instance: dg.DagsterInstance, env: dict[str, str]) -> Iterator[None]
         deadline = time.monotonic() + 120
         while not _sensors_started(instance):
             assert daemon.poll() is None and time.monotonic() < deadline, "the daemon's sensors did not start"
-            time.sleep(2)
+            time.sleep(0.5)
         yield
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)
@@ -89,7 +89,7 @@ def _wait_for(check: Callable[[], Any], seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while not check():
         assert time.monotonic() < deadline, check
-        time.sleep(3)
+        time.sleep(0.5)  # a check is a few SQLite reads: polling often costs little, waiting long costs seconds
 
 
 def _dagster(env: dict[str, str], *args: str) -> None:

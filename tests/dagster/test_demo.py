@@ -6,13 +6,19 @@ as shipped (its own step count) and holds it to issue #21's bar: >= 25 dB held o
 The clone reuses this checkout's virtual environment (set up by `make test`) instead of installing a
 second one, and the CPU kernels `make setup` compiled for the same source (GS_NATIVE_BUILD_DIR, native.py:
 a clone whose kernel source differs compiles its own); PYTHONPATH points the imports at the clone, so the code
-under test is the committed code."""
+under test is the committed code.
+
+The clone's sample cache holds the demo gallery already (the `demo_sample` fixture, rendered once for this and
+test_demo_scene.py), as a second `make demo` finds it: the cache is keyed by the rendering code, so a clone whose
+gallery code differs from this checkout's renders its own. That the same spec always renders the same bytes is
+test_demo_scene.py's first test."""
 
 from __future__ import annotations
 
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -20,14 +26,21 @@ from pathlib import Path
 
 import pytest
 
-from gs_dagster.config import project_dir
+from gs_dagster.config import GsConfig, project_dir
+from gs_dagster.demo import sample_path
 from gs_stages.export.spz import read_spz
 from gs_stages.splat import native
 
 
-def run_demo_in_clone(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+def run_demo_in_clone(
+    tmp_path: Path, *args: str, sample: Path | None = None
+) -> tuple[subprocess.CompletedProcess[str], Path]:
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(project_dir()), str(clone)], check=True)
+    if sample is not None:  # where the clone's demo looks for its cached gallery (named by this checkout's code)
+        cached = sample_path(GsConfig.from_env({"GS_DATA_DIR": str(clone / ".gs-data")}))
+        cached.parent.mkdir(parents=True)
+        shutil.copyfile(sample, cached)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GS_", "DAGSTER_", "AWS_"))}
     env["PYTHONPATH"] = os.pathsep.join([str(clone), str(clone / "container")])
     env["GS_NATIVE_BUILD_DIR"] = str(native.BUILD_DIR)
@@ -43,8 +56,8 @@ def run_demo_in_clone(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedP
     return result, clone
 
 
-def test_demo_from_a_clean_clone(tmp_path: Path) -> None:
-    result, clone = run_demo_in_clone(tmp_path, "--max-steps", "30")
+def test_demo_from_a_clean_clone(tmp_path: Path, demo_sample: Path) -> None:
+    result, clone = run_demo_in_clone(tmp_path, "--max-steps", "30", sample=demo_sample)
     assert f"DAGSTER_HOME={clone / '.dagster_home'}" in result.stdout  # persistent, inside the clone
     spz = Path(re.search(r"\.spz -> (\S+)", result.stdout).group(1))
     ply = Path(re.search(r"\.ply -> (\S+)", result.stdout).group(1))

@@ -28,8 +28,8 @@ def test_the_same_spec_writes_the_same_bytes(tmp_path: Path) -> None:
     assert len({p.tobytes() for p in pixels}) == 3  # three different views, not one image thrice
 
 
-def test_sfm_registers_every_demo_view_on_its_true_orbit(tmp_path: Path) -> None:
-    media = write_sample(tmp_path / "gallery.zip", DEMO_SAMPLE)
+def test_sfm_registers_every_demo_view_on_its_true_orbit(tmp_path: Path, demo_sample: Path) -> None:
+    media = demo_sample  # write_sample(..., DEMO_SAMPLE), shared with test_demo.py's clone
     spec = parse_job(
         {"uuid": "demo-scene", "s3": {"bucketName": "demo-bucket", "inputKey": "gallery.zip"}}
     ).with_overrides(DEMO_OPTIONS)

@@ -39,13 +39,13 @@ def test_a_run_notice_links_the_ui_on_the_port_it_was_started_on(tmp_path: Path)
         deadline = time.monotonic() + 120
         while not _answers(f"http://127.0.0.1:{port}/server_info") and time.monotonic() < deadline:
             assert ui.poll() is None, (tmp_path / "ui.log").read_text()[-3000:]
-            time.sleep(1)
+            time.sleep(0.5)
         job = json.dumps(job_json("renamed", "gs-local", "notes.mp4"))
         (data / "bucket" / "workflow-input" / "renamed.json").write_text(job)
         deadline = time.monotonic() + 240
         while not _notices(data / "outbox") and time.monotonic() < deadline:
             assert ui.poll() is None, (tmp_path / "ui.log").read_text()[-3000:]
-            time.sleep(2)
+            time.sleep(0.5)
         (notice,) = _notices(data / "outbox")
         assert notice["event"] == "FAILED" and "frames taken from notes.mp4 are blank" in notice["text"], notice
         assert f"Dagster run: http://127.0.0.1:{port}/runs/" in notice["text"], notice["text"]

@@ -59,3 +59,14 @@ def test_loading_one_kernel_leaves_the_others_build_folder_where_it_was() -> Non
     before = native.build_source("ssim_cpu")
     native.load.__wrapped__("raster_cpu")  # a real load, past the cache (ninja finds nothing to do once built)
     assert native.build_source("ssim_cpu") == before
+
+
+def test_a_lock_left_by_a_killed_load_does_not_stop_the_next_one() -> None:
+    """torch's build lock is a file it deletes when done: a stage killed (SIGKILL) while loading left it, and
+    every later load of that folder waited for ever (the suite hung after test_ui_process's stopped run)."""
+    folder = native.build_source("raster_cpu").parent
+    native.load.__wrapped__("raster_cpu")  # built (if it was not) before the lock is planted: the load below is quick
+    (folder / "lock").touch()  # what a process killed in torch's build step leaves
+    code = "from gs_stages.splat import native; native.load('raster_cpu'); print('loaded')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert out.strip() == "loaded" and not (folder / "lock").exists()

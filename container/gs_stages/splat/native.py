@@ -8,13 +8,20 @@ Each build goes to `csrc/build/<name>-<hash of its source and flags>/`, compiled
 there: a folder holds one source text at one path, so another checkout of the same code (a clone, a worktree)
 pointed at it with GS_NATIVE_BUILD_DIR loads the kernels already built instead of compiling them again (a
 minute or two on a 2-core machine), and a changed source builds beside them, never over them.
+
+Loads of one folder take turns under an flock of `gs.lock` there, which the kernel drops when its process dies:
+torch's own lock (a `lock` file it deletes when done) outlives a process killed while it held it, and every later
+load of that folder then waited for it for ever (a stage stopped by SIGKILL mid-build hung the next test).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +39,24 @@ def load(name: str) -> Any:
     from torch.utils import cpp_extension
 
     source = build_source(name)
-    return cpp_extension.load(
-        name=f"gs_{name}",
-        sources=[str(source)],
-        build_directory=str(source.parent),
-        extra_cflags=list(CFLAGS),
-        extra_ldflags=list(LDFLAGS),
-        verbose=False,
-    )
+    with _turn(source.parent):
+        return cpp_extension.load(
+            name=f"gs_{name}",
+            sources=[str(source)],
+            build_directory=str(source.parent),
+            extra_cflags=list(CFLAGS),
+            extra_ldflags=list(LDFLAGS),
+            verbose=False,
+        )
+
+
+@contextlib.contextmanager
+def _turn(folder: Path) -> Iterator[None]:
+    """This process's turn at the build folder; torch's `lock` found there now is a dead process's, so it goes."""
+    with open(folder / "gs.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # released by close, or by the kernel when the process dies
+        (folder / "lock").unlink(missing_ok=True)
+        yield
 
 
 def build_source(name: str) -> Path:
