@@ -17,7 +17,7 @@ from gs_stages.sfm.database import count_verified_pairs
 from gs_stages.sfm.features import CameraSetup, extract_features
 from gs_stages.sfm.focal import initialise_focal_lengths
 from gs_stages.sfm.inputs import feature_masks
-from gs_stages.sfm.log_progress import extraction_progress
+from gs_stages.sfm.log_progress import colmap_progress, images_extracted, images_matched
 from gs_stages.sfm.mapping import map_poses
 from gs_stages.sfm.matching import match_features, vocab_tree_for
 from gs_stages.sfm.metrics import require_registered
@@ -47,7 +47,7 @@ def from_images(
     features = ctx.tracker("features", total)
     features.update(0)
     with timer.step("features"):
-        with extraction_progress(features, ctx.log.isEnabledFor(logging.DEBUG)):
+        with colmap_progress(features, images_extracted, ctx.log.isEnabledFor(logging.DEBUG)):
             extract_features(
                 database,
                 frames.image_dir,
@@ -62,7 +62,8 @@ def from_images(
     features.update(total, last=True)
     matching = ctx.tracker(f"{sfm.matching_method} matching", total)
     matching.update(0)
-    with timer.step("matching"):
+    debug = ctx.log.isEnabledFor(logging.DEBUG)
+    with timer.step("matching"), colmap_progress(matching, images_matched(total), debug):
         match_features(database, sfm.matching_method, settings, ctx.log, vocab_tree)
     matching.update(total, {"verified pairs": count_verified_pairs(database)}, last=True)
     with timer.step("mapping"):

@@ -17,7 +17,7 @@ from gs_stages.quality_checks import MIN_REGISTERED_IMAGES
 from gs_stages.sfm.database import count_matched_keypoints, set_intrinsics, write_position_priors
 from gs_stages.sfm.features import CameraSetup, extract_features
 from gs_stages.sfm.inputs import feature_masks, require_manifest
-from gs_stages.sfm.log_progress import extraction_progress
+from gs_stages.sfm.log_progress import colmap_progress, images_extracted, images_matched
 from gs_stages.sfm.mapping import triangulate_known_poses
 from gs_stages.sfm.matching import match_features, vocab_tree_for
 from gs_stages.sfm.settings import SfmSettings
@@ -102,7 +102,7 @@ def from_transforms(
     features = ctx.tracker("features", len(names))
     features.update(0)
     with timer.step("features"):
-        with extraction_progress(features, ctx.log.isEnabledFor(logging.DEBUG)):
+        with colmap_progress(features, images_extracted, ctx.log.isEnabledFor(logging.DEBUG)):
             extract_features(
                 database,
                 frames.image_dir,
@@ -117,8 +117,12 @@ def from_transforms(
             set_intrinsics(database, intrinsics)
         write_position_priors(database, {f.name: camera_centre(f.cam_from_world) for f in priors.frames})
     features.update(len(names), last=True)
-    with timer.step("matching"):
+    matching = ctx.tracker(f"{sfm.matching_method} matching", len(names))
+    matching.update(0)
+    debug = ctx.log.isEnabledFor(logging.DEBUG)
+    with timer.step("matching"), colmap_progress(matching, images_matched(len(names)), debug):
         match_features(database, sfm.matching_method, settings, ctx.log, vocab_tree)
+    matching.update(len(names), last=True)
     with timer.step("triangulation"):
         model = triangulate_known_poses(database, frames.image_dir, workdir / "triangulated", priors.frames, settings)
     matched = count_matched_keypoints(database)

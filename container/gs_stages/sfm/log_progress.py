@@ -1,8 +1,10 @@
-"""Feature extraction's progress, read from COLMAP's own log while pycolmap works.
+"""Feature extraction's and matching's progress, read from COLMAP's own log while pycolmap works.
 
-`pycolmap.extract_features` is one call with no callback, so the stage showed `features 0/50` until the
-last image was done: a minute or more of nothing on a CPU. COLMAP logs `Processed file [i/n]` for each image
-(glog, INFO, to file descriptor 2). For the call's length, fd 2 goes to a temporary file; a thread reads what
+`pycolmap.extract_features` and `match_*` are single calls with no callback, so the stage showed `features 0/50`
+until the last image was done: a minute or more of nothing on a CPU. COLMAP logs `Processed file [i/n]` for each
+image it extracted, `Processing image [i/n]` as sequential, spatial and vocabulary-tree matching reach each image,
+and `Processing block [i/b, j/b]` as exhaustive matching reaches each block of images (glog, INFO, to file
+descriptor 2). For the call's length, fd 2 goes to a temporary file; a thread reads what
 is new every `interval_s`, hands each count to the phase's tracker and passes the lines on to the real stderr
 (COLMAP's INFO lines only when the job logs at debug, as sfm/stage.py sets COLMAP's level). A file, not a pipe:
 COLMAP's threads never wait for a reader that needs Python's GIL.
@@ -18,7 +20,7 @@ import re
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pycolmap
@@ -27,6 +29,34 @@ from gs_stages.progress import ProgressTracker
 
 #: COLMAP's line for each image whose features are extracted.
 PROCESSED_FILE = re.compile(rb"Processed file \[(\d+)/(\d+)\]")
+#: Matching: an image (sequential, spatial, vocab tree) or a block of images (exhaustive) is about to be matched.
+PROCESSING_IMAGE = re.compile(rb"Processing image \[(\d+)/(\d+)\]")
+PROCESSING_BLOCK = re.compile(rb"Processing block \[(\d+)/(\d+), (\d+)/(\d+)\]")
+
+#: From one log line, how many of the phase's images are done, or None for a line that does not say.
+StepReader = Callable[[bytes], int | None]
+
+
+def images_extracted(line: bytes) -> int | None:
+    found = PROCESSED_FILE.search(line)
+    return int(found.group(1)) if found else None
+
+
+def images_matched(images: int) -> StepReader:
+    """Matching's images done: the images before the one being processed, or the share of exhaustive matching's
+    blocks (b x b of them) before the one being processed, in images."""
+
+    def read(line: bytes) -> int | None:
+        if found := PROCESSING_IMAGE.search(line):
+            return int(found.group(1)) - 1
+        if found := PROCESSING_BLOCK.search(line):
+            row, rows, column, columns = (int(g) for g in found.groups())
+            return images * ((row - 1) * columns + column - 1) // (rows * columns)
+        return None
+
+    return read
+
+
 #: glog's prefix of an INFO line (`I20261205 20:13:05.123456 ...`): what the job's log level may hide.
 GLOG_INFO = re.compile(rb"^I\d{8} \d")
 
@@ -34,8 +64,9 @@ GLOG_INFO = re.compile(rb"^I\d{8} \d")
 class _LogReader:
     """Reads the spooled log from where it left off; counts go to the tracker, lines to `forward`."""
 
-    def __init__(self, spool: int, forward: int, tracker: ProgressTracker, show_info: bool):
+    def __init__(self, spool: int, forward: int, tracker: ProgressTracker, steps: StepReader, show_info: bool):
         self.spool, self.forward, self.tracker, self.show_info = spool, forward, tracker, show_info
+        self.steps = steps
         self.offset, self.pending, self.last = 0, b"", 0
 
     def read(self, final: bool = False) -> None:
@@ -49,19 +80,19 @@ class _LogReader:
             self.pending = b""
 
     def line(self, line: bytes) -> None:
-        found = PROCESSED_FILE.search(line)
-        if found:
-            step, total = int(found.group(1)), self.tracker.total
-            if step > self.last and (total is None or step < total):  # the phase's end is the caller's
-                self.last = step
-                self.tracker.update(step)
+        step, total = self.steps(line), self.tracker.total
+        if step is not None and step > self.last and (total is None or step < total):  # the end is the caller's
+            self.last = step
+            self.tracker.update(step)
         if self.show_info or not GLOG_INFO.match(line):
             os.write(self.forward, line)
 
 
 @contextmanager
-def extraction_progress(tracker: ProgressTracker, show_info: bool, interval_s: float = 0.5) -> Iterator[None]:
-    """Report `Processed file [i/n]` as the tracker's step while the body extracts features (see above)."""
+def colmap_progress(
+    tracker: ProgressTracker, steps: StepReader, show_info: bool, interval_s: float = 0.5
+) -> Iterator[None]:
+    """Report what `steps` reads in COLMAP's log as the tracker's step while the body runs (see above)."""
     sys.stderr.flush()
     try:
         forward = os.dup(2)
@@ -72,7 +103,7 @@ def extraction_progress(tracker: ProgressTracker, show_info: bool, interval_s: f
         os.dup2(spool.fileno(), 2)
         level = pycolmap.logging.minloglevel
         pycolmap.logging.minloglevel = 0  # COLMAP's per-image lines are INFO
-        reader = _LogReader(spool.fileno(), forward, tracker, show_info)
+        reader = _LogReader(spool.fileno(), forward, tracker, steps, show_info)
         stop = threading.Event()
 
         def watch() -> None:
