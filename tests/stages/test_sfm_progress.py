@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pycolmap
@@ -25,12 +26,20 @@ def kermit(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return frames / "images"
 
 
-def _extract(images: Path, database: Path, sent: list[ProgressUpdate], show_info: bool) -> None:
+@pytest.fixture
+def colmap_level() -> Iterator[None]:
+    """COLMAP's log level is process-wide: each test sets its own, and it is put back after."""
+    before = pycolmap.logging.minloglevel
+    yield
+    pycolmap.logging.minloglevel = before
+
+
+def _extract(images: Path, database: Path, sent: list[ProgressUpdate]) -> None:
     names = sorted(p.name for p in images.iterdir())
     tracker = ProgressTracker("sparse_model", "features", len(names), sent.append, interval_s=0.0)
     options = pycolmap.FeatureExtractionOptions()
     options.num_threads = 1  # one image after another: counts to see
-    with colmap_progress(tracker, images_extracted, show_info=show_info, interval_s=0.01):
+    with colmap_progress(tracker, images_extracted, interval_s=0.01):
         sys.stderr.write("a line of our own\n")
         pycolmap.extract_features(
             database, images, image_names=names, extraction_options=options, device=pycolmap.Device.cpu
@@ -38,11 +47,11 @@ def _extract(images: Path, database: Path, sent: list[ProgressUpdate], show_info
 
 
 def test_extraction_counts_reach_the_tracker_while_colmap_works(
-    kermit: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    kermit: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str], colmap_level: None
 ) -> None:
     level = pycolmap.logging.minloglevel = 1  # as sfm/stage.py sets it for a job logging at info
     sent: list[ProgressUpdate] = []
-    _extract(kermit, tmp_path / "database.db", sent, show_info=False)
+    _extract(kermit, tmp_path / "database.db", sent)
     steps = [u.step for u in sent]
     assert steps and steps == sorted(set(steps)) and steps[0] > 0 and steps[-1] < 11, steps  # the end is the caller's
     assert len(steps) >= 3, steps  # seen as it went, not at once
@@ -56,7 +65,7 @@ def test_extraction_counts_reach_the_tracker_while_colmap_works(
     tracker = ProgressTracker("sparse_model", "sequential matching", 11, matched.append, interval_s=0.0)
     pairing = pycolmap.SequentialPairingOptions()
     pairing.overlap = 3
-    with colmap_progress(tracker, images_matched(11), show_info=False, interval_s=0.01):
+    with colmap_progress(tracker, images_matched(11), interval_s=0.01):
         pycolmap.match_sequential(tmp_path / "database.db", pairing_options=pairing)
     steps = [u.step for u in matched]
     assert steps and steps == sorted(set(steps)) and steps[-1] < 11, steps
@@ -73,8 +82,11 @@ def test_matchings_log_lines_say_how_many_images_are_done() -> None:
     assert images_extracted(b"I20261205 20:13:05.1 1 feature_extraction.cc:270] Processed file [9/11]") == 9
 
 
-def test_at_debug_colmaps_lines_are_passed_on(kermit: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
-    _extract(kermit, tmp_path / "database.db", [], show_info=True)
+def test_at_debug_colmaps_lines_are_passed_on(
+    kermit: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str], colmap_level: None
+) -> None:
+    pycolmap.logging.minloglevel = 0  # as sfm/stage.py sets it for a job logging at debug
+    _extract(kermit, tmp_path / "database.db", [])
     err = capfd.readouterr().err
     assert "Processed file [11/11]" in err and "a line of our own" in err
 
@@ -82,7 +94,7 @@ def test_at_debug_colmaps_lines_are_passed_on(kermit: Path, tmp_path: Path, capf
 def test_a_failing_extraction_leaves_stderr_and_colmaps_level_as_they_were(capfd: pytest.CaptureFixture[str]) -> None:
     level = pycolmap.logging.minloglevel
     tracker = ProgressTracker("sparse_model", "features", 4, lambda _: None, interval_s=0.0)
-    with pytest.raises(RuntimeError), colmap_progress(tracker, images_extracted, show_info=False):
+    with pytest.raises(RuntimeError), colmap_progress(tracker, images_extracted):
         raise RuntimeError("pycolmap failed")
     os.write(2, b"after the phase\n")
     assert "after the phase" in capfd.readouterr().err
@@ -94,7 +106,7 @@ def test_without_a_stderr_extraction_goes_on_without_counts() -> None:
     os.close(2)
     try:
         tracker = ProgressTracker("sparse_model", "features", 4, lambda _: None, interval_s=0.0)
-        with colmap_progress(tracker, images_extracted, show_info=False):
+        with colmap_progress(tracker, images_extracted):
             done = True
     finally:
         os.dup2(saved, 2)

@@ -4,7 +4,6 @@ cameras without a known focal length start from one estimated from the matches (
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +46,7 @@ def from_images(
     features = ctx.tracker("features", total)
     features.update(0)
     with timer.step("features"):
-        with colmap_progress(features, images_extracted, ctx.log.isEnabledFor(logging.DEBUG)):
+        with colmap_progress(features, images_extracted):
             extract_features(
                 database,
                 frames.image_dir,
@@ -62,8 +61,7 @@ def from_images(
     features.update(total, last=True)
     matching = ctx.tracker(f"{sfm.matching_method} matching", total)
     matching.update(0)
-    debug = ctx.log.isEnabledFor(logging.DEBUG)
-    with timer.step("matching"), colmap_progress(matching, images_matched(total), debug):
+    with timer.step("matching"), colmap_progress(matching, images_matched(total)):
         match_features(database, sfm.matching_method, settings, ctx.log, vocab_tree)
     matching.update(total, {"verified pairs": count_verified_pairs(database)}, last=True)
     with timer.step("mapping"):

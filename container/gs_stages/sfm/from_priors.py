@@ -3,7 +3,6 @@ while points are triangulated from matched features (training starts from those 
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +101,7 @@ def from_transforms(
     features = ctx.tracker("features", len(names))
     features.update(0)
     with timer.step("features"):
-        with colmap_progress(features, images_extracted, ctx.log.isEnabledFor(logging.DEBUG)):
+        with colmap_progress(features, images_extracted):
             extract_features(
                 database,
                 frames.image_dir,
@@ -119,8 +118,7 @@ def from_transforms(
     features.update(len(names), last=True)
     matching = ctx.tracker(f"{sfm.matching_method} matching", len(names))
     matching.update(0)
-    debug = ctx.log.isEnabledFor(logging.DEBUG)
-    with timer.step("matching"), colmap_progress(matching, images_matched(len(names)), debug):
+    with timer.step("matching"), colmap_progress(matching, images_matched(len(names))):
         match_features(database, sfm.matching_method, settings, ctx.log, vocab_tree)
     matching.update(len(names), last=True)
     with timer.step("triangulation"):

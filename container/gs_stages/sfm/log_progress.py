@@ -6,7 +6,7 @@ image it extracted, `Processing image [i/n]` as sequential, spatial and vocabula
 and `Processing block [i/b, j/b]` as exhaustive matching reaches each block of images (glog, INFO, to file
 descriptor 2). For the call's length, fd 2 goes to a temporary file; a thread reads what
 is new every `interval_s`, hands each count to the phase's tracker and passes the lines on to the real stderr
-(COLMAP's INFO lines only when the job logs at debug, as sfm/stage.py sets COLMAP's level). A file, not a pipe:
+(COLMAP's INFO lines only where its log level, which sfm/stage.py sets from the job's, shows them). A file, not a pipe:
 COLMAP's threads never wait for a reader that needs Python's GIL.
 
 Hand-written: neither pycolmap nor COLMAP offers a progress callback here, and counting the rows of COLMAP's
@@ -89,9 +89,7 @@ class _LogReader:
 
 
 @contextmanager
-def colmap_progress(
-    tracker: ProgressTracker, steps: StepReader, show_info: bool, interval_s: float = 0.5
-) -> Iterator[None]:
+def colmap_progress(tracker: ProgressTracker, steps: StepReader, interval_s: float = 0.5) -> Iterator[None]:
     """Report what `steps` reads in COLMAP's log as the tracker's step while the body runs (see above)."""
     sys.stderr.flush()
     try:
@@ -102,8 +100,8 @@ def colmap_progress(
     with tempfile.TemporaryFile() as spool:
         os.dup2(spool.fileno(), 2)
         level = pycolmap.logging.minloglevel
-        pycolmap.logging.minloglevel = 0  # COLMAP's per-image lines are INFO
-        reader = _LogReader(spool.fileno(), forward, tracker, steps, show_info)
+        pycolmap.logging.minloglevel = 0  # COLMAP's per-image lines are INFO; passed on only at the level's say
+        reader = _LogReader(spool.fileno(), forward, tracker, steps, show_info=level <= 0)
         stop = threading.Event()
 
         def watch() -> None:
