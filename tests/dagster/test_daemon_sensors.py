@@ -162,7 +162,13 @@ def test_an_asset_backfill_under_the_daemon_updates_records_notifies_and_tags(tm
             )
             instance.add_backfill(backfill)
             outbox = NotifierResource(outbox_dir=config.outbox_dir)
-            _wait_for(lambda: all(table.get(u).status == "COMPLETE" for u in uuids) and len(outbox.outbox()) == 2, 300)
+
+            def done() -> bool:  # records, notices, and the job tags the run-status sensor adds to backfill runs
+                tagged = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": "assetbf"}))
+                finished = all(table.get(u).status == "COMPLETE" for u in uuids) and len(outbox.outbox()) == 2
+                return finished and len(tagged) == 2 and all("gs/uuid" in r.tags for r in tagged)
+
+            _wait_for(done, 300)
         records = {u: table.get(u) for u in uuids}
         notices = outbox.outbox()
         runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": "assetbf"}))
